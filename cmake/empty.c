@@ -1,0 +1,2 @@
+/* Placeholder translation unit for a layer without sources. */
+typedef int ockami_empty_unit;

@@ -1,0 +1,50 @@
+/* The hub: a node that accepts TCP connections and offers the 2021 hub
+ * services (spec §9): `echo_service`, `forwarding_service`, and the stream
+ * services `stream` / `stream_index` (spec §7) over a durable store.
+ */
+#ifndef OCKAM_HUB_H
+#define OCKAM_HUB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ockam/error.h"
+#include "ockam/node.h"
+#include "ockam/tcp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ockam_hub ockam_hub;
+
+typedef struct ockam_hub_options {
+  const char *listen;         /* "host:port"; NULL = "127.0.0.1:4000" */
+  const char *store;          /* "memory", "lmdb" (default), "jetstream" */
+  const char *data_dir;       /* lmdb directory; NULL = "./ockam-hub-data" */
+  const char *nats_url;       /* jetstream servers, comma-separated */
+  int replicas;               /* jetstream replicas; 0 = 1 */
+  uint64_t retention_messages; /* per stream; 0 = unlimited */
+  uint64_t retention_bytes;    /* per stream; 0 = unlimited */
+  uint64_t retention_age_s;    /* per stream; 0 = unlimited */
+  uint32_t max_streams;       /* 0 = OCKAM_HUB_MAX_STREAMS */
+  uint32_t max_message;       /* bytes per stored message; 0 = OCKAM_STREAM_MESSAGE_MAX */
+  uint32_t max_connections;   /* 0 = OCKAM_TCP_MAX_CONNECTIONS */
+  uint32_t max_forwarders;    /* 0 = 10000 */
+  uint32_t long_poll_max_ms;  /* 0 = OCKAM_LONG_POLL_MAX_MS */
+  bool no_streams;            /* offer only echo and forwarding */
+  bool no_sync;               /* lmdb without fsync: benchmarks only */
+} ockam_hub_options;
+
+/* Start the hub services and the listener on node. bound (optional) receives
+ * the listening "ip:port". Errors: OCKAM_EEXIST (port or service address in
+ * use), OCKAM_ENOTFOUND (unknown store), OCKAM_ESTORAGE (store cannot open). */
+OCKAM_MUST_CHECK int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts,
+                                     ockam_hub **out, char *bound, size_t bound_cap);
+/* Stop the services and close the store (pending writes finish first). */
+void ockam_hub_stop(ockam_hub *hub);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* Every size, depth and count limit of ockam-c in one place.
+ *
+ * Decoders check these before allocating. Values marked "default" are the
+ * defaults of runtime options (struct fields or hub flags) that an operator
+ * may change; the others are hard protocol limits.
+ */
+#ifndef OCKAM_LIMITS_H
+#define OCKAM_LIMITS_H
+
+/* --- wire ------------------------------------------------------------- */
+/* TCP frames carry a u16 big-endian length (spec §2.1). */
+#define OCKAM_FRAME_MAX 65535u
+/* A BARE uint never takes more than 10 bytes (LEB128 of a u64). */
+#define OCKAM_VARINT_MAX_BYTES 10u
+/* Address value bytes (hostname:port fits). */
+#define OCKAM_ADDRESS_MAX_LEN 255u
+/* Hops in one route (onward or return). */
+#define OCKAM_ROUTE_MAX_HOPS 64u
+/* Payload bytes of one TransportMessage (bounded by the frame). */
+#define OCKAM_PAYLOAD_MAX OCKAM_FRAME_MAX
+/* Stream protocol: messages in one PullResponse / pull limit accepted by the hub. */
+#define OCKAM_PULL_LIMIT_MAX 1024u
+/* Stream and client-id name bytes. */
+#define OCKAM_NAME_MAX 255u
+
+/* --- node ------------------------------------------------------------- */
+/* Addresses one worker may register. */
+#define OCKAM_WORKER_MAX_ADDRESSES 8u
+/* Default: messages waiting for delivery in one node before transports pause reading. */
+#define OCKAM_NODE_QUEUE_HIGH_WATER 65536u
+/* Default: messages buffered in a blocking-API mailbox. */
+#define OCKAM_MAILBOX_DEPTH 4096u
+
+/* --- TCP transport ------------------------------------------------------ */
+/* Default: bytes queued for one connection before further frames are refused. */
+#define OCKAM_TCP_SEND_QUEUE_BYTES (8u * 1024u * 1024u)
+/* Bytes handed to one write() call: larger loopback writes measured slower. */
+#define OCKAM_TCP_WRITE_CHUNK 64000u
+/* Default: accepted connections a listener keeps at once. */
+#define OCKAM_TCP_MAX_CONNECTIONS 10000u
+/* Reconnect backoff of outgoing connections (milliseconds). */
+#define OCKAM_TCP_BACKOFF_MIN_MS 50u
+#define OCKAM_TCP_BACKOFF_MAX_MS 5000u
+/* TCP keepalive idle time (seconds). */
+#define OCKAM_TCP_KEEPALIVE_S 30u
+
+/* --- secure channel ------------------------------------------------------ */
+/* Replay window width (messages) on the receive side. */
+#define OCKAM_REPLAY_WINDOW 2048u
+/* Default: time allowed for a handshake to complete (milliseconds). */
+#define OCKAM_HANDSHAKE_TIMEOUT_MS 120000u
+/* Default: responder channels the listener keeps in handshake at once. */
+#define OCKAM_CHANNEL_MAX_PENDING 1024u
+
+/* --- streams and hub ---------------------------------------------------- */
+/* Default: bytes of one stored stream message. */
+#define OCKAM_STREAM_MESSAGE_MAX OCKAM_FRAME_MAX
+/* Default: streams one hub serves. */
+#define OCKAM_HUB_MAX_STREAMS 100000u
+/* Default retention per stream: 0 = unlimited. */
+#define OCKAM_RETENTION_MAX_MESSAGES 0u
+#define OCKAM_RETENTION_MAX_BYTES 0u
+#define OCKAM_RETENTION_MAX_AGE_S 0u
+/* Default: longest time the hub holds a long-poll pull (milliseconds). */
+#define OCKAM_LONG_POLL_MAX_MS 30000u
+/* Default: pushes one storage commit may group. */
+#define OCKAM_STORE_GROUP_MAX 4096u
+/* Stream client defaults. */
+#define OCKAM_STREAM_PULL_LIMIT 64u
+#define OCKAM_STREAM_INTERVAL_MS 100u
+#define OCKAM_STREAM_RETRY_MS 1000u
+#define OCKAM_STREAM_OUTBOX_MAX 100000u
+
+#endif

@@ -1,0 +1,36 @@
+/* Logging. The library never prints: it logs through one process-wide sink.
+ *
+ * The default sink writes "LEVEL module: message" lines to stderr for levels at
+ * or above the threshold, which starts from the OCKAM_LOG environment variable
+ * (debug|info|warn|error|off; default info). The sink may be called from any
+ * thread that runs a node loop or a storage thread; it must be thread-safe.
+ */
+#ifndef OCKAM_LOG_H
+#define OCKAM_LOG_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ockam_log_level {
+  OCKAM_LOG_DEBUG = 0,
+  OCKAM_LOG_INFO = 1,
+  OCKAM_LOG_WARN = 2,
+  OCKAM_LOG_ERROR = 3,
+  OCKAM_LOG_OFF = 4
+} ockam_log_level;
+
+typedef void (*ockam_log_fn)(ockam_log_level level, const char *module, const char *message,
+                             void *user);
+
+/* Replace the sink (NULL restores the default stderr sink). */
+void ockam_log_set_sink(ockam_log_fn fn, void *user);
+void ockam_log_set_level(ockam_log_level level);
+ockam_log_level ockam_log_get_level(void);
+/* Parse "debug", "info", "warn", "error", "off"; returns 0 or OCKAM_EINVAL. */
+int ockam_log_level_parse(const char *s, ockam_log_level *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

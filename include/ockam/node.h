@@ -1,0 +1,127 @@
+/* Nodes and workers (spec §3).
+ *
+ * A node is one single-threaded event loop (libuv) plus a router. Workers are
+ * callbacks registered under one or more local (type 0) addresses. Sending
+ * never calls a worker from inside the send: messages are queued and
+ * delivered by the loop, in order per sender.
+ *
+ * Routing follows the 2021 rules: the router looks only at the first onward
+ * hop and never pops it; a worker that forwards a message pops itself. Hops of
+ * another type (1 = TCP) go to the worker registered as the router for that
+ * type (the TCP transport). Undeliverable messages are logged and dropped.
+ *
+ * Threading: every function here must be called on the node's loop thread
+ * (inside a worker or timer callback, or from main() between blocking calls),
+ * except ockam_node_post(), which any thread may call.
+ */
+#ifndef OCKAM_NODE_H
+#define OCKAM_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ockam/error.h"
+#include "ockam/message.h"
+#include "ockam/route.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ockam_node ockam_node;
+typedef struct ockam_worker ockam_worker;
+typedef struct ockam_timer ockam_timer;
+typedef struct ockam_mailbox ockam_mailbox;
+
+/* Create a node with its own event loop. Caller frees with ockam_node_destroy(). */
+OCKAM_MUST_CHECK int ockam_node_create(ockam_node **out);
+/* Stop every worker (their `stopped` callbacks run), close transports, run the
+ * loop until every handle is closed, free. NULL is ignored. */
+void ockam_node_destroy(ockam_node *node);
+/* Run the loop until ockam_node_stop(). */
+OCKAM_MUST_CHECK int ockam_node_run(ockam_node *node);
+/* Run the loop until done(arg) returns true or timeout_ms passes (< 0: no
+ * timeout). Returns 0, or OCKAM_ETIMEDOUT. done may be NULL (run for the time). */
+OCKAM_MUST_CHECK int ockam_node_run_until(ockam_node *node, int64_t timeout_ms,
+                                          bool (*done)(void *arg), void *arg);
+/* Make ockam_node_run() return after the current callback. */
+void ockam_node_stop(ockam_node *node);
+/* The node's libuv loop (a uv_loop_t *), for embedding in other loops' code. */
+void *ockam_node_loop(ockam_node *node);
+/* Run fn(arg) on the loop thread soon. Thread-safe. */
+OCKAM_MUST_CHECK int ockam_node_post(ockam_node *node, void (*fn)(void *arg), void *arg);
+/* Milliseconds on the loop's monotonic clock. */
+uint64_t ockam_node_now_ms(ockam_node *node);
+
+/* Worker callbacks. Both run on the loop thread. */
+typedef struct ockam_worker_ops {
+  /* One delivered message. msg is owned by the runtime and freed after the
+   * callback returns, unless the worker handed it on with ockam_forward() or
+   * kept it with ockam_message_keep(). A non-zero return is logged. */
+  int (*handle)(ockam_worker *w, ockam_message *msg);
+  /* The worker stopped (ockam_worker_stop or node destroy); release user state.
+   * Runs once, after any handle() in progress returned. May be NULL. */
+  void (*stopped)(ockam_worker *w);
+} ockam_worker_ops;
+
+/* Start a worker under n local addresses (NUL-terminated strings; NULL or ""
+ * entries get a fresh random 32-hex-character address). ops must outlive the
+ * worker. *out (optional) is valid until the `stopped` callback returns.
+ * Errors: OCKAM_EEXIST (an address is taken), OCKAM_EOVERFLOW, OCKAM_ENOMEM. */
+OCKAM_MUST_CHECK int ockam_worker_start(ockam_node *node, const char *const *addresses, size_t n,
+                                        const ockam_worker_ops *ops, void *user,
+                                        ockam_worker **out);
+/* Register one more local address for a running worker. */
+OCKAM_MUST_CHECK int ockam_worker_add_address(ockam_worker *w, const char *address);
+/* Stop a worker: its addresses are released at once; `stopped` runs from the
+ * loop later (so a worker may stop itself inside handle()). */
+void ockam_worker_stop(ockam_worker *w);
+/* The primary (first) address, NUL-terminated, owned by the worker. */
+const char *ockam_worker_address(const ockam_worker *w);
+void *ockam_worker_user(const ockam_worker *w);
+ockam_node *ockam_worker_node(const ockam_worker *w);
+
+/* Route a message for a non-local address type (e.g. 1 = TCP) to worker w. */
+OCKAM_MUST_CHECK int ockam_node_set_type_router(ockam_node *node, uint8_t type, ockam_worker *w);
+
+/* Send payload to route with return route [0#from] (spec §3 `send`). The payload
+ * is copied. Errors: OCKAM_EINVAL (empty route), OCKAM_ENOMEM. */
+OCKAM_MUST_CHECK int ockam_send(ockam_node *node, const char *from, const ockam_route *route,
+                                const uint8_t *payload, size_t len);
+/* Queue a fully built message for routing by its onward route. Takes
+ * ownership of msg on success only. */
+OCKAM_MUST_CHECK int ockam_send_message(ockam_node *node, ockam_message *msg);
+/* Hand the message being handled on to its (possibly edited) onward route.
+ * Takes ownership on success: the runtime will not free it after handle(). */
+OCKAM_MUST_CHECK int ockam_forward(ockam_node *node, ockam_message *msg);
+/* Keep the message being handled: the caller now owns it (frees it later). */
+void ockam_message_keep(ockam_message *msg);
+
+/* One-shot or repeating timer on the loop. cb runs on the loop thread.
+ * ockam_timer_stop() cancels and frees it (safe inside its own callback).
+ * A one-shot timer frees itself after its callback unless stopped before. */
+typedef void (*ockam_timer_cb)(void *arg);
+OCKAM_MUST_CHECK int ockam_timer_start(ockam_node *node, uint64_t delay_ms, uint64_t repeat_ms,
+                                       ockam_timer_cb cb, void *arg, ockam_timer **out);
+void ockam_timer_stop(ockam_timer *t);
+
+/* Blocking API for main(): a worker whose messages queue up until received.
+ * (The guide's `ctx.receive()` on `app`.) */
+OCKAM_MUST_CHECK int ockam_mailbox_create(ockam_node *node, const char *address,
+                                          ockam_mailbox **out);
+/* Run the loop until a message arrives or timeout_ms passes (< 0: forever).
+ * Caller owns *out. Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED. */
+OCKAM_MUST_CHECK int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms,
+                                           ockam_message **out);
+const char *ockam_mailbox_address(const ockam_mailbox *mb);
+/* Stop the mailbox's worker and free queued messages. */
+void ockam_mailbox_destroy(ockam_mailbox *mb);
+
+/* Fresh random local address: 32 lowercase hex characters + NUL. */
+void ockam_random_address(char out[static 33]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

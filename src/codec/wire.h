@@ -1,0 +1,22 @@
+/* TransportMessage codec (spec §1.3) and TCP framing (spec §2.1). */
+#ifndef OCKAMI_WIRE_H
+#define OCKAMI_WIRE_H
+
+#include "bare.h"
+#include "message.h"
+
+/* Exact size of the BARE encoding of m. */
+size_t ockami_tm_size(const ockam_message *m);
+/* Append the encoding of m to b. */
+OCKAM_MUST_CHECK int ockami_tm_encode(const ockam_message *m, ockami_buf *b);
+/* Append `u16 BE length ‖ TransportMessage` to b. OCKAM_EOVERFLOW when the
+ * message does not fit a frame (nothing appended). */
+OCKAM_MUST_CHECK int ockami_tm_encode_frame(const ockam_message *m, ockami_buf *b);
+/* Decode into an initialised message (its routes/payload are replaced).
+ * strict: trailing bytes are an error (OCKAM_ETRAILING). */
+OCKAM_MUST_CHECK int ockami_tm_decode(const uint8_t *p, size_t len, bool strict, ockam_message *m);
+/* Decode a route from a reader (BARE []Address). */
+OCKAM_MUST_CHECK int ockami_route_decode(ockami_reader *r, ockam_route *out);
+OCKAM_MUST_CHECK int ockami_route_encode(const ockam_route *route, ockami_buf *b);
+
+#endif

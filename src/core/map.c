@@ -1,0 +1,113 @@
+#include "map.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* FNV-1a, 64 bit. Keys are local addresses and stream names; the hub's keys
+ * come from peers, so buckets are kept short by resizing at load 1. */
+uint64_t ockami_hash(const void *p, size_t len) {
+  const uint8_t *s = p;
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++) {
+    h ^= s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+void ockami_map_init(ockami_map *m) { memset(m, 0, sizeof *m); }
+
+void ockami_map_free(ockami_map *m) {
+  for (size_t i = 0; i < m->nbuckets; i++) {
+    ockami_map_entry *e = m->buckets[i];
+    while (e) {
+      ockami_map_entry *n = e->next;
+      free(e);
+      e = n;
+    }
+  }
+  free(m->buckets);
+  ockami_map_init(m);
+}
+
+static ockami_map_entry *find(const ockami_map *m, const void *key, size_t len, uint64_t h) {
+  if (!m->nbuckets) return NULL;
+  for (ockami_map_entry *e = m->buckets[h & (m->nbuckets - 1)]; e; e = e->next)
+    if (e->hash == h && e->key_len == len && !memcmp(e->key, key, len)) return e;
+  return NULL;
+}
+
+void *ockami_map_get(const ockami_map *m, const void *key, size_t len) {
+  ockami_map_entry *e = find(m, key, len, ockami_hash(key, len));
+  return e ? e->value : NULL;
+}
+
+static int grow(ockami_map *m) {
+  size_t n = m->nbuckets ? m->nbuckets * 2 : 16;
+  ockami_map_entry **b = calloc(n, sizeof *b);
+  if (!b) return OCKAM_ENOMEM;
+  for (size_t i = 0; i < m->nbuckets; i++) {
+    ockami_map_entry *e = m->buckets[i];
+    while (e) {
+      ockami_map_entry *next = e->next;
+      size_t k = e->hash & (n - 1);
+      e->next = b[k];
+      b[k] = e;
+      e = next;
+    }
+  }
+  free(m->buckets);
+  m->buckets = b;
+  m->nbuckets = n;
+  return OCKAM_OK;
+}
+
+int ockami_map_put(ockami_map *m, const void *key, size_t len, void *value) {
+  uint64_t h = ockami_hash(key, len);
+  if (find(m, key, len, h)) return OCKAM_EEXIST;
+  if (m->count >= m->nbuckets) {
+    int rc = grow(m);
+    if (rc) return rc;
+  }
+  ockami_map_entry *e = malloc(sizeof *e + len);
+  if (!e) return OCKAM_ENOMEM;
+  e->hash = h;
+  e->value = value;
+  e->key_len = len;
+  if (len) memcpy(e->key, key, len);
+  size_t k = h & (m->nbuckets - 1);
+  e->next = m->buckets[k];
+  m->buckets[k] = e;
+  m->count++;
+  return OCKAM_OK;
+}
+
+void *ockami_map_remove(ockami_map *m, const void *key, size_t len) {
+  if (!m->nbuckets) return NULL;
+  uint64_t h = ockami_hash(key, len);
+  ockami_map_entry **pp = &m->buckets[h & (m->nbuckets - 1)];
+  for (; *pp; pp = &(*pp)->next) {
+    ockami_map_entry *e = *pp;
+    if (e->hash == h && e->key_len == len && !memcmp(e->key, key, len)) {
+      *pp = e->next;
+      void *v = e->value;
+      free(e);
+      m->count--;
+      return v;
+    }
+  }
+  return NULL;
+}
+
+ockami_map_entry *ockami_map_next(const ockami_map *m, size_t *bucket, ockami_map_entry *it) {
+  if (it && it->next) return it->next;
+  size_t b = it ? *bucket + 1 : *bucket;
+  for (; b < m->nbuckets; b++) {
+    if (m->buckets[b]) {
+      *bucket = b;
+      return m->buckets[b];
+    }
+  }
+  *bucket = b;
+  return NULL;
+}

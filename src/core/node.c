@@ -1,0 +1,599 @@
+/* The node: one libuv loop, a router, workers, timers, mailboxes. */
+#include "node.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "map.h"
+#include "ockam/limits.h"
+
+#define MOD "node"
+/* Deliveries per loop iteration before I/O gets a turn. */
+#define DISPATCH_BATCH 1024
+
+typedef enum worker_state { WORKER_RUNNING, WORKER_STOPPING, WORKER_STOPPED } worker_state;
+
+struct ockam_worker {
+  ockam_node *node;
+  const ockam_worker_ops *ops;
+  void *user;
+  char *addresses[OCKAM_WORKER_MAX_ADDRESSES];
+  size_t naddr;
+  worker_state state;
+  struct ockam_worker *prev, *next;   /* node->workers list */
+  struct ockam_worker *next_stopped;  /* node->stopped list */
+};
+
+struct ockam_timer {
+  uv_timer_t handle;
+  ockam_node *node;
+  ockam_timer_cb cb;
+  void *arg;
+  bool repeating;
+  bool closing;
+  bool in_cb;
+  struct ockam_timer *prev, *next;
+};
+
+typedef struct post_item {
+  void (*fn)(void *);
+  void *arg;
+  struct post_item *next;
+} post_item;
+
+typedef enum node_state { NODE_ACTIVE, NODE_DESTROYING } node_state;
+
+struct ockam_node {
+  uv_loop_t loop;
+  uv_idle_t idle;
+  uv_async_t async;
+  node_state state;
+  ockami_map addresses; /* local address -> worker */
+  ockam_worker *type_router[128];
+  ockam_message *qhead, *qtail;
+  size_t qlen;
+  bool idle_active;
+  bool above_high_water;
+  ockami_drain_cb drain_cb;
+  void *drain_arg;
+  ockam_worker *workers;
+  ockam_worker *stopped, *stopped_tail; /* FIFO: reaped in stop order */
+  ockam_timer *timers;
+  pthread_mutex_t post_lock;
+  post_item *posts;
+  ockami_node_stats stats;
+};
+
+struct ockam_mailbox {
+  ockam_worker *worker;
+  ockam_node *node;
+  ockam_message *head, *tail;
+  size_t count;
+  bool closed;
+};
+
+static void dispatch_cb(uv_idle_t *h);
+static void reap_stopped(ockam_node *node);
+
+void ockam_random_address(char out[static 33]) {
+  uint8_t raw[16];
+  randombytes_buf(raw, sizeof raw);
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < 16; i++) {
+    out[2 * i] = hex[raw[i] >> 4];
+    out[2 * i + 1] = hex[raw[i] & 15];
+  }
+  out[32] = '\0';
+}
+
+static void async_cb(uv_async_t *h) {
+  ockam_node *node = h->data;
+  pthread_mutex_lock(&node->post_lock);
+  post_item *list = node->posts;
+  node->posts = NULL;
+  pthread_mutex_unlock(&node->post_lock);
+  /* The list was pushed LIFO; run in FIFO order. */
+  post_item *rev = NULL;
+  while (list) {
+    post_item *n = list->next;
+    list->next = rev;
+    rev = list;
+    list = n;
+  }
+  while (rev) {
+    post_item *n = rev->next;
+    rev->fn(rev->arg);
+    free(rev);
+    rev = n;
+  }
+}
+
+int ockam_node_create(ockam_node **out) {
+  if (!out) return OCKAM_EINVAL;
+  if (sodium_init() < 0) return OCKAM_EIO;
+  ockam_node *node = calloc(1, sizeof *node);
+  if (!node) return OCKAM_ENOMEM;
+  if (uv_loop_init(&node->loop) != 0) {
+    free(node);
+    return OCKAM_EIO;
+  }
+  uv_idle_init(&node->loop, &node->idle);
+  node->idle.data = node;
+  uv_async_init(&node->loop, &node->async, async_cb);
+  node->async.data = node;
+  uv_unref((uv_handle_t *)&node->async); /* posting alone does not keep the loop alive */
+  pthread_mutex_init(&node->post_lock, NULL);
+  ockami_map_init(&node->addresses);
+  *out = node;
+  return OCKAM_OK;
+}
+
+uv_loop_t *ockami_node_uv(ockam_node *node) { return &node->loop; }
+void *ockam_node_loop(ockam_node *node) { return &node->loop; }
+size_t ockami_node_queue_len(const ockam_node *node) { return node->qlen; }
+uint64_t ockam_node_now_ms(ockam_node *node) { return uv_now(&node->loop); }
+
+void ockami_node_set_drain_cb(ockam_node *node, ockami_drain_cb cb, void *arg) {
+  node->drain_cb = cb;
+  node->drain_arg = arg;
+}
+
+void ockami_node_get_stats(const ockam_node *node, ockami_node_stats *out) { *out = node->stats; }
+
+int ockam_node_post(ockam_node *node, void (*fn)(void *), void *arg) {
+  if (!node || !fn) return OCKAM_EINVAL;
+  post_item *p = malloc(sizeof *p);
+  if (!p) return OCKAM_ENOMEM;
+  p->fn = fn;
+  p->arg = arg;
+  pthread_mutex_lock(&node->post_lock);
+  p->next = node->posts;
+  node->posts = p;
+  pthread_mutex_unlock(&node->post_lock);
+  uv_async_send(&node->async);
+  return OCKAM_OK;
+}
+
+/* ---- delivery queue ---------------------------------------------------- */
+
+static void enqueue(ockam_node *node, ockam_message *m) {
+  m->next = NULL;
+  if (node->qtail)
+    node->qtail->next = m;
+  else
+    node->qhead = m;
+  node->qtail = m;
+  node->qlen++;
+  if (node->qlen > node->stats.queued_max) node->stats.queued_max = node->qlen;
+  if (node->qlen > OCKAM_NODE_QUEUE_HIGH_WATER) node->above_high_water = true;
+  if (!node->idle_active && node->state == NODE_ACTIVE) {
+    uv_idle_start(&node->idle, dispatch_cb);
+    node->idle_active = true;
+  }
+}
+
+static ockam_message *dequeue(ockam_node *node) {
+  ockam_message *m = node->qhead;
+  if (!m) return NULL;
+  node->qhead = m->next;
+  if (!node->qhead) node->qtail = NULL;
+  m->next = NULL;
+  node->qlen--;
+  return m;
+}
+
+static void log_drop(const char *why, const ockam_message *m) {
+  char on[256], ret[256];
+  ockam_route_format(&m->onward, on, sizeof on);
+  ockam_route_format(&m->ret, ret, sizeof ret);
+  LOG_WARN(MOD, "dropping message: %s (onward %s, return %s)", why, on, ret);
+}
+
+static ockam_worker *resolve(ockam_node *node, const ockam_message *m) {
+  ockam_address a;
+  if (!ockami_route_first(&m->onward, &a)) return NULL;
+  if (a.type == OCKAM_ADDRESS_LOCAL) return ockami_map_get(&node->addresses, a.value, a.len);
+  return a.type < 128 ? node->type_router[a.type] : NULL;
+}
+
+static void deliver(ockam_node *node, ockam_message *m) {
+  m->flags &= ~(uint32_t)OCKAMI_MSG_HANDED_OFF;
+  ockam_worker *w = resolve(node, m);
+  if (!w || w->state != WORKER_RUNNING) {
+    node->stats.undeliverable++;
+    log_drop(m->onward.count ? "no such worker" : "empty onward route", m);
+    ockam_message_free(m);
+    return;
+  }
+  int rc = w->ops->handle(w, m);
+  if (rc) LOG_DEBUG(MOD, "worker %s: handle returned %s", w->addresses[0], ockam_strerror(rc));
+  node->stats.delivered++;
+  if (!(m->flags & OCKAMI_MSG_HANDED_OFF)) ockam_message_free(m);
+}
+
+static void dispatch_cb(uv_idle_t *h) {
+  ockam_node *node = h->data;
+  for (int i = 0; i < DISPATCH_BATCH; i++) {
+    ockam_message *m = dequeue(node);
+    if (!m) break;
+    deliver(node, m);
+  }
+  reap_stopped(node);
+  if (node->above_high_water && node->qlen < OCKAM_NODE_QUEUE_HIGH_WATER / 2) {
+    node->above_high_water = false;
+    if (node->drain_cb) node->drain_cb(node->drain_arg);
+  }
+  if (!node->qhead && !node->stopped) {
+    uv_idle_stop(&node->idle);
+    node->idle_active = false;
+  }
+}
+
+int ockam_send_message(ockam_node *node, ockam_message *msg) {
+  if (!node || !msg) return OCKAM_EINVAL;
+  if (node->state != NODE_ACTIVE) return OCKAM_ECLOSED;
+  if (msg->onward.count == 0) return OCKAM_EINVAL;
+  msg->flags |= OCKAMI_MSG_HANDED_OFF;
+  enqueue(node, msg);
+  return OCKAM_OK;
+}
+
+int ockam_forward(ockam_node *node, ockam_message *msg) { return ockam_send_message(node, msg); }
+
+void ockam_message_keep(ockam_message *msg) {
+  if (msg) msg->flags |= OCKAMI_MSG_HANDED_OFF;
+}
+
+int ockam_send(ockam_node *node, const char *from, const ockam_route *route,
+               const uint8_t *payload, size_t len) {
+  if (!node || !from || !route || (len && !payload)) return OCKAM_EINVAL;
+  if (route->count == 0) return OCKAM_EINVAL;
+  if (len > OCKAM_PAYLOAD_MAX) return OCKAM_EOVERFLOW;
+  ockam_message *m;
+  int rc = ockam_message_new(&m);
+  if (rc) return rc;
+  if ((rc = ockami_route_assign(&m->onward, route)) ||
+      (rc = ockam_route_append(&m->ret, OCKAM_ADDRESS_LOCAL, from, strlen(from))) ||
+      (rc = ockami_buf_set(&m->payload, payload, len)) || (rc = ockam_send_message(node, m))) {
+    ockam_message_free(m);
+    return rc;
+  }
+  return OCKAM_OK;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+static int add_address(ockam_worker *w, const char *address) {
+  if (w->naddr >= OCKAM_WORKER_MAX_ADDRESSES) return OCKAM_EOVERFLOW;
+  char random[33];
+  if (!address || !*address) {
+    ockam_random_address(random);
+    address = random;
+  }
+  size_t len = strlen(address);
+  if (len > OCKAM_ADDRESS_MAX_LEN) return OCKAM_EOVERFLOW;
+  char *copy = strdup(address);
+  if (!copy) return OCKAM_ENOMEM;
+  int rc = ockami_map_put(&w->node->addresses, copy, len, w);
+  if (rc) {
+    free(copy);
+    return rc;
+  }
+  w->addresses[w->naddr++] = copy;
+  return OCKAM_OK;
+}
+
+static void release_addresses(ockam_worker *w) {
+  for (size_t i = 0; i < w->naddr; i++) {
+    ockami_map_remove(&w->node->addresses, w->addresses[i], strlen(w->addresses[i]));
+  }
+  for (int t = 0; t < 128; t++)
+    if (w->node->type_router[t] == w) w->node->type_router[t] = NULL;
+}
+
+static void free_worker(ockam_worker *w) {
+  for (size_t i = 0; i < w->naddr; i++) free(w->addresses[i]);
+  free(w);
+}
+
+int ockam_worker_start(ockam_node *node, const char *const *addresses, size_t n,
+                       const ockam_worker_ops *ops, void *user, ockam_worker **out) {
+  if (!node || !ops || !ops->handle) return OCKAM_EINVAL;
+  if (node->state != NODE_ACTIVE) return OCKAM_ECLOSED;
+  if (n > OCKAM_WORKER_MAX_ADDRESSES) return OCKAM_EOVERFLOW;
+  ockam_worker *w = calloc(1, sizeof *w);
+  if (!w) return OCKAM_ENOMEM;
+  w->node = node;
+  w->ops = ops;
+  w->user = user;
+  size_t count = n ? n : 1;
+  for (size_t i = 0; i < count; i++) {
+    int rc = add_address(w, addresses && i < n ? addresses[i] : NULL);
+    if (rc) {
+      release_addresses(w);
+      free_worker(w);
+      return rc;
+    }
+  }
+  w->next = node->workers;
+  if (node->workers) node->workers->prev = w;
+  node->workers = w;
+  if (out) *out = w;
+  return OCKAM_OK;
+}
+
+int ockam_worker_add_address(ockam_worker *w, const char *address) {
+  if (!w || w->state != WORKER_RUNNING) return OCKAM_EINVAL;
+  return add_address(w, address);
+}
+
+void ockam_worker_stop(ockam_worker *w) {
+  if (!w || w->state != WORKER_RUNNING) return;
+  ockam_node *node = w->node;
+  w->state = WORKER_STOPPING;
+  release_addresses(w);
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    node->workers = w->next;
+  if (w->next) w->next->prev = w->prev;
+  w->prev = w->next = NULL;
+  w->next_stopped = NULL;
+  if (node->stopped_tail)
+    node->stopped_tail->next_stopped = w;
+  else
+    node->stopped = w;
+  node->stopped_tail = w;
+  if (!node->idle_active && node->state == NODE_ACTIVE) {
+    uv_idle_start(&node->idle, dispatch_cb);
+    node->idle_active = true;
+  }
+}
+
+static void reap_stopped(ockam_node *node) {
+  while (node->stopped) {
+    ockam_worker *w = node->stopped;
+    node->stopped = w->next_stopped;
+    if (!node->stopped) node->stopped_tail = NULL;
+    w->state = WORKER_STOPPED;
+    if (w->ops->stopped) w->ops->stopped(w);
+    free_worker(w);
+  }
+}
+
+const char *ockam_worker_address(const ockam_worker *w) { return w->addresses[0]; }
+void *ockam_worker_user(const ockam_worker *w) { return w->user; }
+void ockami_worker_set_user(ockam_worker *w, void *user) { w->user = user; }
+ockam_node *ockam_worker_node(const ockam_worker *w) { return w->node; }
+
+int ockam_node_set_type_router(ockam_node *node, uint8_t type, ockam_worker *w) {
+  if (!node || type == 0 || type >= 128) return OCKAM_EINVAL;
+  if (w && node->type_router[type] && node->type_router[type] != w) return OCKAM_EEXIST;
+  node->type_router[type] = w;
+  return OCKAM_OK;
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void timer_close_cb(uv_handle_t *h) {
+  ockam_timer *t = h->data;
+  free(t);
+}
+
+static void timer_unlink_close(ockam_timer *t) {
+  if (t->closing) return;
+  t->closing = true;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    t->node->timers = t->next;
+  if (t->next) t->next->prev = t->prev;
+  uv_timer_stop(&t->handle);
+  uv_close((uv_handle_t *)&t->handle, timer_close_cb);
+}
+
+static void timer_cb(uv_timer_t *h) {
+  ockam_timer *t = h->data;
+  t->in_cb = true;
+  t->cb(t->arg);
+  t->in_cb = false;
+  if (!t->repeating) timer_unlink_close(t);
+}
+
+int ockam_timer_start(ockam_node *node, uint64_t delay_ms, uint64_t repeat_ms, ockam_timer_cb cb,
+                      void *arg, ockam_timer **out) {
+  if (!node || !cb) return OCKAM_EINVAL;
+  if (node->state != NODE_ACTIVE) return OCKAM_ECLOSED;
+  ockam_timer *t = calloc(1, sizeof *t);
+  if (!t) return OCKAM_ENOMEM;
+  t->node = node;
+  t->cb = cb;
+  t->arg = arg;
+  t->repeating = repeat_ms > 0;
+  uv_timer_init(&node->loop, &t->handle);
+  t->handle.data = t;
+  t->next = node->timers;
+  if (node->timers) node->timers->prev = t;
+  node->timers = t;
+  uv_timer_start(&t->handle, timer_cb, delay_ms, repeat_ms);
+  if (out) *out = t;
+  return OCKAM_OK;
+}
+
+void ockam_timer_stop(ockam_timer *t) {
+  if (t) timer_unlink_close(t);
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+int ockam_node_run(ockam_node *node) {
+  if (!node) return OCKAM_EINVAL;
+  uv_run(&node->loop, UV_RUN_DEFAULT);
+  return OCKAM_OK;
+}
+
+void ockam_node_stop(ockam_node *node) {
+  if (node) uv_stop(&node->loop);
+}
+
+typedef struct run_until {
+  uv_timer_t timer;
+  bool expired;
+} run_until;
+
+static void run_until_timer(uv_timer_t *h) {
+  run_until *ru = h->data;
+  ru->expired = true;
+}
+
+static void run_until_close(uv_handle_t *h) { free(h->data); }
+
+int ockam_node_run_until(ockam_node *node, int64_t timeout_ms, bool (*done)(void *), void *arg) {
+  if (!node) return OCKAM_EINVAL;
+  run_until *ru = calloc(1, sizeof *ru);
+  if (!ru) return OCKAM_ENOMEM;
+  uv_timer_init(&node->loop, &ru->timer);
+  ru->timer.data = ru;
+  if (timeout_ms >= 0) uv_timer_start(&ru->timer, run_until_timer, (uint64_t)timeout_ms, 0);
+  int rc = OCKAM_OK;
+  for (;;) {
+    if (done && done(arg)) break;
+    if (ru->expired) {
+      rc = done ? OCKAM_ETIMEDOUT : OCKAM_OK;
+      break;
+    }
+    if (uv_run(&node->loop, UV_RUN_ONCE) == 0 && !(done && done(arg)) && !ru->expired) {
+      rc = OCKAM_ECLOSED; /* nothing left that could ever complete the wait */
+      break;
+    }
+  }
+  uv_timer_stop(&ru->timer);
+  uv_close((uv_handle_t *)&ru->timer, run_until_close);
+  return rc;
+}
+
+static void walk_close(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void ockam_node_destroy(ockam_node *node) {
+  if (!node) return;
+  /* Stop every worker; transports close their sockets in `stopped`. */
+  while (node->workers) ockam_worker_stop(node->workers);
+  reap_stopped(node);
+  node->state = NODE_DESTROYING;
+  while (node->timers) timer_unlink_close(node->timers);
+  ockam_message *m;
+  while ((m = dequeue(node))) ockam_message_free(m);
+  /* Let close callbacks of transports and timers run. */
+  for (int i = 0; i < 100 && uv_run(&node->loop, UV_RUN_NOWAIT); i++) {
+  }
+  uv_idle_stop(&node->idle);
+  uv_walk(&node->loop, walk_close, NULL);
+  uv_run(&node->loop, UV_RUN_DEFAULT);
+  /* Callbacks that ran during close may have queued messages. */
+  while ((m = dequeue(node))) ockam_message_free(m);
+  reap_stopped(node);
+  if (uv_loop_close(&node->loop) != 0) LOG_WARN(MOD, "loop closed with live handles");
+  post_item *p = node->posts;
+  while (p) {
+    post_item *n = p->next;
+    free(p);
+    p = n;
+  }
+  pthread_mutex_destroy(&node->post_lock);
+  ockami_map_free(&node->addresses);
+  free(node);
+}
+
+/* ---- mailboxes ---------------------------------------------------------- */
+
+static int mailbox_handle(ockam_worker *w, ockam_message *msg) {
+  ockam_mailbox *mb = ockam_worker_user(w);
+  if (mb->count >= OCKAM_MAILBOX_DEPTH) {
+    LOG_WARN(MOD, "mailbox %s full, dropping message", ockam_worker_address(w));
+    return OCKAM_EFULL;
+  }
+  ockam_message_keep(msg);
+  msg->next = NULL;
+  if (mb->tail)
+    mb->tail->next = msg;
+  else
+    mb->head = msg;
+  mb->tail = msg;
+  mb->count++;
+  return OCKAM_OK;
+}
+
+static void mailbox_stopped(ockam_worker *w) {
+  ockam_mailbox *mb = ockam_worker_user(w);
+  mb->worker = NULL;
+  mb->closed = true;
+}
+
+static const ockam_worker_ops mailbox_ops = {mailbox_handle, mailbox_stopped};
+
+int ockam_mailbox_create(ockam_node *node, const char *address, ockam_mailbox **out) {
+  if (!node || !out) return OCKAM_EINVAL;
+  ockam_mailbox *mb = calloc(1, sizeof *mb);
+  if (!mb) return OCKAM_ENOMEM;
+  mb->node = node;
+  const char *addrs[1] = {address};
+  int rc = ockam_worker_start(node, addrs, 1, &mailbox_ops, mb, &mb->worker);
+  if (rc) {
+    free(mb);
+    return rc;
+  }
+  *out = mb;
+  return OCKAM_OK;
+}
+
+static bool mailbox_ready(void *arg) {
+  ockam_mailbox *mb = arg;
+  return mb->head != NULL || mb->closed;
+}
+
+int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms, ockam_message **out) {
+  if (!mb || !out) return OCKAM_EINVAL;
+  int rc = OCKAM_OK;
+  if (!mb->head) rc = ockam_node_run_until(mb->node, timeout_ms, mailbox_ready, mb);
+  if (mb->head) {
+    ockam_message *m = mb->head;
+    mb->head = m->next;
+    if (!mb->head) mb->tail = NULL;
+    mb->count--;
+    m->next = NULL;
+    m->flags &= ~(uint32_t)OCKAMI_MSG_HANDED_OFF;
+    *out = m;
+    return OCKAM_OK;
+  }
+  if (mb->closed) return OCKAM_ECLOSED;
+  return rc ? rc : OCKAM_ETIMEDOUT;
+}
+
+const char *ockam_mailbox_address(const ockam_mailbox *mb) {
+  return mb->worker ? ockam_worker_address(mb->worker) : "";
+}
+
+void ockam_mailbox_destroy(ockam_mailbox *mb) {
+  if (!mb) return;
+  if (mb->worker) {
+    ockam_worker *w = mb->worker;
+    /* Detach so the deferred `stopped` callback does not touch freed memory. */
+    ockam_worker_stop(w);
+    w->user = NULL;
+    static const ockam_worker_ops detached = {mailbox_handle, NULL};
+    w->ops = &detached;
+  }
+  ockam_message *m = mb->head;
+  while (m) {
+    ockam_message *n = m->next;
+    ockam_message_free(m);
+    m = n;
+  }
+  free(mb);
+}

@@ -1,0 +1,785 @@
+/* TCP transport: framing, connection management, backpressure (spec §2). */
+#include "ockam/tcp.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "log.h"
+#include "map.h"
+#include "node.h"
+#include "ockam/limits.h"
+#include "wire.h"
+
+#define MOD "tcp"
+
+typedef enum conn_state {
+  CONN_RESOLVING,
+  CONN_CONNECTING,
+  CONN_OPEN,
+  CONN_BACKOFF,
+  CONN_CLOSED /* accepted connection gone, or transport shutting down */
+} conn_state;
+
+typedef struct conn conn;
+
+/* One socket. A connection that reconnects gets a fresh sock each time; the
+ * old one is freed in its close callback. */
+typedef struct sock {
+  uv_tcp_t h;
+  conn *c; /* NULL once detached */
+  uv_connect_t connect_req;
+} sock;
+
+struct conn {
+  ockam_tcp *tcp;
+  conn_state state;
+  bool outgoing;
+  bool writing;
+  bool read_paused;
+  bool dirty; /* on tcp->dirty list */
+  char *peer; /* "host:port" as given (outgoing) or "ip:port" (accepted) */
+  ockam_worker *worker; /* accepted: routes 0#<addr> back to this socket */
+  sock *s;
+  ockami_buf rbuf;
+  ockami_buf pending; /* frames waiting */
+  ockami_buf inflight; /* frames being written, from a frame boundary */
+  size_t inflight_off;
+  uv_write_t wreq;
+  uv_buf_t wbuf;
+  uint32_t backoff_ms;
+  ockam_timer *timer;
+  int64_t waiters; /* blocking connect calls waiting */
+  int last_error;
+  conn *next, *prev;
+  conn *next_dirty;
+};
+
+typedef struct listener {
+  uv_tcp_t h;
+  ockam_tcp *tcp;
+  struct listener *next;
+} listener;
+
+struct ockam_tcp {
+  ockam_node *node;
+  ockam_worker *router;
+  ockam_tcp_options opt;
+  ockami_map outgoing; /* peer -> conn */
+  conn *conns;
+  conn *dirty;
+  listener *listeners;
+  uv_prepare_t flush;
+  bool flush_active;
+  bool closing;
+  uint32_t accepted_open;
+  ockam_tcp_stats stats;
+};
+
+static void conn_start_connect(conn *c);
+static void conn_lost(conn *c, int err);
+static void conn_mark_dirty(conn *c);
+static void tcp_read_start(conn *c);
+
+/* ---- address parsing ---------------------------------------------------- */
+
+/* Split "host:port" / "[v6]:port". host receives a NUL-terminated copy. */
+static int split_host_port(const char *hp, char *host, size_t cap, int *port) {
+  const char *colon;
+  const char *h = hp;
+  size_t hlen;
+  if (hp[0] == '[') {
+    const char *end = strchr(hp, ']');
+    if (!end || end[1] != ':') return OCKAM_EADDR;
+    h = hp + 1;
+    hlen = (size_t)(end - h);
+    colon = end + 1;
+  } else {
+    colon = strrchr(hp, ':');
+    if (!colon) return OCKAM_EADDR;
+    hlen = (size_t)(colon - hp);
+  }
+  if (hlen == 0 || hlen >= cap) return OCKAM_EADDR;
+  char *endp;
+  long p = strtol(colon + 1, &endp, 10);
+  if (*endp || endp == colon + 1 || p < 0 || p > 65535) return OCKAM_EADDR;
+  memcpy(host, h, hlen);
+  host[hlen] = '\0';
+  *port = (int)p;
+  return OCKAM_OK;
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap) {
+  char ip[64] = "?";
+  int port = 0;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    uv_ip4_name(a, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+    snprintf(out, cap, "%s:%d", ip, port);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+    snprintf(out, cap, "[%s]:%d", ip, port);
+  } else {
+    snprintf(out, cap, "unknown");
+  }
+}
+
+/* ---- connection lifetime ------------------------------------------------- */
+
+static void sock_close_cb(uv_handle_t *h) { free(h->data); }
+
+static void sock_detach_close(conn *c) {
+  sock *s = c->s;
+  if (!s) return;
+  c->s = NULL;
+  s->c = NULL;
+  if (!uv_is_closing((uv_handle_t *)&s->h)) uv_close((uv_handle_t *)&s->h, sock_close_cb);
+}
+
+static void conn_unlink_free(conn *c) {
+  ockam_tcp *tcp = c->tcp;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    tcp->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (c->dirty) {
+    conn **pp = &tcp->dirty;
+    while (*pp && *pp != c) pp = &(*pp)->next_dirty;
+    if (*pp) *pp = c->next_dirty;
+  }
+  if (c->outgoing) ockami_map_remove(&tcp->outgoing, c->peer, strlen(c->peer));
+  if (c->timer) ockam_timer_stop(c->timer);
+  sock_detach_close(c);
+  if (c->worker) {
+    ockam_worker *w = c->worker;
+    c->worker = NULL;
+    ockami_worker_set_user(w, NULL);
+    ockam_worker_stop(w);
+  }
+  ockami_buf_free(&c->rbuf);
+  ockami_buf_free(&c->pending);
+  ockami_buf_free(&c->inflight);
+  free(c->peer);
+  free(c);
+}
+
+static conn *conn_new(ockam_tcp *tcp, const char *peer, bool outgoing) {
+  conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->peer = strdup(peer);
+  if (!c->peer) {
+    free(c);
+    return NULL;
+  }
+  c->tcp = tcp;
+  c->outgoing = outgoing;
+  c->backoff_ms = tcp->opt.backoff_min_ms;
+  c->next = tcp->conns;
+  if (tcp->conns) tcp->conns->prev = c;
+  tcp->conns = c;
+  return c;
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+static void write_next_chunk(conn *c);
+
+static void write_cb(uv_write_t *req, int status) {
+  sock *s = req->data;
+  conn *c = s->c;
+  if (!c) return; /* socket was detached; conn may be gone */
+  c->writing = false;
+  if (status < 0) {
+    conn_lost(c, status);
+    return;
+  }
+  c->tcp->stats.bytes_out += c->wbuf.len;
+  c->inflight_off += c->wbuf.len;
+  if (c->inflight_off < c->inflight.len) {
+    write_next_chunk(c);
+    return;
+  }
+  c->inflight.len = 0;
+  c->inflight_off = 0;
+  if (c->pending.len) conn_mark_dirty(c);
+}
+
+static void write_next_chunk(conn *c) {
+  size_t left = c->inflight.len - c->inflight_off;
+  size_t n = left < OCKAM_TCP_WRITE_CHUNK ? left : OCKAM_TCP_WRITE_CHUNK;
+  c->wbuf = uv_buf_init((char *)c->inflight.data + c->inflight_off, (unsigned)n);
+  c->wreq.data = c->s;
+  int rc = uv_write(&c->wreq, (uv_stream_t *)&c->s->h, &c->wbuf, 1, write_cb);
+  if (rc < 0) {
+    conn_lost(c, rc);
+    return;
+  }
+  c->writing = true;
+}
+
+static void conn_flush(conn *c) {
+  if (c->state != CONN_OPEN || c->writing || !c->s) return;
+  if (c->inflight.len == 0) {
+    if (c->pending.len == 0) return;
+    ockami_buf t = c->inflight;
+    c->inflight = c->pending;
+    c->pending = t;
+    c->pending.len = 0;
+    c->inflight_off = 0;
+  }
+  write_next_chunk(c);
+}
+
+static void flush_cb(uv_prepare_t *h) {
+  ockam_tcp *tcp = h->data;
+  conn *list = tcp->dirty;
+  tcp->dirty = NULL;
+  while (list) {
+    conn *c = list;
+    list = c->next_dirty;
+    c->dirty = false;
+    c->next_dirty = NULL;
+    conn_flush(c);
+  }
+  if (!tcp->dirty) {
+    uv_prepare_stop(&tcp->flush);
+    tcp->flush_active = false;
+  }
+}
+
+/* Writes are started from a prepare handle: all frames produced during one
+ * loop iteration go out in one write. */
+static void conn_mark_dirty(conn *c) {
+  ockam_tcp *tcp = c->tcp;
+  if (!c->dirty) {
+    c->dirty = true;
+    c->next_dirty = tcp->dirty;
+    tcp->dirty = c;
+  }
+  if (!tcp->flush_active && !tcp->closing) {
+    uv_prepare_start(&tcp->flush, flush_cb);
+    tcp->flush_active = true;
+  }
+}
+
+static int conn_queue_message(conn *c, const ockam_message *m) {
+  ockam_tcp *tcp = c->tcp;
+  if (c->pending.len + c->inflight.len >= tcp->opt.send_queue_bytes) {
+    tcp->stats.dropped++;
+    LOG_WARN(MOD, "send queue to %s full (%zu bytes), dropping frame", c->peer,
+             c->pending.len + c->inflight.len);
+    return OCKAM_EFULL;
+  }
+  int rc = ockami_tm_encode_frame(m, &c->pending);
+  if (rc) {
+    tcp->stats.dropped++;
+    LOG_WARN(MOD, "cannot frame message for %s: %s", c->peer, ockam_strerror(rc));
+    return rc;
+  }
+  tcp->stats.frames_out++;
+  conn_mark_dirty(c);
+  return OCKAM_OK;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  sock *s = h->data;
+  conn *c = s->c;
+  (void)suggested;
+  if (!c || ockami_buf_reserve(&c->rbuf, 65536) != OCKAM_OK) {
+    *buf = uv_buf_init(NULL, 0);
+    return;
+  }
+  *buf = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
+}
+
+static void conn_close_bad_peer(conn *c, int err, const char *what) {
+  c->tcp->stats.malformed++;
+  LOG_WARN(MOD, "closing connection %s: %s (%s)", c->peer, what, ockam_strerror(err));
+  conn_lost(c, UV_EPROTO);
+}
+
+static void pause_reading(conn *c) {
+  if (c->read_paused || !c->s) return;
+  uv_read_stop((uv_stream_t *)&c->s->h);
+  c->read_paused = true;
+}
+
+static void resume_all(void *arg) {
+  ockam_tcp *tcp = arg;
+  for (conn *c = tcp->conns; c; c = c->next) {
+    if (c->read_paused && c->s && c->state == CONN_OPEN) {
+      c->read_paused = false;
+      tcp_read_start(c);
+    }
+  }
+}
+
+/* Handles one complete frame body. Returns false when the connection was closed. */
+static bool handle_frame(conn *c, const uint8_t *p, size_t n) {
+  ockam_tcp *tcp = c->tcp;
+  ockam_message *m;
+  int rc = ockam_message_new(&m);
+  if (rc) return true; /* out of memory: drop the frame, keep the peer */
+  rc = ockami_tm_decode(p, n, true, m);
+  if (rc) {
+    ockam_message_free(m);
+    conn_close_bad_peer(c, rc, "malformed frame");
+    return false;
+  }
+  tcp->stats.frames_in++;
+  if (m->onward.count == 0) {
+    /* Control message (spec §3, Elixir node): payload 00 = ping, answered 01. */
+    if (!c->outgoing && m->payload.len == 1 && m->payload.data[0] == 0) {
+      ockam_message *pong;
+      if (ockam_message_new(&pong) == OCKAM_OK) {
+        uint8_t one = 1;
+        if (ockami_route_assign(&pong->onward, &m->ret) == OCKAM_OK &&
+            ockami_buf_set(&pong->payload, &one, 1) == OCKAM_OK) {
+          ockam_route_clear(&pong->onward);
+          (void)conn_queue_message(c, pong);
+        }
+        ockam_message_free(pong);
+      }
+    } else {
+      LOG_DEBUG(MOD, "ignoring control message from %s", c->peer);
+    }
+    ockam_message_free(m);
+    return true;
+  }
+  if (c->outgoing)
+    rc = ockam_route_prepend(&m->ret, OCKAM_ADDRESS_TCP, c->peer, strlen(c->peer));
+  else
+    rc = ockam_route_prepend(&m->ret, OCKAM_ADDRESS_LOCAL, ockam_worker_address(c->worker),
+                             strlen(ockam_worker_address(c->worker)));
+  if (rc == OCKAM_OK) rc = ockam_send_message(tcp->node, m);
+  if (rc) {
+    LOG_WARN(MOD, "dropping frame from %s: %s", c->peer, ockam_strerror(rc));
+    ockam_message_free(m);
+  }
+  return true;
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  sock *s = stream->data;
+  conn *c = s->c;
+  (void)buf;
+  if (!c) return;
+  if (nread < 0) {
+    if (nread != UV_EOF) LOG_INFO(MOD, "connection %s: %s", c->peer, uv_strerror((int)nread));
+    conn_lost(c, (int)nread);
+    return;
+  }
+  if (nread == 0) return;
+  c->rbuf.len += (size_t)nread;
+  c->tcp->stats.bytes_in += (uint64_t)nread;
+  size_t off = 0;
+  while (c->rbuf.len - off >= 2) {
+    size_t n = ((size_t)c->rbuf.data[off] << 8) | c->rbuf.data[off + 1];
+    if (c->rbuf.len - off - 2 < n) break;
+    if (n == 0) {
+      conn_close_bad_peer(c, OCKAM_ETRUNC, "empty frame");
+      return;
+    }
+    if (!handle_frame(c, c->rbuf.data + off + 2, n)) return;
+    off += 2 + n;
+  }
+  ockami_buf_consume(&c->rbuf, off);
+  if (ockami_node_queue_len(c->tcp->node) > OCKAM_NODE_QUEUE_HIGH_WATER) pause_reading(c);
+}
+
+static void tcp_read_start(conn *c) {
+  int rc = uv_read_start((uv_stream_t *)&c->s->h, alloc_cb, read_cb);
+  if (rc < 0) conn_lost(c, rc);
+}
+
+static void conn_opened(conn *c) {
+  c->state = CONN_OPEN;
+  c->backoff_ms = c->tcp->opt.backoff_min_ms;
+  c->last_error = 0;
+  uv_tcp_nodelay(&c->s->h, 1);
+  uv_tcp_keepalive(&c->s->h, 1, OCKAM_TCP_KEEPALIVE_S);
+  tcp_read_start(c);
+  if (c->state == CONN_OPEN && (c->pending.len || c->inflight.len)) conn_mark_dirty(c);
+}
+
+/* ---- outgoing connections -------------------------------------------------- */
+
+static void backoff_cb(void *arg) {
+  conn *c = arg;
+  c->timer = NULL;
+  c->tcp->stats.reconnects++;
+  conn_start_connect(c);
+}
+
+static void conn_lost(conn *c, int err) {
+  ockam_tcp *tcp = c->tcp;
+  bool was_open = c->state == CONN_OPEN;
+  sock_detach_close(c);
+  c->writing = false;
+  c->read_paused = false;
+  c->rbuf.len = 0;
+  c->last_error = err;
+  if (was_open && tcp->stats.open_connections) tcp->stats.open_connections--;
+  if (!c->outgoing || tcp->closing) {
+    if (!c->outgoing && tcp->accepted_open) tcp->accepted_open--;
+    c->state = CONN_CLOSED;
+    conn_unlink_free(c);
+    return;
+  }
+  /* Unsent frames start again from a frame boundary on the next connection:
+   * a frame may arrive twice but never torn (the stream layer deduplicates). */
+  if (c->inflight.len) {
+    ockami_buf merged = OCKAMI_BUF_INIT;
+    if (ockami_buf_append(&merged, c->inflight.data, c->inflight.len) == OCKAM_OK &&
+        ockami_buf_append(&merged, c->pending.data, c->pending.len) == OCKAM_OK) {
+      ockami_buf_free(&c->pending);
+      c->pending = merged;
+    } else {
+      ockami_buf_free(&merged);
+    }
+    c->inflight.len = 0;
+    c->inflight_off = 0;
+  }
+  c->state = CONN_BACKOFF;
+  if (was_open) LOG_INFO(MOD, "lost connection to %s; reconnecting", c->peer);
+  uint32_t delay = c->backoff_ms;
+  c->backoff_ms = c->backoff_ms * 2 > tcp->opt.backoff_max_ms ? tcp->opt.backoff_max_ms
+                                                               : c->backoff_ms * 2;
+  if (ockam_timer_start(tcp->node, delay, 0, backoff_cb, c, &c->timer) != OCKAM_OK)
+    c->timer = NULL;
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+  sock *s = req->data;
+  conn *c = s->c;
+  if (!c) return;
+  if (status < 0) {
+    LOG_DEBUG(MOD, "connect to %s failed: %s", c->peer, uv_strerror(status));
+    conn_lost(c, status);
+    return;
+  }
+  c->tcp->stats.connects++;
+  c->tcp->stats.open_connections++;
+  LOG_DEBUG(MOD, "connected to %s", c->peer);
+  conn_opened(c);
+}
+
+static void connect_addr(conn *c, const struct sockaddr *addr) {
+  sock *s = calloc(1, sizeof *s);
+  if (!s) {
+    conn_lost(c, UV_ENOMEM);
+    return;
+  }
+  s->c = c;
+  uv_tcp_init(ockami_node_uv(c->tcp->node), &s->h);
+  s->h.data = s;
+  s->connect_req.data = s;
+  c->s = s;
+  c->state = CONN_CONNECTING;
+  int rc = uv_tcp_connect(&s->connect_req, &s->h, addr, connect_cb);
+  if (rc < 0) conn_lost(c, rc);
+}
+
+typedef struct resolve_req {
+  uv_getaddrinfo_t req;
+  conn *c;
+  struct resolve_req *next;
+} resolve_req;
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  resolve_req *rr = req->data;
+  conn *c = rr->c;
+  free(rr);
+  if (!c) {
+    uv_freeaddrinfo(res);
+    return;
+  }
+  c->s = NULL;
+  if (status < 0 || !res) {
+    LOG_WARN(MOD, "cannot resolve %s: %s", c->peer, uv_strerror(status));
+    uv_freeaddrinfo(res);
+    conn_lost(c, status < 0 ? status : UV_EAI_NONAME);
+    return;
+  }
+  connect_addr(c, res->ai_addr);
+  uv_freeaddrinfo(res);
+}
+
+static void conn_start_connect(conn *c) {
+  char host[256];
+  int port;
+  if (split_host_port(c->peer, host, sizeof host, &port)) {
+    c->last_error = UV_EINVAL;
+    c->state = CONN_BACKOFF;
+    return;
+  }
+  struct sockaddr_storage ss;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0 ||
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) {
+    connect_addr(c, (struct sockaddr *)&ss);
+    return;
+  }
+  resolve_req *rr = calloc(1, sizeof *rr);
+  if (!rr) {
+    conn_lost(c, UV_ENOMEM);
+    return;
+  }
+  rr->c = c;
+  rr->req.data = rr;
+  char portstr[8];
+  snprintf(portstr, sizeof portstr, "%d", port);
+  struct addrinfo hints = {0};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  c->state = CONN_RESOLVING;
+  int rc = uv_getaddrinfo(ockami_node_uv(c->tcp->node), &rr->req, resolved_cb, host, portstr,
+                          &hints);
+  if (rc < 0) {
+    free(rr);
+    conn_lost(c, rc);
+  }
+}
+
+static conn *outgoing_get(ockam_tcp *tcp, const char *peer, size_t len, bool create) {
+  conn *c = ockami_map_get(&tcp->outgoing, peer, len);
+  if (c || !create) return c;
+  char host[256];
+  int port;
+  char tmp[OCKAM_ADDRESS_MAX_LEN + 1];
+  memcpy(tmp, peer, len);
+  tmp[len] = '\0';
+  if (split_host_port(tmp, host, sizeof host, &port)) return NULL;
+  c = conn_new(tcp, tmp, true);
+  if (!c) return NULL;
+  if (ockami_map_put(&tcp->outgoing, c->peer, len, c) != OCKAM_OK) {
+    c->outgoing = false;
+    conn_unlink_free(c);
+    return NULL;
+  }
+  conn_start_connect(c);
+  return c;
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+/* The type-1 router: next hop 1#host:port. */
+static int router_handle(ockam_worker *w, ockam_message *m) {
+  ockam_tcp *tcp = ockam_worker_user(w);
+  ockam_address a;
+  if (!ockami_route_first(&m->onward, &a) || a.type != OCKAM_ADDRESS_TCP) return OCKAM_EINVAL;
+  conn *c = outgoing_get(tcp, (const char *)a.value, a.len, true);
+  if (!c) {
+    tcp->stats.dropped++;
+    LOG_WARN(MOD, "invalid TCP address %.*s; dropping message", (int)a.len, a.value);
+    return OCKAM_EADDR;
+  }
+  ockam_route_pop(&m->onward);
+  return conn_queue_message(c, m);
+}
+
+/* An accepted connection's local address: 0#<h> (spec §2.3). */
+static int accepted_handle(ockam_worker *w, ockam_message *m) {
+  conn *c = ockam_worker_user(w);
+  if (!c) return OCKAM_ECLOSED;
+  if (c->state != CONN_OPEN) {
+    c->tcp->stats.dropped++;
+    return OCKAM_ECLOSED;
+  }
+  const char *self = ockam_worker_address(w);
+  ockam_address a;
+  while (ockami_route_first(&m->onward, &a) && ockami_address_is(&a, 0, self))
+    ockam_route_pop(&m->onward);
+  return conn_queue_message(c, m);
+}
+
+static void accepted_stopped(ockam_worker *w) {
+  conn *c = ockam_worker_user(w);
+  if (c) c->worker = NULL;
+}
+
+static const ockam_worker_ops accepted_ops = {accepted_handle, accepted_stopped};
+
+static void listener_close_cb(uv_handle_t *h) { free(h->data); }
+
+static void flush_close_cb(uv_handle_t *h) { free(h->data); }
+
+static void router_stopped(ockam_worker *w) {
+  ockam_tcp *tcp = ockam_worker_user(w);
+  tcp->closing = true;
+  if (ockam_node_set_type_router(tcp->node, OCKAM_ADDRESS_TCP, NULL) != OCKAM_OK) {
+    LOG_DEBUG(MOD, "type router already replaced");
+  }
+  ockami_node_set_drain_cb(tcp->node, NULL, NULL);
+  while (tcp->listeners) {
+    listener *l = tcp->listeners;
+    tcp->listeners = l->next;
+    uv_close((uv_handle_t *)&l->h, listener_close_cb);
+  }
+  while (tcp->conns) {
+    conn *c = tcp->conns;
+    conn_unlink_free(c);
+  }
+  ockami_map_free(&tcp->outgoing);
+  uv_prepare_stop(&tcp->flush);
+  /* tcp itself is freed with the prepare handle. */
+  uv_close((uv_handle_t *)&tcp->flush, flush_close_cb);
+}
+
+static const ockam_worker_ops router_ops = {router_handle, router_stopped};
+
+/* ---- listening ------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status) {
+  listener *l = server->data;
+  ockam_tcp *tcp = l->tcp;
+  if (status < 0) {
+    LOG_WARN(MOD, "accept failed: %s", uv_strerror(status));
+    return;
+  }
+  sock *s = calloc(1, sizeof *s);
+  if (!s) return;
+  uv_tcp_init(ockami_node_uv(tcp->node), &s->h);
+  s->h.data = s;
+  if (uv_accept(server, (uv_stream_t *)&s->h) != 0) {
+    uv_close((uv_handle_t *)&s->h, sock_close_cb);
+    return;
+  }
+  if (tcp->accepted_open >= tcp->opt.max_connections) {
+    tcp->stats.rejected++;
+    LOG_WARN(MOD, "connection limit (%u) reached; refusing a connection",
+             tcp->opt.max_connections);
+    uv_close((uv_handle_t *)&s->h, sock_close_cb);
+    return;
+  }
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char peer[80] = "unknown";
+  if (uv_tcp_getpeername(&s->h, (struct sockaddr *)&ss, &len) == 0)
+    format_peer(&ss, peer, sizeof peer);
+  conn *c = conn_new(tcp, peer, false);
+  if (!c) {
+    uv_close((uv_handle_t *)&s->h, sock_close_cb);
+    return;
+  }
+  s->c = c;
+  c->s = s;
+  /* 16 hex characters, like the 2021 hub's connection handlers. */
+  char addr[33];
+  ockam_random_address(addr);
+  addr[16] = '\0';
+  const char *addrs[1] = {addr};
+  if (ockam_worker_start(tcp->node, addrs, 1, &accepted_ops, c, &c->worker) != OCKAM_OK) {
+    conn_unlink_free(c);
+    return;
+  }
+  tcp->accepted_open++;
+  tcp->stats.accepted++;
+  tcp->stats.open_connections++;
+  LOG_DEBUG(MOD, "accepted %s as 0#%s", peer, addr);
+  conn_opened(c);
+}
+
+int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t bound_cap) {
+  if (!tcp || !host_port) return OCKAM_EINVAL;
+  char host[256];
+  int port;
+  int rc = split_host_port(host_port, host, sizeof host, &port);
+  if (rc) return rc;
+  struct sockaddr_storage ss;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+    return OCKAM_EADDR;
+  listener *l = calloc(1, sizeof *l);
+  if (!l) return OCKAM_ENOMEM;
+  l->tcp = tcp;
+  uv_tcp_init(ockami_node_uv(tcp->node), &l->h);
+  l->h.data = l;
+  int urc = uv_tcp_bind(&l->h, (struct sockaddr *)&ss, 0);
+  if (urc == 0) urc = uv_listen((uv_stream_t *)&l->h, 1024, on_connection);
+  if (urc < 0) {
+    LOG_ERROR(MOD, "cannot listen on %s: %s", host_port, uv_strerror(urc));
+    uv_close((uv_handle_t *)&l->h, listener_close_cb);
+    return urc == UV_EADDRINUSE ? OCKAM_EEXIST : OCKAM_EIO;
+  }
+  l->next = tcp->listeners;
+  tcp->listeners = l;
+  if (bound && bound_cap) {
+    struct sockaddr_storage b;
+    int blen = sizeof b;
+    if (uv_tcp_getsockname(&l->h, (struct sockaddr *)&b, &blen) == 0)
+      format_peer(&b, bound, bound_cap);
+    else
+      snprintf(bound, bound_cap, "%s", host_port);
+  }
+  LOG_INFO(MOD, "listening on %s", host_port);
+  return OCKAM_OK;
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp **out) {
+  if (!node || !out) return OCKAM_EINVAL;
+  ockam_tcp *tcp = calloc(1, sizeof *tcp);
+  if (!tcp) return OCKAM_ENOMEM;
+  tcp->node = node;
+  if (opts) tcp->opt = *opts;
+  if (!tcp->opt.send_queue_bytes) tcp->opt.send_queue_bytes = OCKAM_TCP_SEND_QUEUE_BYTES;
+  if (!tcp->opt.max_connections) tcp->opt.max_connections = OCKAM_TCP_MAX_CONNECTIONS;
+  if (!tcp->opt.backoff_min_ms) tcp->opt.backoff_min_ms = OCKAM_TCP_BACKOFF_MIN_MS;
+  if (!tcp->opt.backoff_max_ms) tcp->opt.backoff_max_ms = OCKAM_TCP_BACKOFF_MAX_MS;
+  ockami_map_init(&tcp->outgoing);
+  int rc = ockam_worker_start(node, NULL, 0, &router_ops, tcp, &tcp->router);
+  if (rc) {
+    free(tcp);
+    return rc;
+  }
+  rc = ockam_node_set_type_router(node, OCKAM_ADDRESS_TCP, tcp->router);
+  if (rc) {
+    /* Nothing else owns tcp yet: detach it from the worker and free it. */
+    ockam_worker_stop(tcp->router);
+    return rc;
+  }
+  uv_prepare_init(ockami_node_uv(node), &tcp->flush);
+  tcp->flush.data = tcp;
+  ockami_node_set_drain_cb(node, resume_all, tcp);
+  *out = tcp;
+  return OCKAM_OK;
+}
+
+typedef struct connect_wait {
+  ockam_tcp *tcp;
+  const char *peer;
+} connect_wait;
+
+static bool connect_done(void *arg) {
+  connect_wait *cw = arg;
+  conn *c = ockami_map_get(&cw->tcp->outgoing, cw->peer, strlen(cw->peer));
+  return !c || c->state == CONN_OPEN;
+}
+
+int ockam_tcp_connect(ockam_tcp *tcp, const char *host_port, int64_t timeout_ms) {
+  if (!tcp || !host_port) return OCKAM_EINVAL;
+  size_t len = strlen(host_port);
+  if (len == 0 || len > OCKAM_ADDRESS_MAX_LEN) return OCKAM_EADDR;
+  conn *c = outgoing_get(tcp, host_port, len, true);
+  if (!c) return OCKAM_EADDR;
+  connect_wait cw = {tcp, host_port};
+  int rc = ockam_node_run_until(tcp->node, timeout_ms, connect_done, &cw);
+  c = ockami_map_get(&tcp->outgoing, host_port, len);
+  if (c && c->state == CONN_OPEN) return OCKAM_OK;
+  if (rc == OCKAM_ETIMEDOUT && c && c->last_error == UV_ECONNREFUSED) return OCKAM_ECONNREFUSED;
+  return rc ? rc : OCKAM_ECONNREFUSED;
+}
+
+int ockam_tcp_is_connected(ockam_tcp *tcp, const char *host_port) {
+  conn *c = ockami_map_get(&tcp->outgoing, host_port, strlen(host_port));
+  return c && c->state == CONN_OPEN;
+}
+
+void ockam_tcp_get_stats(const ockam_tcp *tcp, ockam_tcp_stats *out) { *out = tcp->stats; }
