@@ -38,7 +38,12 @@ function(ockam_unit_test name)
   endforeach()
   add_executable(${name} ${T_SOURCES})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR} ${T_INCLUDES})
+  # Unit tests may look inside every layer.
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}
+    ${CMAKE_SOURCE_DIR}/src/core ${CMAKE_SOURCE_DIR}/src/codec ${CMAKE_SOURCE_DIR}/src/vault
+    ${CMAKE_SOURCE_DIR}/src/transport ${CMAKE_SOURCE_DIR}/src/channel
+    ${CMAKE_SOURCE_DIR}/src/storage ${CMAKE_SOURCE_DIR}/src/stream ${CMAKE_SOURCE_DIR}/src/hub
+    ${T_INCLUDES})
   target_link_libraries(${name} PRIVATE ockam_static PkgConfig::CMOCKA ${T_LIBS})
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "OCKAM_TEST_VECTORS=${CMAKE_SOURCE_DIR}/tests/vectors")

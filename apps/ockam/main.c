@@ -37,11 +37,6 @@ static int parse_u32(const char *s, uint32_t *out) {
   return 0;
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-  (void)signum;
-  ockam_node_stop(h->data);
-}
-
 static void hub_usage(FILE *f) {
   fprintf(f,
           "usage: ockam hub [options]\n"
@@ -186,13 +181,7 @@ static int cmd_hub(int argc, char **argv) {
     ockam_node_destroy(node);
     return 1;
   }
-  uv_loop_t *loop = ockam_node_loop(node);
-  uv_signal_t sigint, sigterm;
-  uv_signal_init(loop, &sigint);
-  uv_signal_init(loop, &sigterm);
-  sigint.data = sigterm.data = node;
-  uv_signal_start(&sigint, on_signal, SIGINT);
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  if (ockam_node_stop_on_signals(node) != OCKAM_OK) fprintf(stderr, "ockam hub: no signal handling\n");
   signal(SIGPIPE, SIG_IGN);
   printf("ockam hub listening on %s (store: %s)\n", bound, o.no_streams ? "none" : o.store);
   fflush(stdout);
@@ -200,8 +189,6 @@ static int cmd_hub(int argc, char **argv) {
     fprintf(stderr, "ockam hub: cannot write %s: %s\n", ready_file, strerror(errno));
   rc = ockam_node_run(node);
   fprintf(stderr, "ockam hub: shutting down\n");
-  uv_close((uv_handle_t *)&sigint, NULL);
-  uv_close((uv_handle_t *)&sigterm, NULL);
   ockam_hub_stop(hub);
   ockam_node_destroy(node);
   return rc ? 1 : 0;

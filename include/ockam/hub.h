@@ -32,6 +32,9 @@ typedef struct ockam_hub_options {
   uint32_t max_connections;   /* 0 = OCKAM_TCP_MAX_CONNECTIONS */
   uint32_t max_forwarders;    /* 0 = 10000 */
   uint32_t long_poll_max_ms;  /* 0 = OCKAM_LONG_POLL_MAX_MS */
+  uint32_t max_pending_pushes; /* pushes not yet durable before new ones are refused
+                                  with PushConfirm{ERROR}; 0 = 100000 */
+  uint64_t max_pending_bytes;  /* data bytes of those pushes; 0 = 256 MiB */
   bool no_streams;            /* offer only echo and forwarding */
   bool no_sync;               /* lmdb without fsync: benchmarks only */
 } ockam_hub_options;

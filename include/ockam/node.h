@@ -45,6 +45,9 @@ OCKAM_MUST_CHECK int ockam_node_run(ockam_node *node);
  * timeout). Returns 0, or OCKAM_ETIMEDOUT. done may be NULL (run for the time). */
 OCKAM_MUST_CHECK int ockam_node_run_until(ockam_node *node, int64_t timeout_ms,
                                           bool (*done)(void *arg), void *arg);
+/* Make SIGINT and SIGTERM stop the node (ockam_node_run() returns), so main()
+ * can clean up. Handlers are removed with the node. */
+OCKAM_MUST_CHECK int ockam_node_stop_on_signals(ockam_node *node);
 /* Make ockam_node_run() return after the current callback. */
 void ockam_node_stop(ockam_node *node);
 /* The node's libuv loop (a uv_loop_t *), for embedding in other loops' code. */
@@ -115,7 +118,8 @@ OCKAM_MUST_CHECK int ockam_mailbox_create(ockam_node *node, const char *address,
 OCKAM_MUST_CHECK int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms,
                                            ockam_message **out);
 const char *ockam_mailbox_address(const ockam_mailbox *mb);
-/* Stop the mailbox's worker and free queued messages. */
+/* Stop the mailbox's worker and free queued messages. Mailboxes still open
+ * when their node is destroyed are freed with it. */
 void ockam_mailbox_destroy(ockam_mailbox *mb);
 
 /* Fresh random local address: 32 lowercase hex characters + NUL. */

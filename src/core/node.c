@@ -2,6 +2,7 @@
 #include "node.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,6 +368,12 @@ static void reap_stopped(ockam_node *node) {
 const char *ockam_worker_address(const ockam_worker *w) { return w->addresses[0]; }
 void *ockam_worker_user(const ockam_worker *w) { return w->user; }
 void ockami_worker_set_user(ockam_worker *w, void *user) { w->user = user; }
+const ockam_worker_ops *ockami_worker_ops(const ockam_worker *w) { return w->ops; }
+
+ockam_worker *ockami_node_find(ockam_node *node, const void *address, size_t len) {
+  ockam_worker *w = ockami_map_get(&node->addresses, address, len);
+  return w && w->state == WORKER_RUNNING ? w : NULL;
+}
 ockam_node *ockam_worker_node(const ockam_worker *w) { return w->node; }
 
 int ockam_node_set_type_router(ockam_node *node, uint8_t type, ockam_worker *w) {
@@ -435,6 +442,24 @@ int ockam_node_run(ockam_node *node) {
   return OCKAM_OK;
 }
 
+static void signal_cb(uv_signal_t *h, int signum) {
+  LOG_INFO(MOD, "signal %d: stopping", signum);
+  ockam_node_stop(h->data);
+}
+
+int ockam_node_stop_on_signals(ockam_node *node) {
+  static const int sigs[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; i++) {
+    uv_signal_t *h = calloc(1, sizeof *h);
+    if (!h) return OCKAM_ENOMEM;
+    uv_signal_init(&node->loop, h);
+    h->data = node;
+    uv_signal_start(h, signal_cb, sigs[i]);
+    uv_unref((uv_handle_t *)h); /* a signal handler alone does not keep the loop running */
+  }
+  return OCKAM_OK;
+}
+
 void ockam_node_stop(ockam_node *node) {
   if (node) uv_stop(&node->loop);
 }
@@ -475,9 +500,13 @@ int ockam_node_run_until(ockam_node *node, int64_t timeout_ms, bool (*done)(void
   return rc;
 }
 
+static void free_handle_cb(uv_handle_t *h) { free(h); }
+
 static void walk_close(uv_handle_t *h, void *arg) {
   (void)arg;
-  if (!uv_is_closing(h)) uv_close(h, NULL);
+  if (uv_is_closing(h)) return;
+  /* Signal handles are the only ones the node allocates without an owner. */
+  uv_close(h, h->type == UV_SIGNAL ? free_handle_cb : NULL);
 }
 
 void ockam_node_destroy(ockam_node *node) {
@@ -514,6 +543,7 @@ void ockam_node_destroy(ockam_node *node) {
 
 static int mailbox_handle(ockam_worker *w, ockam_message *msg) {
   ockam_mailbox *mb = ockam_worker_user(w);
+  if (!mb) return OCKAM_ECLOSED;
   if (mb->count >= OCKAM_MAILBOX_DEPTH) {
     LOG_WARN(MOD, "mailbox %s full, dropping message", ockam_worker_address(w));
     return OCKAM_EFULL;
@@ -529,10 +559,24 @@ static int mailbox_handle(ockam_worker *w, ockam_message *msg) {
   return OCKAM_OK;
 }
 
+static void mailbox_free_queue(ockam_mailbox *mb) {
+  ockam_message *m = mb->head;
+  while (m) {
+    ockam_message *n = m->next;
+    ockam_message_free(m);
+    m = n;
+  }
+  mb->head = mb->tail = NULL;
+  mb->count = 0;
+}
+
+/* Only the node's destruction stops a mailbox worker that is still attached
+ * (ockam_mailbox_destroy detaches first), so the node frees it here. */
 static void mailbox_stopped(ockam_worker *w) {
   ockam_mailbox *mb = ockam_worker_user(w);
-  mb->worker = NULL;
-  mb->closed = true;
+  if (!mb) return;
+  mailbox_free_queue(mb);
+  free(mb);
 }
 
 static const ockam_worker_ops mailbox_ops = {mailbox_handle, mailbox_stopped};
@@ -582,18 +626,10 @@ const char *ockam_mailbox_address(const ockam_mailbox *mb) {
 void ockam_mailbox_destroy(ockam_mailbox *mb) {
   if (!mb) return;
   if (mb->worker) {
-    ockam_worker *w = mb->worker;
-    /* Detach so the deferred `stopped` callback does not touch freed memory. */
-    ockam_worker_stop(w);
-    w->user = NULL;
-    static const ockam_worker_ops detached = {mailbox_handle, NULL};
-    w->ops = &detached;
+    /* Detach so the deferred `stopped` callback does not free mb again. */
+    ockami_worker_set_user(mb->worker, NULL);
+    ockam_worker_stop(mb->worker);
   }
-  ockam_message *m = mb->head;
-  while (m) {
-    ockam_message *n = m->next;
-    ockam_message_free(m);
-    m = n;
-  }
+  mailbox_free_queue(mb);
   free(mb);
 }

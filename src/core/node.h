@@ -18,6 +18,10 @@ void ockami_node_set_drain_cb(ockam_node *node, ockami_drain_cb cb, void *arg);
 /* Replace a worker's user pointer (used to detach state freed before the
  * worker's deferred `stopped` callback runs). */
 void ockami_worker_set_user(ockam_worker *w, void *user);
+/* The running worker registered under a local address, or NULL. */
+ockam_worker *ockami_node_find(ockam_node *node, const void *address, size_t len);
+/* The ops table a worker was started with (to recognise one's own workers). */
+const ockam_worker_ops *ockami_worker_ops(const ockam_worker *w);
 /* Node-wide counters. */
 typedef struct ockami_node_stats {
   uint64_t delivered;

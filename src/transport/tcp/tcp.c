@@ -29,6 +29,8 @@ typedef struct sock {
   uv_tcp_t h;
   conn *c; /* NULL once detached */
   uv_connect_t connect_req;
+  uv_write_t wreq; /* lives with the socket: libuv completes it after close */
+  uv_buf_t wbuf;
 } sock;
 
 struct conn {
@@ -45,8 +47,6 @@ struct conn {
   ockami_buf pending; /* frames waiting */
   ockami_buf inflight; /* frames being written, from a frame boundary */
   size_t inflight_off;
-  uv_write_t wreq;
-  uv_buf_t wbuf;
   uint32_t backoff_ms;
   ockam_timer *timer;
   int64_t waiters; /* blocking connect calls waiting */
@@ -197,8 +197,8 @@ static void write_cb(uv_write_t *req, int status) {
     conn_lost(c, status);
     return;
   }
-  c->tcp->stats.bytes_out += c->wbuf.len;
-  c->inflight_off += c->wbuf.len;
+  c->tcp->stats.bytes_out += s->wbuf.len;
+  c->inflight_off += s->wbuf.len;
   if (c->inflight_off < c->inflight.len) {
     write_next_chunk(c);
     return;
@@ -211,9 +211,10 @@ static void write_cb(uv_write_t *req, int status) {
 static void write_next_chunk(conn *c) {
   size_t left = c->inflight.len - c->inflight_off;
   size_t n = left < OCKAM_TCP_WRITE_CHUNK ? left : OCKAM_TCP_WRITE_CHUNK;
-  c->wbuf = uv_buf_init((char *)c->inflight.data + c->inflight_off, (unsigned)n);
-  c->wreq.data = c->s;
-  int rc = uv_write(&c->wreq, (uv_stream_t *)&c->s->h, &c->wbuf, 1, write_cb);
+  sock *s = c->s;
+  s->wbuf = uv_buf_init((char *)c->inflight.data + c->inflight_off, (unsigned)n);
+  s->wreq.data = s;
+  int rc = uv_write(&s->wreq, (uv_stream_t *)&s->h, &s->wbuf, 1, write_cb);
   if (rc < 0) {
     conn_lost(c, rc);
     return;

@@ -1,0 +1,36 @@
+/* Register a forwarder on the hub and echo whatever reaches it.
+ *
+ *   08-forwarding-responder [HUB_ADDRESS]
+ * Prints "Forwarding address: <F>"; others reach the echoer at [1#HUB, 0#F].
+ */
+#include <stdio.h>
+
+#include "echoer.h"
+
+int main(int argc, char **argv) {
+  const char *hub = argc > 1 ? argv[1] : "127.0.0.1:4000";
+  ockam_node *node;
+  ockam_tcp *tcp;
+  ockam_route *route;
+  char hop[300], remote[256];
+  snprintf(hop, sizeof hop, "1#%s", hub);
+  int rc;
+  if ((rc = ockam_node_create(&node))) goto fail;
+  if ((rc = ockam_node_stop_on_signals(node)) || (rc = ockam_tcp_create(node, NULL, &tcp)) ||
+      (rc = echoer_start(node)) ||
+      (rc = ockam_route_parse(hop, &route)))
+    goto fail_node;
+  rc = ockam_forwarder_register(node, route, "echoer", 10000, remote, sizeof remote, NULL);
+  ockam_route_free(route);
+  if (rc) goto fail_node;
+  printf("Forwarding address: %s\n", remote);
+  fflush(stdout);
+  rc = ockam_node_run(node);
+  ockam_node_destroy(node);
+  return 0;
+fail_node:
+  ockam_node_destroy(node);
+fail:
+  fprintf(stderr, "08-forwarding-responder: %s\n", ockam_strerror(rc));
+  return 1;
+}

@@ -1,0 +1,23 @@
+/* ockam-c: nodes, workers, TCP, vault, secure channels, hub streams.
+ * Include this one header to get the whole public API. */
+#ifndef OCKAM_OCKAM_H
+#define OCKAM_OCKAM_H
+
+#include "ockam/error.h"
+#include "ockam/forwarder.h"
+#include "ockam/limits.h"
+#include "ockam/log.h"
+#include "ockam/message.h"
+#include "ockam/node.h"
+#include "ockam/route.h"
+#include "ockam/tcp.h"
+#include "ockam/vault.h"
+#if __has_include("ockam/channel.h")
+#include "ockam/channel.h"
+#endif
+#if __has_include("ockam/stream.h")
+#include "ockam/stream.h"
+#endif
+#include "ockam/hub.h"
+
+#endif

@@ -1,0 +1,180 @@
+/* Stream client: reliable store-and-forward between two nodes through a hub's
+ * stream service (spec §7, §8).
+ *
+ * ockam_stream_connect() is the 2021 builder
+ *
+ *   Stream::new(&ctx).stream_service("stream").index_service("stream_index")
+ *         .client_id(id).with_interval(100ms)
+ *         .connect(route_to_hub, outgoing_name, incoming_name)   -> (tx, rx)
+ *
+ * and speaks the same bytes (spec §8): the producer pushes every message sent
+ * to [tx, ...rest] into stream `outgoing` as `stream_push{id, BARE
+ * TransportMessage{onward rest, return untouched, payload}}`; the consumer
+ * pulls stream `incoming`, prepends `0#tx` to the return route of each stored
+ * message, forwards it along its onward route, or hands it to the rx address
+ * when that route is empty. So a reply sent to the delivered return route
+ * travels back through the outgoing stream, and a secure channel runs over
+ * the pair of streams unchanged (spec §6.5).
+ *
+ * Delivery is at-least-once in order, without the flaws of the 2021 client
+ * (spec §8.5):
+ *   - Hub replies arrive on private control addresses, never on tx, so user
+ *     data cannot be mistaken for a protocol reply and a hub `error` is never
+ *     pushed as data.
+ *   - Every push is kept until its PushConfirm. Pushes are pipelined (up to
+ *     max_in_flight unconfirmed on the wire) and queued before `Init`. A push
+ *     without a confirm after retry_ms, or an ERROR confirm (after a backoff),
+ *     makes the producer go back to the oldest unconfirmed push and send the
+ *     unconfirmed ones again, in order, under their original request ids.
+ *   - One pull is in flight at a time; a pull without an answer is sent
+ *     again for the same index. The consumer accepts only messages whose
+ *     index is at or after the one it asked for and advances past each, so
+ *     stale or repeated replies deliver nothing twice.
+ *   - The read position is saved (`stream_index Save`) only after the first
+ *     local hop of every message of the batch has handled it.
+ *   - Repeated timeouts (3 in a row) or an `error` from the stream worker make
+ *     that side create its stream again (moving to the next hub route when
+ *     fallback routes are given), re-read the saved index, and continue from
+ *     the larger of its own position and the hub's.
+ *
+ * Duplicates. A push whose confirm was lost is stored twice, and a batch
+ * delivered just before a crash (or before its Save reached the hub) is
+ * delivered again after a restart with the same client_id. A secure channel
+ * over the streams drops such repeats with its replay window; plain users of
+ * a stream must tolerate them. After a lost push followed by stored ones, the
+ * resent push is stored after its successors: with max_in_flight > 1 the order
+ * is guaranteed only while no push is lost (max_in_flight = 1 keeps strict
+ * order at the cost of one round trip per message).
+ *
+ * Long-poll. The consumer first uses the ockam-c long-poll pull (a PullRequest
+ * with one extra uint, docs/protocol-extensions.md "Streams: long-poll pull"):
+ * the hub holds an empty pull for up to long_poll_ms. If the hub answers it
+ * with `error` before any long-poll succeeded (a 2021 hub), the consumer falls
+ * back for good to plain pulls every interval_ms.
+ *
+ * Threading: every function here must be called on the node's loop thread
+ * (from main() between blocking calls, or inside a worker or timer callback,
+ * except the two blocking helpers, which must not be called from callbacks).
+ * The client itself never blocks the loop and never calls user code directly:
+ * deliveries go through the node's queue.
+ */
+#ifndef OCKAM_STREAM_H
+#define OCKAM_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ockam/error.h"
+#include "ockam/limits.h"
+#include "ockam/node.h"
+#include "ockam/route.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Default wait asked of a long-poll capable hub (milliseconds). */
+#define OCKAM_STREAM_LONG_POLL_MS 20000u
+/* Default number of unconfirmed pushes on the wire at once. */
+#define OCKAM_STREAM_IN_FLIGHT_MAX 256u
+
+typedef struct ockam_stream ockam_stream;
+
+/* Every field is optional: zero / NULL selects the default. The strings and
+ * routes are copied by ockam_stream_connect(). */
+typedef struct ockam_stream_options {
+  const char *stream_service; /* hub stream service; default "stream" */
+  const char *index_service;  /* hub index service; default "stream_index" */
+  const char *client_id;      /* key of the saved read position; default 32 random hex
+                                 characters. Set it to resume after a restart. */
+  const char *rx_address;     /* local address receiving messages whose inner onward route
+                                 is empty; default a fresh random address */
+  uint32_t interval_ms;       /* polling interval of plain pulls; default OCKAM_STREAM_INTERVAL_MS */
+  uint32_t pull_limit;        /* messages asked per pull; default OCKAM_STREAM_PULL_LIMIT,
+                                 at most OCKAM_PULL_LIMIT_MAX */
+  uint32_t retry_ms;          /* answer timeout of a request before it is sent again;
+                                 default OCKAM_STREAM_RETRY_MS (a long-poll pull waits
+                                 long_poll_ms + retry_ms) */
+  uint32_t long_poll_ms;      /* wait asked in long-poll pulls; default OCKAM_STREAM_LONG_POLL_MS */
+  uint32_t outbox_max;        /* messages kept until confirmed; beyond, new messages on tx
+                                 are dropped (logged, counted); default OCKAM_STREAM_OUTBOX_MAX */
+  uint32_t max_in_flight;     /* unconfirmed pushes on the wire; default
+                                 OCKAM_STREAM_IN_FLIGHT_MAX; 1 = strict order under loss */
+  bool no_long_poll;          /* use only plain 2021 pulls */
+  /* Other routes to hubs sharing the same store. After repeated failures a
+   * side creates its stream again through the next route (in turn, wrapping
+   * to route_to_hub). The array and routes are copied. */
+  const ockam_route *const *fallback_routes;
+  size_t n_fallback;
+} ockam_stream_options;
+
+typedef struct ockam_stream_stats {
+  /* producer (outgoing stream) */
+  uint64_t pushed;    /* messages accepted on tx (each counted once) */
+  uint64_t confirmed; /* pushes confirmed stored (PushConfirm OK) */
+  uint64_t resent;    /* push requests sent again after a timeout, ERROR or re-create */
+  uint64_t dropped;   /* messages refused on tx: outbox full or too large for a frame */
+  uint64_t queued;    /* now: messages not yet confirmed */
+  /* consumer (incoming stream) */
+  uint64_t pulled;      /* stream messages received in pull replies, repeats included */
+  uint64_t skipped;     /* received but not delivered: older index, undecodable, or routed
+                           to the client's private addresses */
+  uint64_t delivered;   /* messages handed to their first local hop (or rx) */
+  uint64_t index_saved; /* stream_index Save requests sent */
+  uint64_t polls;       /* pull requests sent, repeats included */
+  uint64_t next_index;  /* now: next stream index the consumer reads */
+  bool long_poll;       /* now: pulls use the long-poll form */
+  /* both */
+  uint64_t errors;   /* hub `error` replies and ERROR confirms */
+  uint64_t timeouts; /* requests that got no answer in time */
+  uint64_t reinits;  /* streams created again after failures */
+  uint32_t producer_hub, consumer_hub; /* now: index of the hub route in use (0 = route_to_hub) */
+} ockam_stream_stats;
+
+/* Start the producer of stream `outgoing` and the consumer of stream
+ * `incoming` through the hub reached by route_to_hub (may be empty: services
+ * on this node). Both create their stream at once; messages sent to tx before
+ * the hub answered are queued. route_to_hub, the names and opts are copied
+ * (opts may be NULL). *out is owned by the caller and released with
+ * ockam_stream_close().
+ * Errors: OCKAM_EINVAL (NULL argument, empty name, pull_limit over
+ * OCKAM_PULL_LIMIT_MAX), OCKAM_EOVERFLOW / OCKAM_EUTF8 (a name or client_id
+ * over OCKAM_NAME_MAX bytes or not UTF-8; a route plus service over
+ * OCKAM_ROUTE_MAX_HOPS), OCKAM_EEXIST (rx_address taken), OCKAM_ENOMEM. */
+OCKAM_MUST_CHECK int ockam_stream_connect(ockam_node *node, const ockam_route *route_to_hub,
+                                          const char *outgoing, const char *incoming,
+                                          const ockam_stream_options *opts, ockam_stream **out);
+
+/* The producer's public address: send to [tx, "echoer"] to reach "echoer" on
+ * the node consuming `outgoing`. Owned by s; valid until ockam_stream_close(). */
+const char *ockam_stream_tx_address(const ockam_stream *s);
+/* Where delivered messages with an empty inner onward route go (onward
+ * [rx], return [0#tx, ...]). The client does not listen there: start a worker
+ * or a mailbox at this address (before running the loop) to receive them;
+ * otherwise they are dropped by the node with a log line. Owned by s. */
+const char *ockam_stream_rx_address(const ockam_stream *s);
+
+/* Run the node's loop until both streams are initialised (the producer got
+ * its Init, the consumer its Init and saved index) or timeout_ms passes
+ * (< 0: no timeout). Not from a callback.
+ * Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED (the node is being destroyed). */
+OCKAM_MUST_CHECK int ockam_stream_wait_ready(ockam_stream *s, int64_t timeout_ms);
+/* Run the loop until every message accepted on tx is confirmed stored, or
+ * timeout_ms passes (< 0: no timeout). Not from a callback.
+ * Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED. */
+OCKAM_MUST_CHECK int ockam_stream_flush(ockam_stream *s, int64_t timeout_ms);
+
+/* Counters; safe at any time before ockam_stream_close(). */
+void ockam_stream_get_stats(const ockam_stream *s, ockam_stream_stats *out);
+
+/* Stop both workers and release s. Unconfirmed messages are discarded (call
+ * ockam_stream_flush() first to avoid that); nothing more is sent. Call it
+ * exactly once, before or after ockam_node_destroy() (destroying the node
+ * stops the client, close then only frees it). NULL is ignored. */
+void ockam_stream_close(ockam_stream *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,499 @@
+/* Secure channel workers (spec §6): the listener, and one worker per channel
+ * end registered under two addresses: "remote" (talks to the peer through the
+ * route) and "local" (plaintext from local workers). */
+#include "ockam/channel.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bare.h"
+#include "cipher.h"
+#include "log.h"
+#include "map.h"
+#include "message.h"
+#include "node.h"
+#include "ockam/limits.h"
+#include "wire.h"
+#include "xx.h"
+
+#define MOD "channel"
+
+/* BARE LocalInfo{identifier: "SECURE_CHANNEL_ID", key_exchange: "NOISE_XX"}
+ * (vector E13a): marks messages that came through a channel. */
+static const uint8_t local_info_e13a[] = {
+    0x11, 'S', 'E', 'C', 'U', 'R', 'E', '_', 'C', 'H', 'A', 'N', 'N', 'E',
+    'L',  '_', 'I', 'D', 0x08, 'N', 'O', 'I', 'S', 'E', '_', 'X', 'X'};
+
+typedef enum chan_state { CHAN_HANDSHAKE, CHAN_READY, CHAN_FAILED } chan_state;
+
+typedef struct listener listener;
+
+typedef struct chan {
+  ockam_worker *worker;
+  ockam_vault *vault;
+  listener *owner; /* responder: the listener that spawned it (NULL once detached) */
+  chan_state state;
+  bool initiator;
+  uint8_t local_flags;
+  char remote[33]; /* rA / rB */
+  char local[33];  /* lA / lB */
+  uint8_t key_e[32]; /* responder: initiator's ephemeral key, the listener's dedup key */
+  uint8_t remote_flags; /* responder: extensions the initiator announced in m1 */
+  ockam_route remote_route;
+  ockam_route callback; /* responder: KeyExchangeCompleted target (may be empty) */
+  ockami_xx xx;
+  ockami_cipher cipher;
+  ockam_timer *timer;
+  int result; /* initiator: outcome for the blocking create */
+  ockami_buf scratch;
+} chan;
+
+struct listener {
+  ockam_vault *vault;
+  ockam_channel_options opt;
+  ockami_map pending; /* initiator ephemeral key -> chan, while the chan lives */
+  uint32_t handshaking;
+};
+
+static void chan_fail(chan *c, int err, const char *why);
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static uint32_t timeout_of(const ockam_channel_options *o) {
+  return o && o->handshake_timeout_ms ? o->handshake_timeout_ms : OCKAM_HANDSHAKE_TIMEOUT_MS;
+}
+
+/* Send payload bytes (already BARE-encoded) from `from` to remote_route. */
+static int send_remote(chan *c, const uint8_t *payload, size_t len) {
+  ockam_message *m;
+  int rc = ockam_message_new(&m);
+  if (rc) return rc;
+  if ((rc = ockami_route_assign(&m->onward, &c->remote_route)) ||
+      (rc = ockam_route_append(&m->ret, OCKAM_ADDRESS_LOCAL, c->remote, strlen(c->remote))) ||
+      (rc = ockami_buf_set(&m->payload, payload, len)) ||
+      (rc = ockam_send_message(ockam_worker_node(c->worker), m))) {
+    ockam_message_free(m);
+    return rc;
+  }
+  return OCKAM_OK;
+}
+
+/* Send bytes wrapped as a BARE Vec<u8> (spec §6.2 steps 3-4, §6.3 step 5). */
+static int send_remote_vec(chan *c, const uint8_t *p, size_t len) {
+  c->scratch.len = 0;
+  int rc = ockami_write_data(&c->scratch, p, len);
+  if (rc) return rc;
+  return send_remote(c, c->scratch.data, c->scratch.len);
+}
+
+/* ---- timers -------------------------------------------------------------------- */
+
+static void handshake_timeout(void *arg) {
+  chan *c = arg;
+  c->timer = NULL;
+  if (c->state == CHAN_HANDSHAKE) chan_fail(c, OCKAM_ETIMEDOUT, "handshake timed out");
+}
+
+static void chan_fail(chan *c, int err, const char *why) {
+  if (c->state == CHAN_FAILED) return;
+  LOG_WARN(MOD, "channel %s: %s (%s)", c->local, why, ockam_strerror(err));
+  c->state = CHAN_FAILED;
+  c->result = err;
+  ockam_worker_stop(c->worker);
+}
+
+static void chan_ready(chan *c, uint8_t remote_flags) {
+  ockam_secret enc = 0, dec = 0;
+  uint8_t h[32];
+  int rc = ockami_xx_split(&c->xx, true, &enc, &dec, h);
+  ockami_framing framing = ockami_ext_select(c->local_flags, remote_flags);
+  if (!rc) rc = ockami_cipher_init(&c->cipher, c->vault, framing, enc, dec);
+  if (rc) {
+    ockam_vault_secret_destroy(c->vault, enc);
+    ockam_vault_secret_destroy(c->vault, dec);
+    chan_fail(c, rc, "cannot derive transport keys");
+    return;
+  }
+  ockami_xx_clear(&c->xx);
+  if (c->timer) {
+    ockam_timer_stop(c->timer);
+    c->timer = NULL;
+  }
+  c->state = CHAN_READY;
+  c->result = OCKAM_OK;
+  if (c->owner && c->owner->handshaking) c->owner->handshaking--;
+  LOG_DEBUG(MOD, "channel %s established as %s (%s framing)", c->local,
+            c->initiator ? "initiator" : "responder",
+            framing == OCKAMI_FRAMING_EXTENDED ? "extended" : "2021");
+  /* KeyExchangeCompleted{address: local, auth_hash: h} to the callback, if any. */
+  if (c->callback.count) {
+    ockami_buf b = OCKAMI_BUF_INIT;
+    if (ockami_write_u8(&b, OCKAM_ADDRESS_LOCAL) == OCKAM_OK &&
+        ockami_write_string(&b, c->local, strlen(c->local)) == OCKAM_OK &&
+        ockami_write_fixed(&b, h, 32) == OCKAM_OK) {
+      if (ockam_send(ockam_worker_node(c->worker), c->local, &c->callback, b.data, b.len))
+        LOG_DEBUG(MOD, "cannot notify completion callback");
+    }
+    ockami_buf_free(&b);
+  }
+  sodium_memzero(h, sizeof h);
+}
+
+/* ---- data path -------------------------------------------------------------------- */
+
+/* Plaintext from a local worker: onward [local, rest...]. */
+static int chan_encrypt(chan *c, ockam_message *m) {
+  if (c->state != CHAN_READY) {
+    LOG_WARN(MOD, "channel %s not established; dropping message", c->local);
+    return OCKAM_ESTATE;
+  }
+  ockam_route_pop(&m->onward);
+  ockami_buf plain = OCKAMI_BUF_INIT;
+  int rc = ockami_tm_encode(m, &plain);
+  if (rc) {
+    ockami_buf_free(&plain);
+    return rc;
+  }
+  size_t cap = plain.len + ockami_cipher_overhead(c->cipher.framing);
+  uint8_t *blob = malloc(cap);
+  size_t blen = 0;
+  rc = blob ? ockami_cipher_encrypt(&c->cipher, plain.data, plain.len, blob, cap, &blen)
+            : OCKAM_ENOMEM;
+  ockami_buf_wipe_free(&plain);
+  if (!rc) rc = send_remote_vec(c, blob, blen);
+  free(blob);
+  if (rc == OCKAM_ENONCE) LOG_WARN(MOD, "channel %s: nonce space exhausted", c->local);
+  return rc;
+}
+
+/* Ciphertext from the peer. */
+static int chan_decrypt(chan *c, ockam_message *m) {
+  ockami_reader r;
+  ockami_reader_init(&r, m->payload.data, m->payload.len);
+  const uint8_t *blob;
+  size_t blen;
+  int rc = ockami_read_data(&r, OCKAM_PAYLOAD_MAX, &blob, &blen);
+  if (rc) {
+    c->cipher.stats.malformed++;
+    return rc;
+  }
+  uint8_t *plain = malloc(blen ? blen : 1);
+  if (!plain) return OCKAM_ENOMEM;
+  size_t plen = 0;
+  rc = ockami_cipher_decrypt(&c->cipher, blob, blen, plain, blen, &plen);
+  if (rc) {
+    free(plain);
+    LOG_DEBUG(MOD, "channel %s: dropped a message (%s)", c->local, ockam_strerror(rc));
+    return rc;
+  }
+  ockam_message *inner;
+  rc = ockam_message_new(&inner);
+  if (!rc) rc = ockami_tm_decode(plain, plen, false, inner);
+  sodium_memzero(plain, plen);
+  free(plain);
+  if (rc) {
+    ockam_message_free(inner);
+    c->cipher.stats.malformed++;
+    return rc;
+  }
+  if (inner->onward.count == 0) {
+    ockam_message_free(inner);
+    return OCKAM_EINVAL;
+  }
+  rc = ockam_route_prepend(&inner->ret, OCKAM_ADDRESS_LOCAL, c->local, strlen(c->local));
+  if (!rc) rc = ockami_buf_set(&inner->local_info, local_info_e13a, sizeof local_info_e13a);
+  inner->flags |= OCKAMI_MSG_VIA_CHANNEL;
+  if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), inner);
+  if (rc) ockam_message_free(inner);
+  return rc;
+}
+
+/* ---- handshake path ------------------------------------------------------------------ */
+
+static int responder_send_m2(chan *c) {
+  uint8_t payload[OCKAMI_EXT_PAYLOAD_LEN];
+  size_t plen = 0;
+  if (c->local_flags && ockami_ext_payload_write(c->local_flags, payload, sizeof payload, &plen))
+    plen = 0;
+  uint8_t m2[OCKAMI_XX_M2_MIN + OCKAMI_EXT_PAYLOAD_LEN];
+  size_t m2len;
+  int rc = ockami_xx_write(&c->xx, payload, plen, m2, sizeof m2, &m2len);
+  if (!rc) rc = send_remote_vec(c, m2, m2len);
+  return rc;
+}
+
+static int chan_handshake(chan *c, ockam_message *m) {
+  ockami_reader r;
+  ockami_reader_init(&r, m->payload.data, m->payload.len);
+  const uint8_t *msg;
+  size_t len;
+  int rc = ockami_read_data(&r, OCKAMI_XX_MSG_MAX, &msg, &len);
+  if (rc) return rc;
+  /* Always answer along the latest path (spec §6.2). */
+  if ((rc = ockami_route_assign(&c->remote_route, &m->ret))) return rc;
+  uint8_t payload[256];
+  size_t plen = 0;
+  ockami_xx_state st = ockami_xx_get_state(&c->xx);
+  if (c->initiator && st == OCKAMI_XX_READ_M2) {
+    rc = ockami_xx_read(&c->xx, msg, len, payload, sizeof payload, &plen);
+    if (rc) {
+      chan_fail(c, rc, "bad handshake message 2");
+      return rc;
+    }
+    uint8_t remote_flags = ockami_ext_payload_parse(payload, plen);
+    /* m3 carries no payload: the responder learnt our flags from m1. */
+    uint8_t m3[OCKAMI_XX_M3_MIN];
+    size_t m3len;
+    rc = ockami_xx_write(&c->xx, NULL, 0, m3, sizeof m3, &m3len);
+    if (!rc) rc = send_remote_vec(c, m3, m3len);
+    if (rc) {
+      chan_fail(c, rc, "cannot send handshake message 3");
+      return rc;
+    }
+    chan_ready(c, remote_flags);
+    return OCKAM_OK;
+  }
+  if (!c->initiator && st == OCKAMI_XX_READ_M3) {
+    rc = ockami_xx_read(&c->xx, msg, len, payload, sizeof payload, &plen);
+    if (rc) {
+      chan_fail(c, rc, "bad handshake message 3");
+      return rc;
+    }
+    chan_ready(c, c->remote_flags);
+    return OCKAM_OK;
+  }
+  return OCKAM_ESTATE;
+}
+
+/* ---- the channel worker ------------------------------------------------------------------ */
+
+static int chan_handle(ockam_worker *w, ockam_message *m) {
+  chan *c = ockam_worker_user(w);
+  if (!c || c->state == CHAN_FAILED) return OCKAM_ECLOSED;
+  ockam_address a;
+  if (!ockami_route_first(&m->onward, &a)) return OCKAM_EINVAL;
+  if (ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, c->local)) return chan_encrypt(c, m);
+  /* Remote address: handshake until keys exist, ciphertext afterwards (spec §6.2). */
+  if (c->state == CHAN_HANDSHAKE) return chan_handshake(c, m);
+  return chan_decrypt(c, m);
+}
+
+static void chan_stopped(ockam_worker *w) {
+  chan *c = ockam_worker_user(w);
+  if (!c) return;
+  if (c->owner) {
+    if (c->state == CHAN_HANDSHAKE && c->owner->handshaking) c->owner->handshaking--;
+    ockami_map_remove(&c->owner->pending, c->key_e, 32);
+  }
+  if (c->timer) ockam_timer_stop(c->timer);
+  ockami_xx_clear(&c->xx);
+  ockami_cipher_clear(&c->cipher);
+  ockami_route_release(&c->remote_route);
+  ockami_route_release(&c->callback);
+  ockami_buf_free(&c->scratch);
+  free(c);
+}
+
+static const ockam_worker_ops chan_ops = {chan_handle, chan_stopped};
+
+static int chan_new(ockam_node *node, ockam_vault *vault, bool initiator,
+                    const ockam_channel_options *opts, chan **out) {
+  chan *c = calloc(1, sizeof *c);
+  if (!c) return OCKAM_ENOMEM;
+  c->vault = vault;
+  c->initiator = initiator;
+  c->state = CHAN_HANDSHAKE;
+  c->result = OCKAM_ETIMEDOUT;
+  c->local_flags = opts && opts->compat_2021 ? 0 : OCKAMI_EXT_FLAG_EXTENDED_FRAMING;
+  ockam_random_address(c->remote);
+  ockam_random_address(c->local);
+  int rc = ockami_xx_init(&c->xx, vault, initiator, NULL, 0, 0, 0);
+  if (rc) {
+    free(c);
+    return rc;
+  }
+  const char *addrs[2] = {c->remote, c->local};
+  rc = ockam_worker_start(node, addrs, 2, &chan_ops, c, &c->worker);
+  if (rc) {
+    ockami_xx_clear(&c->xx);
+    free(c);
+    return rc;
+  }
+  if (ockam_timer_start(node, timeout_of(opts), 0, handshake_timeout, c, &c->timer) != OCKAM_OK)
+    c->timer = NULL;
+  *out = c;
+  return OCKAM_OK;
+}
+
+/* ---- listener ----------------------------------------------------------------------------- */
+
+static int listener_handle(ockam_worker *w, ockam_message *m) {
+  listener *l = ockam_worker_user(w);
+  ockam_node *node = ockam_worker_node(w);
+  /* CreateResponderChannelMessage { payload: Vec<u8>, completed_callback_address: Option<Address> } */
+  ockami_reader r;
+  ockami_reader_init(&r, m->payload.data, m->payload.len);
+  const uint8_t *m1;
+  size_t m1len;
+  bool has_cb = false;
+  uint8_t cb_type = 0;
+  const uint8_t *cb_value = NULL;
+  size_t cb_len = 0;
+  int rc = ockami_read_data(&r, OCKAMI_XX_MSG_MAX, &m1, &m1len);
+  if (!rc) rc = ockami_read_option(&r, &has_cb);
+  if (!rc && has_cb) {
+    rc = ockami_read_u8(&r, &cb_type);
+    if (!rc) rc = ockami_read_data(&r, OCKAM_ADDRESS_MAX_LEN, &cb_value, &cb_len);
+  }
+  if (rc || m1len < OCKAMI_XX_M1_MIN || m->ret.count == 0) {
+    LOG_WARN(MOD, "listener %s: malformed channel request dropped", ockam_worker_address(w));
+    return rc ? rc : OCKAM_EMALFORMED;
+  }
+  /* A redelivered request (stream at-least-once) names an ephemeral key we
+   * already answered: keep the first responder, ignore the copy. */
+  if (ockami_map_get(&l->pending, m1, 32)) {
+    LOG_DEBUG(MOD, "listener: duplicate channel request ignored");
+    return OCKAM_OK;
+  }
+  uint32_t max = l->opt.max_pending ? l->opt.max_pending : OCKAM_CHANNEL_MAX_PENDING;
+  if (l->handshaking >= max) {
+    LOG_WARN(MOD, "listener: %u handshakes in progress; request dropped", l->handshaking);
+    return OCKAM_EFULL;
+  }
+  chan *c;
+  rc = chan_new(node, l->vault, false, &l->opt, &c);
+  if (rc) return rc;
+  c->owner = l;
+  memcpy(c->key_e, m1, 32);
+  l->handshaking++;
+  if (ockami_map_put(&l->pending, c->key_e, 32, c) != OCKAM_OK) c->owner = NULL;
+  if ((rc = ockami_route_assign(&c->remote_route, &m->ret))) goto fail;
+  if (has_cb && (rc = ockam_route_append(&c->callback, cb_type, cb_value, cb_len))) goto fail;
+  uint8_t payload[256];
+  size_t plen = 0;
+  if ((rc = ockami_xx_read(&c->xx, m1, m1len, payload, sizeof payload, &plen))) goto fail;
+  c->remote_flags = ockami_ext_payload_parse(payload, plen);
+  if ((rc = responder_send_m2(c))) goto fail;
+  return OCKAM_OK;
+fail:
+  chan_fail(c, rc, "cannot answer channel request");
+  return rc;
+}
+
+static void listener_stopped(ockam_worker *w) {
+  listener *l = ockam_worker_user(w);
+  /* Responders outlive their listener: detach them. */
+  size_t b = 0;
+  for (ockami_map_entry *e = ockami_map_next(&l->pending, &b, NULL); e;
+       e = ockami_map_next(&l->pending, &b, e)) {
+    ((chan *)e->value)->owner = NULL;
+  }
+  ockami_map_free(&l->pending);
+  free(l);
+}
+
+static const ockam_worker_ops listener_ops = {listener_handle, listener_stopped};
+
+int ockam_channel_create_listener(ockam_node *node, const char *address, ockam_vault *vault,
+                                  const ockam_channel_options *opts) {
+  if (!node || !address || !vault) return OCKAM_EINVAL;
+  listener *l = calloc(1, sizeof *l);
+  if (!l) return OCKAM_ENOMEM;
+  l->vault = vault;
+  if (opts) l->opt = *opts;
+  ockami_map_init(&l->pending);
+  const char *addrs[1] = {address};
+  int rc = ockam_worker_start(node, addrs, 1, &listener_ops, l, NULL);
+  if (rc) free(l);
+  return rc;
+}
+
+/* ---- initiator ------------------------------------------------------------------------------ */
+
+typedef struct create_wait {
+  ockam_node *node;
+  char local[33];
+} create_wait;
+
+static chan *find_chan(ockam_node *node, const char *local) {
+  ockam_worker *w = ockami_node_find(node, local, strlen(local));
+  if (!w || ockami_worker_ops(w) != &chan_ops) return NULL;
+  return ockam_worker_user(w);
+}
+
+static bool create_done(void *arg) {
+  create_wait *cw = arg;
+  chan *c = find_chan(cw->node, cw->local);
+  return !c || c->state != CHAN_HANDSHAKE;
+}
+
+int ockam_channel_create(ockam_node *node, const ockam_route *route, ockam_vault *vault,
+                         const ockam_channel_options *opts, int64_t timeout_ms,
+                         char *channel_address, size_t cap) {
+  if (!node || !route || !vault || !channel_address || cap < 33 || ockam_route_len(route) == 0)
+    return OCKAM_EINVAL;
+  chan *c;
+  int rc = chan_new(node, vault, true, opts, &c);
+  if (rc) return rc;
+  if ((rc = ockami_route_assign(&c->remote_route, route))) goto fail;
+  uint8_t payload[OCKAMI_EXT_PAYLOAD_LEN];
+  size_t plen = 0;
+  if (c->local_flags &&
+      (rc = ockami_ext_payload_write(c->local_flags, payload, sizeof payload, &plen)))
+    goto fail;
+  uint8_t m1[OCKAMI_XX_M1_MIN + OCKAMI_EXT_PAYLOAD_LEN];
+  size_t m1len;
+  if ((rc = ockami_xx_write(&c->xx, payload, plen, m1, sizeof m1, &m1len))) goto fail;
+  /* CreateResponderChannelMessage{payload: m1, completed_callback_address: None} */
+  c->scratch.len = 0;
+  if ((rc = ockami_write_data(&c->scratch, m1, m1len)) ||
+      (rc = ockami_write_option(&c->scratch, false)))
+    goto fail;
+  if ((rc = send_remote(c, c->scratch.data, c->scratch.len))) goto fail;
+
+  create_wait cw = {node, ""};
+  memcpy(cw.local, c->local, sizeof cw.local);
+  rc = ockam_node_run_until(node, timeout_ms, create_done, &cw);
+  c = find_chan(node, cw.local);
+  if (c && c->state == CHAN_READY) {
+    snprintf(channel_address, cap, "%s", c->local);
+    return OCKAM_OK;
+  }
+  if (c) {
+    /* Timed out: abandon and free the handshake. */
+    chan_fail(c, OCKAM_ETIMEDOUT, "channel creation timed out");
+    return OCKAM_ETIMEDOUT;
+  }
+  return rc ? rc : OCKAM_ECRYPTO;
+fail:
+  chan_fail(c, rc, "cannot start handshake");
+  return rc;
+}
+
+int ockam_channel_get_stats(ockam_node *node, const char *channel_address,
+                            ockam_channel_stats *out) {
+  if (!node || !channel_address || !out) return OCKAM_EINVAL;
+  chan *c = find_chan(node, channel_address);
+  if (!c) return OCKAM_ENOTFOUND;
+  memset(out, 0, sizeof *out);
+  out->established = c->state == CHAN_READY;
+  if (out->established) {
+    const ockami_cipher_stats *s = ockami_cipher_get_stats(&c->cipher);
+    out->sent = s->sent;
+    out->delivered = s->delivered;
+    out->replayed = s->replayed;
+    out->too_old = s->too_old;
+    out->auth_failed = s->auth_failed;
+    out->malformed = s->malformed;
+    out->extended_framing = c->cipher.framing == OCKAMI_FRAMING_EXTENDED;
+  }
+  return OCKAM_OK;
+}
+
+int ockam_channel_close(ockam_node *node, const char *channel_address) {
+  chan *c = node && channel_address ? find_chan(node, channel_address) : NULL;
+  if (!c) return OCKAM_ENOTFOUND;
+  ockam_worker_stop(c->worker);
+  return OCKAM_OK;
+}

@@ -1,0 +1,205 @@
+/* The hub's stream services (spec §7.3–§7.5), shared by stream_service.c (the
+ * `stream` and `stream_index` services, store selection, the stream registry)
+ * and stream_worker.c (one worker per stream: push, pull, long-poll).
+ *
+ * Everything here runs on the hub node's loop thread; store callbacks run
+ * there too (storage.h), so no locking is needed.
+ *
+ * Stream worker addresses. A stream's worker is started under
+ *   lowercase hex of the first 16 bytes of SHA-256("ockam.stream" ‖ 0x00 ‖ name)
+ * (32 characters), never a random address, so the address a client learned
+ * from Init stays valid across hub restarts and on every hub that shares the
+ * same store. To restart the workers, the hub keeps a registry: a stream of
+ * created names in a second instance of the same backend (lmdb: DIR/registry,
+ * jetstream: the same servers), created without retention limits so that no
+ * name is ever trimmed away. The registry is read in full when the service
+ * starts and then polled, so streams created by another hub on a shared
+ * store get their worker here too. The memory store keeps nothing across
+ * restarts and has no registry.
+ *
+ * Frame budget. A TCP frame holds at most OCKAM_FRAME_MAX bytes (spec §2.1)
+ * and a PullResponse must carry a stored message together with both routes
+ * and the protocol wrappers, so the largest message the hub accepts is
+ * OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN by default (routes of up to
+ * ~970 encoded bytes still fit), and opts->max_message is clamped to it. A
+ * pull whose reply route is so long that the next message cannot fit is
+ * answered with `error` rather than with an empty list the client would
+ * retry forever.
+ */
+#ifndef OCKAMI_STREAM_INTERNAL_H
+#define OCKAMI_STREAM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "hub_internal.h"
+#include "map.h"
+#include "ockam/limits.h"
+#include "route.h"
+#include "storage.h"
+#include "stream_proto.h"
+
+/* ---- limits (defaults of hub options where noted) ------------------------ */
+
+/* Bytes of a PullResponse frame kept for routes and wrappers. */
+#ifndef OCKAM_STREAM_REPLY_MARGIN
+#define OCKAM_STREAM_REPLY_MARGIN 1024u
+#endif
+/* Default and ceiling of opts->max_message. */
+#define OCKAMI_STREAM_STORED_MAX (OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN)
+/* Default: pushes accepted but not yet durable, before new pushes are
+ * answered PushConfirm{ERROR} at once (opts->max_pending_pushes). */
+#ifndef OCKAM_STREAM_PENDING_PUSHES
+#define OCKAM_STREAM_PENDING_PUSHES 100000u
+#endif
+/* Default: data bytes of those pushes (opts->max_pending_bytes). */
+#ifndef OCKAM_STREAM_PENDING_BYTES
+#define OCKAM_STREAM_PENDING_BYTES (256ull << 20)
+#endif
+/* Pull reads in flight in the store; more pulls are answered empty. */
+#ifndef OCKAM_STREAM_PENDING_READS
+#define OCKAM_STREAM_PENDING_READS 16384u
+#endif
+/* Index gets/saves in flight in the store; more are dropped (logged). */
+#ifndef OCKAM_STREAM_PENDING_INDEX_OPS
+#define OCKAM_STREAM_PENDING_INDEX_OPS 16384u
+#endif
+/* Long-poll pulls held at once, per stream and per hub; a pull over either
+ * cap is answered (empty) at once. */
+#ifndef OCKAM_LONG_POLL_PARKED_PER_STREAM
+#define OCKAM_LONG_POLL_PARKED_PER_STREAM 1024u
+#endif
+#ifndef OCKAM_LONG_POLL_PARKED_MAX
+#define OCKAM_LONG_POLL_PARKED_MAX 65536u
+#endif
+/* How often the registry is polled for streams created by other hubs. */
+#ifndef OCKAM_STREAM_REGISTRY_POLL_MS
+#define OCKAM_STREAM_REGISTRY_POLL_MS 1000u
+#endif
+/* Names read from the registry per request. */
+#define OCKAMI_STREAM_REGISTRY_BATCH 1024u
+
+#define OCKAMI_STREAM_SERVICE "stream"
+#define OCKAMI_STREAM_INDEX_SERVICE "stream_index"
+/* Characters of a stream worker address. */
+#define OCKAMI_STREAM_ADDRESS_LEN 32
+/* Service addresses: the plain names plus two backend-specific aliases. */
+#define OCKAMI_STREAM_ALIASES_MAX 3
+
+/* ---- types ----------------------------------------------------------------- */
+
+typedef struct ockami_stream ockami_stream;
+typedef struct ockami_pull ockami_pull;
+
+typedef enum ockami_stream_state {
+  OCKAMI_STREAM_CREATING, /* stream_create / registry append in flight */
+  OCKAMI_STREAM_READY,    /* worker running */
+} ockami_stream_state;
+
+typedef enum ockami_svc_state {
+  OCKAMI_SVC_RUNNING,
+  OCKAMI_SVC_STOPPING, /* store callbacks still run; nothing new starts */
+} ockami_svc_state;
+
+/* A requester waiting for Init while its stream is being created. */
+typedef struct ockami_init_waiter {
+  struct ockami_init_waiter *next;
+  ockam_route reply;
+} ockami_init_waiter;
+
+/* One pull: in flight in the store, or parked (long-poll) on its stream. */
+struct ockami_pull {
+  ockami_pull *prev, *next; /* the stream's parked list */
+  ockami_stream *stream;
+  ockam_route reply;
+  ockam_timer *timer; /* parked only: the deadline */
+  uint64_t request_id;
+  uint64_t index;
+  uint32_t limit;
+  bool long_poll;
+  uint64_t deadline_ms; /* loop clock; long-poll only */
+  uint64_t seen;        /* stream->appended when the read was submitted */
+  size_t budget;        /* bytes of StreamMessages that fit the reply frame */
+};
+
+struct ockami_stream {
+  ockami_stream_service *svc;
+  ockami_stream_state state;
+  ockam_worker *worker;
+  char addr[OCKAMI_STREAM_ADDRESS_LEN + 1];
+  ockami_init_waiter *waiters; /* CREATING only */
+  ockami_pull *parked_head, *parked_tail;
+  uint32_t nparked;
+  uint64_t appended; /* successful appends completed, a change counter */
+  size_t name_len;
+  char name[]; /* name_len bytes + NUL (names may contain NUL; use name_len) */
+};
+
+typedef struct ockami_stream_stats {
+  uint64_t creates, pushes, push_errors, pushes_refused, pulls, pulls_parked, pulls_woken,
+      invalid;
+} ockami_stream_stats;
+
+struct ockami_stream_service {
+  ockam_node *node;
+  ockami_svc_state state;
+  const ockami_store_ops *ops;
+  ockami_store *store;
+  ockami_store *registry; /* NULL for the memory store */
+  uint64_t registry_next; /* next registry index to read */
+  bool registry_reading;
+  ockam_timer *registry_timer;
+  ockam_worker *service_worker;
+  ockam_worker *index_worker;
+  char service_names[OCKAMI_STREAM_ALIASES_MAX][48];
+  char index_names[OCKAMI_STREAM_ALIASES_MAX][48];
+  size_t naliases;
+  ockami_map streams;  /* name -> ockami_stream */
+  ockami_map by_addr;  /* worker address -> ockami_stream (READY only) */
+  uint32_t max_streams;
+  uint32_t max_message;
+  uint32_t long_poll_max_ms;
+  uint32_t max_pending_pushes;
+  uint64_t max_pending_bytes;
+  uint32_t pending_pushes;
+  uint64_t pending_bytes;
+  uint32_t pending_reads;
+  uint32_t pending_index;
+  uint32_t nparked;
+  bool overloaded; /* pushes are being refused (logged once per episode) */
+  ockami_buf scratch;           /* reply encoding */
+  ockami_sp_stream_msg *msgs;   /* OCKAM_PULL_LIMIT_MAX entries */
+  ockami_stream_stats stats;
+};
+
+/* ---- stream_service.c -------------------------------------------------------- */
+
+/* The worker address of a stream name (see the top of this file). */
+void ockami_stream_worker_address(const char *name, size_t len,
+                                  char out[static OCKAMI_STREAM_ADDRESS_LEN + 1]);
+/* Whether a reply may go to `to`: not empty, and its first hop is not one of
+ * the hub's own service or stream addresses (a reply that comes back as a
+ * request could loop forever inside the hub). */
+bool ockami_stream_reply_ok(const ockami_stream_service *svc, const ockam_route *to);
+/* Sends svc->scratch (the encoded reply) to `to` from local address `from`. */
+void ockami_stream_send(ockami_stream_service *svc, const char *from, const ockam_route *to);
+/* Answers an undecodable request with error{"Invalid request"} unless the
+ * request was itself an `error` payload or `to` is not a valid reply route. */
+void ockami_stream_invalid(ockami_stream_service *svc, const char *from, const ockam_route *to,
+                           const uint8_t *payload, size_t len, int why);
+/* Sends error{reason} to `to` from `from` (after the same checks). */
+void ockami_stream_error(ockami_stream_service *svc, const char *from, const ockam_route *to,
+                         const char *reason);
+
+/* ---- stream_worker.c ---------------------------------------------------------- */
+
+/* Starts the stream's worker under st->addr; the stream becomes READY. */
+OCKAM_MUST_CHECK int ockami_stream_worker_start(ockami_stream *st);
+/* Stops the worker (its `stopped` callback no longer touches st). */
+void ockami_stream_worker_stop(ockami_stream *st);
+/* Answers nothing and frees every parked pull of st (service stop). */
+void ockami_stream_drop_parked(ockami_stream *st);
+
+#endif

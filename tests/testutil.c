@@ -1,0 +1,280 @@
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t tu_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int tu_spawn(tu_proc *p, char *const argv[], bool capture) {
+  memset(p, 0, sizeof *p);
+  p->out_fd = -1;
+  int pipefd[2] = {-1, -1};
+  if (capture && pipe(pipefd) != 0) return -1;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (capture) {
+      dup2(pipefd[1], STDOUT_FILENO);
+      close(pipefd[0]);
+      close(pipefd[1]);
+    }
+    execv(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  if (capture) {
+    close(pipefd[1]);
+    p->out_fd = pipefd[0];
+  }
+  p->pid = pid;
+  return 0;
+}
+
+int tu_read_line(tu_proc *p, char *out, size_t cap, int timeout_ms) {
+  uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+  for (;;) {
+    char *nl = memchr(p->line, '\n', p->line_len);
+    if (nl) {
+      size_t n = (size_t)(nl - p->line);
+      size_t c = n < cap - 1 ? n : cap - 1;
+      memcpy(out, p->line, c);
+      out[c] = '\0';
+      memmove(p->line, nl + 1, p->line_len - n - 1);
+      p->line_len -= n + 1;
+      return 0;
+    }
+    if (p->out_fd < 0 || p->line_len == sizeof p->line) return -1;
+    int64_t left = (int64_t)(deadline - tu_now_ms());
+    if (left <= 0) return -1;
+    struct pollfd pfd = {p->out_fd, POLLIN, 0};
+    if (poll(&pfd, 1, (int)left) <= 0) return -1;
+    ssize_t n = read(p->out_fd, p->line + p->line_len, sizeof p->line - p->line_len);
+    if (n <= 0) return -1;
+    p->line_len += (size_t)n;
+  }
+}
+
+int tu_expect_line(tu_proc *p, const char *needle, char *out, size_t cap, int timeout_ms) {
+  uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+  char line[4096];
+  for (;;) {
+    int64_t left = (int64_t)(deadline - tu_now_ms());
+    if (left <= 0) return -1;
+    if (tu_read_line(p, line, sizeof line, (int)left) != 0) return -1;
+    if (strstr(line, needle)) {
+      if (out) snprintf(out, cap, "%s", line);
+      return 0;
+    }
+  }
+}
+
+int tu_kill(tu_proc *p, int sig) {
+  int status = 0;
+  if (p->pid > 0) {
+    kill(p->pid, sig);
+    waitpid(p->pid, &status, 0);
+    p->pid = 0;
+  }
+  if (p->out_fd >= 0) close(p->out_fd);
+  p->out_fd = -1;
+  return status;
+}
+
+int tu_term(tu_proc *p) {
+  if (p->pid <= 0) return -1;
+  kill(p->pid, SIGTERM);
+  return tu_wait(p, 10000);
+}
+
+int tu_wait(tu_proc *p, int timeout_ms) {
+  uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+  int status;
+  for (;;) {
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    if (r == p->pid) {
+      p->pid = 0;
+      if (p->out_fd >= 0) close(p->out_fd);
+      p->out_fd = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    if (tu_now_ms() > deadline) {
+      tu_kill(p, SIGKILL);
+      return -1;
+    }
+    usleep(10000);
+  }
+}
+
+int tu_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+int tu_wait_file(const char *path, char *out, size_t cap, int timeout_ms) {
+  uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+  while (tu_now_ms() < deadline) {
+    FILE *f = fopen(path, "r");
+    if (f) {
+      char *ok = fgets(out, (int)cap, f);
+      fclose(f);
+      if (ok) {
+        out[strcspn(out, "\r\n")] = '\0';
+        return 0;
+      }
+    }
+    usleep(10000);
+  }
+  return -1;
+}
+
+int tu_start_hub(tu_proc *p, int port, const char *store, const char *data_dir,
+                 const char *const *extra, char *bound, size_t bound_cap) {
+  char listen[64], ready[256];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+  char *dir = tu_tempdir("hubready");
+  snprintf(ready, sizeof ready, "%s/ready", dir);
+  char *argv[40];
+  int n = 0;
+  argv[n++] = (char *)OCKAM_BIN;
+  argv[n++] = (char *)"hub";
+  argv[n++] = (char *)"--listen";
+  argv[n++] = listen;
+  argv[n++] = (char *)"--ready-file";
+  argv[n++] = ready;
+  if (store) {
+    argv[n++] = (char *)"--store";
+    argv[n++] = (char *)store;
+  }
+  if (data_dir) {
+    argv[n++] = (char *)"--data";
+    argv[n++] = (char *)data_dir;
+  }
+  for (int i = 0; extra && extra[i] && n < 38; i++) argv[n++] = (char *)extra[i];
+  argv[n] = NULL;
+  int rc = tu_spawn(p, argv, false);
+  if (rc == 0) rc = tu_wait_file(ready, bound, bound_cap, 10000);
+  tu_rmrf(dir);
+  free(dir);
+  return rc;
+}
+
+int tu_connect(const char *host_port, int timeout_ms) {
+  char host[64];
+  const char *colon = strrchr(host_port, ':');
+  if (!colon || (size_t)(colon - host_port) >= sizeof host) return -1;
+  memcpy(host, host_port, (size_t)(colon - host_port));
+  host[colon - host_port] = '\0';
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)atoi(colon + 1));
+  if (inet_pton(AF_INET, host, &a.sin_addr) != 1) return -1;
+  uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+  while (tu_now_ms() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) return fd;
+    close(fd);
+    usleep(20000);
+  }
+  return -1;
+}
+
+int tu_send_all(int fd, const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n) {
+    ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int recv_exact(int fd, uint8_t *p, size_t n, uint64_t deadline) {
+  while (n) {
+    int64_t left = (int64_t)(deadline - tu_now_ms());
+    if (left <= 0) return -1;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, (int)left) <= 0) return -1;
+    ssize_t r = recv(fd, p, n, 0);
+    if (r == 0) return 0;
+    if (r < 0) return -1;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 1;
+}
+
+int tu_recv_frame(int fd, uint8_t *out, size_t cap, int timeout_ms) {
+  uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+  uint8_t hdr[2];
+  int r = recv_exact(fd, hdr, 2, deadline);
+  if (r <= 0) return r;
+  size_t n = ((size_t)hdr[0] << 8) | hdr[1];
+  if (n > cap) return -1;
+  r = recv_exact(fd, out, n, deadline);
+  if (r <= 0) return r == 0 ? -1 : r;
+  return (int)n;
+}
+
+int tu_wait_closed(int fd, int timeout_ms) {
+  uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+  uint8_t buf[4096];
+  for (;;) {
+    int64_t left = (int64_t)(deadline - tu_now_ms());
+    if (left <= 0) return 0;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, (int)left) <= 0) return 0;
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r == 0 || (r < 0 && errno == ECONNRESET)) return 1;
+    if (r < 0) return 0;
+  }
+}
+
+char *tu_tempdir(const char *prefix) {
+  const char *base = getenv("TMPDIR");
+  char *path = malloc(512);
+  snprintf(path, 512, "%s/ockam-%s-XXXXXX", base ? base : "/tmp", prefix);
+  if (!mkdtemp(path)) {
+    free(path);
+    return NULL;
+  }
+  return path;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+void tu_rmrf(const char *path) {
+  if (path) nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
