@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -21,6 +22,38 @@ uint64_t tu_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Children still running when the test process exits (a failed assertion
+ * skips the test's own cleanup) are killed, and die with it if it crashes. */
+#define MAX_CHILDREN 256
+static pid_t children[MAX_CHILDREN];
+
+static void kill_children(void) {
+  for (int i = 0; i < MAX_CHILDREN; i++)
+    if (children[i] > 0) {
+      kill(children[i], SIGKILL);
+      waitpid(children[i], NULL, 0);
+      children[i] = 0;
+    }
+}
+
+static void track_child(pid_t pid, bool add) {
+  static bool registered;
+  if (!registered) {
+    atexit(kill_children);
+    registered = true;
+  }
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    if (add && children[i] == 0) {
+      children[i] = pid;
+      return;
+    }
+    if (!add && children[i] == pid) {
+      children[i] = 0;
+      return;
+    }
+  }
+}
+
 int tu_spawn(tu_proc *p, char *const argv[], bool capture) {
   memset(p, 0, sizeof *p);
   p->out_fd = -1;
@@ -29,6 +62,7 @@ int tu_spawn(tu_proc *p, char *const argv[], bool capture) {
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (capture) {
       dup2(pipefd[1], STDOUT_FILENO);
       close(pipefd[0]);
@@ -43,6 +77,7 @@ int tu_spawn(tu_proc *p, char *const argv[], bool capture) {
     p->out_fd = pipefd[0];
   }
   p->pid = pid;
+  track_child(pid, true);
   return 0;
 }
 
@@ -89,6 +124,7 @@ int tu_kill(tu_proc *p, int sig) {
   if (p->pid > 0) {
     kill(p->pid, sig);
     waitpid(p->pid, &status, 0);
+    track_child(p->pid, false);
     p->pid = 0;
   }
   if (p->out_fd >= 0) close(p->out_fd);
@@ -108,6 +144,7 @@ int tu_wait(tu_proc *p, int timeout_ms) {
   for (;;) {
     pid_t r = waitpid(p->pid, &status, WNOHANG);
     if (r == p->pid) {
+      track_child(p->pid, false);
       p->pid = 0;
       if (p->out_fd >= 0) close(p->out_fd);
       p->out_fd = -1;

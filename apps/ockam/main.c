@@ -104,7 +104,7 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
   optind = 1;
   opterr = 0;
   int c;
-  uint32_t u32;
+  uint32_t u32 = 0;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     const char *bad = NULL;
     switch (c) {

@@ -84,27 +84,38 @@ typedef struct ockam_stream ockam_stream;
 /* Every field is optional: zero / NULL selects the default. The strings and
  * routes are copied by ockam_stream_connect(). */
 typedef struct ockam_stream_options {
-  const char *stream_service; /* hub stream service; default "stream" */
-  const char *index_service;  /* hub index service; default "stream_index" */
-  const char *client_id;      /* key of the saved read position; default 32 random hex
-                                 characters. Set it to resume after a restart. */
-  const char *rx_address;     /* local address receiving messages whose inner onward route
-                                 is empty; default a fresh random address */
-  uint32_t interval_ms;       /* polling interval of plain pulls; default OCKAM_STREAM_INTERVAL_MS */
-  uint32_t pull_limit;        /* messages asked per pull; default OCKAM_STREAM_PULL_LIMIT,
-                                 at most OCKAM_PULL_LIMIT_MAX */
-  uint32_t retry_ms;          /* answer timeout of a request before it is sent again;
-                                 default OCKAM_STREAM_RETRY_MS (a long-poll pull waits
-                                 long_poll_ms + retry_ms) */
-  uint32_t long_poll_ms;      /* wait asked in long-poll pulls; default OCKAM_STREAM_LONG_POLL_MS */
-  uint32_t outbox_max;        /* messages kept until confirmed; beyond, new messages on tx
-                                 are dropped (logged, counted); default OCKAM_STREAM_OUTBOX_MAX */
-  uint32_t max_in_flight;     /* unconfirmed pushes on the wire; default
-                                 OCKAM_STREAM_IN_FLIGHT_MAX; 1 = strict order under loss */
-  bool no_long_poll;          /* use only plain 2021 pulls */
+  /* Hub services; defaults "stream" and "stream_index". */
+  const char *stream_service;
+  const char *index_service;
+  /* Key of the saved read position; default 32 random hex characters. Set it
+   * to resume reading where a previous run stopped. */
+  const char *client_id;
+  /* Local address receiving the messages whose inner onward route is empty;
+   * default a fresh random address. */
+  const char *rx_address;
+  /* Interval of plain pulls when a reply brought nothing new; default
+   * OCKAM_STREAM_INTERVAL_MS. */
+  uint32_t interval_ms;
+  /* Messages asked per pull; default OCKAM_STREAM_PULL_LIMIT, at most
+   * OCKAM_PULL_LIMIT_MAX. */
+  uint32_t pull_limit;
+  /* Time to wait for an answer before a request is sent again; default
+   * OCKAM_STREAM_RETRY_MS. It doubles with each failure in a row (at most
+   * 8x); a long-poll pull waits long_poll_ms more. */
+  uint32_t retry_ms;
+  /* Wait asked of the hub in long-poll pulls; default OCKAM_STREAM_LONG_POLL_MS. */
+  uint32_t long_poll_ms;
+  /* Messages kept until confirmed; beyond it new messages on tx are dropped
+   * (logged and counted); default OCKAM_STREAM_OUTBOX_MAX. */
+  uint32_t outbox_max;
+  /* Unconfirmed pushes on the wire at once; default
+   * OCKAM_STREAM_IN_FLIGHT_MAX. 1 keeps strict order even under loss. */
+  uint32_t max_in_flight;
+  /* Use only plain 2021 pulls. */
+  bool no_long_poll;
   /* Other routes to hubs sharing the same store. After repeated failures a
    * side creates its stream again through the next route (in turn, wrapping
-   * to route_to_hub). The array and routes are copied. */
+   * to route_to_hub). The array and the routes are copied. */
   const ockam_route *const *fallback_routes;
   size_t n_fallback;
 } ockam_stream_options;
@@ -129,7 +140,9 @@ typedef struct ockam_stream_stats {
   uint64_t errors;   /* hub `error` replies and ERROR confirms */
   uint64_t timeouts; /* requests that got no answer in time */
   uint64_t reinits;  /* streams created again after failures */
-  uint32_t producer_hub, consumer_hub; /* now: index of the hub route in use (0 = route_to_hub) */
+  /* now: index of the hub route each side uses (0 = route_to_hub, then the
+   * fallback routes in order) */
+  uint32_t producer_hub, consumer_hub;
 } ockam_stream_stats;
 
 /* Start the producer of stream `outgoing` and the consumer of stream
@@ -139,9 +152,11 @@ typedef struct ockam_stream_stats {
  * (opts may be NULL). *out is owned by the caller and released with
  * ockam_stream_close().
  * Errors: OCKAM_EINVAL (NULL argument, empty name, pull_limit over
- * OCKAM_PULL_LIMIT_MAX), OCKAM_EOVERFLOW / OCKAM_EUTF8 (a name or client_id
- * over OCKAM_NAME_MAX bytes or not UTF-8; a route plus service over
- * OCKAM_ROUTE_MAX_HOPS), OCKAM_EEXIST (rx_address taken), OCKAM_ENOMEM. */
+ * OCKAM_PULL_LIMIT_MAX, empty rx_address, n_fallback without routes),
+ * OCKAM_EOVERFLOW / OCKAM_EUTF8 (a name or client_id over OCKAM_NAME_MAX bytes
+ * or not UTF-8, a service name or rx_address over OCKAM_ADDRESS_MAX_LEN, a
+ * route plus service over OCKAM_ROUTE_MAX_HOPS), OCKAM_ECLOSED (the node is
+ * being destroyed), OCKAM_ENOMEM. */
 OCKAM_MUST_CHECK int ockam_stream_connect(ockam_node *node, const ockam_route *route_to_hub,
                                           const char *outgoing, const char *incoming,
                                           const ockam_stream_options *opts, ockam_stream **out);
@@ -160,9 +175,10 @@ const char *ockam_stream_rx_address(const ockam_stream *s);
  * (< 0: no timeout). Not from a callback.
  * Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED (the node is being destroyed). */
 OCKAM_MUST_CHECK int ockam_stream_wait_ready(ockam_stream *s, int64_t timeout_ms);
-/* Run the loop until every message accepted on tx is confirmed stored, or
- * timeout_ms passes (< 0: no timeout). Not from a callback.
- * Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED. */
+/* Run the loop until every message sent to tx before this call (and not
+ * dropped, see stats) is confirmed stored by the hub, or timeout_ms passes
+ * (< 0: no timeout). Not from a callback.
+ * Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED, OCKAM_ENOMEM. */
 OCKAM_MUST_CHECK int ockam_stream_flush(ockam_stream *s, int64_t timeout_ms);
 
 /* Counters; safe at any time before ockam_stream_close(). */

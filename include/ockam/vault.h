@@ -65,7 +65,8 @@ OCKAM_MUST_CHECK int ockam_vault_sha256_concat(ockam_vault *vault, const uint8_t
 
 /* Import raw secret bytes as a secret of the given type. The caller's copy is not
  * wiped (the caller owns it). AES256 and X25519 need exactly 32 bytes; BUFFER
- * takes 0..64 bytes. */
+ * takes 0..64 bytes; ED25519 takes 32 (seed) or 64. Errors: OCKAM_EINVAL (length
+ * not valid for the type), OCKAM_ENOMEM. */
 OCKAM_MUST_CHECK int ockam_vault_secret_import(ockam_vault *vault, ockam_secret_type type,
                                                const uint8_t *bytes, size_t len, ockam_secret *out);
 /* Copy the secret's bytes to out (cap bytes available), *out_len = its length.
@@ -124,8 +125,8 @@ OCKAM_MUST_CHECK int ockam_vault_ed25519_verify(const uint8_t pub[static 32], co
 
 /* Key files: write a secret's raw bytes to path, created with mode 0600 (fails with
  * OCKAM_EEXIST if path exists; OCKAM_EIO on other file errors); read one back as a
- * secret of the given type (OCKAM_EMALFORMED when the file is not a regular file or
- * longer than 64 bytes). */
+ * secret of the given type (OCKAM_ENOTFOUND when missing, OCKAM_EMALFORMED when it
+ * is not a regular file or its length does not fit the type). */
 OCKAM_MUST_CHECK int ockam_vault_secret_save(ockam_vault *vault, ockam_secret secret,
                                              const char *path);
 OCKAM_MUST_CHECK int ockam_vault_secret_load(ockam_vault *vault, ockam_secret_type type,

@@ -66,6 +66,11 @@ static uint32_t timeout_of(const ockam_channel_options *o) {
 
 /* Send payload bytes (already BARE-encoded) from `from` to remote_route. */
 static int send_remote(chan *c, const uint8_t *payload, size_t len) {
+  if (ockami_log_threshold <= OCKAM_LOG_DEBUG) {
+    char r[256];
+    ockam_route_format(&c->remote_route, r, sizeof r);
+    LOG_DEBUG(MOD, "channel %s: %zu bytes to %s", c->local, len, r);
+  }
   ockam_message *m;
   int rc = ockam_message_new(&m);
   if (rc) return rc;

@@ -74,6 +74,10 @@
 #ifndef OCKAM_LONG_POLL_PARKED_MAX
 #define OCKAM_LONG_POLL_PARKED_MAX 65536u
 #endif
+/* Requesters one stream keeps waiting for Init while it is being created. */
+#ifndef OCKAM_STREAM_INIT_WAITERS
+#define OCKAM_STREAM_INIT_WAITERS 1024u
+#endif
 /* How often the registry is polled for streams created by other hubs. */
 #ifndef OCKAM_STREAM_REGISTRY_POLL_MS
 #define OCKAM_STREAM_REGISTRY_POLL_MS 1000u
@@ -130,6 +134,7 @@ struct ockami_stream {
   ockam_worker *worker;
   char addr[OCKAMI_STREAM_ADDRESS_LEN + 1];
   ockami_init_waiter *waiters; /* CREATING only */
+  uint32_t nwaiters;
   ockami_pull *parked_head, *parked_tail;
   uint32_t nparked;
   uint64_t appended; /* successful appends completed, a change counter */
@@ -138,8 +143,7 @@ struct ockami_stream {
 };
 
 typedef struct ockami_stream_stats {
-  uint64_t creates, pushes, push_errors, pushes_refused, pulls, pulls_parked, pulls_woken,
-      invalid;
+  uint64_t creates, pushes, push_errors, pushes_refused, pulls, pulls_parked, pulls_woken, invalid;
 } ockami_stream_stats;
 
 struct ockami_stream_service {
@@ -156,8 +160,8 @@ struct ockami_stream_service {
   char service_names[OCKAMI_STREAM_ALIASES_MAX][48];
   char index_names[OCKAMI_STREAM_ALIASES_MAX][48];
   size_t naliases;
-  ockami_map streams;  /* name -> ockami_stream */
-  ockami_map by_addr;  /* worker address -> ockami_stream (READY only) */
+  ockami_map streams; /* name -> ockami_stream */
+  ockami_map by_addr; /* worker address -> ockami_stream (READY only) */
   uint32_t max_streams;
   uint32_t max_message;
   uint32_t long_poll_max_ms;
@@ -168,9 +172,10 @@ struct ockami_stream_service {
   uint32_t pending_reads;
   uint32_t pending_index;
   uint32_t nparked;
-  bool overloaded; /* pushes are being refused (logged once per episode) */
-  ockami_buf scratch;           /* reply encoding */
-  ockami_sp_stream_msg *msgs;   /* OCKAM_PULL_LIMIT_MAX entries */
+  bool overloaded;            /* pushes are being refused (logged once per episode) */
+  bool limit_logged;          /* the stream limit was reached (logged once) */
+  ockami_buf scratch;         /* reply encoding */
+  ockami_sp_stream_msg *msgs; /* OCKAM_PULL_LIMIT_MAX entries */
   ockami_stream_stats stats;
 };
 

@@ -1,14 +1,692 @@
-/* Placeholder until the stream services land: the hub offers echo and forwarding. */
-#include "hub_internal.h"
-#include "log.h"
+/* The `stream` and `stream_index` services of the hub (spec §7.3, §7.5): the
+ * store behind them, stream creation, the registry of stream names that
+ * lets stream workers come back at the same address (stream_internal.h), and
+ * the consumer index service. Per-stream push/pull is in stream_worker.c.
+ */
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
-                                ockami_stream_service **out) {
-  (void)node;
-  (void)opts;
-  *out = NULL;
-  LOG_WARN("hub", "stream services are not available in this build");
+#include "log.h"
+#include "message.h"
+#include "node.h"
+#include "stream_internal.h"
+
+#define MOD "stream"
+/* Registry stream name. 0xff never occurs in UTF-8, and clients can only
+ * name streams with UTF-8 strings, so no client stream can share its name
+ * (which matters when the registry lives on the same JetStream servers). */
+#define REGISTRY_STREAM "\xffockam.hub.registry"
+#define REGISTRY_STREAM_LEN (sizeof REGISTRY_STREAM - 1)
+#define REGISTRY_SUBDIR "registry"
+#define DEFAULT_STORE "lmdb"
+#define DEFAULT_DATA_DIR "./ockam-hub-data"
+/* "generated_" ‖ 8 hex (spec §7.3). */
+#define GENERATED_PREFIX "generated_"
+#define GENERATED_LEN (sizeof GENERATED_PREFIX - 1 + 8)
+#define GENERATE_TRIES 16
+
+static const char address_domain[] = "ockam.stream"; /* hashed with its NUL */
+
+void ockami_stream_worker_address(const char *name, size_t len,
+                                  char out[static OCKAMI_STREAM_ADDRESS_LEN + 1]) {
+  uint8_t digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_state h;
+  crypto_hash_sha256_init(&h);
+  crypto_hash_sha256_update(&h, (const uint8_t *)address_domain, sizeof address_domain);
+  crypto_hash_sha256_update(&h, (const uint8_t *)name, len);
+  crypto_hash_sha256_final(&h, digest);
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < OCKAMI_STREAM_ADDRESS_LEN / 2; i++) {
+    out[2 * i] = hex[digest[i] >> 4];
+    out[2 * i + 1] = hex[digest[i] & 15];
+  }
+  out[OCKAMI_STREAM_ADDRESS_LEN] = '\0';
+}
+
+/* ---- replies ---------------------------------------------------------------- */
+
+bool ockami_stream_reply_ok(const ockami_stream_service *svc, const ockam_route *to) {
+  ockam_address a;
+  if (!ockami_route_first(to, &a)) return false;
+  if (a.type != OCKAM_ADDRESS_LOCAL) return true;
+  if (ockami_map_get(&svc->by_addr, a.value, a.len)) return false;
+  for (size_t i = 0; i < svc->naliases; i++) {
+    if (ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, svc->service_names[i]) ||
+        ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, svc->index_names[i]))
+      return false;
+  }
+  /* The echo service sends every payload straight back. */
+  return !ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, "echo_service");
+}
+
+void ockami_stream_send(ockami_stream_service *svc, const char *from, const ockam_route *to) {
+  int rc = ockam_send(svc->node, from, to, svc->scratch.data, svc->scratch.len);
+  if (rc) LOG_DEBUG(MOD, "%s: cannot send reply: %s", from, ockam_strerror(rc));
+}
+
+void ockami_stream_error(ockami_stream_service *svc, const char *from, const ockam_route *to,
+                         const char *reason) {
+  if (!ockami_stream_reply_ok(svc, to)) return;
+  svc->scratch.len = 0;
+  int rc = ockami_sp_encode_error(&svc->scratch, reason, strlen(reason));
+  if (rc) {
+    LOG_WARN(MOD, "%s: cannot encode error reply: %s", from, ockam_strerror(rc));
+    return;
+  }
+  ockami_stream_send(svc, from, to);
+}
+
+void ockami_stream_invalid(ockami_stream_service *svc, const char *from, const ockam_route *to,
+                           const uint8_t *payload, size_t len, int why) {
+  svc->stats.invalid++;
+  ockami_sp_str proto;
+  ockami_sp_bytes data;
+  /* Never answer an error with an error: two peers doing so would loop. */
+  if (ockami_sp_payload_decode(payload, len, false, &proto, &data) == 0 &&
+      proto.len == sizeof OCKAMI_SP_ERROR_NAME - 1 &&
+      memcmp(proto.p, OCKAMI_SP_ERROR_NAME, proto.len) == 0) {
+    LOG_DEBUG(MOD, "%s: ignoring an error payload (%zu bytes)", from, len);
+    return;
+  }
+  LOG_DEBUG(MOD, "%s: invalid request (%zu bytes): %s", from, len, ockam_strerror(why));
+  ockami_stream_error(svc, from, to, OCKAMI_SP_INVALID_REQUEST);
+}
+
+/* The local address a message was sent to (one of the worker's aliases),
+ * so replies come from the address the client used. */
+static const char *arrival_address(ockam_worker *w, const ockam_message *m, char *buf, size_t cap) {
+  ockam_address a;
+  if (ockami_route_first(ockam_message_onward(m), &a) && a.type == OCKAM_ADDRESS_LOCAL &&
+      a.len < cap && !memchr(a.value, 0, a.len)) {
+    memcpy(buf, a.value, a.len);
+    buf[a.len] = '\0';
+    return buf;
+  }
+  return ockam_worker_address(w);
+}
+
+/* ---- streams ---------------------------------------------------------------- */
+
+static ockami_stream *stream_new(ockami_stream_service *svc, const char *name, size_t len) {
+  ockami_stream *st = calloc(1, sizeof *st + len + 1);
+  if (!st) return NULL;
+  st->svc = svc;
+  st->state = OCKAMI_STREAM_CREATING;
+  st->name_len = len;
+  memcpy(st->name, name, len);
+  ockami_stream_worker_address(name, len, st->addr);
+  return st;
+}
+
+static void stream_free_waiters(ockami_stream *st) {
+  while (st->waiters) {
+    ockami_init_waiter *w = st->waiters;
+    st->waiters = w->next;
+    ockami_route_release(&w->reply);
+    free(w);
+  }
+  st->nwaiters = 0;
+}
+
+static void stream_free(ockami_stream *st) {
+  stream_free_waiters(st);
+  free(st);
+}
+
+static int stream_add_waiter(ockami_stream *st, const ockam_route *reply) {
+  ockami_init_waiter *w = calloc(1, sizeof *w);
+  if (!w) return OCKAM_ENOMEM;
+  int rc = ockami_route_assign(&w->reply, reply);
+  if (rc) {
+    free(w);
+    return rc;
+  }
+  /* Appended in arrival order, so Inits go out in request order. */
+  ockami_init_waiter **pp = &st->waiters;
+  while (*pp) pp = &(*pp)->next;
+  *pp = w;
+  st->nwaiters++;
   return OCKAM_OK;
 }
 
-void ockami_stream_service_stop(ockami_stream_service *svc) { (void)svc; }
+static void send_init(ockami_stream *st, const ockam_route *to) {
+  ockami_stream_service *svc = st->svc;
+  svc->scratch.len = 0;
+  int rc = ockami_sp_encode_init(&svc->scratch, st->name, st->name_len);
+  if (rc) {
+    LOG_WARN(MOD, "stream %s: cannot encode Init: %s", st->addr, ockam_strerror(rc));
+    return;
+  }
+  /* From the stream worker: the Init's return route is the client's handle
+   * on the stream (spec §7.3). */
+  ockami_stream_send(svc, st->addr, to);
+}
+
+/* Starts the worker of a stream whose storage exists; 0 or an error (the
+ * stream is then still CREATING and the caller disposes of it). */
+static int stream_activate(ockami_stream *st) {
+  ockami_stream_service *svc = st->svc;
+  int rc = ockami_stream_worker_start(st);
+  if (rc) {
+    LOG_ERROR(MOD, "stream '%.*s': cannot start its worker at %s: %s", (int)st->name_len, st->name,
+              st->addr, ockam_strerror(rc));
+    return rc;
+  }
+  rc = ockami_map_put(&svc->by_addr, st->addr, OCKAMI_STREAM_ADDRESS_LEN, st);
+  if (rc) {
+    ockami_stream_worker_stop(st);
+    st->state = OCKAMI_STREAM_CREATING;
+    return rc;
+  }
+  return OCKAM_OK;
+}
+
+/* Creation failed: every waiting requester gets an error, the stream is
+ * forgotten (a later create starts over). */
+static void creation_failed(ockami_stream *st, int rc) {
+  ockami_stream_service *svc = st->svc;
+  const char *reason = rc == OCKAM_EOVERFLOW ? "Stream limit reached" : "Storage error";
+  LOG_WARN(MOD, "stream '%.*s': cannot create: %s", (int)st->name_len, st->name,
+           ockam_strerror(rc));
+  for (ockami_init_waiter *w = st->waiters; w; w = w->next)
+    ockami_stream_error(svc, svc->service_names[0], &w->reply, reason);
+  ockami_map_remove(&svc->streams, st->name, st->name_len);
+  stream_free(st);
+}
+
+static void creation_done(ockami_stream *st) {
+  int rc = stream_activate(st);
+  if (rc) {
+    creation_failed(st, rc);
+    return;
+  }
+  LOG_INFO(MOD, "stream '%.*s' created, worker %s", (int)st->name_len, st->name, st->addr);
+  for (ockami_init_waiter *w = st->waiters; w; w = w->next) send_init(st, &w->reply);
+  stream_free_waiters(st);
+}
+
+static void registered_cb(void *arg, int status, uint64_t index) {
+  (void)index;
+  ockami_stream *st = arg;
+  if (st->svc->state != OCKAMI_SVC_RUNNING) return; /* freed by the stop */
+  if (status) {
+    creation_failed(st, status);
+    return;
+  }
+  creation_done(st);
+}
+
+static void created_cb(void *arg, int status) {
+  ockami_stream *st = arg;
+  ockami_stream_service *svc = st->svc;
+  if (svc->state != OCKAMI_SVC_RUNNING) return;
+  if (status) {
+    creation_failed(st, status);
+    return;
+  }
+  if (!svc->registry) {
+    creation_done(st);
+    return;
+  }
+  /* The name must be durable in the registry before any client learns the
+   * worker address, or a crash could leave that address unanswered. */
+  int rc = ockami_store_append(svc->registry, REGISTRY_STREAM, REGISTRY_STREAM_LEN,
+                               (const uint8_t *)st->name, st->name_len, registered_cb, st);
+  if (rc) creation_failed(st, rc);
+}
+
+static bool generate_name(ockami_stream_service *svc, char out[static GENERATED_LEN + 1]) {
+  static const char hex[] = "0123456789abcdef";
+  for (int t = 0; t < GENERATE_TRIES; t++) {
+    uint8_t raw[4];
+    randombytes_buf(raw, sizeof raw);
+    memcpy(out, GENERATED_PREFIX, sizeof GENERATED_PREFIX - 1);
+    char *p = out + sizeof GENERATED_PREFIX - 1;
+    for (size_t i = 0; i < sizeof raw; i++) {
+      *p++ = hex[raw[i] >> 4];
+      *p++ = hex[raw[i] & 15];
+    }
+    *p = '\0';
+    if (!ockami_map_get(&svc->streams, out, GENERATED_LEN)) return true;
+  }
+  return false;
+}
+
+static void service_create(ockami_stream_service *svc, const char *from, const ockam_route *ret,
+                           const ockami_sp_msg *req, const uint8_t *payload, size_t plen) {
+  if (!ockami_stream_reply_ok(svc, ret)) {
+    LOG_DEBUG(MOD, "%s: create without a usable return route dropped", from);
+    return;
+  }
+  char generated[GENERATED_LEN + 1];
+  const char *name;
+  size_t len;
+  if (req->u.create.has_name) {
+    name = req->u.create.name.p;
+    len = req->u.create.name.len;
+  } else {
+    if (!generate_name(svc, generated)) {
+      ockami_stream_error(svc, from, ret, "Storage error");
+      return;
+    }
+    name = generated;
+    len = GENERATED_LEN;
+  }
+  int rc = ockami_store_check_stream(name, len);
+  if (rc) {
+    ockami_stream_invalid(svc, from, ret, payload, plen, rc);
+    return;
+  }
+  svc->stats.creates++;
+  ockami_stream *st = ockami_map_get(&svc->streams, name, len);
+  if (st && st->state == OCKAMI_STREAM_READY) {
+    send_init(st, ret);
+    return;
+  }
+  if (st) { /* creation in progress: answer with the others */
+    if (st->nwaiters >= OCKAM_STREAM_INIT_WAITERS || stream_add_waiter(st, ret))
+      ockami_stream_error(svc, from, ret, "Storage error");
+    return;
+  }
+  if (svc->streams.count >= svc->max_streams) {
+    if (!svc->limit_logged)
+      LOG_WARN(MOD, "stream limit (%" PRIu32 ") reached; refusing new streams", svc->max_streams);
+    svc->limit_logged = true;
+    LOG_DEBUG(MOD, "refusing stream '%.*s'", (int)len, name);
+    ockami_stream_error(svc, from, ret, "Stream limit reached");
+    return;
+  }
+  st = stream_new(svc, name, len);
+  if (!st || stream_add_waiter(st, ret) || ockami_map_put(&svc->streams, name, len, st)) {
+    if (st) stream_free(st);
+    ockami_stream_error(svc, from, ret, "Storage error");
+    return;
+  }
+  rc = ockami_store_stream_create(svc->store, name, len, created_cb, st);
+  if (rc) creation_failed(st, rc);
+}
+
+static int service_handle(ockam_worker *w, ockam_message *m) {
+  ockami_stream_service *svc = ockam_worker_user(w);
+  if (!svc) return OCKAM_OK;
+  char buf[OCKAM_ADDRESS_MAX_LEN + 1];
+  const char *from = arrival_address(w, m, buf, sizeof buf);
+  size_t len;
+  const uint8_t *p = ockam_message_payload(m, &len);
+  const ockam_route *ret = ockam_message_return(m);
+  ockami_sp_msg req;
+  int rc = ockami_sp_decode_request(p, len, &req);
+  if (rc || req.kind != OCKAMI_SP_CREATE) {
+    ockami_stream_invalid(svc, from, ret, p, len, rc ? rc : OCKAM_ENOTSUP);
+    return OCKAM_OK;
+  }
+  service_create(svc, from, ret, &req, p, len);
+  return OCKAM_OK;
+}
+
+static void service_stopped(ockam_worker *w) {
+  ockami_stream_service *svc = ockam_worker_user(w);
+  if (svc) svc->service_worker = NULL;
+}
+
+static const ockam_worker_ops service_ops = {service_handle, service_stopped};
+
+/* ---- registry ------------------------------------------------------------- */
+
+/* A name found in the registry: start its worker unless it is known. */
+static void registry_add(ockami_stream_service *svc, const uint8_t *name, size_t len) {
+  if (ockami_store_check_stream((const char *)name, len)) {
+    LOG_WARN(MOD, "registry: skipping an invalid stream name (%zu bytes)", len);
+    return;
+  }
+  if (ockami_map_get(&svc->streams, name, len)) return;
+  ockami_stream *st = stream_new(svc, (const char *)name, len);
+  if (!st) {
+    LOG_ERROR(MOD, "registry: out of memory");
+    return;
+  }
+  int rc = ockami_map_put(&svc->streams, name, len, st);
+  if (!rc) {
+    rc = stream_activate(st);
+    if (rc) ockami_map_remove(&svc->streams, name, len);
+  }
+  if (rc) {
+    stream_free(st);
+    return;
+  }
+  LOG_DEBUG(MOD, "stream '%.*s' restored, worker %s", (int)len, (const char *)name, st->addr);
+}
+
+/* Reads the whole registry synchronously with a private backend instance,
+ * before the asynchronous one opens: the workers must exist before the hub
+ * accepts its first connection. */
+static int registry_load(ockami_stream_service *svc, const ockami_store_options *ro) {
+  void *be;
+  int rc = svc->ops->open(ro, &be);
+  if (rc) return rc;
+  uint64_t from = 0;
+  for (;;) {
+    ockami_records recs = {0};
+    rc = svc->ops->read(be, REGISTRY_STREAM, REGISTRY_STREAM_LEN, from,
+                        OCKAMI_STREAM_REGISTRY_BATCH, 0, &recs);
+    if (rc || recs.count == 0) {
+      ockami_records_free(&recs);
+      break;
+    }
+    for (size_t i = 0; i < recs.count; i++)
+      registry_add(svc, recs.items[i].data, recs.items[i].len);
+    from = recs.items[recs.count - 1].index + 1;
+    ockami_records_free(&recs);
+  }
+  svc->ops->close(be);
+  svc->registry_next = from;
+  return rc;
+}
+
+static void registry_poll(void *arg);
+
+static void registry_read_cb(void *arg, int status, ockami_records *recs) {
+  ockami_stream_service *svc = arg;
+  svc->registry_reading = false;
+  if (svc->state != OCKAMI_SVC_RUNNING) return;
+  if (status) {
+    LOG_WARN(MOD, "registry: read failed: %s", ockam_strerror(status));
+    return;
+  }
+  for (size_t i = 0; i < recs->count; i++)
+    registry_add(svc, recs->items[i].data, recs->items[i].len);
+  if (recs->count) svc->registry_next = recs->items[recs->count - 1].index + 1;
+  if (recs->count == OCKAMI_STREAM_REGISTRY_BATCH) registry_poll(svc);
+}
+
+static void registry_poll(void *arg) {
+  ockami_stream_service *svc = arg;
+  if (svc->registry_reading || svc->state != OCKAMI_SVC_RUNNING) return;
+  int rc =
+      ockami_store_read(svc->registry, REGISTRY_STREAM, REGISTRY_STREAM_LEN, svc->registry_next,
+                        OCKAMI_STREAM_REGISTRY_BATCH, 0, registry_read_cb, svc);
+  if (!rc) svc->registry_reading = true;
+}
+
+static int registry_open(ockami_stream_service *svc, const ockami_store_options *so) {
+  ockami_store_options ro = {0};
+  char *dir = NULL;
+  if (so->dir) {
+    size_t n = strlen(so->dir) + sizeof REGISTRY_SUBDIR + 1;
+    dir = malloc(n);
+    if (!dir) return OCKAM_ENOMEM;
+    snprintf(dir, n, "%s/%s", so->dir, REGISTRY_SUBDIR);
+  }
+  /* Same servers and durability, no retention, no stream cap. */
+  ro.dir = dir;
+  ro.url = so->url;
+  ro.replicas = so->replicas;
+  ro.no_sync = so->no_sync;
+  int rc = registry_load(svc, &ro);
+  if (rc) {
+    LOG_ERROR(MOD, "cannot read the stream registry: %s", ockam_strerror(rc));
+  } else {
+    rc = ockami_store_open(ockam_node_loop(svc->node), svc->ops, &ro, &svc->registry);
+  }
+  free(dir);
+  return rc;
+}
+
+/* ---- stream_index ------------------------------------------------------------ */
+
+typedef struct index_get_ctx {
+  ockami_stream_service *svc;
+  ockam_route reply;
+  size_t client_len, stream_len;
+  char *from;   /* points into bytes */
+  char bytes[]; /* from ‖ NUL ‖ client ‖ stream */
+} index_get_ctx;
+
+static void index_got(void *arg, int status, bool found, uint64_t index) {
+  index_get_ctx *c = arg;
+  ockami_stream_service *svc = c->svc;
+  svc->pending_index--;
+  const char *client = c->from + strlen(c->from) + 1;
+  const char *stream = client + c->client_len;
+  if (status) {
+    /* No answer rather than None: None would make the consumer start over
+     * from index 0. */
+    LOG_WARN(MOD, "index get (%.*s, %.*s) failed: %s", (int)c->client_len, client,
+             (int)c->stream_len, stream, ockam_strerror(status));
+  } else {
+    svc->scratch.len = 0;
+    int rc = ockami_sp_encode_index(&svc->scratch, client, c->client_len, stream, c->stream_len,
+                                    found, index);
+    if (rc)
+      LOG_WARN(MOD, "cannot encode Index: %s", ockam_strerror(rc));
+    else
+      ockami_stream_send(svc, c->from, &c->reply);
+  }
+  ockami_route_release(&c->reply);
+  free(c);
+}
+
+static void index_saved(void *arg, int status) {
+  ockami_stream_service *svc = arg;
+  svc->pending_index--;
+  if (status) LOG_WARN(MOD, "index save failed: %s", ockam_strerror(status));
+}
+
+static void index_get(ockami_stream_service *svc, const char *from, const ockam_route *ret,
+                      const ockami_sp_msg *req) {
+  const ockami_sp_str *cl = &req->u.index_req.client_id, *sn = &req->u.index_req.stream_name;
+  if (!ockami_stream_reply_ok(svc, ret)) {
+    LOG_DEBUG(MOD, "%s: index get without a usable return route dropped", from);
+    return;
+  }
+  size_t from_len = strlen(from);
+  index_get_ctx *c = calloc(1, sizeof *c + from_len + 1 + cl->len + sn->len);
+  if (!c) return;
+  c->svc = svc;
+  c->from = c->bytes;
+  memcpy(c->bytes, from, from_len + 1);
+  if (cl->len) memcpy(c->bytes + from_len + 1, cl->p, cl->len);
+  if (sn->len) memcpy(c->bytes + from_len + 1 + cl->len, sn->p, sn->len);
+  c->client_len = cl->len;
+  c->stream_len = sn->len;
+  int rc = ockami_route_assign(&c->reply, ret);
+  if (!rc) rc = ockami_store_index_get(svc->store, cl->p, cl->len, sn->p, sn->len, index_got, c);
+  if (rc) {
+    LOG_DEBUG(MOD, "%s: index get refused: %s", from, ockam_strerror(rc));
+    ockami_route_release(&c->reply);
+    free(c);
+    return;
+  }
+  svc->pending_index++;
+}
+
+static int index_handle(ockam_worker *w, ockam_message *m) {
+  ockami_stream_service *svc = ockam_worker_user(w);
+  if (!svc) return OCKAM_OK;
+  char buf[OCKAM_ADDRESS_MAX_LEN + 1];
+  const char *from = arrival_address(w, m, buf, sizeof buf);
+  size_t len;
+  const uint8_t *p = ockam_message_payload(m, &len);
+  ockami_sp_msg req;
+  int rc = ockami_sp_decode_request(p, len, &req);
+  if (!rc && req.kind != OCKAMI_SP_INDEX_GET && req.kind != OCKAMI_SP_INDEX_SAVE)
+    rc = OCKAM_ENOTSUP;
+  if (rc) {
+    /* Spec §7.5: decode errors are only logged. */
+    svc->stats.invalid++;
+    LOG_DEBUG(MOD, "%s: invalid index request (%zu bytes): %s", from, len, ockam_strerror(rc));
+    return OCKAM_OK;
+  }
+  if (svc->pending_index >= OCKAM_STREAM_PENDING_INDEX_OPS) {
+    LOG_WARN(MOD, "%s: %" PRIu32 " index operations pending; request dropped", from,
+             svc->pending_index);
+    return OCKAM_EFULL;
+  }
+  if (req.kind == OCKAMI_SP_INDEX_GET) {
+    index_get(svc, from, ockam_message_return(m), &req);
+    return OCKAM_OK;
+  }
+  const ockami_sp_str *cl = &req.u.index_req.client_id, *sn = &req.u.index_req.stream_name;
+  rc = ockami_store_index_save(svc->store, cl->p, cl->len, sn->p, sn->len, req.u.index_req.index,
+                               index_saved, svc);
+  if (rc)
+    LOG_DEBUG(MOD, "%s: index save refused: %s", from, ockam_strerror(rc));
+  else
+    svc->pending_index++;
+  return OCKAM_OK;
+}
+
+static void index_stopped(ockam_worker *w) {
+  ockami_stream_service *svc = ockam_worker_user(w);
+  if (svc) svc->index_worker = NULL;
+}
+
+static const ockam_worker_ops index_ops = {index_handle, index_stopped};
+
+/* ---- start / stop -------------------------------------------------------------- */
+
+static int map_open_error(int rc) {
+  return rc == OCKAM_ENOMEM || rc == OCKAM_EUNAVAILABLE ? rc : OCKAM_ESTORAGE;
+}
+
+static void set_aliases(ockami_stream_service *svc) {
+  size_t n = 0;
+  snprintf(svc->service_names[n], sizeof svc->service_names[n], "%s", OCKAMI_STREAM_SERVICE);
+  snprintf(svc->index_names[n], sizeof svc->index_names[n], "%s", OCKAMI_STREAM_INDEX_SERVICE);
+  n++;
+  if (strcmp(svc->ops->name, "memory") != 0) {
+    /* stream_<backend>, and stream_kafka: the 2021 hub's name for its
+     * durable store, which the 2021 guide's programs address. */
+    snprintf(svc->service_names[n], sizeof svc->service_names[n], "stream_%s", svc->ops->name);
+    snprintf(svc->index_names[n], sizeof svc->index_names[n], "stream_%s_index", svc->ops->name);
+    n++;
+    snprintf(svc->service_names[n], sizeof svc->service_names[n], "stream_kafka");
+    snprintf(svc->index_names[n], sizeof svc->index_names[n], "stream_kafka_index");
+    n++;
+  }
+  svc->naliases = n;
+}
+
+int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
+                                ockami_stream_service **out) {
+  if (!node || !opts || !out) return OCKAM_EINVAL;
+  *out = NULL;
+  const char *store_name = opts->store ? opts->store : DEFAULT_STORE;
+  const ockami_store_ops *ops = ockami_store_ops_find(store_name);
+  if (!ops) {
+    LOG_ERROR(MOD, "unknown store '%s'", store_name);
+    return OCKAM_ENOTFOUND;
+  }
+  ockami_stream_service *svc = calloc(1, sizeof *svc);
+  if (!svc) return OCKAM_ENOMEM;
+  svc->node = node;
+  svc->ops = ops;
+  ockami_map_init(&svc->streams);
+  ockami_map_init(&svc->by_addr);
+  svc->msgs = calloc(OCKAM_PULL_LIMIT_MAX, sizeof *svc->msgs);
+  if (!svc->msgs) {
+    free(svc);
+    return OCKAM_ENOMEM;
+  }
+  svc->max_streams = opts->max_streams ? opts->max_streams : OCKAM_HUB_MAX_STREAMS;
+  svc->max_message = opts->max_message ? opts->max_message : OCKAMI_STREAM_STORED_MAX;
+  if (svc->max_message > OCKAMI_STREAM_STORED_MAX) {
+    LOG_WARN(MOD, "max message %" PRIu32 " bytes leaves no room for routes; using %u",
+             svc->max_message, OCKAMI_STREAM_STORED_MAX);
+    svc->max_message = OCKAMI_STREAM_STORED_MAX;
+  }
+  svc->long_poll_max_ms = opts->long_poll_max_ms ? opts->long_poll_max_ms : OCKAM_LONG_POLL_MAX_MS;
+  svc->max_pending_pushes =
+      opts->max_pending_pushes ? opts->max_pending_pushes : OCKAM_STREAM_PENDING_PUSHES;
+  svc->max_pending_bytes =
+      opts->max_pending_bytes ? opts->max_pending_bytes : OCKAM_STREAM_PENDING_BYTES;
+  set_aliases(svc);
+
+  ockami_store_options so = {0};
+  so.dir = opts->data_dir ? opts->data_dir : DEFAULT_DATA_DIR;
+  so.url = opts->nats_url;
+  so.replicas = opts->replicas;
+  so.max_messages = opts->retention_messages;
+  so.max_bytes = opts->retention_bytes;
+  so.max_age_s = opts->retention_age_s;
+  so.max_streams = svc->max_streams;
+  so.max_record = svc->max_message;
+  so.no_sync = opts->no_sync;
+  /* Retention is applied by the store itself: inside each append (count and
+   * bytes) and by a periodic trim on the store thread whenever a retention
+   * option is set (storage.h). */
+  int rc = ockami_store_open(ockam_node_loop(node), ops, &so, &svc->store);
+  if (rc) {
+    LOG_ERROR(MOD, "cannot open the %s store: %s", ops->name, ockam_strerror(rc));
+    rc = map_open_error(rc);
+  }
+  if (!rc && strcmp(ops->name, "memory") != 0) {
+    rc = registry_open(svc, &so);
+    if (rc) rc = map_open_error(rc);
+  }
+  const char *saddrs[OCKAMI_STREAM_ALIASES_MAX], *iaddrs[OCKAMI_STREAM_ALIASES_MAX];
+  for (size_t i = 0; i < svc->naliases; i++) {
+    saddrs[i] = svc->service_names[i];
+    iaddrs[i] = svc->index_names[i];
+  }
+  if (!rc)
+    rc = ockam_worker_start(node, saddrs, svc->naliases, &service_ops, svc, &svc->service_worker);
+  if (!rc)
+    rc = ockam_worker_start(node, iaddrs, svc->naliases, &index_ops, svc, &svc->index_worker);
+  if (!rc && svc->registry)
+    rc = ockam_timer_start(node, OCKAM_STREAM_REGISTRY_POLL_MS, OCKAM_STREAM_REGISTRY_POLL_MS,
+                           registry_poll, svc, &svc->registry_timer);
+  if (rc) {
+    ockami_stream_service_stop(svc);
+    return rc;
+  }
+  LOG_INFO(MOD, "stream services on the %s store: %zu streams, max message %" PRIu32 " bytes",
+           ops->name, svc->streams.count, svc->max_message);
+  *out = svc;
+  return OCKAM_OK;
+}
+
+static void stop_worker(ockam_worker *w) {
+  if (!w) return;
+  ockam_worker_stop(w);
+  ockami_worker_set_user(w, NULL); /* its `stopped` runs later, after svc is gone */
+}
+
+void ockami_stream_service_stop(ockami_stream_service *svc) {
+  if (!svc) return;
+  svc->state = OCKAMI_SVC_STOPPING;
+  const ockami_stream_stats *t = &svc->stats;
+  LOG_INFO(MOD,
+           "stopping: %zu streams; %" PRIu64 " creates, %" PRIu64 " pushes (%" PRIu64
+           " failed, %" PRIu64 " refused), %" PRIu64 " pulls (%" PRIu64 " parked, %" PRIu64
+           " woken), %" PRIu64 " invalid requests",
+           svc->streams.count, t->creates, t->pushes, t->push_errors, t->pushes_refused, t->pulls,
+           t->pulls_parked, t->pulls_woken, t->invalid);
+  if (svc->registry_timer) ockam_timer_stop(svc->registry_timer);
+  svc->registry_timer = NULL;
+  size_t bucket = 0;
+  ockami_map_entry *e = NULL;
+  while ((e = ockami_map_next(&svc->streams, &bucket, e))) ockami_stream_drop_parked(e->value);
+  /* Pending appends finish and are confirmed; reads and creates in flight
+   * complete without effect (their callbacks see STOPPING). */
+  if (svc->store) ockami_store_close(svc->store);
+  if (svc->registry) ockami_store_close(svc->registry);
+  svc->store = svc->registry = NULL;
+  stop_worker(svc->service_worker);
+  stop_worker(svc->index_worker);
+  bucket = 0;
+  e = NULL;
+  while ((e = ockami_map_next(&svc->streams, &bucket, e))) {
+    ockami_stream *st = e->value;
+    ockami_stream_worker_stop(st);
+    stream_free(st);
+  }
+  ockami_map_free(&svc->streams);
+  ockami_map_free(&svc->by_addr);
+  ockami_buf_free(&svc->scratch);
+  free(svc->msgs);
+  free(svc);
+}

@@ -1,0 +1,670 @@
+/* Noise XX tests: Ockam handshake vectors (vectors §2.5, §3.1, §3.2), the
+ * cacophony Noise_XX_25519_AESGCM_SHA256 vector, malformed input, state misuse
+ * and secret accounting. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ockam/vault.h"
+#include "xx.h"
+
+static size_t hex_decode(const char *hex, uint8_t *out, size_t cap) {
+  size_t n = 0;
+  for (const char *p = hex; *p;) {
+    if (*p == ' ' || *p == '\n') {
+      p++;
+      continue;
+    }
+    unsigned v;
+    assert_int_equal(sscanf(p, "%2x", &v), 1);
+    assert_true(n < cap);
+    out[n++] = (uint8_t)v;
+    p += 2;
+  }
+  return n;
+}
+
+static void assert_hex(const uint8_t *got, size_t len, const char *hex) {
+  uint8_t want[512];
+  size_t n = hex_decode(hex, want, sizeof want);
+  assert_int_equal(len, n);
+  assert_memory_equal(got, want, n);
+}
+
+static void assert_secret_hex(ockam_vault *v, ockam_secret s, const char *hex) {
+  uint8_t b[64];
+  size_t n = 0;
+  assert_int_equal(ockam_vault_secret_export(v, s, b, sizeof b, &n), OCKAM_OK);
+  assert_hex(b, n, hex);
+}
+
+static ockam_secret import_x25519(ockam_vault *v, const char *hex) {
+  uint8_t b[32];
+  assert_int_equal(hex_decode(hex, b, sizeof b), 32);
+  ockam_secret s = 0;
+  assert_int_equal(ockam_vault_secret_import(v, OCKAM_SECRET_X25519, b, 32, &s), OCKAM_OK);
+  return s;
+}
+
+static int setup(void **state) {
+  ockam_vault *v = NULL;
+  if (ockam_vault_create("software", &v) != OCKAM_OK) return -1;
+  *state = v;
+  return 0;
+}
+
+static int teardown(void **state) {
+  ockam_vault *v = *state;
+  assert_int_equal(ockam_vault_secret_count(v), 0); /* nothing leaked */
+  ockam_vault_destroy(v);
+  return 0;
+}
+
+/* --- Ockam vectors (vectors §2.5, §3.1, §3.2) -------------------------------- */
+
+#define INIT_STATIC "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define INIT_EPH "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+#define RESP_STATIC "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
+#define RESP_EPH "4142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60"
+#define INIT_STATIC_PUB "8f40c5adb68f25624ae5b214ea767a6ec94d829d3d7b5e1ad1ba6f3e2138285f"
+#define RESP_STATIC_PUB "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"
+#define RESP_EPH_PUB "64b101b1d0be5a8704bd078f9895001fc03e8e9f9522f188dd128d9846d48466"
+#define K1 "b1c674b6535fb1d208772a972cac2cbf04d6aa087cbbd3eb8558a1a3abcaa7fb"
+#define K2 "109c4b99ea3a4784ff55af5eed86c99e853f5a76d83ce437a9e3e27ede242a6a"
+
+#define H1_M1 "358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254"
+#define H1_M2                                                        \
+  "64b101b1d0be5a8704bd078f9895001fc03e8e9f9522f188dd128d9846d48466" \
+  "5393019dbd6f438795da206db0886610b26108e424142c2e9b5fd1f7ea70cde8" \
+  "767ce62d7e3c0e9bcefe4ab872c0505b9e824df091b74ffe10a2b32809cab21f"
+#define H1_M3                                                        \
+  "e610eadc4b00c17708bf223f29a66f02342fbedf6c0044736544b9271821ae40" \
+  "e70144cecd9d265dffdc5bb8e051c3f83db32a425e04d8f510c58a43325fbc56"
+#define H1_FINAL "4b71f7deb470328565d99b15162eb0c4c14d6b1c85aad6fab54354d5afc72469"
+
+#define H2_M1 "358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254746573745f6d73675f30"
+#define H2_M2                                                        \
+  "64b101b1d0be5a8704bd078f9895001fc03e8e9f9522f188dd128d9846d48466" \
+  "5393019dbd6f438795da206db0886610b26108e424142c2e9b5fd1f7ea70cde8" \
+  "c9f29dcec8d3ab554f4a5330657867fe4917917195c8cf360e08d6dc5f71baf8" \
+  "75ec6e3bfc7afda4c9c2"
+#define H2_M3                                                        \
+  "e610eadc4b00c17708bf223f29a66f02342fbedf6c0044736544b9271821ae40" \
+  "232c55cd96d1350af861f6a04978f7d5e070c07602c6b84d25a331242a71c50a" \
+  "e31dd4c164267fd48bd2"
+#define H2_FINAL "5b971fb32340e0b5208bc57354c2545c27eaa1ccb54b8bdfd174eda0de94d62d"
+
+typedef struct pair {
+  ockam_vault *v;
+  ockam_secret keys[4]; /* injected: init static, init eph, resp static, resp eph */
+  ockami_xx i;
+  ockami_xx r;
+} pair;
+
+static void pair_init(pair *p, ockam_vault *v, const char *prologue_hex) {
+  p->v = v;
+  p->keys[0] = import_x25519(v, INIT_STATIC);
+  p->keys[1] = import_x25519(v, INIT_EPH);
+  p->keys[2] = import_x25519(v, RESP_STATIC);
+  p->keys[3] = import_x25519(v, RESP_EPH);
+  uint8_t prologue[64];
+  size_t plen = prologue_hex ? hex_decode(prologue_hex, prologue, sizeof prologue) : 0;
+  assert_int_equal(ockami_xx_init(&p->i, v, true, prologue, plen, p->keys[0], p->keys[1]),
+                   OCKAM_OK);
+  assert_int_equal(ockami_xx_init(&p->r, v, false, prologue, plen, p->keys[2], p->keys[3]),
+                   OCKAM_OK);
+}
+
+static void pair_clear(pair *p) {
+  ockami_xx_clear(&p->i);
+  ockami_xx_clear(&p->r);
+  for (int k = 0; k < 4; k++) ockam_vault_secret_destroy(p->v, p->keys[k]);
+}
+
+static void test_ockam_handshake_1(void **state) {
+  ockam_vault *v = *state;
+  pair p;
+  pair_init(&p, v, NULL);
+  uint8_t msg[256], pl[64];
+  size_t len, plen;
+
+  /* MixHash(empty prologue) */
+  assert_hex(p.i.h, 32, "5df72b67b965add1168f0a6c756df21c204f7e64fc682be6a3ab4b682c8db64b");
+  assert_true(ockami_xx_wants_write(&p.i));
+  assert_false(ockami_xx_wants_write(&p.r));
+
+  assert_int_equal(ockami_xx_write_len(&p.i, 0), 32);
+  assert_int_equal(ockami_xx_write(&p.i, NULL, 0, msg, sizeof msg, &len), OCKAM_OK);
+  assert_hex(msg, len, H1_M1);
+  assert_hex(p.i.h, 32, "5406b69e020ba02aaab23371b94629b11d165740796f9f350a51f90023724ddf");
+
+  assert_int_equal(ockami_xx_read(&p.r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(plen, 0);
+  assert_int_equal(ockami_xx_write_len(&p.r, 0), 96);
+  assert_int_equal(ockami_xx_write(&p.r, NULL, 0, msg, sizeof msg, &len), OCKAM_OK);
+  assert_hex(msg, len, H1_M2);
+
+  uint8_t rs[32];
+  assert_int_equal(ockami_xx_remote_static(&p.i, rs), OCKAM_ESTATE);
+  assert_int_equal(ockami_xx_read(&p.i, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(plen, 0);
+  /* §3.2: after es and the encrypted payload */
+  assert_hex(p.i.h, 32, "46270ab42fb50a4fc6b29f78c5d92d115d05cf0d64261e1db6ad5e3f4897baf9");
+  assert_secret_hex(v, p.i.ck, "130025cc0334817f13d5e426337f68b73a857a9f71c23d4c90cab62a85b6c453");
+  assert_secret_hex(v, p.i.k, "477bf6e316ee873dbb44e682a0556be220920dcadd274adad439c30f0bc7ec77");
+  assert_int_equal(p.i.n, 1);
+  assert_int_equal(ockami_xx_remote_static(&p.i, rs), OCKAM_OK);
+  assert_hex(rs, 32, RESP_STATIC_PUB);
+
+  assert_int_equal(ockami_xx_write(&p.i, NULL, 0, msg, sizeof msg, &len), OCKAM_OK);
+  assert_hex(msg, len, H1_M3);
+  assert_hex(p.i.h, 32, H1_FINAL);
+  assert_secret_hex(v, p.i.ck, "deede25eee0158a0fde982e8be1c799d395fd5baad408c6bec2ba2e90eb3c718");
+  assert_secret_hex(v, p.i.k, "8eb87dfe8a9af3388bfc334fd3263c4fdd7d4df339e56c62bd97b9f60e033a9d");
+
+  assert_int_equal(ockami_xx_read(&p.r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(ockami_xx_remote_static(&p.r, rs), OCKAM_OK);
+  assert_hex(rs, 32, INIT_STATIC_PUB);
+  assert_int_equal(ockami_xx_get_state(&p.i), OCKAMI_XX_COMPLETE);
+  assert_int_equal(ockami_xx_get_state(&p.r), OCKAMI_XX_COMPLETE);
+
+  /* Ockam's key order (§5.3): initiator encrypts with k2, responder with k1. */
+  ockam_secret ie, id, re, rd;
+  uint8_t hi[32], hr[32];
+  assert_int_equal(ockami_xx_split(&p.i, true, &ie, &id, hi), OCKAM_OK);
+  assert_int_equal(ockami_xx_split(&p.r, true, &re, &rd, hr), OCKAM_OK);
+  assert_secret_hex(v, ie, K2);
+  assert_secret_hex(v, id, K1);
+  assert_secret_hex(v, re, K1);
+  assert_secret_hex(v, rd, K2);
+  assert_hex(hi, 32, H1_FINAL);
+  assert_hex(hr, 32, H1_FINAL);
+  assert_int_equal(ockami_xx_handshake_hash(&p.r, hr), OCKAM_OK);
+  assert_hex(hr, 32, H1_FINAL);
+  assert_int_equal(ockami_xx_remote_static(&p.r, rs), OCKAM_OK); /* still readable */
+  ockam_secret_type t;
+  assert_int_equal(ockam_vault_secret_info(v, ie, &t, NULL), OCKAM_OK);
+  assert_int_equal(t, OCKAM_SECRET_AES256);
+
+  ockam_vault_secret_destroy(v, ie);
+  ockam_vault_secret_destroy(v, id);
+  ockam_vault_secret_destroy(v, re);
+  ockam_vault_secret_destroy(v, rd);
+  pair_clear(&p);
+}
+
+/* §3.2 values between tokens, recomputed with the vault primitives directly. */
+static void test_ockam_intermediate_ee(void **state) {
+  ockam_vault *v = *state;
+  ockam_secret ie = import_x25519(v, INIT_EPH);
+  uint8_t re_pub[32];
+  hex_decode(RESP_EPH_PUB, re_pub, 32);
+  ockam_secret dh, ck0;
+  assert_int_equal(ockam_vault_x25519_dh(v, ie, re_pub, &dh), OCKAM_OK);
+  assert_secret_hex(v, dh, "37e0e7daacbd6bfbf669a846196fd44d1c8745d33f2be42e31d4674199ad005e");
+  uint8_t h0[32] = "Noise_XX_25519_AESGCM_SHA256";
+  assert_int_equal(ockam_vault_secret_import(v, OCKAM_SECRET_BUFFER, h0, 32, &ck0), OCKAM_OK);
+  ockam_secret_type t[2] = {OCKAM_SECRET_BUFFER, OCKAM_SECRET_AES256};
+  ockam_secret out[2];
+  assert_int_equal(ockam_vault_hkdf_sha256(v, ck0, dh, NULL, 0, 2, t, out), OCKAM_OK);
+  assert_secret_hex(v, out[0], "674afe9e8a30e6dbf073b32cad4d711d11edf32a4b83470583e6893bd40041f4");
+  assert_secret_hex(v, out[1], "b85aa7e2e04a792d253b9598ed47601a5546881309478df8d70c5454328a74c7");
+  ockam_secret all[] = {ie, dh, ck0, out[0], out[1]};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ockam_vault_secret_destroy(v, all[i]);
+}
+
+static void test_ockam_handshake_2(void **state) {
+  ockam_vault *v = *state;
+  pair p;
+  pair_init(&p, v, NULL);
+  uint8_t msg[256], pl[64];
+  size_t len, plen;
+  const char *payloads[3] = {"test_msg_0", "test_msg_1", "test_msg_2"};
+
+  assert_int_equal(ockami_xx_write(&p.i, (const uint8_t *)payloads[0], 10, msg, sizeof msg, &len),
+                   OCKAM_OK);
+  assert_hex(msg, len, H2_M1);
+  assert_int_equal(ockami_xx_read(&p.r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(plen, 10);
+  assert_memory_equal(pl, payloads[0], 10);
+
+  assert_int_equal(ockami_xx_write(&p.r, (const uint8_t *)payloads[1], 10, msg, sizeof msg, &len),
+                   OCKAM_OK);
+  assert_hex(msg, len, H2_M2);
+  assert_int_equal(ockami_xx_read(&p.i, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(plen, 10);
+  assert_memory_equal(pl, payloads[1], 10);
+
+  assert_int_equal(ockami_xx_write(&p.i, (const uint8_t *)payloads[2], 10, msg, sizeof msg, &len),
+                   OCKAM_OK);
+  assert_hex(msg, len, H2_M3);
+  assert_int_equal(ockami_xx_read(&p.r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(plen, 10);
+  assert_memory_equal(pl, payloads[2], 10);
+
+  ockam_secret ie, id, re, rd;
+  uint8_t hi[32], hr[32];
+  assert_int_equal(ockami_xx_split(&p.i, true, &ie, &id, hi), OCKAM_OK);
+  assert_int_equal(ockami_xx_split(&p.r, true, &re, &rd, hr), OCKAM_OK);
+  assert_hex(hi, 32, H2_FINAL);
+  assert_hex(hr, 32, H2_FINAL);
+  assert_secret_hex(v, ie, K2); /* the keys do not depend on the payloads */
+  assert_secret_hex(v, re, K1);
+  ockam_vault_secret_destroy(v, ie);
+  ockam_vault_secret_destroy(v, id);
+  ockam_vault_secret_destroy(v, re);
+  ockam_vault_secret_destroy(v, rd);
+  pair_clear(&p);
+}
+
+/* --- cacophony -------------------------------------------------------------- */
+
+#define CACO_PROLOGUE "4a6f686e2047616c74"
+#define CACO_INIT_STATIC "e61ef9919cde45dd5f82166404bd08e38bceb5dfdfded0a34c8df7ed542214d1"
+#define CACO_INIT_EPH "893e28b9dc6ca8d611ab664754b8ceb7bac5117349a4439a6b0569da977c464a"
+#define CACO_RESP_STATIC "4a3acbfdb163dec651dfa3194dece676d437029c62a408b4c5ea9114246e4893"
+#define CACO_RESP_EPH "bbdb4cdbd309f1a1f2e1456967fe288cadd6f712d65dc7b7793d5e63da6b375b"
+#define CACO_HASH "1b7aefb1125762aa21a252890d00af54519638b76437444538f9a52f21e2e0dc"
+
+static const struct {
+  const char *payload;
+  const char *ciphertext;
+} caco_messages[6] = {
+    {"4c756477696720766f6e204d69736573",
+     "ca35def5ae56cec33dc2036731ab14896bc4c75dbb07a61f879f8e3afa4c79444c756477696720766f6e204d6973"
+     "6573"},
+    {"4d757272617920526f746862617264",
+     "95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f144808843757117acceb05bd7a45733bc2201"
+     "5c97a9d0cbaf41b80446d5988ff5127235d76b79eade70f473d6a4ef521fdcbeda5340d01e028ba793fc059f2724"
+     "a83af05f12dda0448a7621a926b379a92477fd"},
+    {"462e20412e20486179656b",
+     "c90f1cf77eba4e50edb038991565e36c9758943a989229b6051244dc4fbecb6946744b401af2ee1a5881b65fbb87"
+     "fd07cb6a328ececc9ce6ce84c399dc332d4fd521fa4bb7f467ce909395"},
+    {"4361726c204d656e676572", "bc3fa77f6aca3e8466d7dc6bea10013e88a6a29add5132b461806c"},
+    {"4a65616e2d426170746973746520536179",
+     "250b01074cdfe0df2ecf8ccbf1737b15a2ddb5b52fd9a396604e9c793cee3b3bb9"},
+    {"457567656e2042f6686d20766f6e2042617765726b",
+     "449d4d433b3cdc3d02bf6fc881774b9df54366ebcffb9689bb13f14709822cd7ef42bcdb4d"},
+};
+
+static void nonce_u64(uint64_t n, uint8_t out[12]) {
+  memset(out, 0, 12);
+  for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)(n >> (56 - 8 * i));
+}
+
+static void test_cacophony(void **state) {
+  ockam_vault *v = *state;
+  ockam_secret keys[4] = {import_x25519(v, CACO_INIT_STATIC), import_x25519(v, CACO_INIT_EPH),
+                          import_x25519(v, CACO_RESP_STATIC), import_x25519(v, CACO_RESP_EPH)};
+  uint8_t prologue[16];
+  size_t prologue_len = hex_decode(CACO_PROLOGUE, prologue, sizeof prologue);
+  ockami_xx i, r;
+  assert_int_equal(ockami_xx_init(&i, v, true, prologue, prologue_len, keys[0], keys[1]), OCKAM_OK);
+  assert_int_equal(ockami_xx_init(&r, v, false, prologue, prologue_len, keys[2], keys[3]),
+                   OCKAM_OK);
+
+  /* Handshake: messages 0..2 alternate initiator, responder, initiator. */
+  for (int m = 0; m < 3; m++) {
+    ockami_xx *send = m % 2 == 0 ? &i : &r;
+    ockami_xx *recv = m % 2 == 0 ? &r : &i;
+    uint8_t payload[64], msg[256], got[64];
+    size_t plen = hex_decode(caco_messages[m].payload, payload, sizeof payload);
+    size_t len, glen;
+    assert_int_equal(ockami_xx_write(send, payload, plen, msg, sizeof msg, &len), OCKAM_OK);
+    assert_hex(msg, len, caco_messages[m].ciphertext);
+    assert_int_equal(ockami_xx_read(recv, msg, len, got, sizeof got, &glen), OCKAM_OK);
+    assert_int_equal(glen, plen);
+    assert_memory_equal(got, payload, plen);
+  }
+
+  /* Standard Noise key order: initiator sends with k1. */
+  ockam_secret ie, id, re, rd;
+  uint8_t hi[32], hr[32];
+  assert_int_equal(ockami_xx_split(&i, false, &ie, &id, hi), OCKAM_OK);
+  assert_int_equal(ockami_xx_split(&r, false, &re, &rd, hr), OCKAM_OK);
+  assert_hex(hi, 32, CACO_HASH);
+  assert_hex(hr, 32, CACO_HASH);
+
+  /* Transport: messages 3..5 continue the alternation (responder, initiator,
+   * responder), each direction counting its nonce from 0, AD empty. */
+  uint64_t n_i = 0, n_r = 0;
+  for (int m = 3; m < 6; m++) {
+    bool from_initiator = m % 2 == 0;
+    ockam_secret enc = from_initiator ? ie : re;
+    ockam_secret dec = from_initiator ? rd : id;
+    uint64_t *n = from_initiator ? &n_i : &n_r;
+    uint8_t payload[64], ct[96], pt[64], nonce[12];
+    size_t plen = hex_decode(caco_messages[m].payload, payload, sizeof payload);
+    size_t ct_len, pt_len;
+    nonce_u64((*n)++, nonce);
+    assert_int_equal(
+        ockam_vault_aead_encrypt(v, enc, nonce, NULL, 0, payload, plen, ct, sizeof ct, &ct_len),
+        OCKAM_OK);
+    assert_hex(ct, ct_len, caco_messages[m].ciphertext);
+    assert_int_equal(
+        ockam_vault_aead_decrypt(v, dec, nonce, NULL, 0, ct, ct_len, pt, sizeof pt, &pt_len),
+        OCKAM_OK);
+    assert_int_equal(pt_len, plen);
+    assert_memory_equal(pt, payload, plen);
+  }
+
+  ockam_secret all[] = {ie, id, re, rd, keys[0], keys[1], keys[2], keys[3]};
+  ockami_xx_clear(&i);
+  ockami_xx_clear(&r);
+  for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) ockam_vault_secret_destroy(v, all[k]);
+}
+
+/* The hard-coded vectors above are the ones in the data files. */
+static char *slurp(const char *dir, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = calloc(1, 1 << 20);
+  size_t n = fread(buf, 1, (1 << 20) - 1, f);
+  buf[n] = 0;
+  fclose(f);
+  return buf;
+}
+
+static void assert_in_file(const char *text, const char *hex) {
+  /* The markdown file wraps long values at 64 hex digits: look for each piece. */
+  char piece[65];
+  size_t len = strlen(hex);
+  for (size_t off = 0; off < len; off += 64) {
+    size_t n = len - off < 64 ? len - off : 64;
+    memcpy(piece, hex + off, n);
+    piece[n] = 0;
+    if (!strstr(text, piece)) fail_msg("%s not found in the vector file", piece);
+  }
+}
+
+static void test_vectors_match_files(void **state) {
+  (void)state;
+  const char *dir = getenv("OCKAM_TEST_VECTORS");
+  if (!dir) skip();
+  char *json = slurp(dir, "noise-xx-25519-aesgcm-sha256.json");
+  char *md = slurp(dir, "ockam-2021-vectors.md");
+  assert_non_null(json);
+  assert_non_null(md);
+  const char *in_json[] = {CACO_PROLOGUE,    CACO_INIT_STATIC, CACO_INIT_EPH,
+                           CACO_RESP_STATIC, CACO_RESP_EPH,    CACO_HASH};
+  for (size_t k = 0; k < sizeof in_json / sizeof in_json[0]; k++) {
+    assert_non_null(strstr(json, in_json[k]));
+  }
+  for (int m = 0; m < 6; m++) {
+    assert_non_null(strstr(json, caco_messages[m].payload));
+    assert_non_null(strstr(json, caco_messages[m].ciphertext));
+  }
+  const char *in_md[] = {
+      INIT_STATIC, INIT_EPH, RESP_STATIC, RESP_EPH, INIT_STATIC_PUB, RESP_STATIC_PUB,        K1,
+      K2,          H1_M1,    H1_M2,       H1_M3,    H1_FINAL,        "746573745f6d73675f30", H2_M2,
+      H2_M3,       H2_FINAL};
+  for (size_t k = 0; k < sizeof in_md / sizeof in_md[0]; k++) assert_in_file(md, in_md[k]);
+  free(json);
+  free(md);
+}
+
+/* --- generated keys, payload round trip, accounting -------------------------- */
+
+typedef struct run {
+  ockami_xx i, r;
+  ockam_secret ie, id, re, rd;
+} run;
+
+/* A full handshake with fresh keys; returns with both sides split. */
+static void run_handshake(ockam_vault *v, run *x, bool ockam_order) {
+  uint8_t msg[512], pl[256];
+  size_t len, plen;
+  assert_int_equal(ockami_xx_init(&x->i, v, true, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_init(&x->r, v, false, NULL, 0, 0, 0), OCKAM_OK);
+  const uint8_t big[200] = {1, 2, 3};
+  assert_int_equal(ockami_xx_write(&x->i, big, 7, msg, sizeof msg, &len), OCKAM_OK);
+  assert_int_equal(ockami_xx_read(&x->r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(&x->r, big, sizeof big, msg, sizeof msg, &len), OCKAM_OK);
+  assert_int_equal(ockami_xx_read(&x->i, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(plen, sizeof big);
+  assert_memory_equal(pl, big, sizeof big);
+  assert_int_equal(ockami_xx_write(&x->i, NULL, 0, msg, sizeof msg, &len), OCKAM_OK);
+  assert_int_equal(ockami_xx_read(&x->r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  uint8_t hi[32], hr[32];
+  assert_int_equal(ockami_xx_split(&x->i, ockam_order, &x->ie, &x->id, hi), OCKAM_OK);
+  assert_int_equal(ockami_xx_split(&x->r, ockam_order, &x->re, &x->rd, hr), OCKAM_OK);
+  assert_memory_equal(hi, hr, 32);
+  uint8_t a[32], b[32];
+  assert_int_equal(ockami_xx_remote_static(&x->i, a), OCKAM_OK);
+  assert_memory_equal(a, x->r.s_pub, 32);
+  assert_int_equal(ockami_xx_remote_static(&x->r, b), OCKAM_OK);
+  assert_memory_equal(b, x->i.s_pub, 32);
+}
+
+static void test_generated_keys_no_leak(void **state) {
+  ockam_vault *v = *state;
+  size_t start = ockam_vault_secret_count(v);
+  for (int order = 0; order < 2; order++) {
+    run x;
+    run_handshake(v, &x, order == 1);
+    /* Each side's send key is the other's receive key. */
+    uint8_t nonce[12] = {0}, ct[64], pt[64];
+    size_t n;
+    assert_int_equal(
+        ockam_vault_aead_encrypt(v, x.ie, nonce, NULL, 0, (const uint8_t *)"hi", 2, ct, 64, &n),
+        OCKAM_OK);
+    assert_int_equal(ockam_vault_aead_decrypt(v, x.rd, nonce, NULL, 0, ct, n, pt, 64, &n),
+                     OCKAM_OK);
+    assert_int_equal(
+        ockam_vault_aead_encrypt(v, x.re, nonce, NULL, 0, (const uint8_t *)"yo", 2, ct, 64, &n),
+        OCKAM_OK);
+    assert_int_equal(ockam_vault_aead_decrypt(v, x.id, nonce, NULL, 0, ct, n, pt, 64, &n),
+                     OCKAM_OK);
+    /* While split: only the two static keys and the four transport keys remain. */
+    assert_int_equal(ockam_vault_secret_count(v), start + 6);
+    ockami_xx_clear(&x.i);
+    ockami_xx_clear(&x.r);
+    ockam_vault_secret_destroy(v, x.ie);
+    ockam_vault_secret_destroy(v, x.id);
+    ockam_vault_secret_destroy(v, x.re);
+    ockam_vault_secret_destroy(v, x.rd);
+    assert_int_equal(ockam_vault_secret_count(v), start);
+  }
+}
+
+/* --- malformed input ----------------------------------------------------------- */
+
+/* Drive a fresh pair up to the point where `target` reads message `which`
+ * (1..3); msg/len receive that message, untouched. */
+static void drive_to(ockam_vault *v, ockami_xx *i, ockami_xx *r, int which, uint8_t *msg,
+                     size_t *len) {
+  uint8_t pl[64];
+  size_t plen;
+  assert_int_equal(ockami_xx_init(i, v, true, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_init(r, v, false, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(i, NULL, 0, msg, 512, len), OCKAM_OK);
+  if (which == 1) return;
+  assert_int_equal(ockami_xx_read(r, msg, *len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(r, NULL, 0, msg, 512, len), OCKAM_OK);
+  if (which == 2) return;
+  assert_int_equal(ockami_xx_read(i, msg, *len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(i, NULL, 0, msg, 512, len), OCKAM_OK);
+}
+
+typedef struct bad_case {
+  int which; /* message 1, 2 or 3 */
+  int mode;  /* 0 truncate to `arg` bytes, 1 flip byte `arg`, 2 zero the first 32 bytes */
+  size_t arg;
+  int want;
+} bad_case;
+
+static void test_malformed_messages(void **state) {
+  ockam_vault *v = *state;
+  size_t start = ockam_vault_secret_count(v);
+  static const bad_case cases[] = {
+      {1, 0, 0, OCKAM_ETRUNC},   {1, 0, 31, OCKAM_ETRUNC},
+      {2, 0, 0, OCKAM_ETRUNC},   {2, 0, 79, OCKAM_ETRUNC},
+      {2, 0, 95, OCKAM_ETRUNC},  {3, 0, 47, OCKAM_ETRUNC},
+      {3, 0, 63, OCKAM_ETRUNC},  {2, 1, 0, OCKAM_ECRYPTO}, /* e changed: ee differs */
+      {2, 1, 40, OCKAM_ECRYPTO},                           /* encrypted s */
+      {2, 1, 95, OCKAM_ECRYPTO},                           /* payload tag */
+      {3, 1, 0, OCKAM_ECRYPTO},  {3, 1, 63, OCKAM_ECRYPTO},
+      {2, 2, 0, OCKAM_ECRYPTO}, /* low-order (zero) ephemeral key */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    ockami_xx i, r;
+    uint8_t msg[512], pl[64];
+    size_t len, plen = 77;
+    drive_to(v, &i, &r, cases[c].which, msg, &len);
+    ockami_xx *reader = cases[c].which == 2 ? &i : &r;
+    if (cases[c].mode == 0) len = cases[c].arg;
+    if (cases[c].mode == 1) msg[cases[c].arg] ^= 0x20;
+    if (cases[c].mode == 2) memset(msg, 0, 32);
+    memset(pl, 0x55, sizeof pl);
+    int rc = ockami_xx_read(reader, msg, len, pl, sizeof pl, &plen);
+    if (rc != cases[c].want) fail_msg("case %zu: got %s", c, ockam_errname(rc));
+    assert_int_equal(plen, 0);
+    assert_int_equal(ockami_xx_get_state(reader), OCKAMI_XX_FAILED);
+    /* Once failed, nothing else works. */
+    assert_int_equal(ockami_xx_read(reader, msg, len, pl, sizeof pl, &plen), OCKAM_ESTATE);
+    assert_int_equal(ockami_xx_write(reader, NULL, 0, msg, sizeof msg, &plen), OCKAM_ESTATE);
+    ockami_xx_clear(&i);
+    ockami_xx_clear(&r);
+    assert_int_equal(ockam_vault_secret_count(v), start);
+  }
+}
+
+/* A failed decryption releases no plaintext into the payload buffer. */
+static void test_failed_read_wipes_payload(void **state) {
+  ockam_vault *v = *state;
+  ockami_xx i, r;
+  uint8_t msg[512], pl[64];
+  size_t len, plen;
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_init(&r, v, false, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(&i, NULL, 0, msg, sizeof msg, &len), OCKAM_OK);
+  assert_int_equal(ockami_xx_read(&r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+  assert_int_equal(
+      ockami_xx_write(&r, (const uint8_t *)"secret payload!!", 16, msg, sizeof msg, &len),
+      OCKAM_OK);
+  msg[len - 1] ^= 1;
+  memset(pl, 0x55, sizeof pl);
+  assert_int_equal(ockami_xx_read(&i, msg, len, pl, sizeof pl, &plen), OCKAM_ECRYPTO);
+  static const uint8_t zero[16];
+  assert_memory_equal(pl, zero, 16);
+  ockami_xx_clear(&i);
+  ockami_xx_clear(&r);
+}
+
+static void test_oversized_and_small_buffers(void **state) {
+  ockam_vault *v = *state;
+  ockami_xx i, r;
+  uint8_t msg[512], pl[64];
+  size_t len, plen;
+  static uint8_t huge[OCKAMI_XX_MSG_MAX + 1];
+  static uint8_t huge_out[OCKAMI_XX_MSG_MAX + 1];
+
+  /* Output buffer one byte short. */
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(&i, (const uint8_t *)"abc", 3, msg, 34, &len), OCKAM_EOVERFLOW);
+  ockami_xx_clear(&i);
+
+  /* Payload that would make m1 exceed 65535 bytes. */
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(
+      ockami_xx_write(&i, huge, OCKAMI_XX_MSG_MAX - 31, huge_out, sizeof huge_out, &len),
+      OCKAM_EOVERFLOW);
+  ockami_xx_clear(&i);
+
+  /* Incoming message over the limit; payload buffer too small. */
+  assert_int_equal(ockami_xx_init(&r, v, false, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_read(&r, huge, sizeof huge, pl, sizeof pl, &plen), OCKAM_EOVERFLOW);
+  ockami_xx_clear(&r);
+  assert_int_equal(ockami_xx_init(&r, v, false, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_read(&r, huge, 32 + 65, pl, sizeof pl, &plen), OCKAM_EOVERFLOW);
+  ockami_xx_clear(&r);
+}
+
+/* --- state misuse --------------------------------------------------------------- */
+
+static void test_state_misuse(void **state) {
+  ockam_vault *v = *state;
+  size_t start = ockam_vault_secret_count(v);
+  ockami_xx i, r;
+  uint8_t msg[512] = {0}, pl[64], h[32];
+  size_t len, plen;
+  ockam_secret e, d;
+
+  /* Initiator cannot read first; responder cannot write first; no early split. */
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_read(&i, msg, 32, pl, sizeof pl, &plen), OCKAM_ESTATE);
+  assert_int_equal(ockami_xx_get_state(&i), OCKAMI_XX_FAILED);
+  ockami_xx_clear(&i);
+  assert_int_equal(ockami_xx_get_state(&i), OCKAMI_XX_NONE);
+  assert_int_equal(ockami_xx_init(&r, v, false, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(&r, NULL, 0, msg, sizeof msg, &len), OCKAM_ESTATE);
+  ockami_xx_clear(&r);
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_split(&i, true, &e, &d, h), OCKAM_ESTATE);
+  assert_int_equal(e, 0);
+  assert_int_equal(ockami_xx_handshake_hash(&i, h), OCKAM_ESTATE);
+  ockami_xx_clear(&i);
+
+  /* Writing m1 twice. */
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 0, 0, 0), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(&i, NULL, 0, msg, sizeof msg, &len), OCKAM_OK);
+  assert_int_equal(ockami_xx_write(&i, NULL, 0, msg, sizeof msg, &len), OCKAM_ESTATE);
+  ockami_xx_clear(&i);
+
+  /* Calls on a cleared (zeroed) state. */
+  assert_int_equal(ockami_xx_write(&i, NULL, 0, msg, sizeof msg, &len), OCKAM_ESTATE);
+  ockami_xx_clear(&i);
+  assert_int_equal(ockami_xx_read(&i, msg, 32, pl, sizeof pl, &plen), OCKAM_ESTATE);
+  ockami_xx_clear(&i);
+
+  /* After split, the handshake is over. */
+  run x;
+  run_handshake(v, &x, true);
+  assert_int_equal(ockami_xx_split(&x.i, true, &e, &d, h), OCKAM_ESTATE);
+  assert_int_equal(ockami_xx_write(&x.r, NULL, 0, msg, sizeof msg, &len), OCKAM_ESTATE);
+  ockami_xx_clear(&x.i);
+  ockami_xx_clear(&x.r);
+  ockam_vault_secret_destroy(v, x.ie);
+  ockam_vault_secret_destroy(v, x.id);
+  ockam_vault_secret_destroy(v, x.re);
+  ockam_vault_secret_destroy(v, x.rd);
+
+  /* Bad arguments to init. */
+  assert_int_equal(ockami_xx_init(&i, NULL, true, NULL, 0, 0, 0), OCKAM_EINVAL);
+  ockami_xx_clear(&i);
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 3, 0, 0), OCKAM_EINVAL);
+  ockami_xx_clear(&i);
+  ockam_secret aes;
+  uint8_t k[32] = {0};
+  assert_int_equal(ockam_vault_secret_import(v, OCKAM_SECRET_AES256, k, 32, &aes), OCKAM_OK);
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 0, aes, 0), OCKAM_EINVAL);
+  ockami_xx_clear(&i);
+  assert_int_equal(ockami_xx_init(&i, v, true, NULL, 0, 0, 0xfffff), OCKAM_ENOTFOUND);
+  ockami_xx_clear(&i);
+  ockam_vault_secret_destroy(v, aes);
+  assert_int_equal(ockam_vault_secret_count(v), start);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_ockam_handshake_1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ockam_intermediate_ee, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ockam_handshake_2, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cacophony, setup, teardown),
+      cmocka_unit_test(test_vectors_match_files),
+      cmocka_unit_test_setup_teardown(test_generated_keys_no_leak, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failed_read_wipes_payload, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_oversized_and_small_buffers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_state_misuse, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,378 @@
+/* One hub worker per stream (spec §7.4): stream_push and stream_pull, plus
+ * the long-poll form of stream_pull (stream_proto.h).
+ *
+ * Push: the record is appended through the asynchronous store, which groups
+ * concurrent appends into one durable commit; PushConfirm{OK, index} goes out
+ * only from the append's completion, i.e. once the record is durable.
+ *
+ * Pull: one store read of up to `limit` records from `index`, capped to what
+ * fits one reply frame. A long-poll pull that finds nothing is parked on its
+ * stream until an append to that stream completes (then it reads again) or
+ * its deadline passes (then it is answered with an empty list).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bare.h"
+#include "log.h"
+#include "node.h"
+#include "stream_internal.h"
+
+#define MOD "stream"
+
+/* ---- replies -------------------------------------------------------------- */
+
+static void send_confirm(ockami_stream *st, const ockam_route *to, uint64_t request_id,
+                         ockami_sp_status status, uint64_t index) {
+  ockami_stream_service *svc = st->svc;
+  svc->scratch.len = 0;
+  int rc = ockami_sp_encode_push_confirm(&svc->scratch, request_id, status, index);
+  if (rc) {
+    LOG_WARN(MOD, "stream %s: cannot encode PushConfirm: %s", st->addr, ockam_strerror(rc));
+    return;
+  }
+  ockami_stream_send(svc, st->addr, to);
+}
+
+/* Encoded size of a route (BARE []Address). */
+static size_t route_wire_size(const ockam_route *r) {
+  size_t n = ockami_uint_size(ockam_route_len(r));
+  uint32_t pos = 0;
+  ockam_address a;
+  while (ockami_route_next(r, &pos, &a)) n += 1 + ockami_uint_size(a.len) + a.len;
+  return n;
+}
+
+/* Bytes left for StreamMessages in a PullResponse to `to` from `from`, so
+ * the whole TransportMessage fits one TCP frame (spec §2.1). Variable-size
+ * lengths are counted at their largest. */
+static size_t reply_budget(const ockam_route *to, const char *from, uint64_t request_id) {
+  size_t from_len = strlen(from);
+  size_t head = 1 /* version */ + route_wire_size(to) + 1 /* return route count */ +
+                1 /* address type */ + ockami_uint_size(from_len) + from_len +
+                3 /* payload length */;
+  size_t wrapper = 1 + sizeof OCKAMI_SP_PULL_NAME - 1 /* protocol */ + 3 /* data length */ +
+                   ockami_uint_size(request_id) + 2 /* message count, <= 1024 */;
+  return head + wrapper >= OCKAM_FRAME_MAX ? 0 : OCKAM_FRAME_MAX - head - wrapper;
+}
+
+/* ---- pulls ------------------------------------------------------------------ */
+
+static void pull_free(ockami_pull *p) {
+  ockami_route_release(&p->reply);
+  free(p);
+}
+
+/* Answers p with the records that fit (recs may be NULL: empty) and frees p. */
+static void pull_answer(ockami_pull *p, const ockami_records *recs) {
+  ockami_stream *st = p->stream;
+  ockami_stream_service *svc = st->svc;
+  size_t n = 0, used = 0;
+  if (recs) {
+    for (size_t i = 0; i < recs->count && n < p->limit; i++) {
+      const ockami_record *r = &recs->items[i];
+      size_t sz = ockami_sp_stream_msg_size(r->index, r->len);
+      if (sz > p->budget - used) break;
+      svc->msgs[n++] = (ockami_sp_stream_msg){r->index, r->data, r->len};
+      used += sz;
+    }
+    if (recs->count && n == 0) {
+      /* Only a longer route than the margin allows for gets here. */
+      LOG_WARN(MOD, "stream %s: message %" PRIu64 " (%zu bytes) does not fit a reply frame",
+               st->addr, recs->items[0].index, recs->items[0].len);
+      ockami_stream_error(svc, st->addr, &p->reply, "Message too large for the reply route");
+      pull_free(p);
+      return;
+    }
+  }
+  svc->scratch.len = 0;
+  int rc = ockami_sp_encode_pull_response(&svc->scratch, p->request_id, svc->msgs, n);
+  if (rc)
+    LOG_WARN(MOD, "stream %s: cannot encode PullResponse: %s", st->addr, ockam_strerror(rc));
+  else
+    ockami_stream_send(svc, st->addr, &p->reply);
+  pull_free(p);
+}
+
+static void unpark(ockami_pull *p) {
+  ockami_stream *st = p->stream;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    st->parked_head = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+  else
+    st->parked_tail = p->prev;
+  p->prev = p->next = NULL;
+  st->nparked--;
+  st->svc->nparked--;
+}
+
+static void pull_expired(void *arg) {
+  ockami_pull *p = arg;
+  p->timer = NULL; /* a one-shot timer frees itself */
+  unpark(p);
+  pull_answer(p, NULL);
+}
+
+static int pull_park(ockami_pull *p, uint64_t wait_ms) {
+  ockami_stream *st = p->stream;
+  ockami_stream_service *svc = st->svc;
+  if (st->nparked >= OCKAM_LONG_POLL_PARKED_PER_STREAM ||
+      svc->nparked >= OCKAM_LONG_POLL_PARKED_MAX)
+    return OCKAM_EFULL;
+  int rc = ockam_timer_start(svc->node, wait_ms, 0, pull_expired, p, &p->timer);
+  if (rc) return rc;
+  p->next = NULL;
+  p->prev = st->parked_tail;
+  if (st->parked_tail)
+    st->parked_tail->next = p;
+  else
+    st->parked_head = p;
+  st->parked_tail = p;
+  st->nparked++;
+  svc->nparked++;
+  svc->stats.pulls_parked++;
+  return OCKAM_OK;
+}
+
+static void pull_submit(ockami_pull *p);
+
+static void pull_read_cb(void *arg, int status, ockami_records *recs) {
+  ockami_pull *p = arg;
+  ockami_stream *st = p->stream;
+  ockami_stream_service *svc = st->svc;
+  svc->pending_reads--;
+  if (svc->state != OCKAMI_SVC_RUNNING) {
+    pull_free(p);
+    return;
+  }
+  if (status) {
+    /* Spec §7.4: a storage error is answered with an empty list. */
+    LOG_DEBUG(MOD, "stream %s: read from %" PRIu64 " failed: %s", st->addr, p->index,
+              ockam_strerror(status));
+    pull_answer(p, NULL);
+    return;
+  }
+  if (recs->count == 0 && p->long_poll) {
+    uint64_t now = ockam_node_now_ms(svc->node);
+    if (now < p->deadline_ms) {
+      /* An append that completed while this read was queued may not be in
+       * its result: read again rather than wait for the next one. */
+      if (st->appended != p->seen) {
+        pull_submit(p);
+        return;
+      }
+      if (pull_park(p, p->deadline_ms - now) == OCKAM_OK) return;
+      LOG_DEBUG(MOD, "stream %s: long-poll cap reached, answering at once", st->addr);
+    }
+  }
+  pull_answer(p, recs);
+}
+
+static void pull_submit(ockami_pull *p) {
+  ockami_stream *st = p->stream;
+  ockami_stream_service *svc = st->svc;
+  if (svc->pending_reads >= OCKAM_STREAM_PENDING_READS) {
+    LOG_DEBUG(MOD, "stream %s: %" PRIu32 " reads pending, answering empty", st->addr,
+              svc->pending_reads);
+    pull_answer(p, NULL);
+    return;
+  }
+  p->seen = st->appended;
+  /* max_bytes 0 would mean "no cap"; 1 still returns the first record, which
+   * pull_answer then reports as too large. */
+  size_t max_bytes = p->budget ? p->budget : 1;
+  int rc = ockami_store_read(svc->store, st->name, st->name_len, p->index, p->limit, max_bytes,
+                             pull_read_cb, p);
+  if (rc) {
+    LOG_DEBUG(MOD, "stream %s: read refused: %s", st->addr, ockam_strerror(rc));
+    pull_answer(p, NULL);
+    return;
+  }
+  svc->pending_reads++;
+}
+
+/* An append at `index` completed: parked pulls waiting for it read again. */
+static void wake_parked(ockami_stream *st, uint64_t index) {
+  ockami_pull *p = st->parked_head;
+  while (p) {
+    ockami_pull *next = p->next;
+    if (p->index <= index) {
+      unpark(p);
+      ockam_timer_stop(p->timer);
+      p->timer = NULL;
+      st->svc->stats.pulls_woken++;
+      pull_submit(p);
+    }
+    p = next;
+  }
+}
+
+void ockami_stream_drop_parked(ockami_stream *st) {
+  while (st->parked_head) {
+    ockami_pull *p = st->parked_head;
+    unpark(p);
+    ockam_timer_stop(p->timer);
+    pull_free(p);
+  }
+}
+
+static void stream_pull(ockami_stream *st, const ockam_route *ret, const ockami_sp_msg *req) {
+  ockami_stream_service *svc = st->svc;
+  svc->stats.pulls++;
+  ockami_pull *p = calloc(1, sizeof *p);
+  if (!p) return;
+  p->stream = st;
+  if (ockami_route_assign(&p->reply, ret)) {
+    free(p);
+    return;
+  }
+  p->request_id = req->u.pull.request_id;
+  p->index = req->u.pull.index;
+  /* The codec clamps limit to OCKAM_PULL_LIMIT_MAX. */
+  p->limit = (uint32_t)req->u.pull.limit;
+  uint64_t wait = req->u.pull.long_poll ? req->u.pull.wait_ms : 0;
+  if (wait > svc->long_poll_max_ms) wait = svc->long_poll_max_ms;
+  p->long_poll = wait > 0 && p->limit > 0;
+  p->deadline_ms = ockam_node_now_ms(svc->node) + wait;
+  p->budget = reply_budget(ret, st->addr, p->request_id);
+  if (p->limit == 0) {
+    pull_answer(p, NULL);
+    return;
+  }
+  pull_submit(p);
+}
+
+/* ---- pushes -------------------------------------------------------------------- */
+
+typedef struct push_ctx {
+  ockami_stream *stream;
+  ockam_route reply;
+  uint64_t request_id;
+  size_t len;
+} push_ctx;
+
+static void push_done(void *arg, int status, uint64_t index) {
+  push_ctx *c = arg;
+  ockami_stream *st = c->stream;
+  ockami_stream_service *svc = st->svc;
+  svc->pending_pushes--;
+  svc->pending_bytes -= c->len;
+  if (status) {
+    svc->stats.push_errors++;
+    /* The store logs the failed commit once for its whole group. */
+    LOG_DEBUG(MOD, "stream %s: append failed: %s", st->addr, ockam_strerror(status));
+    send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_ERROR, 0);
+  } else {
+    st->appended++;
+    send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_OK, index);
+    if (svc->state == OCKAMI_SVC_RUNNING) wake_parked(st, index);
+  }
+  if (svc->overloaded && svc->pending_pushes <= svc->max_pending_pushes / 2 &&
+      svc->pending_bytes <= svc->max_pending_bytes / 2) {
+    svc->overloaded = false;
+    LOG_INFO(MOD, "store caught up; accepting pushes again");
+  }
+  ockami_route_release(&c->reply);
+  free(c);
+}
+
+static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_sp_msg *req) {
+  ockami_stream_service *svc = st->svc;
+  uint64_t rid = req->u.push.request_id;
+  size_t len = req->u.push.data.len;
+  svc->stats.pushes++;
+  if (len > svc->max_message) {
+    /* A PushConfirm ERROR, not `error`: a 2021 producer would store an
+     * `error` reply in the stream as if it were user data (spec §10.12). */
+    LOG_INFO(MOD, "stream %s: refusing a %zu-byte message (max %" PRIu32 ")", st->addr, len,
+             svc->max_message);
+    svc->stats.pushes_refused++;
+    send_confirm(st, ret, rid, OCKAMI_SP_STATUS_ERROR, 0);
+    return;
+  }
+  /* Backpressure: the client retries a refused push; holding it here instead
+   * would grow memory without bound while the store is behind. */
+  if (svc->pending_pushes >= svc->max_pending_pushes ||
+      len > svc->max_pending_bytes - svc->pending_bytes) {
+    if (!svc->overloaded) {
+      svc->overloaded = true;
+      LOG_WARN(MOD, "store behind (%" PRIu32 " pushes, %" PRIu64 " bytes pending)",
+               svc->pending_pushes, svc->pending_bytes);
+    }
+    svc->stats.pushes_refused++;
+    send_confirm(st, ret, rid, OCKAMI_SP_STATUS_ERROR, 0);
+    return;
+  }
+  push_ctx *c = calloc(1, sizeof *c);
+  int rc = c ? ockami_route_assign(&c->reply, ret) : OCKAM_ENOMEM;
+  if (!rc) {
+    c->stream = st;
+    c->request_id = rid;
+    c->len = len;
+    rc = ockami_store_append(svc->store, st->name, st->name_len, req->u.push.data.p, len, push_done,
+                             c);
+  }
+  if (rc) {
+    LOG_WARN(MOD, "stream %s: append refused: %s", st->addr, ockam_strerror(rc));
+    if (c) ockami_route_release(&c->reply);
+    free(c);
+    svc->stats.push_errors++;
+    send_confirm(st, ret, rid, OCKAMI_SP_STATUS_ERROR, 0);
+    return;
+  }
+  svc->pending_pushes++;
+  svc->pending_bytes += len;
+}
+
+/* ---- the worker -------------------------------------------------------------------- */
+
+static int worker_handle(ockam_worker *w, ockam_message *m) {
+  ockami_stream *st = ockam_worker_user(w);
+  if (!st) return OCKAM_OK;
+  ockami_stream_service *svc = st->svc;
+  size_t len;
+  const uint8_t *p = ockam_message_payload(m, &len);
+  const ockam_route *ret = ockam_message_return(m);
+  ockami_sp_msg req;
+  int rc = ockami_sp_decode_request(p, len, &req);
+  if (!rc && req.kind != OCKAMI_SP_PUSH && req.kind != OCKAMI_SP_PULL) rc = OCKAM_ENOTSUP;
+  if (rc) {
+    ockami_stream_invalid(svc, st->addr, ret, p, len, rc);
+    return OCKAM_OK;
+  }
+  if (!ockami_stream_reply_ok(svc, ret)) {
+    LOG_DEBUG(MOD, "stream %s: request without a usable return route dropped", st->addr);
+    return OCKAM_OK;
+  }
+  if (req.kind == OCKAMI_SP_PUSH)
+    stream_push(st, ret, &req);
+  else
+    stream_pull(st, ret, &req);
+  return OCKAM_OK;
+}
+
+static void worker_stopped(ockam_worker *w) {
+  ockami_stream *st = ockam_worker_user(w);
+  if (st) st->worker = NULL;
+}
+
+static const ockam_worker_ops stream_worker_ops = {worker_handle, worker_stopped};
+
+int ockami_stream_worker_start(ockami_stream *st) {
+  const char *addrs[1] = {st->addr};
+  int rc = ockam_worker_start(st->svc->node, addrs, 1, &stream_worker_ops, st, &st->worker);
+  if (!rc) st->state = OCKAMI_STREAM_READY;
+  return rc;
+}
+
+void ockami_stream_worker_stop(ockami_stream *st) {
+  if (!st->worker) return;
+  ockam_worker *w = st->worker;
+  st->worker = NULL;
+  ockam_worker_stop(w);
+  ockami_worker_set_user(w, NULL);
+}

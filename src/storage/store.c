@@ -1,0 +1,555 @@
+/* The asynchronous store: one backend driven by one thread, completions
+ * delivered on the owning libuv loop.
+ *
+ * Requests wait in `todo` (mutex + condition variable). The thread serves the
+ * request at the head; when that is an append it also takes every other
+ * queued append it may move ahead (see take_group) and passes them to ONE
+ * backend append(): while a commit runs, the next group builds up, so the
+ * number of durable commits follows the disk, not the number of pushes.
+ * Finished requests move to `done`, and the loop is woken with uv_async_send;
+ * sends coalesce, so the loop side drains `done` until it is empty.
+ */
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "log.h"
+#include "ockam/limits.h"
+#include "storage.h"
+
+#define STORE_LOG "storage"
+/* Queued requests one group scan looks at. */
+#define STORE_SCAN_MAX (2u * OCKAM_STORE_GROUP_MAX)
+#define STORE_BLOCKED_SLOTS (2u * STORE_SCAN_MAX) /* power of two */
+
+typedef enum sreq_kind {
+  SREQ_APPEND,
+  SREQ_READ,
+  SREQ_CREATE,
+  SREQ_INDEX_GET,
+  SREQ_INDEX_SAVE,
+} sreq_kind;
+
+typedef struct sreq {
+  struct sreq *next;
+  sreq_kind kind;
+  union {
+    ockami_append_cb append;
+    ockami_read_cb read;
+    ockami_index_cb index;
+    ockami_done_cb done;
+  } cb;
+  void *arg;
+  uint64_t hash; /* of the stream name */
+  const char *stream;
+  size_t stream_len;
+  const char *client;
+  size_t client_len;
+  const uint8_t *data;
+  size_t len;
+  uint64_t from; /* read */
+  uint32_t limit;
+  size_t max_bytes;
+  uint64_t index; /* save: in; append, index get: out */
+  bool found;
+  int status;
+  ockami_records records;
+  uint8_t bytes[]; /* stream ‖ client ‖ data */
+} sreq;
+
+typedef struct sreq_queue {
+  sreq *head;
+  sreq *tail;
+} sreq_queue;
+
+/* Streams that a group may not take appends of: a request of that stream
+ * that is not an append is queued ahead of them. Slots whose gen differs from
+ * the store's current gen are empty, so the set is cleared in O(1). */
+typedef struct blocked_slot {
+  uint64_t gen;
+  const sreq *req;
+} blocked_slot;
+
+typedef enum store_state { STORE_RUNNING, STORE_CLOSING, STORE_CLOSED } store_state;
+
+struct ockami_store {
+  uv_loop_t *loop;
+  uv_async_t *wake; /* freed in its close callback */
+  const ockami_store_ops *ops;
+  void *be;
+  uint32_t max_record;
+  uint32_t max_pending;
+  uint64_t trim_interval_ms; /* 0: no periodic trim */
+  uint8_t hash_key[crypto_shorthash_KEYBYTES];
+
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  /* guarded by lock */
+  sreq_queue todo;
+  sreq_queue done;
+  size_t queued;
+  bool stopping;
+  ockami_store_stats stats;
+
+  /* store thread only */
+  sreq **group;
+  ockami_append *items;
+  blocked_slot *blocked;
+  uint64_t gen;
+
+  /* loop thread only */
+  store_state state;
+  size_t inflight; /* submitted, callback not yet run */
+  int cb_depth;    /* > 0 while store callbacks run */
+};
+
+static void queue_push(sreq_queue *q, sreq *r) {
+  r->next = NULL;
+  if (q->tail) {
+    q->tail->next = r;
+  } else {
+    q->head = r;
+  }
+  q->tail = r;
+}
+
+static sreq *queue_pop(sreq_queue *q) {
+  sreq *r = q->head;
+  if (r) {
+    q->head = r->next;
+    if (!q->head) q->tail = NULL;
+    r->next = NULL;
+  }
+  return r;
+}
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- store thread -------------------------------------------------------- */
+
+static bool same_stream(const sreq *a, const sreq *b) {
+  return a->hash == b->hash && a->stream_len == b->stream_len &&
+         memcmp(a->stream, b->stream, a->stream_len) == 0;
+}
+
+/* Returns whether r's stream is blocked; with add, blocks it. */
+static bool blocked_probe(ockami_store *s, const sreq *r, bool add) {
+  size_t mask = STORE_BLOCKED_SLOTS - 1;
+  for (size_t i = r->hash & mask;; i = (i + 1) & mask) {
+    blocked_slot *slot = &s->blocked[i];
+    if (slot->gen != s->gen) {
+      if (add) *slot = (blocked_slot){s->gen, r};
+      return false;
+    }
+    if (same_stream(slot->req, r)) return true;
+  }
+}
+
+/* Moves the appends that may run now from todo into s->group, in queue order.
+ * An append may run ahead of a queued read/index/create request unless that
+ * request is for the same stream, so completions of one stream keep their
+ * submission order. Called with the lock held and an append at the head. */
+static size_t take_group(ockami_store *s) {
+  s->gen++;
+  size_t n = 0, scanned = 0;
+  sreq *prev = NULL, *r = s->todo.head;
+  while (r && n < OCKAM_STORE_GROUP_MAX && scanned < STORE_SCAN_MAX) {
+    sreq *next = r->next;
+    scanned++;
+    if (r->kind == SREQ_APPEND && !blocked_probe(s, r, false)) {
+      if (prev) {
+        prev->next = next;
+      } else {
+        s->todo.head = next;
+      }
+      if (s->todo.tail == r) s->todo.tail = prev;
+      r->next = NULL;
+      s->group[n++] = r;
+    } else {
+      blocked_probe(s, r, true);
+      prev = r;
+    }
+    r = next;
+  }
+  s->queued -= n;
+  return n;
+}
+
+static void run_group(ockami_store *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const sreq *r = s->group[i];
+    s->items[i] = (ockami_append){r->stream, r->stream_len, r->data, r->len, 0, 0};
+  }
+  int rc = s->ops->append(s->be, s->items, n);
+  if (rc)
+    LOG_WARN(STORE_LOG, "%s: commit of %zu records failed: %s", s->ops->name, n,
+             ockam_strerror(rc));
+  for (size_t i = 0; i < n; i++) {
+    sreq *r = s->group[i];
+    r->status = rc ? rc : s->items[i].status;
+    r->index = r->status ? 0 : s->items[i].index;
+  }
+}
+
+static void run_one(ockami_store *s, sreq *r) {
+  switch (r->kind) {
+    case SREQ_READ:
+      r->status = s->ops->read(s->be, r->stream, r->stream_len, r->from, r->limit, r->max_bytes,
+                               &r->records);
+      if (r->status) ockami_records_free(&r->records);
+      break;
+    case SREQ_CREATE:
+      r->status = s->ops->stream_create(s->be, r->stream, r->stream_len);
+      break;
+    case SREQ_INDEX_GET:
+      r->status = s->ops->index_get(s->be, r->client, r->client_len, r->stream, r->stream_len,
+                                    &r->index, &r->found);
+      break;
+    case SREQ_INDEX_SAVE:
+      r->status =
+          s->ops->index_save(s->be, r->client, r->client_len, r->stream, r->stream_len, r->index);
+      break;
+    case SREQ_APPEND:
+      break; /* appends always run in groups */
+  }
+}
+
+static void *store_main(void *arg) {
+  ockami_store *s = arg;
+  uint64_t next_trim = s->trim_interval_ms ? mono_ms() + s->trim_interval_ms : 0;
+  pthread_mutex_lock(&s->lock);
+  for (;;) {
+    if (next_trim && mono_ms() >= next_trim) {
+      pthread_mutex_unlock(&s->lock);
+      int rc = s->ops->trim(s->be);
+      if (rc)
+        LOG_WARN(STORE_LOG, "%s: retention trim failed: %s", s->ops->name, ockam_strerror(rc));
+      next_trim = mono_ms() + s->trim_interval_ms;
+      pthread_mutex_lock(&s->lock);
+      s->stats.trims++;
+      continue;
+    }
+    if (!s->todo.head) {
+      if (s->stopping) break;
+      if (next_trim) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        uint64_t wait_ms = next_trim > now ? next_trim - now : 0;
+        ts.tv_sec += (time_t)(wait_ms / 1000);
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+          ts.tv_sec++;
+          ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+      } else {
+        pthread_cond_wait(&s->cond, &s->lock);
+      }
+      continue;
+    }
+    if (s->todo.head->kind == SREQ_APPEND) {
+      size_t n = take_group(s);
+      pthread_mutex_unlock(&s->lock);
+      run_group(s, n);
+      pthread_mutex_lock(&s->lock);
+      s->stats.commits++;
+      s->stats.appends += n;
+      if (n > s->stats.max_group) s->stats.max_group = (uint32_t)n;
+      for (size_t i = 0; i < n; i++) {
+        if (s->group[i]->status) s->stats.append_errors++;
+        queue_push(&s->done, s->group[i]);
+      }
+    } else {
+      sreq *r = queue_pop(&s->todo);
+      s->queued--;
+      pthread_mutex_unlock(&s->lock);
+      run_one(s, r);
+      pthread_mutex_lock(&s->lock);
+      if (r->kind == SREQ_READ) s->stats.reads++;
+      if (r->kind == SREQ_INDEX_GET || r->kind == SREQ_INDEX_SAVE) s->stats.index_ops++;
+      queue_push(&s->done, r);
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* libuv before 1.53 asks for a full fence before a send that may be
+     * coalesced, so the loop sees the queue as it is now. */
+    atomic_thread_fence(memory_order_seq_cst);
+    uv_async_send(s->wake);
+    pthread_mutex_lock(&s->lock);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+/* ---- loop thread --------------------------------------------------------- */
+
+static void store_free(ockami_store *s) {
+  pthread_mutex_destroy(&s->lock);
+  pthread_cond_destroy(&s->cond);
+  free(s->group);
+  free(s->items);
+  free(s->blocked);
+  sodium_memzero(s->hash_key, sizeof s->hash_key);
+  free(s);
+}
+
+static void complete(sreq *r) {
+  switch (r->kind) {
+    case SREQ_APPEND:
+      if (r->cb.append) r->cb.append(r->arg, r->status, r->index);
+      break;
+    case SREQ_READ:
+      if (r->cb.read) r->cb.read(r->arg, r->status, &r->records);
+      ockami_records_free(&r->records);
+      break;
+    case SREQ_INDEX_GET:
+      if (r->cb.index) r->cb.index(r->arg, r->status, r->found, r->index);
+      break;
+    case SREQ_CREATE:
+    case SREQ_INDEX_SAVE:
+      if (r->cb.done) r->cb.done(r->arg, r->status);
+      break;
+  }
+  free(r);
+}
+
+/* Runs callbacks one at a time until `done` is empty. A callback may close
+ * the store: close then runs the rest itself, and the store is freed here
+ * once the outermost callback has returned. */
+static void run_completions(ockami_store *s) {
+  s->cb_depth++;
+  while (s->state != STORE_CLOSED) {
+    pthread_mutex_lock(&s->lock);
+    sreq *r = queue_pop(&s->done);
+    pthread_mutex_unlock(&s->lock);
+    if (!r) break;
+    s->inflight--;
+    complete(r);
+  }
+  s->cb_depth--;
+  if (s->state == STORE_CLOSED) {
+    if (s->cb_depth == 0) store_free(s);
+    return;
+  }
+  if (s->state == STORE_RUNNING && s->inflight == 0) uv_unref((uv_handle_t *)s->wake);
+}
+
+static void wake_cb(uv_async_t *h) {
+  ockami_store *s = h->data;
+  if (s) run_completions(s);
+}
+
+static void wake_close_cb(uv_handle_t *h) {
+  free(h);
+}
+
+int ockami_store_open(uv_loop_t *loop, const ockami_store_ops *ops, const ockami_store_options *opt,
+                      ockami_store **out) {
+  if (!loop || !ops || !opt || !out) return OCKAM_EINVAL;
+  if (sodium_init() < 0) return OCKAM_ESTORAGE;
+  ockami_store *s = calloc(1, sizeof *s);
+  if (!s) return OCKAM_ENOMEM;
+  s->group = calloc(OCKAM_STORE_GROUP_MAX, sizeof *s->group);
+  s->items = calloc(OCKAM_STORE_GROUP_MAX, sizeof *s->items);
+  s->blocked = calloc(STORE_BLOCKED_SLOTS, sizeof *s->blocked);
+  if (!s->group || !s->items || !s->blocked) {
+    free(s->group);
+    free(s->items);
+    free(s->blocked);
+    free(s);
+    return OCKAM_ENOMEM;
+  }
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&s->lock, NULL);
+  crypto_shorthash_keygen(s->hash_key);
+  s->loop = loop;
+  s->ops = ops;
+  s->max_record = opt->max_record ? opt->max_record : OCKAM_STREAM_MESSAGE_MAX;
+  s->max_pending = opt->max_pending;
+  if (opt->max_age_s) {
+    /* Age limits are met within about a tenth of the age. */
+    uint64_t ms = opt->max_age_s > 600 ? 60000 : opt->max_age_s * 100;
+    s->trim_interval_ms = ms < 1000 ? 1000 : ms;
+  } else if (opt->max_messages || opt->max_bytes) {
+    s->trim_interval_ms = 60000;
+  }
+
+  int rc = ops->open(opt, &s->be);
+  if (rc) {
+    LOG_ERROR(STORE_LOG, "cannot open the %s store: %s", ops->name, ockam_strerror(rc));
+    store_free(s);
+    return rc;
+  }
+  s->wake = malloc(sizeof *s->wake);
+  rc = !s->wake ? OCKAM_ENOMEM : uv_async_init(loop, s->wake, wake_cb) != 0 ? OCKAM_EIO : 0;
+  if (rc) {
+    free(s->wake);
+    ops->close(s->be);
+    store_free(s);
+    return rc;
+  }
+  s->wake->data = s;
+  uv_unref((uv_handle_t *)s->wake);
+  if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
+    s->wake->data = NULL;
+    uv_close((uv_handle_t *)s->wake, wake_close_cb);
+    ops->close(s->be);
+    store_free(s);
+    return OCKAM_ENOMEM;
+  }
+  s->state = STORE_RUNNING;
+  *out = s;
+  return OCKAM_OK;
+}
+
+void ockami_store_close(ockami_store *s) {
+  if (!s || s->state != STORE_RUNNING) return;
+  s->state = STORE_CLOSING;
+  pthread_mutex_lock(&s->lock);
+  s->stopping = true;
+  pthread_cond_signal(&s->cond);
+  pthread_mutex_unlock(&s->lock);
+  pthread_join(s->thread, NULL);
+  run_completions(s); /* everything the thread finished */
+  s->ops->close(s->be);
+  s->be = NULL;
+  s->wake->data = NULL;
+  uv_close((uv_handle_t *)s->wake, wake_close_cb);
+  s->wake = NULL;
+  s->state = STORE_CLOSED;
+  if (s->cb_depth == 0) store_free(s);
+}
+
+void ockami_store_get_stats(ockami_store *s, ockami_store_stats *out) {
+  if (!out) return;
+  memset(out, 0, sizeof *out);
+  if (!s) return;
+  pthread_mutex_lock(&s->lock);
+  *out = s->stats;
+  out->queued = s->queued > UINT32_MAX ? UINT32_MAX : (uint32_t)s->queued;
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- submitting ---------------------------------------------------------- */
+
+static sreq *sreq_new(ockami_store *s, sreq_kind kind, const char *stream, size_t stream_len,
+                      const char *client, size_t client_len, const uint8_t *data, size_t len) {
+  sreq *r = calloc(1, sizeof *r + stream_len + client_len + len);
+  if (!r) return NULL;
+  r->kind = kind;
+  uint8_t *p = r->bytes;
+  memcpy(p, stream, stream_len);
+  r->stream = (const char *)p;
+  r->stream_len = stream_len;
+  p += stream_len;
+  if (client_len) memcpy(p, client, client_len);
+  r->client = (const char *)p;
+  r->client_len = client_len;
+  p += client_len;
+  if (len) memcpy(p, data, len);
+  r->data = p;
+  r->len = len;
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, (const uint8_t *)stream, stream_len, s->hash_key);
+  memcpy(&r->hash, h, sizeof r->hash);
+  return r;
+}
+
+static int submit(ockami_store *s, sreq *r) {
+  pthread_mutex_lock(&s->lock);
+  if (s->max_pending && s->queued >= s->max_pending) {
+    pthread_mutex_unlock(&s->lock);
+    free(r);
+    return OCKAM_EFULL;
+  }
+  queue_push(&s->todo, r);
+  s->queued++;
+  pthread_cond_signal(&s->cond);
+  pthread_mutex_unlock(&s->lock);
+  if (s->inflight++ == 0) uv_ref((uv_handle_t *)s->wake);
+  return OCKAM_OK;
+}
+
+/* Checks common to every submit; the backend checks again on its thread. */
+static int check(ockami_store *s, const char *stream, size_t stream_len) {
+  if (!s) return OCKAM_EINVAL;
+  if (s->state != STORE_RUNNING) return OCKAM_ECLOSED;
+  return ockami_store_check_stream(stream, stream_len);
+}
+
+int ockami_store_append(ockami_store *s, const char *stream, size_t stream_len, const uint8_t *data,
+                        size_t len, ockami_append_cb cb, void *arg) {
+  int rc = check(s, stream, stream_len);
+  if (rc) return rc;
+  if (len && !data) return OCKAM_EINVAL;
+  if (len > s->max_record) return OCKAM_EOVERFLOW;
+  sreq *r = sreq_new(s, SREQ_APPEND, stream, stream_len, NULL, 0, data, len);
+  if (!r) return OCKAM_ENOMEM;
+  r->cb.append = cb;
+  r->arg = arg;
+  return submit(s, r);
+}
+
+int ockami_store_read(ockami_store *s, const char *stream, size_t stream_len, uint64_t from,
+                      uint32_t limit, size_t max_bytes, ockami_read_cb cb, void *arg) {
+  int rc = check(s, stream, stream_len);
+  if (rc) return rc;
+  sreq *r = sreq_new(s, SREQ_READ, stream, stream_len, NULL, 0, NULL, 0);
+  if (!r) return OCKAM_ENOMEM;
+  r->from = from;
+  r->limit = limit;
+  r->max_bytes = max_bytes;
+  r->cb.read = cb;
+  r->arg = arg;
+  return submit(s, r);
+}
+
+int ockami_store_stream_create(ockami_store *s, const char *stream, size_t stream_len,
+                               ockami_done_cb cb, void *arg) {
+  int rc = check(s, stream, stream_len);
+  if (rc) return rc;
+  sreq *r = sreq_new(s, SREQ_CREATE, stream, stream_len, NULL, 0, NULL, 0);
+  if (!r) return OCKAM_ENOMEM;
+  r->cb.done = cb;
+  r->arg = arg;
+  return submit(s, r);
+}
+
+int ockami_store_index_get(ockami_store *s, const char *client, size_t client_len,
+                           const char *stream, size_t stream_len, ockami_index_cb cb, void *arg) {
+  int rc = check(s, stream, stream_len);
+  if (!rc) rc = ockami_store_check_client(client, client_len);
+  if (rc) return rc;
+  sreq *r = sreq_new(s, SREQ_INDEX_GET, stream, stream_len, client, client_len, NULL, 0);
+  if (!r) return OCKAM_ENOMEM;
+  r->cb.index = cb;
+  r->arg = arg;
+  return submit(s, r);
+}
+
+int ockami_store_index_save(ockami_store *s, const char *client, size_t client_len,
+                            const char *stream, size_t stream_len, uint64_t index,
+                            ockami_done_cb cb, void *arg) {
+  int rc = check(s, stream, stream_len);
+  if (!rc) rc = ockami_store_check_client(client, client_len);
+  if (rc) return rc;
+  sreq *r = sreq_new(s, SREQ_INDEX_SAVE, stream, stream_len, client, client_len, NULL, 0);
+  if (!r) return OCKAM_ENOMEM;
+  r->index = index;
+  r->cb.done = cb;
+  r->arg = arg;
+  return submit(s, r);
+}

@@ -1,0 +1,317 @@
+/* Vault front end: backend registry, argument checks, dispatch, key files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ockam/vault.h"
+#include "vault_internal.h"
+
+struct ockam_vault {
+  const ockami_vault_ops *ops;
+  void *impl;
+};
+
+static const ockami_vault_ops *const vault_backends[] = {
+    &ockami_vault_software_ops,
+};
+
+static const ockami_vault_ops *vault_backend_find(const char *name) {
+  for (size_t i = 0; i < sizeof vault_backends / sizeof vault_backends[0]; i++) {
+    if (strcmp(vault_backends[i]->name, name) == 0) return vault_backends[i];
+  }
+  return NULL;
+}
+
+int ockam_vault_create(const char *backend, ockam_vault **out) {
+  if (!backend || !out) return OCKAM_EINVAL;
+  *out = NULL;
+  const ockami_vault_ops *ops = vault_backend_find(backend);
+  if (!ops) return OCKAM_ENOTFOUND;
+  ockam_vault *v = calloc(1, sizeof *v);
+  if (!v) return OCKAM_ENOMEM;
+  v->ops = ops;
+  int rc = ops->create(&v->impl);
+  if (rc) {
+    free(v);
+    return rc;
+  }
+  *out = v;
+  return OCKAM_OK;
+}
+
+void ockam_vault_destroy(ockam_vault *vault) {
+  if (!vault) return;
+  vault->ops->destroy(vault->impl);
+  free(vault);
+}
+
+int ockam_vault_random(ockam_vault *vault, uint8_t *out, size_t len) {
+  if (!vault || (!out && len)) return OCKAM_EINVAL;
+  if (len == 0) return OCKAM_OK;
+  return vault->ops->random(vault->impl, out, len);
+}
+
+int ockam_vault_sha256(ockam_vault *vault, const uint8_t *data, size_t len,
+                       uint8_t out[static 32]) {
+  if (!vault || (!data && len) || !out) return OCKAM_EINVAL;
+  return vault->ops->sha256(vault->impl, data, len, NULL, 0, out);
+}
+
+int ockam_vault_sha256_concat(ockam_vault *vault, const uint8_t *a, size_t a_len, const uint8_t *b,
+                              size_t b_len, uint8_t out[static 32]) {
+  if (!vault || (!a && a_len) || (!b && b_len) || !out) return OCKAM_EINVAL;
+  return vault->ops->sha256(vault->impl, a, a_len, b, b_len, out);
+}
+
+/* Lengths each secret type accepts on import. */
+static int vault_import_len_ok(ockam_secret_type type, size_t len) {
+  switch (type) {
+    case OCKAM_SECRET_BUFFER:
+      return len <= OCKAMI_VAULT_SECRET_MAX;
+    case OCKAM_SECRET_AES256:
+      return len == OCKAM_AES256_KEY_LEN;
+    case OCKAM_SECRET_X25519:
+      return len == OCKAM_X25519_KEY_LEN;
+    case OCKAM_SECRET_ED25519:
+      return len == 32 || len == 64;
+  }
+  return 0;
+}
+
+int ockam_vault_secret_import(ockam_vault *vault, ockam_secret_type type, const uint8_t *bytes,
+                              size_t len, ockam_secret *out) {
+  if (!vault || !out || (!bytes && len)) return OCKAM_EINVAL;
+  *out = 0;
+  if (!vault_import_len_ok(type, len)) return OCKAM_EINVAL;
+  return vault->ops->secret_import(vault->impl, type, bytes, len, out);
+}
+
+int ockam_vault_secret_export(ockam_vault *vault, ockam_secret secret, uint8_t *out, size_t cap,
+                              size_t *out_len) {
+  if (!vault || (!out && cap) || !out_len) return OCKAM_EINVAL;
+  *out_len = 0;
+  return vault->ops->secret_export(vault->impl, secret, out, cap, out_len);
+}
+
+int ockam_vault_secret_info(ockam_vault *vault, ockam_secret secret, ockam_secret_type *type,
+                            size_t *len) {
+  if (!vault) return OCKAM_EINVAL;
+  return vault->ops->secret_info(vault->impl, secret, type, len);
+}
+
+void ockam_vault_secret_destroy(ockam_vault *vault, ockam_secret secret) {
+  if (!vault || secret == 0) return;
+  vault->ops->secret_destroy(vault->impl, secret);
+}
+
+size_t ockam_vault_secret_count(const ockam_vault *vault) {
+  if (!vault) return 0;
+  return vault->ops->secret_count(vault->impl);
+}
+
+int ockam_vault_x25519_generate(ockam_vault *vault, ockam_secret *out, uint8_t pub[static 32]) {
+  if (!vault || !out || !pub) return OCKAM_EINVAL;
+  *out = 0;
+  return vault->ops->x25519_generate(vault->impl, out, pub);
+}
+
+int ockam_vault_x25519_public(ockam_vault *vault, ockam_secret secret, uint8_t pub[static 32]) {
+  if (!vault || !pub) return OCKAM_EINVAL;
+  return vault->ops->x25519_public(vault->impl, secret, pub);
+}
+
+int ockam_vault_x25519_dh(ockam_vault *vault, ockam_secret secret, const uint8_t peer[static 32],
+                          ockam_secret *out) {
+  if (!vault || !peer || !out) return OCKAM_EINVAL;
+  *out = 0;
+  return vault->ops->x25519_dh(vault->impl, secret, peer, out);
+}
+
+int ockam_vault_hkdf_sha256(ockam_vault *vault, ockam_secret salt, ockam_secret ikm,
+                            const uint8_t *info, size_t info_len, size_t n,
+                            const ockam_secret_type *out_types, ockam_secret *out) {
+  if (!vault || (!info && info_len) || !out_types || !out) return OCKAM_EINVAL;
+  if (n < 1 || n > 3) return OCKAM_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    out[i] = 0;
+    if (out_types[i] != OCKAM_SECRET_BUFFER && out_types[i] != OCKAM_SECRET_AES256) {
+      return OCKAM_EINVAL;
+    }
+  }
+  return vault->ops->hkdf_sha256(vault->impl, salt, ikm, info, info_len, n, out_types, out);
+}
+
+/* OpenSSL takes int lengths; keep every AEAD input well inside that. */
+#define VAULT_AEAD_MAX ((size_t)INT_MAX - OCKAM_AEAD_TAG_LEN)
+
+int ockam_vault_aead_encrypt(ockam_vault *vault, ockam_secret key, const uint8_t nonce[static 12],
+                             const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
+                             uint8_t *out, size_t cap, size_t *out_len) {
+  if (!vault || !nonce || (!aad && aad_len) || (!pt && pt_len) || !out || !out_len) {
+    return OCKAM_EINVAL;
+  }
+  *out_len = 0;
+  if (pt_len > VAULT_AEAD_MAX || aad_len > VAULT_AEAD_MAX) return OCKAM_EOVERFLOW;
+  if (cap < pt_len + OCKAM_AEAD_TAG_LEN) return OCKAM_EOVERFLOW;
+  int rc = vault->ops->aead_encrypt(vault->impl, key, nonce, aad, aad_len, pt, pt_len, out);
+  if (rc) return rc;
+  *out_len = pt_len + OCKAM_AEAD_TAG_LEN;
+  return OCKAM_OK;
+}
+
+int ockam_vault_aead_decrypt(ockam_vault *vault, ockam_secret key, const uint8_t nonce[static 12],
+                             const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len,
+                             uint8_t *out, size_t cap, size_t *out_len) {
+  if (!vault || !nonce || (!aad && aad_len) || (!ct && ct_len) || (!out && cap) || !out_len) {
+    return OCKAM_EINVAL;
+  }
+  *out_len = 0;
+  /* Too short to hold a tag: indistinguishable from any other forgery. */
+  if (ct_len < OCKAM_AEAD_TAG_LEN) return OCKAM_ECRYPTO;
+  size_t pt_len = ct_len - OCKAM_AEAD_TAG_LEN;
+  if (pt_len > VAULT_AEAD_MAX || aad_len > VAULT_AEAD_MAX) return OCKAM_EOVERFLOW;
+  if (cap < pt_len) return OCKAM_EOVERFLOW;
+  uint8_t dummy;
+  int rc = vault->ops->aead_decrypt(vault->impl, key, nonce, aad, aad_len, ct, ct_len,
+                                    out ? out : &dummy);
+  if (rc) {
+    if (out) sodium_memzero(out, pt_len);
+    /* Caller mistakes keep their code; everything else is one opaque failure. */
+    return rc == OCKAM_ENOTFOUND || rc == OCKAM_EINVAL ? rc : OCKAM_ECRYPTO;
+  }
+  *out_len = pt_len;
+  return OCKAM_OK;
+}
+
+int ockam_vault_ed25519_generate(ockam_vault *vault, ockam_secret *out, uint8_t pub[static 32]) {
+  if (!vault || !out || !pub) return OCKAM_EINVAL;
+  *out = 0;
+  return vault->ops->ed25519_generate(vault->impl, out, pub);
+}
+
+int ockam_vault_ed25519_sign(ockam_vault *vault, ockam_secret key, const uint8_t *msg, size_t len,
+                             uint8_t sig[static 64]) {
+  if (!vault || (!msg && len) || !sig) return OCKAM_EINVAL;
+  return vault->ops->ed25519_sign(vault->impl, key, msg, len, sig);
+}
+
+int ockam_vault_ed25519_verify(const uint8_t pub[static 32], const uint8_t *msg, size_t len,
+                               const uint8_t sig[static 64]) {
+  if (!pub || (!msg && len) || !sig) return OCKAM_EINVAL;
+  return vault_backends[0]->ed25519_verify(pub, msg, len, sig);
+}
+
+/* --- key files ------------------------------------------------------------ */
+
+static int vault_write_all(int fd, const uint8_t *p, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return OCKAM_EIO;
+    }
+    p += (size_t)w;
+    len -= (size_t)w;
+  }
+  return OCKAM_OK;
+}
+
+int ockam_vault_secret_save(ockam_vault *vault, ockam_secret secret, const char *path) {
+  if (!vault || !path) return OCKAM_EINVAL;
+  uint8_t bytes[OCKAMI_VAULT_SECRET_MAX];
+  size_t len = 0;
+  int fd = -1;
+  int rc = ockam_vault_secret_export(vault, secret, bytes, sizeof bytes, &len);
+  if (rc) goto out;
+
+  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    rc = errno == EEXIST ? OCKAM_EEXIST : OCKAM_EIO;
+    LOG_WARN("vault", "cannot create key file %s: %s", path, strerror(errno));
+    goto out;
+  }
+  /* open() applied the umask; make the mode exact regardless. */
+  if (fchmod(fd, 0600) != 0) {
+    rc = OCKAM_EIO;
+  } else {
+    rc = vault_write_all(fd, bytes, len);
+  }
+  if (rc == OCKAM_OK && fsync(fd) != 0) rc = OCKAM_EIO;
+  if (close(fd) != 0 && rc == OCKAM_OK) rc = OCKAM_EIO;
+  fd = -1;
+  if (rc) {
+    LOG_WARN("vault", "cannot write key file %s", path);
+    (void)unlink(path);
+  }
+
+out:
+  sodium_memzero(bytes, sizeof bytes);
+  return rc;
+}
+
+int ockam_vault_secret_load(ockam_vault *vault, ockam_secret_type type, const char *path,
+                            ockam_secret *out) {
+  if (!vault || !path || !out) return OCKAM_EINVAL;
+  *out = 0;
+  /* One spare byte tells an oversized file from a full-size one. */
+  uint8_t bytes[OCKAMI_VAULT_SECRET_MAX + 1];
+  size_t len = 0;
+  int rc = OCKAM_OK;
+
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? OCKAM_ENOTFOUND : OCKAM_EIO;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    rc = OCKAM_EIO;
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size > (off_t)OCKAMI_VAULT_SECRET_MAX) {
+    rc = OCKAM_EMALFORMED;
+    goto out;
+  }
+  if (st.st_mode & 077) {
+    LOG_WARN("vault", "key file %s is accessible by other users (mode %03o)", path,
+             (unsigned)(st.st_mode & 0777));
+  }
+  while (len < sizeof bytes) {
+    ssize_t r = read(fd, bytes + len, sizeof bytes - len);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      rc = OCKAM_EIO;
+      goto out;
+    }
+    if (r == 0) break;
+    len += (size_t)r;
+  }
+  if (len > OCKAMI_VAULT_SECRET_MAX) {
+    rc = OCKAM_EMALFORMED;
+    goto out;
+  }
+  rc = ockam_vault_secret_import(vault, type, bytes, len, out);
+  if (rc == OCKAM_EINVAL) rc = OCKAM_EMALFORMED; /* wrong length for the type */
+
+out:
+  close(fd);
+  sodium_memzero(bytes, sizeof bytes);
+  return rc;
+}
+
+/* --- test hooks ------------------------------------------------------------ */
+
+const uint8_t *ockami_vault_test_secret_storage(ockam_vault *vault, ockam_secret secret,
+                                                size_t *len) {
+  if (!vault || !len || !vault->ops->test_secret_storage) return NULL;
+  return vault->ops->test_secret_storage(vault->impl, secret, len);
+}
+
+void ockami_vault_test_set_release_hook(ockam_vault *vault, ockami_vault_release_hook hook,
+                                        void *user) {
+  if (!vault || !vault->ops->test_set_release_hook) return;
+  vault->ops->test_set_release_hook(vault->impl, hook, user);
+}

@@ -1,0 +1,335 @@
+/* Secure channels end to end: separate processes through the hub's forwarding
+ * service (the hub never sees plaintext), replay/tamper/reorder handling with
+ * a tap in the route, 100,000 messages over TCP with extended framing, and a
+ * 2021-framing peer interoperating. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ockam/ockam.h"
+#include "proxy.h"
+#include "testutil.h"
+
+/* ---- separate processes through the hub ----------------------------------------- */
+
+static void test_channel_through_hub_processes(void **state) {
+  (void)state;
+  tu_proc hub, responder, initiator;
+  char bound[64], line[512], pr[64], pi[64];
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
+  /* Every byte the hub receives or sends passes one of these two proxies. */
+  tu_proxy_opts rec = {.record = true};
+  tu_proxy *proxy_r = tu_proxy_start(bound, &rec, pr, sizeof pr);
+  tu_proxy *proxy_i = tu_proxy_start(bound, &rec, pi, sizeof pi);
+  assert_non_null(proxy_r);
+  assert_non_null(proxy_i);
+  char *rargv[] = {(char *)OCKAM_EXAMPLES "/09-secure-channel-over-forwarding-responder", pr, NULL};
+  assert_int_equal(tu_spawn(&responder, rargv, true), 0);
+  assert_int_equal(tu_expect_line(&responder, "Forwarding address: ", line, sizeof line, 10000), 0);
+  char fwd[64];
+  snprintf(fwd, sizeof fwd, "%s", strstr(line, ": ") + 2);
+  char *iargv[] = {(char *)OCKAM_EXAMPLES "/09-secure-channel-over-forwarding-initiator", pi, fwd,
+                   NULL};
+  assert_int_equal(tu_spawn(&initiator, iargv, true), 0);
+  assert_int_equal(tu_expect_line(&initiator, "Reply via secure channel: Hello World!", line,
+                                  sizeof line, 20000), 0);
+  assert_int_equal(tu_wait(&initiator, 5000), 0);
+  assert_int_equal(tu_expect_line(&responder, "echoer: received 'Hello World!'", line, sizeof line,
+                                  5000), 0);
+  /* The hub carried the handshake and the ciphertexts ... */
+  assert_true(tu_proxy_bytes(proxy_i) > 200);
+  assert_true(tu_proxy_bytes(proxy_r) > 200);
+  assert_true(tu_proxy_saw(proxy_i, fwd, strlen(fwd)));
+  /* ... but never the plaintext, nor the inner route to the echoer. */
+  assert_false(tu_proxy_saw(proxy_i, "Hello World!", 12));
+  assert_false(tu_proxy_saw(proxy_r, "Hello World!", 12));
+  assert_false(tu_proxy_saw(proxy_i, "echoer", 6));
+  assert_false(tu_proxy_saw(proxy_r, "echoer", 6));
+  assert_int_equal(tu_term(&responder), 0);
+  assert_int_equal(tu_term(&hub), 0);
+  tu_proxy_stop(proxy_i);
+  tu_proxy_stop(proxy_r);
+}
+
+/* ---- one node, a tap in the route ---------------------------------------------------- */
+
+typedef enum tap_mode { TAP_PASS, TAP_DUPLICATE, TAP_TAMPER, TAP_HOLD } tap_mode;
+
+typedef struct tap {
+  tap_mode mode;
+  ockam_message *held[64];
+  int nheld;
+} tap;
+
+static int tap_handle(ockam_worker *w, ockam_message *m) {
+  tap *t = ockam_worker_user(w);
+  ockam_node *node = ockam_worker_node(w);
+  /* Like a hub connection: pop ourselves, and prepend ourselves to the return
+   * route so that answers come back through the tap too. */
+  ockam_route_pop(ockam_message_onward_mut(m));
+  assert_int_equal(ockam_route_prepend(ockam_message_return_mut(m), 0, "tap", 3), 0);
+  switch (t->mode) {
+    case TAP_DUPLICATE: {
+      ockam_message *copy;
+      assert_int_equal(ockam_message_copy(m, &copy), 0);
+      assert_int_equal(ockam_send_message(node, copy), 0);
+      break;
+    }
+    case TAP_TAMPER: {
+      size_t len;
+      const uint8_t *p = ockam_message_payload(m, &len);
+      uint8_t *q = malloc(len);
+      memcpy(q, p, len);
+      q[len - 1] ^= 0x01;
+      assert_int_equal(ockam_message_set_payload(m, q, len), 0);
+      free(q);
+      break;
+    }
+    case TAP_HOLD:
+      ockam_message_keep(m);
+      t->held[t->nheld++] = m;
+      return 0;
+    case TAP_PASS:
+      break;
+  }
+  return ockam_forward(node, m);
+}
+
+static const ockam_worker_ops tap_ops = {tap_handle, NULL};
+
+typedef struct sink {
+  int count;
+  char last[64];
+  char channel_responder[64];
+} sink;
+
+static int sink_handle(ockam_worker *w, ockam_message *m) {
+  sink *s = ockam_worker_user(w);
+  const char *str;
+  size_t len;
+  assert_true(ockam_message_via_channel(m));
+  if (ockam_message_get_string(m, &str, &len) == 0 && len < sizeof s->last) {
+    memcpy(s->last, str, len);
+    s->last[len] = 0;
+  }
+  ockam_address a;
+  assert_int_equal(ockam_route_get(ockam_message_return(m), 0, &a), 0);
+  snprintf(s->channel_responder, sizeof s->channel_responder, "%.*s", a.len, a.value);
+  s->count++;
+  return 0;
+}
+
+static const ockam_worker_ops sink_ops = {sink_handle, NULL};
+
+static void send_str(ockam_node *node, const char *channel, const char *text) {
+  ockam_route *r;
+  assert_int_equal(ockam_route_new(&r), 0);
+  assert_int_equal(ockam_route_append_str(r, channel), 0);
+  assert_int_equal(ockam_route_append_str(r, "sink"), 0);
+  uint8_t p[64];
+  p[0] = (uint8_t)strlen(text);
+  memcpy(p + 1, text, p[0]);
+  assert_int_equal(ockam_send(node, "app", r, p, 1u + p[0]), 0);
+  ockam_route_free(r);
+}
+
+static void test_replay_tamper_reorder(void **state) {
+  (void)state;
+  ockam_node *node;
+  ockam_vault *vault;
+  assert_int_equal(ockam_node_create(&node), 0);
+  assert_int_equal(ockam_vault_create("software", &vault), 0);
+  tap t = {TAP_DUPLICATE, {0}, 0};
+  sink s = {0};
+  const char *tap_addr[1] = {"tap"}, *sink_addr[1] = {"sink"};
+  assert_int_equal(ockam_worker_start(node, tap_addr, 1, &tap_ops, &t, NULL), 0);
+  assert_int_equal(ockam_worker_start(node, sink_addr, 1, &sink_ops, &s, NULL), 0);
+  assert_int_equal(ockam_channel_create_listener(node, "scl", vault, NULL), 0);
+  ockam_route *route;
+  assert_int_equal(ockam_route_parse("tap;scl", &route), 0);
+  char ch[64];
+  /* Every handshake message arrives twice: one responder, one working channel. */
+  assert_int_equal(ockam_channel_create(node, route, vault, NULL, 5000, ch, sizeof ch), 0);
+  ockam_route_free(route);
+
+  /* Duplicated ciphertexts are delivered once and counted. */
+  for (int i = 0; i < 10; i++) send_str(node, ch, "dup");
+  assert_int_equal(ockam_node_run_until(node, 300, NULL, NULL), 0);
+  assert_int_equal(s.count, 10);
+  ockam_channel_stats st;
+  assert_int_equal(ockam_channel_get_stats(node, s.channel_responder, &st), 0);
+  assert_true(st.established);
+  assert_true(st.extended_framing);
+  assert_int_equal(st.delivered, 10);
+  assert_int_equal(st.replayed, 10);
+
+  /* Tampered ciphertexts are never delivered; the failure is counted. */
+  uint64_t failed_before = st.auth_failed + st.malformed;
+  t.mode = TAP_TAMPER;
+  for (int i = 0; i < 5; i++) send_str(node, ch, "tampered");
+  assert_int_equal(ockam_node_run_until(node, 300, NULL, NULL), 0);
+  assert_int_equal(s.count, 10);
+  assert_int_equal(ockam_channel_get_stats(node, s.channel_responder, &st), 0);
+  assert_int_equal(st.auth_failed + st.malformed - failed_before, 5);
+  assert_int_equal(st.delivered, 10);
+
+  /* Reordered inside the window: each delivered exactly once. */
+  t.mode = TAP_HOLD;
+  for (int i = 0; i < 20; i++) send_str(node, ch, "reordered");
+  assert_int_equal(ockam_node_run_until(node, 300, NULL, NULL), 0);
+  assert_int_equal(t.nheld, 20);
+  t.mode = TAP_PASS;
+  for (int i = t.nheld - 1; i >= 0; i--) assert_int_equal(ockam_send_message(node, t.held[i]), 0);
+  /* ... and replaying one of them afterwards is refused. */
+  ockam_message *again;
+  assert_int_equal(ockam_message_copy(t.held[3], &again), 0);
+  t.nheld = 0;
+  assert_int_equal(ockam_node_run_until(node, 300, NULL, NULL), 0);
+  assert_int_equal(s.count, 30);
+  assert_int_equal(ockam_send_message(node, again), 0);
+  assert_int_equal(ockam_node_run_until(node, 300, NULL, NULL), 0);
+  assert_int_equal(s.count, 30);
+  assert_int_equal(ockam_channel_get_stats(node, s.channel_responder, &st), 0);
+  assert_int_equal(st.delivered, 30);
+  assert_int_equal(st.replayed, 11);
+  assert_string_equal(s.last, "reordered");
+
+  ockam_node_destroy(node);
+  assert_int_equal(ockam_vault_secret_count(vault), 0);
+  ockam_vault_destroy(vault);
+}
+
+/* ---- two nodes on two threads over real TCP ------------------------------------------------ */
+
+typedef struct responder_node {
+  ockam_node *node;
+  ockam_vault *vault;
+  char listen[64];
+  bool compat;
+  pthread_t thread;
+  int count;       /* messages received by the counter worker */
+  int ack_every;
+} responder_node;
+
+static int counter_handle(ockam_worker *w, ockam_message *m) {
+  responder_node *r = ockam_worker_user(w);
+  r->count++;
+  if (r->count % r->ack_every == 0) {
+    uint8_t ack[2] = {1, 'k'};
+    return ockam_send(ockam_worker_node(w), "counter", ockam_message_return(m), ack, sizeof ack);
+  }
+  return 0;
+}
+
+static const ockam_worker_ops counter_ops = {counter_handle, NULL};
+
+static void *responder_main(void *arg) {
+  responder_node *r = arg;
+  int rc = ockam_node_run(r->node);
+  (void)rc;
+  return NULL;
+}
+
+static void stop_node(void *arg) { ockam_node_stop(arg); }
+
+static void responder_start(responder_node *r, bool compat) {
+  memset(r, 0, sizeof *r);
+  r->ack_every = 1000;
+  r->compat = compat;
+  ockam_tcp *tcp;
+  assert_int_equal(ockam_node_create(&r->node), 0);
+  assert_int_equal(ockam_vault_create("software", &r->vault), 0);
+  assert_int_equal(ockam_tcp_create(r->node, NULL, &tcp), 0);
+  assert_int_equal(ockam_tcp_listen(tcp, "127.0.0.1:0", r->listen, sizeof r->listen), 0);
+  ockam_channel_options o = {.compat_2021 = compat};
+  assert_int_equal(ockam_channel_create_listener(r->node, "secure_channel_listener", r->vault, &o),
+                   0);
+  const char *addr[1] = {"counter"};
+  assert_int_equal(ockam_worker_start(r->node, addr, 1, &counter_ops, r, NULL), 0);
+  pthread_create(&r->thread, NULL, responder_main, r);
+}
+
+static void responder_stop(responder_node *r) {
+  assert_int_equal(ockam_node_post(r->node, stop_node, r->node), 0);
+  pthread_join(r->thread, NULL);
+  ockam_node_destroy(r->node);
+  ockam_vault_destroy(r->vault);
+}
+
+static void run_bulk(bool initiator_compat, bool responder_compat, int total, bool want_extended) {
+  responder_node r;
+  responder_start(&r, responder_compat);
+  ockam_node *node;
+  ockam_vault *vault;
+  ockam_tcp *tcp;
+  ockam_mailbox *app;
+  assert_int_equal(ockam_node_create(&node), 0);
+  assert_int_equal(ockam_vault_create("software", &vault), 0);
+  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  assert_int_equal(ockam_mailbox_create(node, "app", &app), 0);
+  char text[128], ch[64];
+  snprintf(text, sizeof text, "1#%s;secure_channel_listener", r.listen);
+  ockam_route *route;
+  assert_int_equal(ockam_route_parse(text, &route), 0);
+  ockam_channel_options o = {.compat_2021 = initiator_compat};
+  assert_int_equal(ockam_channel_create(node, route, vault, &o, 10000, ch, sizeof ch), 0);
+  ockam_route_free(route);
+  ockam_channel_stats st;
+  assert_int_equal(ockam_channel_get_stats(node, ch, &st), 0);
+  assert_int_equal(st.extended_framing, want_extended);
+  assert_int_equal(ockam_route_new(&route), 0);
+  assert_int_equal(ockam_route_append_str(route, ch), 0);
+  assert_int_equal(ockam_route_append_str(route, "counter"), 0);
+  uint8_t payload[64] = {63};
+  for (int sent = 0; sent < total;) {
+    for (int i = 0; i < r.ack_every && sent < total; i++, sent++) {
+      memcpy(payload + 1, &sent, sizeof sent);
+      assert_int_equal(ockam_send(node, "app", route, payload, sizeof payload), 0);
+    }
+    ockam_message *ack;
+    assert_int_equal(ockam_mailbox_receive(app, 20000, &ack), 0);
+    assert_true(ockam_message_via_channel(ack));
+    ockam_message_free(ack);
+  }
+  ockam_route_free(route);
+  assert_int_equal(ockam_channel_get_stats(node, ch, &st), 0);
+  assert_int_equal(st.sent, total);
+  assert_int_equal(st.delivered, total / r.ack_every);
+  ockam_node_destroy(node);
+  ockam_vault_destroy(vault);
+  responder_stop(&r);
+  assert_int_equal(r.count, total);
+}
+
+static void test_100k_messages_extended(void **state) {
+  (void)state;
+  run_bulk(false, false, 100000, true);
+}
+
+static void test_2021_peer_interoperates(void **state) {
+  (void)state;
+  /* A 2021 initiator (empty handshake payloads) with our responder, and ours
+   * with a 2021 responder: both fall back to 2-byte nonces. */
+  run_bulk(true, false, 3000, false);
+  run_bulk(false, true, 3000, false);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_channel_through_hub_processes),
+      cmocka_unit_test(test_replay_tamper_reorder),
+      cmocka_unit_test(test_100k_messages_extended),
+      cmocka_unit_test(test_2021_peer_interoperates),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
