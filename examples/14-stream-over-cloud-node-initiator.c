@@ -1,0 +1,48 @@
+/* Send "Hello World!" to the responder's echoer through hub streams and print
+ * the reply.
+ *
+ *   14-stream-over-cloud-node-initiator [HUB] [--client-id ID]
+ */
+#include "stream_common.h"
+
+int main(int argc, char **argv) {
+  example_args args;
+  example_parse(argc, argv, &args);
+  ockam_node *node;
+  ockam_tcp *tcp;
+  ockam_mailbox *app;
+  ockam_stream *stream = NULL;
+  ockam_route *route = NULL;
+  int rc;
+  if ((rc = ockam_node_create(&node))) goto fail;
+  if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_mailbox_create(node, "app", &app)) ||
+      (rc = example_connect(node, &args, "test-a-b", "test-b-a", &stream)))
+    goto fail_node;
+  if ((rc = ockam_route_new(&route)) ||
+      (rc = ockam_route_append_str(route, ockam_stream_tx_address(stream))) ||
+      (rc = ockam_route_append_str(route, "echoer")))
+    goto fail_node;
+  uint8_t payload[13] = {12};
+  memcpy(payload + 1, "Hello World!", 12);
+  if ((rc = ockam_send(node, "app", route, payload, sizeof payload))) goto fail_node;
+  ockam_message *reply;
+  if ((rc = ockam_mailbox_receive(app, 120000, &reply))) goto fail_node;
+  const char *s;
+  size_t len;
+  if ((rc = ockam_message_get_string(reply, &s, &len)) == OCKAM_OK)
+    printf("Reply via stream: %.*s\n", (int)len, s);
+  fflush(stdout);
+  ockam_message_free(reply);
+  if (ockam_stream_flush(stream, 2000) != OCKAM_OK) fprintf(stderr, "some pushes unconfirmed\n");
+  ockam_route_free(route);
+  ockam_stream_close(stream);
+  ockam_node_destroy(node);
+  return rc ? 1 : 0;
+fail_node:
+  ockam_route_free(route);
+  if (stream) ockam_stream_close(stream);
+  ockam_node_destroy(node);
+fail:
+  fprintf(stderr, "initiator: %s\n", ockam_strerror(rc));
+  return 1;
+}
