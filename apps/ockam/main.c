@@ -49,15 +49,19 @@ static void hub_usage(FILE *f) {
           "  --retention-bytes N      keep at most N bytes per stream (0 = no limit)\n"
           "  --retention-age SECONDS  drop messages older than this (0 = no limit)\n"
           "  --max-streams N          streams the hub serves (default %u)\n"
-          "  --max-message BYTES      largest stored message (default %u)\n"
+          "  --max-message BYTES      largest stored message (default and maximum %u)\n"
           "  --max-connections N      concurrent TCP connections (default %u)\n"
           "  --long-poll-max MS       longest held pull (default %u)\n"
+          "  --max-forwarders N       forwarders the hub keeps (default %u)\n"
+          "  --max-pending-pushes N   pushes awaiting durability before new ones get ERROR (default %u)\n"
+          "  --max-pending-bytes N    bytes of those pushes (default %llu)\n"
           "  --no-streams             offer only echo_service and forwarding_service\n"
           "  --no-sync                lmdb without fsync (benchmarks only: loses data on crash)\n"
           "  --ready-file PATH        write the bound HOST:PORT to PATH once listening\n"
           "  --log LEVEL              debug|info|warn|error|off (default: $OCKAM_LOG or info)\n",
-          OCKAM_HUB_MAX_STREAMS, OCKAM_STREAM_MESSAGE_MAX, OCKAM_TCP_MAX_CONNECTIONS,
-          OCKAM_LONG_POLL_MAX_MS);
+          OCKAM_HUB_MAX_STREAMS, OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN,
+          OCKAM_TCP_MAX_CONNECTIONS, OCKAM_LONG_POLL_MAX_MS, OCKAM_HUB_MAX_FORWARDERS,
+          OCKAM_STREAM_PENDING_PUSHES, (unsigned long long)OCKAM_STREAM_PENDING_BYTES);
 }
 
 static int write_ready_file(const char *path, const char *bound) {
@@ -76,7 +80,7 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
   enum {
     OPT_LISTEN = 1000, OPT_STORE, OPT_DATA, OPT_NATS, OPT_REPLICAS, OPT_RET_MSGS, OPT_RET_BYTES,
     OPT_RET_AGE, OPT_MAX_STREAMS, OPT_MAX_MESSAGE, OPT_MAX_CONN, OPT_LONG_POLL, OPT_NO_STREAMS,
-    OPT_NO_SYNC, OPT_READY, OPT_LOG, OPT_HELP
+    OPT_NO_SYNC, OPT_READY, OPT_LOG, OPT_HELP, OPT_MAX_FWD, OPT_PENDING_PUSHES, OPT_PENDING_BYTES
   };
   static const struct option longopts[] = {
       {"listen", required_argument, NULL, OPT_LISTEN},
@@ -91,6 +95,9 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
       {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
       {"max-connections", required_argument, NULL, OPT_MAX_CONN},
       {"long-poll-max", required_argument, NULL, OPT_LONG_POLL},
+      {"max-forwarders", required_argument, NULL, OPT_MAX_FWD},
+      {"max-pending-pushes", required_argument, NULL, OPT_PENDING_PUSHES},
+      {"max-pending-bytes", required_argument, NULL, OPT_PENDING_BYTES},
       {"no-streams", no_argument, NULL, OPT_NO_STREAMS},
       {"no-sync", no_argument, NULL, OPT_NO_SYNC},
       {"ready-file", required_argument, NULL, OPT_READY},
@@ -125,11 +132,15 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
       case OPT_RET_AGE: if (parse_u64(optarg, &o->retention_age_s)) bad = "--retention-age"; break;
       case OPT_MAX_STREAMS: if (parse_u32(optarg, &o->max_streams) || !o->max_streams) bad = "--max-streams"; break;
       case OPT_MAX_MESSAGE:
-        if (parse_u32(optarg, &o->max_message) || !o->max_message || o->max_message > OCKAM_STREAM_MESSAGE_MAX)
+        if (parse_u32(optarg, &o->max_message) || !o->max_message ||
+            o->max_message > OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN)
           bad = "--max-message";
         break;
       case OPT_MAX_CONN: if (parse_u32(optarg, &o->max_connections) || !o->max_connections) bad = "--max-connections"; break;
       case OPT_LONG_POLL: if (parse_u32(optarg, &o->long_poll_max_ms)) bad = "--long-poll-max"; break;
+      case OPT_MAX_FWD: if (parse_u32(optarg, &o->max_forwarders) || !o->max_forwarders) bad = "--max-forwarders"; break;
+      case OPT_PENDING_PUSHES: if (parse_u32(optarg, &o->max_pending_pushes) || !o->max_pending_pushes) bad = "--max-pending-pushes"; break;
+      case OPT_PENDING_BYTES: if (parse_u64(optarg, &o->max_pending_bytes) || !o->max_pending_bytes) bad = "--max-pending-bytes"; break;
       case OPT_NO_STREAMS: o->no_streams = true; break;
       case OPT_NO_SYNC: o->no_sync = true; break;
       case OPT_READY: *ready_file = optarg; break;

@@ -28,9 +28,9 @@ typedef struct ockam_hub_options {
   uint64_t retention_bytes;    /* per stream; 0 = unlimited */
   uint64_t retention_age_s;    /* per stream; 0 = unlimited */
   uint32_t max_streams;       /* 0 = OCKAM_HUB_MAX_STREAMS */
-  uint32_t max_message;       /* bytes per stored message; 0 = OCKAM_STREAM_MESSAGE_MAX */
+  uint32_t max_message;       /* bytes per stored message; 0 = 64511 (see limits.h) */
   uint32_t max_connections;   /* 0 = OCKAM_TCP_MAX_CONNECTIONS */
-  uint32_t max_forwarders;    /* 0 = 10000 */
+  uint32_t max_forwarders;    /* 0 = OCKAM_HUB_MAX_FORWARDERS */
   uint32_t long_poll_max_ms;  /* 0 = OCKAM_LONG_POLL_MAX_MS */
   uint32_t max_pending_pushes; /* pushes not yet durable before new ones are refused
                                   with PushConfirm{ERROR}; 0 = 100000 */

@@ -63,6 +63,27 @@
 #define OCKAM_RETENTION_MAX_AGE_S 0u
 /* Default: longest time the hub holds a long-poll pull (milliseconds). */
 #define OCKAM_LONG_POLL_MAX_MS 30000u
+/* Bytes of a PullResponse frame kept for routes and wrappers: the largest
+ * stored message is OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN (64511). */
+#define OCKAM_STREAM_REPLY_MARGIN 1024u
+/* Default: pushes accepted but not yet durable before new pushes are answered
+ * PushConfirm{ERROR} at once (hub --max-pending-pushes), and their bytes
+ * (--max-pending-bytes). */
+#define OCKAM_STREAM_PENDING_PUSHES 100000u
+#define OCKAM_STREAM_PENDING_BYTES (256ull << 20)
+/* Pull reads / index operations in flight in the store; beyond, pulls are
+ * answered empty and index operations dropped (logged). */
+#define OCKAM_STREAM_PENDING_READS 16384u
+#define OCKAM_STREAM_PENDING_INDEX_OPS 16384u
+/* Long-poll pulls held at once, per stream and per hub. */
+#define OCKAM_LONG_POLL_PARKED_PER_STREAM 1024u
+#define OCKAM_LONG_POLL_PARKED_MAX 65536u
+/* Requesters one stream keeps waiting for Init while it is being created. */
+#define OCKAM_STREAM_INIT_WAITERS 1024u
+/* How often a hub polls the shared registry for streams created elsewhere. */
+#define OCKAM_STREAM_REGISTRY_POLL_MS 1000u
+/* Default: forwarders one hub keeps (hub --max-forwarders). */
+#define OCKAM_HUB_MAX_FORWARDERS 10000u
 /* Default: pushes one storage commit may group. */
 #define OCKAM_STORE_GROUP_MAX 4096u
 /* Stream client defaults. */
@@ -70,5 +91,9 @@
 #define OCKAM_STREAM_INTERVAL_MS 100u
 #define OCKAM_STREAM_RETRY_MS 1000u
 #define OCKAM_STREAM_OUTBOX_MAX 100000u
+/* Default wait a client asks of a long-poll capable hub (milliseconds). */
+#define OCKAM_STREAM_LONG_POLL_MS 20000u
+/* Default number of unconfirmed pushes a producer keeps on the wire. */
+#define OCKAM_STREAM_IN_FLIGHT_MAX 256u
 
 #endif

@@ -74,10 +74,7 @@
 extern "C" {
 #endif
 
-/* Default wait asked of a long-poll capable hub (milliseconds). */
-#define OCKAM_STREAM_LONG_POLL_MS 20000u
-/* Default number of unconfirmed pushes on the wire at once. */
-#define OCKAM_STREAM_IN_FLIGHT_MAX 256u
+/* OCKAM_STREAM_LONG_POLL_MS and OCKAM_STREAM_IN_FLIGHT_MAX: see limits.h. */
 
 typedef struct ockam_stream ockam_stream;
 

@@ -6,9 +6,9 @@
 #include "hub_internal.h"
 #include "log.h"
 #include "message.h"
+#include "ockam/limits.h"
 
 #define MOD "forwarding"
-#define DEFAULT_MAX_FORWARDERS 10000u
 
 struct ockami_forwarding {
   uint32_t max;
@@ -81,7 +81,7 @@ static const ockam_worker_ops service_ops = {service_handle, service_stopped};
 int ockami_forwarding_start(ockam_node *node, uint32_t max_forwarders) {
   ockami_forwarding *svc = calloc(1, sizeof *svc);
   if (!svc) return OCKAM_ENOMEM;
-  svc->max = max_forwarders ? max_forwarders : DEFAULT_MAX_FORWARDERS;
+  svc->max = max_forwarders ? max_forwarders : OCKAM_HUB_MAX_FORWARDERS;
   const char *addrs[1] = {"forwarding_service"};
   int rc = ockam_worker_start(node, addrs, 1, &service_ops, svc, NULL);
   if (rc) free(svc);
