@@ -208,6 +208,65 @@ static void test_replay_tamper_reorder(void **state) {
   ockam_vault_destroy(vault);
 }
 
+/* ---- abandoned handshakes are freed -------------------------------------------------- */
+
+static int blackhole_handle(ockam_worker *w, ockam_message *m) {
+  int *count = ockam_worker_user(w);
+  (*count)++;
+  (void)m;
+  return 0;
+}
+
+static const ockam_worker_ops blackhole_ops = {blackhole_handle, NULL};
+
+static void test_handshake_timeouts_free_everything(void **state) {
+  (void)state;
+  ockam_node *node;
+  ockam_vault *vault;
+  assert_int_equal(ockam_node_create(&node), 0);
+  assert_int_equal(ockam_vault_create("software", &vault), 0);
+  int swallowed = 0;
+  const char *hole[1] = {"blackhole"};
+  assert_int_equal(ockam_worker_start(node, hole, 1, &blackhole_ops, &swallowed, NULL), 0);
+  ockam_channel_options o = {.handshake_timeout_ms = 200};
+  assert_int_equal(ockam_channel_create_listener(node, "scl", vault, &o), 0);
+  size_t base = ockam_vault_secret_count(vault);
+
+  /* Initiator side: nobody answers m1. */
+  ockam_route *route;
+  assert_int_equal(ockam_route_parse("blackhole", &route), 0);
+  char ch[64];
+  assert_int_equal(ockam_channel_create(node, route, vault, &o, 300, ch, sizeof ch),
+                   OCKAM_ETIMEDOUT);
+  ockam_route_free(route);
+  assert_int_equal(swallowed, 1);
+
+  /* Responder side: m1 arrives, m2 goes into the black hole, m3 never comes.
+   * The responder answers, then gives up after its timeout. */
+  ockam_route *to_listener;
+  assert_int_equal(ockam_route_parse("scl", &to_listener), 0);
+  ockam_message *m;
+  assert_int_equal(ockam_message_new(&m), 0);
+  assert_int_equal(ockam_route_append_str(ockam_message_onward_mut(m), "scl"), 0);
+  assert_int_equal(ockam_route_append_str(ockam_message_return_mut(m), "blackhole"), 0);
+  uint8_t req[34] = {32};
+  for (int i = 0; i < 32; i++) req[1 + i] = (uint8_t)(i * 7 + 9); /* a valid X25519 point */
+  req[33] = 0;
+  assert_int_equal(ockam_message_set_payload(m, req, sizeof req), 0);
+  assert_int_equal(ockam_send_message(node, m), 0);
+  ockam_route_free(to_listener);
+  assert_int_equal(ockam_node_run_until(node, 100, NULL, NULL), 0);
+  assert_int_equal(swallowed, 2); /* m2 was sent */
+  assert_true(ockam_vault_secret_count(vault) > base);
+  assert_int_equal(ockam_node_run_until(node, 400, NULL, NULL), 0);
+  /* Both abandoned handshakes released their workers and secrets. */
+  assert_int_equal(ockam_vault_secret_count(vault), base);
+
+  ockam_node_destroy(node);
+  assert_int_equal(ockam_vault_secret_count(vault), 0);
+  ockam_vault_destroy(vault);
+}
+
 /* ---- two nodes on two threads over real TCP ------------------------------------------------ */
 
 typedef struct responder_node {
@@ -328,6 +387,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_channel_through_hub_processes),
       cmocka_unit_test(test_replay_tamper_reorder),
+      cmocka_unit_test(test_handshake_timeouts_free_everything),
       cmocka_unit_test(test_100k_messages_extended),
       cmocka_unit_test(test_2021_peer_interoperates),
   };

@@ -46,6 +46,7 @@ typedef struct chan {
   ockami_cipher cipher;
   ockam_timer *timer;
   int result; /* initiator: outcome for the blocking create */
+  int *waiter_result; /* initiator: where a failure is reported while create waits */
   ockami_buf scratch;
 } chan;
 
@@ -105,6 +106,7 @@ static void chan_fail(chan *c, int err, const char *why) {
   LOG_WARN(MOD, "channel %s: %s (%s)", c->local, why, ockam_strerror(err));
   c->state = CHAN_FAILED;
   c->result = err;
+  if (c->waiter_result) *c->waiter_result = err;
   ockam_worker_stop(c->worker);
 }
 
@@ -459,8 +461,11 @@ int ockam_channel_create(ockam_node *node, const ockam_route *route, ockam_vault
 
   create_wait cw = {node, ""};
   memcpy(cw.local, c->local, sizeof cw.local);
+  int failure = OCKAM_ETIMEDOUT;
+  c->waiter_result = &failure;
   rc = ockam_node_run_until(node, timeout_ms, create_done, &cw);
   c = find_chan(node, cw.local);
+  if (c) c->waiter_result = NULL;
   if (c && c->state == CHAN_READY) {
     snprintf(channel_address, cap, "%s", c->local);
     return OCKAM_OK;
@@ -470,7 +475,8 @@ int ockam_channel_create(ockam_node *node, const ockam_route *route, ockam_vault
     chan_fail(c, OCKAM_ETIMEDOUT, "channel creation timed out");
     return OCKAM_ETIMEDOUT;
   }
-  return rc ? rc : OCKAM_ECRYPTO;
+  /* The channel failed while we waited (handshake timeout, bad message). */
+  return failure;
 fail:
   chan_fail(c, rc, "cannot start handshake");
   return rc;
