@@ -239,8 +239,11 @@ static int cmd_send(int argc, char **argv) {
   size_t slen;
   if (ockam_message_get_string(reply, &s, &slen) == OCKAM_OK)
     printf("%.*s\n", (int)slen, s);
-  else
-    printf("(reply of %zu bytes is not a string)\n", plen);
+  else {
+    size_t rlen;
+    (void)ockam_message_payload(reply, &rlen);
+    printf("(reply of %zu bytes is not a string)\n", rlen);
+  }
   ockam_message_free(reply);
   ockam_mailbox_destroy(app);
   ockam_node_destroy(node);
