@@ -82,6 +82,12 @@
 #ifndef OCKAM_STREAM_REGISTRY_POLL_MS
 #define OCKAM_STREAM_REGISTRY_POLL_MS 1000u
 #endif
+/* With a store that other hubs append to as well (jetstream), an append
+ * through another hub wakes no pull parked here: a parked long-poll pull
+ * reads again this often until its deadline. */
+#ifndef OCKAM_STREAM_SHARED_RECHECK_MS
+#define OCKAM_STREAM_SHARED_RECHECK_MS 200u
+#endif
 /* Names read from the registry per request. */
 #define OCKAMI_STREAM_REGISTRY_BATCH 1024u
 
@@ -165,6 +171,7 @@ struct ockami_stream_service {
   uint32_t max_streams;
   uint32_t max_message;
   uint32_t long_poll_max_ms;
+  uint32_t recheck_ms; /* shared store: parked pulls read again this often; 0 = never */
   uint32_t max_pending_pushes;
   uint64_t max_pending_bytes;
   uint32_t pending_pushes;

@@ -360,13 +360,11 @@ static void registry_add(ockami_stream_service *svc, const uint8_t *name, size_t
   LOG_DEBUG(MOD, "stream '%.*s' restored, worker %s", (int)len, (const char *)name, st->addr);
 }
 
-/* Reads the whole registry synchronously with a private backend instance,
- * before the asynchronous one opens: the workers must exist before the hub
+/* Reads the whole registry synchronously, before the backend instance is
+ * handed to the asynchronous store: the workers must exist before the hub
  * accepts its first connection. */
-static int registry_load(ockami_stream_service *svc, const ockami_store_options *ro) {
-  void *be;
-  int rc = svc->ops->open(ro, &be);
-  if (rc) return rc;
+static int registry_load(ockami_stream_service *svc, void *be) {
+  int rc = OCKAM_OK;
   uint64_t from = 0;
   for (;;) {
     ockami_records recs = {0};
@@ -381,7 +379,6 @@ static int registry_load(ockami_stream_service *svc, const ockami_store_options 
     from = recs.items[recs.count - 1].index + 1;
     ockami_records_free(&recs);
   }
-  svc->ops->close(be);
   svc->registry_next = from;
   return rc;
 }
@@ -425,12 +422,19 @@ static int registry_open(ockami_stream_service *svc, const ockami_store_options 
   ro.url = so->url;
   ro.replicas = so->replicas;
   ro.no_sync = so->no_sync;
-  int rc = registry_load(svc, &ro);
-  if (rc) {
-    LOG_ERROR(MOD, "cannot read the stream registry: %s", ockam_strerror(rc));
-  } else {
-    rc = ockami_store_open(ockam_node_loop(svc->node), svc->ops, &ro, &svc->registry);
+  /* One backend instance (one NATS connection for jetstream) serves the
+   * load and then the asynchronous registry store. */
+  void *be = NULL;
+  int rc = svc->ops->open(&ro, &be);
+  if (!rc) {
+    rc = registry_load(svc, be);
+    if (rc) {
+      svc->ops->close(be);
+    } else {
+      rc = ockami_store_open_backend(ockam_node_loop(svc->node), svc->ops, &ro, be, &svc->registry);
+    }
   }
+  if (rc) LOG_ERROR(MOD, "cannot read the stream registry: %s", ockam_strerror(rc));
   free(dir);
   return rc;
 }
@@ -599,6 +603,7 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
     svc->max_message = OCKAMI_STREAM_STORED_MAX;
   }
   svc->long_poll_max_ms = opts->long_poll_max_ms ? opts->long_poll_max_ms : OCKAM_LONG_POLL_MAX_MS;
+  svc->recheck_ms = ops->shared ? OCKAM_STREAM_SHARED_RECHECK_MS : 0;
   svc->max_pending_pushes =
       opts->max_pending_pushes ? opts->max_pending_pushes : OCKAM_STREAM_PENDING_PUSHES;
   svc->max_pending_bytes =

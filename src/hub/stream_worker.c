@@ -8,7 +8,9 @@
  * Pull: one store read of up to `limit` records from `index`, capped to what
  * fits one reply frame. A long-poll pull that finds nothing is parked on its
  * stream until an append to that stream completes (then it reads again) or
- * its deadline passes (then it is answered with an empty list).
+ * its deadline passes (then it is answered with an empty list). On a store
+ * shared with other hubs, whose appends wake nothing here, a parked pull also
+ * reads again every OCKAM_STREAM_SHARED_RECHECK_MS.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -110,10 +112,18 @@ static void unpark(ockami_pull *p) {
   st->svc->nparked--;
 }
 
+static void pull_submit(ockami_pull *p);
+
 static void pull_expired(void *arg) {
   ockami_pull *p = arg;
+  ockami_stream_service *svc = p->stream->svc;
   p->timer = NULL; /* a one-shot timer frees itself */
   unpark(p);
+  if (svc->recheck_ms && ockam_node_now_ms(svc->node) < p->deadline_ms) {
+    /* Another hub may have appended: read again (parks again if empty). */
+    pull_submit(p);
+    return;
+  }
   pull_answer(p, NULL);
 }
 
@@ -123,7 +133,8 @@ static int pull_park(ockami_pull *p, uint64_t wait_ms) {
   if (st->nparked >= OCKAM_LONG_POLL_PARKED_PER_STREAM ||
       svc->nparked >= OCKAM_LONG_POLL_PARKED_MAX)
     return OCKAM_EFULL;
-  int rc = ockam_timer_start(svc->node, wait_ms, 0, pull_expired, p, &p->timer);
+  uint64_t delay = svc->recheck_ms && svc->recheck_ms < wait_ms ? svc->recheck_ms : wait_ms;
+  int rc = ockam_timer_start(svc->node, delay, 0, pull_expired, p, &p->timer);
   if (rc) return rc;
   p->next = NULL;
   p->prev = st->parked_tail;
@@ -137,8 +148,6 @@ static int pull_park(ockami_pull *p, uint64_t wait_ms) {
   svc->stats.pulls_parked++;
   return OCKAM_OK;
 }
-
-static void pull_submit(ockami_pull *p);
 
 static void pull_read_cb(void *arg, int status, ockami_records *recs) {
   ockami_pull *p = arg;

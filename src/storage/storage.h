@@ -103,6 +103,9 @@ OCKAM_MUST_CHECK int ockami_store_check_client(const char *client, size_t client
 
 typedef struct ockami_store_ops {
   const char *name;
+  /* Other processes (other hubs) may append to the same streams, so an
+   * append this process did not make can appear at any time. */
+  bool shared;
   /* Open (or create) a backend instance. */
   int (*open)(const ockami_store_options *opt, void **be);
   /* Close and free; never fails. */
@@ -183,6 +186,12 @@ typedef void (*ockami_done_cb)(void *arg, int status);
 
 OCKAM_MUST_CHECK int ockami_store_open(struct uv_loop_s *loop, const ockami_store_ops *ops,
                                        const ockami_store_options *opt, ockami_store **out);
+/* Like ockami_store_open, with a backend instance the caller opened with
+ * ops->open(opt, &be) (and may have used synchronously before). The store
+ * owns be from this call on, also when it fails (be is then closed). */
+OCKAM_MUST_CHECK int ockami_store_open_backend(struct uv_loop_s *loop, const ockami_store_ops *ops,
+                                               const ockami_store_options *opt, void *be,
+                                               ockami_store **out);
 /* Finish what was submitted, stop the thread, close the backend. Pending
  * callbacks still run (with their real status) before this returns. */
 void ockami_store_close(ockami_store *s);

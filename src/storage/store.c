@@ -355,9 +355,30 @@ static void wake_close_cb(uv_handle_t *h) {
 int ockami_store_open(uv_loop_t *loop, const ockami_store_ops *ops, const ockami_store_options *opt,
                       ockami_store **out) {
   if (!loop || !ops || !opt || !out) return OCKAM_EINVAL;
-  if (sodium_init() < 0) return OCKAM_ESTORAGE;
+  void *be = NULL;
+  int rc = ops->open(opt, &be);
+  if (rc) {
+    LOG_ERROR(STORE_LOG, "cannot open the %s store: %s", ops->name, ockam_strerror(rc));
+    return rc;
+  }
+  return ockami_store_open_backend(loop, ops, opt, be, out);
+}
+
+int ockami_store_open_backend(uv_loop_t *loop, const ockami_store_ops *ops,
+                              const ockami_store_options *opt, void *be, ockami_store **out) {
+  if (!loop || !ops || !opt || !out || !be) {
+    if (ops && be) ops->close(be);
+    return OCKAM_EINVAL;
+  }
+  if (sodium_init() < 0) {
+    ops->close(be);
+    return OCKAM_ESTORAGE;
+  }
   ockami_store *s = calloc(1, sizeof *s);
-  if (!s) return OCKAM_ENOMEM;
+  if (!s) {
+    ops->close(be);
+    return OCKAM_ENOMEM;
+  }
   s->group = calloc(OCKAM_STORE_GROUP_MAX, sizeof *s->group);
   s->items = calloc(OCKAM_STORE_GROUP_MAX, sizeof *s->items);
   s->blocked = calloc(STORE_BLOCKED_SLOTS, sizeof *s->blocked);
@@ -366,6 +387,7 @@ int ockami_store_open(uv_loop_t *loop, const ockami_store_ops *ops, const ockami
     free(s->items);
     free(s->blocked);
     free(s);
+    ops->close(be);
     return OCKAM_ENOMEM;
   }
   pthread_condattr_t ca;
@@ -387,14 +409,9 @@ int ockami_store_open(uv_loop_t *loop, const ockami_store_ops *ops, const ockami
     s->trim_interval_ms = 60000;
   }
 
-  int rc = ops->open(opt, &s->be);
-  if (rc) {
-    LOG_ERROR(STORE_LOG, "cannot open the %s store: %s", ops->name, ockam_strerror(rc));
-    store_free(s);
-    return rc;
-  }
+  s->be = be;
   s->wake = malloc(sizeof *s->wake);
-  rc = !s->wake ? OCKAM_ENOMEM : uv_async_init(loop, s->wake, wake_cb) != 0 ? OCKAM_EIO : 0;
+  int rc = !s->wake ? OCKAM_ENOMEM : uv_async_init(loop, s->wake, wake_cb) != 0 ? OCKAM_EIO : 0;
   if (rc) {
     free(s->wake);
     ops->close(s->be);

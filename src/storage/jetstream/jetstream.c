@@ -1566,6 +1566,7 @@ static int js_index_save(void *p, const char *client, size_t client_len, const c
 
 const ockami_store_ops ockami_store_jetstream = {
     .name = "jetstream",
+    .shared = true,
     .open = js_open,
     .close = js_close,
     .stream_create = js_stream_create,
