@@ -65,6 +65,20 @@ static uint32_t timeout_of(const ockam_channel_options *o) {
   return o && o->handshake_timeout_ms ? o->handshake_timeout_ms : OCKAM_HANDSHAKE_TIMEOUT_MS;
 }
 
+/* A new message to the peer: onward remote_route, return [remote], empty payload. */
+static int remote_message_new(chan *c, ockam_message **out) {
+  ockam_message *m;
+  int rc = ockam_message_new(&m);
+  if (rc) return rc;
+  if ((rc = ockami_route_assign(&m->onward, &c->remote_route)) ||
+      (rc = ockam_route_append(&m->ret, OCKAM_ADDRESS_LOCAL, c->remote, strlen(c->remote)))) {
+    ockam_message_free(m);
+    return rc;
+  }
+  *out = m;
+  return OCKAM_OK;
+}
+
 /* Send payload bytes (already BARE-encoded) from `from` to remote_route. */
 static int send_remote(chan *c, const uint8_t *payload, size_t len) {
   if (ockami_log_threshold <= OCKAM_LOG_DEBUG) {
@@ -73,11 +87,9 @@ static int send_remote(chan *c, const uint8_t *payload, size_t len) {
     LOG_DEBUG(MOD, "channel %s: %zu bytes to %s", c->local, len, r);
   }
   ockam_message *m;
-  int rc = ockam_message_new(&m);
+  int rc = remote_message_new(c, &m);
   if (rc) return rc;
-  if ((rc = ockami_route_assign(&m->onward, &c->remote_route)) ||
-      (rc = ockam_route_append(&m->ret, OCKAM_ADDRESS_LOCAL, c->remote, strlen(c->remote))) ||
-      (rc = ockami_buf_set(&m->payload, payload, len)) ||
+  if ((rc = ockami_buf_set(&m->payload, payload, len)) ||
       (rc = ockam_send_message(ockam_worker_node(c->worker), m))) {
     ockam_message_free(m);
     return rc;
@@ -104,6 +116,9 @@ static void handshake_timeout(void *arg) {
 static void chan_fail(chan *c, int err, const char *why) {
   if (c->state == CHAN_FAILED) return;
   LOG_WARN(MOD, "channel %s: %s (%s)", c->local, why, ockam_strerror(err));
+  /* A failed handshake frees its listener slot (chan_stopped only counts
+   * channels still in handshake). */
+  if (c->state == CHAN_HANDSHAKE && c->owner && c->owner->handshaking) c->owner->handshaking--;
   c->state = CHAN_FAILED;
   c->result = err;
   if (c->waiter_result) *c->waiter_result = err;
@@ -156,20 +171,34 @@ static int chan_encrypt(chan *c, ockam_message *m) {
     return OCKAM_ESTATE;
   }
   ockam_route_pop(&m->onward);
-  ockami_buf plain = OCKAMI_BUF_INIT;
-  int rc = ockami_tm_encode(m, &plain);
-  if (rc) {
-    ockami_buf_free(&plain);
-    return rc;
+  /* The outgoing payload is a BARE Vec<u8> holding header || ciphertext ||
+   * tag. The plaintext TransportMessage is encoded where its ciphertext goes
+   * and sealed in place: no buffer besides the outgoing message. */
+  size_t overhead = ockami_cipher_overhead(c->cipher.framing);
+  size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
+  size_t plen = ockami_tm_size(m);
+  size_t blen = plen + overhead;
+  ockam_message *out = NULL;
+  int rc = remote_message_new(c, &out);
+  if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
+  if (!rc) rc = ockami_write_uint(&out->payload, blen);
+  if (!rc) {
+    ockami_buf *p = &out->payload;
+    size_t off = p->len, got = 0;
+    p->len = off + hdr;
+    rc = ockami_tm_encode(m, p);
+    if (!rc && p->len != off + hdr + plen) rc = OCKAM_EINVAL;
+    if (!rc)
+      rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, plen, p->data + off,
+                                 p->cap - off, &got);
+    p->len = off + got;
   }
-  size_t cap = plain.len + ockami_cipher_overhead(c->cipher.framing);
-  uint8_t *blob = malloc(cap);
-  size_t blen = 0;
-  rc = blob ? ockami_cipher_encrypt(&c->cipher, plain.data, plain.len, blob, cap, &blen)
-            : OCKAM_ENOMEM;
-  ockami_buf_wipe_free(&plain);
-  if (!rc) rc = send_remote_vec(c, blob, blen);
-  free(blob);
+  if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
+  if (rc && out) {
+    /* Never leave plaintext behind in freed memory. */
+    if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
+    ockam_message_free(out);
+  }
   if (rc == OCKAM_ENONCE) LOG_WARN(MOD, "channel %s: nonce space exhausted", c->local);
   return rc;
 }
@@ -185,12 +214,13 @@ static int chan_decrypt(chan *c, ockam_message *m) {
     c->cipher.stats.malformed++;
     return rc;
   }
-  uint8_t *plain = malloc(blen ? blen : 1);
-  if (!plain) return OCKAM_ENOMEM;
+  /* Open in place: the runtime owns m and frees it after this handler, so
+   * its payload can hold the plaintext, which is wiped once decoded. */
+  size_t hdr = ockami_cipher_overhead(c->cipher.framing) - OCKAM_AEAD_TAG_LEN;
+  uint8_t *plain = blen >= hdr ? m->payload.data + (blob - m->payload.data) + hdr : NULL;
   size_t plen = 0;
-  rc = ockami_cipher_decrypt(&c->cipher, blob, blen, plain, blen, &plen);
+  rc = ockami_cipher_decrypt(&c->cipher, blob, blen, plain, plain ? blen - hdr : 0, &plen);
   if (rc) {
-    free(plain);
     LOG_DEBUG(MOD, "channel %s: dropped a message (%s)", c->local, ockam_strerror(rc));
     return rc;
   }
@@ -198,7 +228,6 @@ static int chan_decrypt(chan *c, ockam_message *m) {
   rc = ockam_message_new(&inner);
   if (!rc) rc = ockami_tm_decode(plain, plen, false, inner);
   sodium_memzero(plain, plen);
-  free(plain);
   if (rc) {
     ockam_message_free(inner);
     c->cipher.stats.malformed++;

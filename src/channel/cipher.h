@@ -101,7 +101,8 @@ void ockami_cipher_clear(ockami_cipher *c);
 size_t ockami_cipher_overhead(ockami_framing framing);
 
 /* Seal one message: out receives the blob (len + overhead bytes; cap bytes
- * available), *out_len its length. pt and out must not overlap.
+ * available), *out_len its length. pt and out must not overlap, except that
+ * pt may be exactly out + header bytes (sealing in place).
  * Errors: OCKAM_ESTATE (not initialised), OCKAM_EINVAL, OCKAM_EOVERFLOW (cap too
  * small), OCKAM_ENONCE (counter exhausted: the channel must be replaced), vault
  * errors. On error out is wiped and the counter is unchanged. */
@@ -109,7 +110,8 @@ OCKAM_MUST_CHECK int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, 
                                            uint8_t *out, size_t cap, size_t *out_len);
 
 /* Open one blob: out receives the plaintext (len - overhead bytes; cap bytes
- * available), *out_len its length. blob and out must not overlap.
+ * available), *out_len its length. blob and out must not overlap, except that
+ * out may be exactly blob + header bytes (opening in place).
  * Errors (each counted in the stats, except EINVAL/EOVERFLOW/ESTATE):
  *   OCKAM_ETRUNC   shorter than header + tag (malformed)
  *   OCKAM_EMALFORMED  extended counter 2^64-1, never sent by a valid peer (malformed)

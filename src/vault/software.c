@@ -40,6 +40,11 @@ typedef struct sw_slot {
   uint8_t len;
   uint8_t type;
   bool live;
+  /* X25519 only: the public key, computed once (Noise handshakes ask for the
+   * static key's public half every time; recomputing it was a fifth of the
+   * handshake's cost). */
+  bool has_pub;
+  uint8_t pub[32];
 } sw_slot;
 
 /* sodium_malloc places a block flush against its trailing guard page, so the
@@ -117,6 +122,8 @@ static int sw_slot_alloc(sw_vault *v, ockam_secret_type type, size_t len, sw_slo
 /* Wipe a slot and put it on the free list. Every destroy path ends here. */
 static void sw_slot_release(sw_vault *v, sw_slot *s) {
   sodium_memzero(s->bytes, sizeof s->bytes);
+  sodium_memzero(s->pub, sizeof s->pub);
+  s->has_pub = false;
   EVP_CIPHER_CTX_free(s->enc); /* frees and cleanses the expanded key */
   EVP_CIPHER_CTX_free(s->dec);
   s->enc = s->dec = NULL;
@@ -286,6 +293,8 @@ static int sw_x25519_generate(void *impl, ockam_secret *out, uint8_t pub[static 
     sw_slot_release(v, s);
     return OCKAM_ECRYPTO;
   }
+  memcpy(s->pub, pub, sizeof s->pub);
+  s->has_pub = true;
   *out = sw_handle(s);
   return OCKAM_OK;
 }
@@ -294,7 +303,11 @@ static int sw_x25519_public(void *impl, ockam_secret secret, uint8_t pub[static 
   sw_slot *s = sw_lookup(impl, secret);
   if (!s) return OCKAM_ENOTFOUND;
   if (s->type != OCKAM_SECRET_X25519) return OCKAM_EINVAL;
-  if (crypto_scalarmult_base(pub, s->bytes) != 0) return OCKAM_ECRYPTO;
+  if (!s->has_pub) {
+    if (crypto_scalarmult_base(s->pub, s->bytes) != 0) return OCKAM_ECRYPTO;
+    s->has_pub = true;
+  }
+  memcpy(pub, s->pub, sizeof s->pub);
   return OCKAM_OK;
 }
 
