@@ -108,7 +108,9 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
   o->store = "lmdb";
   o->data_dir = "./ockam-hub-data";
   *ready_file = NULL;
-  optind = 1;
+  /* 0, not 1: glibc and musl then also forget the position inside a
+   * previous argv (after "-hx" returned at 'h'), so every call starts clean. */
+  optind = 0;
   opterr = 0;
   int c;
   uint32_t u32 = 0;
