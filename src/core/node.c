@@ -66,6 +66,8 @@ struct ockam_node {
   pthread_mutex_t post_lock;
   post_item *posts;
   ockami_node_stats stats;
+  ockami_flush_probe flush_probe;
+  bool has_flush_probe;
 };
 
 struct ockam_mailbox {
@@ -143,6 +145,21 @@ void ockami_node_set_drain_cb(ockam_node *node, ockami_drain_cb cb, void *arg) {
 }
 
 void ockami_node_get_stats(const ockam_node *node, ockami_node_stats *out) { *out = node->stats; }
+
+void ockami_node_set_flush_probe(ockam_node *node, const ockami_flush_probe *probe) {
+  node->has_flush_probe = probe != NULL;
+  if (probe) node->flush_probe = *probe;
+}
+
+void ockami_node_flush_mark(ockam_node *node, ockami_flush_mark *out) {
+  memset(out, 0, sizeof *out);
+  if (node->has_flush_probe) node->flush_probe.mark(node->flush_probe.ctx, out);
+}
+
+bool ockami_node_flush_reached(ockam_node *node, const ockami_flush_mark *m) {
+  if (!node->has_flush_probe || (m->n == 0 && !m->all)) return true;
+  return node->flush_probe.reached(node->flush_probe.ctx, m);
+}
 
 int ockam_node_post(ockam_node *node, void (*fn)(void *), void *arg) {
   if (!node || !fn) return OCKAM_EINVAL;

@@ -22,6 +22,28 @@ void ockami_worker_set_user(ockam_worker *w, void *user);
 ockam_worker *ockami_node_find(ockam_node *node, const void *address, size_t len);
 /* The ops table a worker was started with (to recognise one's own workers). */
 const ockam_worker_ops *ockami_worker_ops(const ockam_worker *w);
+/* Output barrier. A transport that buffers outgoing bytes registers a probe;
+ * a worker takes a mark of what is queued now and later asks whether all of
+ * it has been handed to the kernel. The stream consumer saves its read
+ * position only then, so a crash right after the save cannot lose messages
+ * that were still waiting in a send buffer. */
+#define OCKAMI_FLUSH_MARK_MAX 8
+typedef struct ockami_flush_mark {
+  size_t n;
+  bool all; /* more busy connections than fit: wait until every one is idle */
+  uint64_t id[OCKAMI_FLUSH_MARK_MAX];
+  uint64_t target[OCKAMI_FLUSH_MARK_MAX];
+} ockami_flush_mark;
+typedef struct ockami_flush_probe {
+  void (*mark)(void *ctx, ockami_flush_mark *out);
+  bool (*reached)(void *ctx, const ockami_flush_mark *m);
+  void *ctx;
+} ockami_flush_probe;
+/* Register (or with NULL, remove) the node's probe; the probe is copied. */
+void ockami_node_set_flush_probe(ockam_node *node, const ockami_flush_probe *probe);
+/* An empty mark when no transport buffers anything. */
+void ockami_node_flush_mark(ockam_node *node, ockami_flush_mark *out);
+bool ockami_node_flush_reached(ockam_node *node, const ockami_flush_mark *m);
 /* Node-wide counters. */
 typedef struct ockami_node_stats {
   uint64_t delivered;

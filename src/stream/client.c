@@ -18,6 +18,7 @@
 #include "bare.h"
 #include "log.h"
 #include "message.h"
+#include "node.h"
 #include "ockam/stream.h"
 #include "route.h"
 #include "stream_proto.h"
@@ -103,6 +104,10 @@ typedef struct consumer {
   uint64_t sent_at;      /* when it was (re)sent */
   uint64_t next_pull_at; /* PULL_IDLE: when to send the next pull (NEVER: not yet) */
   uint64_t marker_seq;   /* last batch marker sent */
+  bool flushing;         /* PULL_HANDING: handlers ran, waiting for transports to write */
+  ockami_flush_mark flush;
+  uint64_t flush_since;  /* when the wait began */
+  uint64_t flush_check;  /* next check */
   uint64_t saved;        /* last index sent in a Save */
   bool save_unsure;      /* that Save has no later reply proving it reached the hub */
   uint64_t save_id;      /* first pull request id sent after that Save */
@@ -483,6 +488,8 @@ static void cons_update_deadline(consumer *c) {
   if (c->state != CONS_PULLING) return; /* CREATING and INDEXING set their own */
   if (c->phase == PULL_SENT)
     c->sd.deadline = c->sent_at + backoff(s, c->sd.failures) + (c->sent_long ? s->long_poll_ms : 0);
+  else if (c->phase == PULL_HANDING && c->flushing)
+    c->sd.deadline = c->flush_check;
   else
     c->sd.deadline = c->next_pull_at;
 }
@@ -621,12 +628,37 @@ static void cons_on_pull_response(consumer *c, const ockami_sp_msg *m, uint64_t 
   cons_update_deadline(c);
 }
 
-static void cons_on_marker(consumer *c, const ockam_message *msg, uint64_t now) {
-  uint64_t seq;
-  if (!read_marker(msg, &seq) || c->phase != PULL_HANDING || seq != c->marker_seq) return;
+/* The batch's local handlers ran. Messages they handed to a transport may still
+ * sit in a send buffer: save the read position only once those bytes are
+ * written (or after FLUSH_WAIT_MS, so a peer that never comes back cannot stall
+ * the stream), then pull again. */
+#define FLUSH_WAIT_MS 10000u
+#define FLUSH_CHECK_MS 2u
+
+static void cons_batch_done(consumer *c, uint64_t now) {
+  ockam_stream *s = c->sd.s;
+  if (!ockami_node_flush_reached(s->node, &c->flush) && now - c->flush_since < FLUSH_WAIT_MS) {
+    c->flushing = true;
+    c->flush_check = now + FLUSH_CHECK_MS;
+    cons_update_deadline(c);
+    return;
+  }
+  if (c->flushing && now - c->flush_since >= FLUSH_WAIT_MS)
+    LOG_WARN(MOD, "stream %s: delivered messages still unwritten after %u ms; saving anyway",
+             c->sd.name, FLUSH_WAIT_MS);
+  c->flushing = false;
   c->phase = PULL_IDLE;
   if (c->next_index > c->saved) cons_save(c, c->next_index);
   if (c->state == CONS_PULLING) cons_send_pull(c, now, false);
+  else cons_update_deadline(c);
+}
+
+static void cons_on_marker(consumer *c, const ockam_message *msg, uint64_t now) {
+  uint64_t seq;
+  if (!read_marker(msg, &seq) || c->phase != PULL_HANDING || seq != c->marker_seq) return;
+  ockami_node_flush_mark(c->sd.s->node, &c->flush);
+  c->flush_since = now;
+  cons_batch_done(c, now);
 }
 
 static void cons_on_index(consumer *c, const ockami_sp_msg *m, uint64_t now) {
@@ -728,6 +760,10 @@ static void cons_tick(consumer *c, uint64_t now) {
       cons_send_get(c, now);
       return;
     case CONS_PULLING:
+      if (c->phase == PULL_HANDING && c->flushing) {
+        cons_batch_done(c, now);
+        return;
+      }
       if (c->phase == PULL_IDLE) {
         cons_send_pull(c, now, false);
         return;

@@ -35,6 +35,8 @@ typedef struct sock {
 
 struct conn {
   ockam_tcp *tcp;
+  uint64_t id;           /* unique per transport, for flush marks */
+  uint64_t queued_total; /* bytes ever queued; written = queued_total - outstanding */
   conn_state state;
   bool outgoing;
   bool writing;
@@ -72,6 +74,7 @@ struct ockam_tcp {
   uv_prepare_t flush;
   bool flush_active;
   bool closing;
+  uint64_t next_conn_id;
   uint32_t accepted_open;
   ockam_tcp_stats stats;
 };
@@ -176,6 +179,7 @@ static conn *conn_new(ockam_tcp *tcp, const char *peer, bool outgoing) {
     return NULL;
   }
   c->tcp = tcp;
+  c->id = ++tcp->next_conn_id;
   c->outgoing = outgoing;
   c->backoff_ms = tcp->opt.backoff_min_ms;
   c->next = tcp->conns;
@@ -275,7 +279,9 @@ static int conn_queue_message(conn *c, const ockam_message *m) {
              c->pending.len + c->inflight.len);
     return OCKAM_EFULL;
   }
+  size_t before = c->pending.len;
   int rc = ockami_tm_encode_frame(m, &c->pending);
+  c->queued_total += c->pending.len - before;
   if (rc) {
     tcp->stats.dropped++;
     LOG_WARN(MOD, "cannot frame message for %s: %s", c->peer, ockam_strerror(rc));
@@ -617,6 +623,7 @@ static void router_stopped(ockam_worker *w) {
     LOG_DEBUG(MOD, "type router already replaced");
   }
   ockami_node_set_drain_cb(tcp->node, NULL, NULL);
+  ockami_node_set_flush_probe(tcp->node, NULL);
   while (tcp->listeners) {
     listener *l = tcp->listeners;
     tcp->listeners = l->next;
@@ -722,6 +729,34 @@ int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t 
   return OCKAM_OK;
 }
 
+/* ---- output barrier (see ockami_flush_probe in node.h) --------------------- */
+
+static size_t outstanding(const conn *c) { return c->pending.len + c->inflight.len; }
+
+static void probe_mark(void *ctx, ockami_flush_mark *out) {
+  ockam_tcp *tcp = ctx;
+  for (conn *c = tcp->conns; c; c = c->next) {
+    if (!outstanding(c)) continue;
+    if (out->n == OCKAMI_FLUSH_MARK_MAX) {
+      out->all = true;
+      return;
+    }
+    out->id[out->n] = c->id;
+    out->target[out->n] = c->queued_total;
+    out->n++;
+  }
+}
+
+static bool probe_reached(void *ctx, const ockami_flush_mark *m) {
+  ockam_tcp *tcp = ctx;
+  for (conn *c = tcp->conns; c; c = c->next) {
+    if (m->all && outstanding(c)) return false;
+    for (size_t i = 0; i < m->n; i++)
+      if (m->id[i] == c->id && c->queued_total - outstanding(c) < m->target[i]) return false;
+  }
+  return true; /* a connection that is gone has nothing left to write */
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
 int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp **out) {
@@ -749,6 +784,8 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   uv_prepare_init(ockami_node_uv(node), &tcp->flush);
   tcp->flush.data = tcp;
   ockami_node_set_drain_cb(node, resume_all, tcp);
+  ockami_flush_probe probe = {probe_mark, probe_reached, tcp};
+  ockami_node_set_flush_probe(node, &probe);
   *out = tcp;
   return OCKAM_OK;
 }
