@@ -43,7 +43,7 @@ function(ockam_unit_test name)
     ${CMAKE_SOURCE_DIR}/src/core ${CMAKE_SOURCE_DIR}/src/codec ${CMAKE_SOURCE_DIR}/src/vault
     ${CMAKE_SOURCE_DIR}/src/transport ${CMAKE_SOURCE_DIR}/src/channel
     ${CMAKE_SOURCE_DIR}/src/storage ${CMAKE_SOURCE_DIR}/src/stream ${CMAKE_SOURCE_DIR}/src/hub
-    ${T_INCLUDES})
+    ${CMAKE_SOURCE_DIR}/tests/include ${T_INCLUDES})
   target_link_libraries(${name} PRIVATE ockam_static PkgConfig::CMOCKA ${T_LIBS})
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "OCKAM_TEST_VECTORS=${CMAKE_SOURCE_DIR}/tests/vectors")

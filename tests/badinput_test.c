@@ -39,36 +39,13 @@
 #define RSS_SLACK_KB (32L * 1024)
 #endif
 
-static long rss_kb(pid_t pid) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  long kb = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
-  fclose(f);
-  return kb;
-}
 
-static int fd_count(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-  DIR *d = opendir(path);
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)))
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
 
 /* Wait until the victim's descriptors are back to at most base + slack. */
 static int wait_fds(pid_t pid, int base, int slack, int timeout_ms) {
   uint64_t until = tu_now_ms() + (uint64_t)timeout_ms;
   int n;
-  while ((n = fd_count(pid)) > base + slack && tu_now_ms() < until) usleep(20000);
+  while ((n = tu_fd_count(pid)) > base + slack && tu_now_ms() < until) usleep(20000);
   return n;
 }
 
@@ -194,8 +171,8 @@ static void test_hub_bad_frames_and_floods(void **state) {
   int good = tu_connect(bound, 5000);
   assert_true(good >= 0);
   check_echo(good, "warm up");
-  int fd0 = fd_count(hub.pid);
-  long rss0 = rss_kb(hub.pid);
+  int fd0 = tu_fd_count(hub.pid);
+  long rss0 = tu_rss_kb(hub.pid);
   assert_true(fd0 > 0 && rss0 > 0);
 
   /* Malformed frames: each closes its own connection only. */
@@ -375,8 +352,8 @@ static void test_hub_bad_frames_and_floods(void **state) {
       assert_int_equal(tu_send_all(fds[i], half, sizeof half), 0);
     }
     check_echo(good, "during the flood");
-    long rss_peak = rss_kb(hub.pid);
-    int fd_peak = fd_count(hub.pid);
+    long rss_peak = tu_rss_kb(hub.pid);
+    int fd_peak = tu_fd_count(hub.pid);
     printf("# hub during the flood: %d fds, %ld kB\n", fd_peak, rss_peak);
     assert_true(fd_peak >= fd0 + FLOOD / 2);
     for (int i = 0; i < FLOOD; i++) close(fds[i]);
@@ -389,7 +366,7 @@ static void test_hub_bad_frames_and_floods(void **state) {
   }
   check_echo(good, "after the flood");
   int fd1 = wait_fds(hub.pid, fd0, 2, 10000);
-  long rss1 = rss_kb(hub.pid);
+  long rss1 = tu_rss_kb(hub.pid);
   printf("# hub before: %d fds, %ld kB; after: %d fds, %ld kB\n", fd0, rss0, fd1, rss1);
   assert_true(fd1 <= fd0 + 2);
   assert_true(rss1 < rss0 + RSS_SLACK_KB);
@@ -465,8 +442,8 @@ static void test_channel_listener_garbage(void **state) {
   assert_int_equal(tu_expect_line(&victim, "listening ", line, sizeof line, 10000), 0);
   snprintf(addr, sizeof addr, "%s", line + 10);
   usleep(100000);
-  int fd0 = fd_count(victim.pid);
-  long rss0 = rss_kb(victim.pid);
+  int fd0 = tu_fd_count(victim.pid);
+  long rss0 = tu_rss_kb(victim.pid);
 
   /* Garbage handshakes: wrong sizes, random bytes; and well-sized m1s whose
    * m3 is garbage. */
@@ -601,7 +578,7 @@ static void test_channel_listener_garbage(void **state) {
   }
   for (int i = 0; i < 2000; i++) close(fds[i]);
   int fd1 = wait_fds(victim.pid, fd0, 2, 10000);
-  long rss1 = rss_kb(victim.pid);
+  long rss1 = tu_rss_kb(victim.pid);
   printf("# channel node before: %d fds, %ld kB; after: %d fds, %ld kB\n", fd0, rss0, fd1, rss1);
   assert_true(fd1 <= fd0 + 2);
   assert_true(rss1 < rss0 + RSS_SLACK_KB);

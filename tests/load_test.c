@@ -38,30 +38,7 @@
 #define RSS_SLACK_KB (64L * 1024)
 #endif
 
-static long rss_kb(pid_t pid) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  long kb = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
-  fclose(f);
-  return kb;
-}
 
-static int fd_count(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-  DIR *d = opendir(path);
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)))
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
 
 static uint32_t env_u32(const char *name, uint32_t dflt) {
   const char *v = getenv(name);
@@ -162,8 +139,8 @@ static void run_load(uint32_t nclients, uint32_t nmsgs) {
   assert_true(tu_recv_frame(w, rep, sizeof rep, 5000) > 0);
   close(w);
   usleep(100000);
-  int fd0 = fd_count(hub.pid);
-  long rss0 = rss_kb(hub.pid);
+  int fd0 = tu_fd_count(hub.pid);
+  long rss0 = tu_rss_kb(hub.pid);
 
   client *cs = calloc(nclients, sizeof *cs);
   assert_non_null(cs);
@@ -194,13 +171,13 @@ static void run_load(uint32_t nclients, uint32_t nmsgs) {
       assert_int_equal(flush_out(c), 0);
     }
     if (tu_now_ms() - last_sample > 200) {
-      long r = rss_kb(hub.pid);
+      long r = tu_rss_kb(hub.pid);
       if (r > rss_peak) rss_peak = r;
       last_sample = tu_now_ms();
     }
   }
   uint64_t ms = tu_now_ms() - t0;
-  int fd_peak = fd_count(hub.pid);
+  int fd_peak = tu_fd_count(hub.pid);
   for (uint32_t i = 0; i < nclients; i++) {
     assert_int_equal(cs[i].received, nmsgs);
     close(cs[i].fd);
@@ -210,8 +187,8 @@ static void run_load(uint32_t nclients, uint32_t nmsgs) {
   assert_int_equal(done, total);
   uint64_t until = tu_now_ms() + 10000;
   int fd1;
-  while ((fd1 = fd_count(hub.pid)) > fd0 && tu_now_ms() < until) usleep(20000);
-  long rss1 = rss_kb(hub.pid);
+  while ((fd1 = tu_fd_count(hub.pid)) > fd0 && tu_now_ms() < until) usleep(20000);
+  long rss1 = tu_rss_kb(hub.pid);
   printf("# %u clients x %u messages: %" PRIu64 " echoed in %" PRIu64 " ms; hub fds %d -> %d -> %d,"
          " VmRSS %ld -> peak %ld -> %ld kB\n",
          nclients, nmsgs, done, ms, fd0, fd_peak, fd1, rss0, rss_peak, rss1);

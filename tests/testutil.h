@@ -52,6 +52,10 @@ int tu_wait_closed(int fd, int timeout_ms);
 char *tu_tempdir(const char *prefix);
 void tu_rmrf(const char *path);
 uint64_t tu_now_ms(void);
+/* VmRSS of a process in kB, or -1. */
+long tu_rss_kb(pid_t pid);
+/* Open file descriptors of a process, or -1. */
+int tu_fd_count(pid_t pid);
 
 #ifndef OCKAM_BIN
 #define OCKAM_BIN "ockam"

@@ -11,34 +11,15 @@
 
 #include <cmocka.h>
 
+#include "test_hex.h"
+
 #include "cipher.h"
 #include "ockam/vault.h"
 #include "xx.h"
 
 #define W ((uint64_t)OCKAM_REPLAY_WINDOW)
 
-static size_t hex_decode(const char *hex, uint8_t *out, size_t cap) {
-  size_t n = 0;
-  for (const char *p = hex; *p;) {
-    if (*p == ' ' || *p == '\n') {
-      p++;
-      continue;
-    }
-    unsigned v;
-    assert_int_equal(sscanf(p, "%2x", &v), 1);
-    assert_true(n < cap);
-    out[n++] = (uint8_t)v;
-    p += 2;
-  }
-  return n;
-}
 
-static void assert_hex(const uint8_t *got, size_t len, const char *hex) {
-  uint8_t want[512];
-  size_t n = hex_decode(hex, want, sizeof want);
-  assert_int_equal(len, n);
-  assert_memory_equal(got, want, n);
-}
 
 static int setup(void **state) {
   ockam_vault *v = NULL;

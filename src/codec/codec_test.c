@@ -10,25 +10,12 @@
 
 #include <cmocka.h>
 
+#include "test_hex.h"
+
 #include "bare.h"
 #include "ockam/limits.h"
 #include "wire.h"
 
-static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
-  size_t n = 0;
-  for (const char *p = hex; *p;) {
-    if (*p == ' ' || *p == '\n') {
-      p++;
-      continue;
-    }
-    unsigned v;
-    assert_true(sscanf(p, "%2x", &v) == 1);
-    assert_true(n < cap);
-    out[n++] = (uint8_t)v;
-    p += 2;
-  }
-  return n;
-}
 
 /* Decode strictly from an exact-size heap copy so ASan catches any overread. */
 static int decode_exact(const uint8_t *p, size_t n, ockam_message **out) {
@@ -50,7 +37,7 @@ static void test_varints(void **state) {
                {4294967296ull, "8080808010"}, {UINT64_MAX, "ffffffffffffffffff01"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     uint8_t want[16];
-    size_t n = unhex(cases[i].hex, want, sizeof want);
+    size_t n = hex_decode(cases[i].hex, want, sizeof want);
     ockami_buf b = OCKAMI_BUF_INIT;
     assert_int_equal(ockami_write_uint(&b, cases[i].v), 0);
     assert_int_equal(b.len, n);
@@ -73,7 +60,7 @@ static void test_varints(void **state) {
   const char *bad[] = {"ffffffffffffffffff02", "ffffffffffffffffff7f", "8080808080808080808001"};
   for (size_t i = 0; i < 3; i++) {
     uint8_t buf[16];
-    size_t n = unhex(bad[i], buf, sizeof buf);
+    size_t n = hex_decode(bad[i], buf, sizeof buf);
     ockami_reader r;
     ockami_reader_init(&r, buf, n);
     uint64_t got;
@@ -96,7 +83,7 @@ static void test_strings_and_caps(void **state) {
   const char *bad_utf8[] = {"0180", "02c0af", "03eda080"};
   for (size_t i = 0; i < 3; i++) {
     uint8_t buf[8];
-    size_t len = unhex(bad_utf8[i], buf, sizeof buf);
+    size_t len = hex_decode(bad_utf8[i], buf, sizeof buf);
     ockami_reader_init(&r, buf, len);
     const char *s;
     assert_int_equal(ockami_read_string(&r, 64, &s, &n), OCKAM_EUTF8);
@@ -202,8 +189,8 @@ static void test_tm_vectors(void **state) {
   for (size_t i = 0; i < sizeof tm_vectors / sizeof tm_vectors[0]; i++) {
     const tm_vector *v = &tm_vectors[i];
     uint8_t want[512], payload[256];
-    size_t n = unhex(v->hex, want, sizeof want);
-    size_t pn = unhex(v->payload_hex, payload, sizeof payload);
+    size_t n = hex_decode(v->hex, want, sizeof want);
+    size_t pn = hex_decode(v->payload_hex, payload, sizeof payload);
     ockam_message *m;
     assert_int_equal(ockam_message_new(&m), 0);
     ockam_route *on, *ret;
@@ -223,7 +210,7 @@ static void test_elixir_vectors(void **state) {
   (void)state;
   /* E10: onward [TCP 127.0.0.1:4000 (binary form), printer], return [TCP :3000], raw "hello" */
   uint8_t want[64];
-  size_t n = unhex("01020107007f000001a00f00077072696e746572010107007f000001b80b0568656c6c6f",
+  size_t n = hex_decode("01020107007f000001a00f00077072696e746572010107007f000001b80b0568656c6c6f",
                    want, sizeof want);
   ockam_message *m;
   assert_int_equal(ockam_message_new(&m), 0);
@@ -234,13 +221,13 @@ static void test_elixir_vectors(void **state) {
   check_roundtrip(want, n, m);
   ockam_message_free(m);
   /* E10b minimal */
-  n = unhex("01010107007f000001a00f0000", want, sizeof want);
+  n = hex_decode("01010107007f000001a00f0000", want, sizeof want);
   assert_int_equal(ockam_message_new(&m), 0);
   add_binary_tcp(ockam_message_onward_mut(m), 4000);
   check_roundtrip(want, n, m);
   ockam_message_free(m);
   /* UDP variant decodes too */
-  n = unhex("01020207007f000001a00f00077072696e746572010207007f000001b80b0568656c6c6f", want,
+  n = hex_decode("01020207007f000001a00f00077072696e746572010207007f000001b80b0568656c6c6f", want,
             sizeof want);
   assert_int_equal(decode_exact(want, n, &m), 0);
   ockam_address a;
@@ -252,7 +239,7 @@ static void test_elixir_vectors(void **state) {
 static void test_frame_e1b(void **state) {
   (void)state;
   uint8_t want[64];
-  size_t n = unhex(
+  size_t n = hex_decode(
       "002e010100066563686f657202010e3132372e302e302e313a34303030000361"
       "70700d0c48656c6c6f20576f726c6421",
       want, sizeof want);
@@ -280,22 +267,22 @@ static void test_malformed(void **state) {
   uint8_t buf[64];
   ockam_message *m = NULL;
   /* version 2 */
-  size_t n = unhex("02000000", buf, sizeof buf);
+  size_t n = hex_decode("02000000", buf, sizeof buf);
   assert_int_equal(decode_exact(buf, n, &m), OCKAM_EMALFORMED);
   /* address type 128 */
-  n = unhex("0101800161 00 00", buf, sizeof buf);
+  n = hex_decode("0101800161 00 00", buf, sizeof buf);
   assert_int_equal(decode_exact(buf, n, &m), OCKAM_EMALFORMED);
   /* address value longer than 255 */
-  n = unhex("01010080020000", buf, sizeof buf);
+  n = hex_decode("01010080020000", buf, sizeof buf);
   assert_int_equal(decode_exact(buf, n, &m), OCKAM_EOVERFLOW);
   /* too many hops claimed */
-  n = unhex("01ff0f", buf, sizeof buf);
+  n = hex_decode("01ff0f", buf, sizeof buf);
   assert_int_equal(decode_exact(buf, n, &m), OCKAM_EOVERFLOW);
   /* route count claims more than present */
-  n = unhex("010300016100", buf, sizeof buf);
+  n = hex_decode("010300016100", buf, sizeof buf);
   assert_int_equal(decode_exact(buf, n, &m), OCKAM_ETRUNC);
   /* bad varint in payload length */
-  n = unhex("010000ffffffffffffffffffff", buf, sizeof buf);
+  n = hex_decode("010000ffffffffffffffffffff", buf, sizeof buf);
   assert_int_equal(decode_exact(buf, n, &m), OCKAM_EOVERFLOW);
   /* empty input */
   assert_int_equal(decode_exact(buf, 0, &m), OCKAM_ETRUNC);
