@@ -156,6 +156,10 @@ void ockami_node_flush_mark(ockam_node *node, ockami_flush_mark *out) {
   if (node->has_flush_probe) node->flush_probe.mark(node->flush_probe.ctx, out);
 }
 
+void ockami_node_flush_narrow(ockam_node *node, ockami_flush_mark *m) {
+  if (node->has_flush_probe) node->flush_probe.narrow(node->flush_probe.ctx, m);
+}
+
 bool ockami_node_flush_reached(ockam_node *node, const ockami_flush_mark *m) {
   if (!node->has_flush_probe || (m->n == 0 && !m->all)) return true;
   return node->flush_probe.reached(node->flush_probe.ctx, m);

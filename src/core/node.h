@@ -36,13 +36,19 @@ typedef struct ockami_flush_mark {
 } ockami_flush_mark;
 typedef struct ockami_flush_probe {
   void (*mark)(void *ctx, ockami_flush_mark *out);
+  void (*narrow)(void *ctx, ockami_flush_mark *m);
   bool (*reached)(void *ctx, const ockami_flush_mark *m);
   void *ctx;
 } ockami_flush_probe;
 /* Register (or with NULL, remove) the node's probe; the probe is copied. */
 void ockami_node_set_flush_probe(ockam_node *node, const ockami_flush_probe *probe);
-/* An empty mark when no transport buffers anything. */
+/* Two steps: take a mark before handing messages on (it records how much
+ * every connection had queued), then narrow it afterwards to the connections
+ * that were given bytes in between, with what they hold now as the target.
+ * Connections nobody wrote to (e.g. one stuck reconnecting to a dead peer)
+ * are not waited for. */
 void ockami_node_flush_mark(ockam_node *node, ockami_flush_mark *out);
+void ockami_node_flush_narrow(ockam_node *node, ockami_flush_mark *m);
 bool ockami_node_flush_reached(ockam_node *node, const ockami_flush_mark *m);
 /* Node-wide counters. */
 typedef struct ockami_node_stats {

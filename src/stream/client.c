@@ -592,6 +592,8 @@ static void cons_on_pull_response(consumer *c, const ockami_sp_msg *m, uint64_t 
   if (c->sent_long && c->lp == LP_TRYING) c->lp = LP_ON;
   if (c->save_unsure && id >= c->save_id) c->save_unsure = false; /* it went first on the wire */
   bool progressed = false;
+  /* What the transports hold before this batch is handed on (see cons_batch_done). */
+  ockami_node_flush_mark(s->node, &c->flush);
   ockami_sp_msg_iter it;
   ockami_sp_stream_msg sm;
   ockami_sp_msg_iter_init(&it, &m->u.pull_response.messages);
@@ -656,7 +658,7 @@ static void cons_batch_done(consumer *c, uint64_t now) {
 static void cons_on_marker(consumer *c, const ockam_message *msg, uint64_t now) {
   uint64_t seq;
   if (!read_marker(msg, &seq) || c->phase != PULL_HANDING || seq != c->marker_seq) return;
-  ockami_node_flush_mark(c->sd.s->node, &c->flush);
+  ockami_node_flush_narrow(c->sd.s->node, &c->flush);
   c->flush_since = now;
   cons_batch_done(c, now);
 }

@@ -733,10 +733,10 @@ int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t 
 
 static size_t outstanding(const conn *c) { return c->pending.len + c->inflight.len; }
 
+/* Snapshot of what every connection has queued so far. */
 static void probe_mark(void *ctx, ockami_flush_mark *out) {
   ockam_tcp *tcp = ctx;
   for (conn *c = tcp->conns; c; c = c->next) {
-    if (!outstanding(c)) continue;
     if (out->n == OCKAMI_FLUSH_MARK_MAX) {
       out->all = true;
       return;
@@ -745,6 +745,32 @@ static void probe_mark(void *ctx, ockami_flush_mark *out) {
     out->target[out->n] = c->queued_total;
     out->n++;
   }
+}
+
+/* Keep the connections given bytes since the snapshot (or opened since),
+ * each with what it has queued now as the target. */
+static void probe_narrow(void *ctx, ockami_flush_mark *m) {
+  ockam_tcp *tcp = ctx;
+  if (m->all) return; /* too many connections to tell: wait for all of them */
+  ockami_flush_mark out = {0};
+  for (conn *c = tcp->conns; c; c = c->next) {
+    bool known = false, grew = false;
+    for (size_t i = 0; i < m->n; i++) {
+      if (m->id[i] != c->id) continue;
+      known = true;
+      grew = c->queued_total > m->target[i];
+    }
+    if (known && !grew) continue;
+    if (!known && c->queued_total == 0) continue;
+    if (out.n == OCKAMI_FLUSH_MARK_MAX) {
+      out.all = true;
+      break;
+    }
+    out.id[out.n] = c->id;
+    out.target[out.n] = c->queued_total;
+    out.n++;
+  }
+  *m = out;
 }
 
 static bool probe_reached(void *ctx, const ockami_flush_mark *m) {
@@ -784,7 +810,7 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   uv_prepare_init(ockami_node_uv(node), &tcp->flush);
   tcp->flush.data = tcp;
   ockami_node_set_drain_cb(node, resume_all, tcp);
-  ockami_flush_probe probe = {probe_mark, probe_reached, tcp};
+  ockami_flush_probe probe = {probe_mark, probe_narrow, probe_reached, tcp};
   ockami_node_set_flush_probe(node, &probe);
   *out = tcp;
   return OCKAM_OK;
