@@ -1,2 +1,0 @@
-/* Placeholder translation unit for a layer without sources. */
-typedef int ockami_empty_unit;
