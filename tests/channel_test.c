@@ -267,6 +267,46 @@ static void test_handshake_timeouts_free_everything(void **state) {
   ockam_vault_destroy(vault);
 }
 
+static void test_flood_evicts_oldest_handshake(void **state) {
+  (void)state;
+  ockam_node *node;
+  ockam_vault *vault;
+  assert_int_equal(ockam_node_create(&node), 0);
+  assert_int_equal(ockam_vault_create("software", &vault), 0);
+  int swallowed = 0;
+  const char *hole[1] = {"blackhole"};
+  assert_int_equal(ockam_worker_start(node, hole, 1, &blackhole_ops, &swallowed, NULL), 0);
+  /* At most 4 handshakes in progress; those of the flood never complete. */
+  ockam_channel_options o = {.max_pending = 4};
+  assert_int_equal(ockam_channel_create_listener(node, "scl", vault, &o), 0);
+  size_t base = ockam_vault_secret_count(vault);
+  for (int i = 0; i < 50; i++) {
+    ockam_message *m;
+    assert_int_equal(ockam_message_new(&m), 0);
+    assert_int_equal(ockam_route_append_str(ockam_message_onward_mut(m), "scl"), 0);
+    assert_int_equal(ockam_route_append_str(ockam_message_return_mut(m), "blackhole"), 0);
+    uint8_t req[34] = {32};
+    for (int k = 0; k < 32; k++) req[1 + k] = (uint8_t)(k * 7 + 9 + i);
+    assert_int_equal(ockam_message_set_payload(m, req, sizeof req), 0);
+    assert_int_equal(ockam_send_message(node, m), 0);
+  }
+  assert_int_equal(ockam_node_run_until(node, 100, NULL, NULL), 0);
+  assert_int_equal(swallowed, 50); /* every request got its m2 */
+  /* Only the newest 4 are still held (each holds secrets). */
+  size_t held = ockam_vault_secret_count(vault) - base;
+  /* An honest peer gets a channel at once, without waiting for timeouts. */
+  ockam_route *route;
+  assert_int_equal(ockam_route_parse("scl", &route), 0);
+  char ch[64];
+  assert_int_equal(ockam_channel_create(node, route, vault, NULL, 2000, ch, sizeof ch), 0);
+  ockam_route_free(route);
+  assert_true(held > 0);
+  assert_true(held <= 4 * 4);
+  ockam_node_destroy(node);
+  assert_int_equal(ockam_vault_secret_count(vault), 0);
+  ockam_vault_destroy(vault);
+}
+
 /* ---- two nodes on two threads over real TCP ------------------------------------------------ */
 
 typedef struct responder_node {
@@ -388,6 +428,7 @@ int main(void) {
       cmocka_unit_test(test_channel_through_hub_processes),
       cmocka_unit_test(test_replay_tamper_reorder),
       cmocka_unit_test(test_handshake_timeouts_free_everything),
+      cmocka_unit_test(test_flood_evicts_oldest_handshake),
       cmocka_unit_test(test_100k_messages_extended),
       cmocka_unit_test(test_2021_peer_interoperates),
   };

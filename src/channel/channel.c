@@ -40,6 +40,7 @@ typedef struct chan {
   char local[33];  /* lA / lB */
   uint8_t key_e[32]; /* responder: initiator's ephemeral key, the listener's dedup key */
   uint8_t remote_flags; /* responder: extensions the initiator announced in m1 */
+  uint64_t order;       /* responder: position in its listener's start order */
   ockam_route remote_route;
   ockam_route callback; /* responder: KeyExchangeCompleted target (may be empty) */
   ockami_xx xx;
@@ -55,6 +56,8 @@ struct listener {
   ockam_channel_options opt;
   ockami_map pending; /* initiator ephemeral key -> chan, while the chan lives */
   uint32_t handshaking;
+  uint64_t started;      /* responders started so far: their age order */
+  uint64_t evicted;      /* handshakes dropped to make room for newer ones */
 };
 
 static void chan_fail(chan *c, int err, const char *why);
@@ -115,7 +118,11 @@ static void handshake_timeout(void *arg) {
 
 static void chan_fail(chan *c, int err, const char *why) {
   if (c->state == CHAN_FAILED) return;
-  LOG_WARN(MOD, "channel %s: %s (%s)", c->local, why, ockam_strerror(err));
+  /* Evictions are logged by the listener, rate-limited (floods). */
+  if (err == OCKAM_EFULL)
+    LOG_DEBUG(MOD, "channel %s: %s", c->local, why);
+  else
+    LOG_WARN(MOD, "channel %s: %s (%s)", c->local, why, ockam_strerror(err));
   /* A failed handshake frees its listener slot (chan_stopped only counts
    * channels still in handshake). */
   if (c->state == CHAN_HANDSHAKE && c->owner && c->owner->handshaking) c->owner->handshaking--;
@@ -394,13 +401,30 @@ static int listener_handle(ockam_worker *w, ockam_message *m) {
   }
   uint32_t max = l->opt.max_pending ? l->opt.max_pending : OCKAM_CHANNEL_MAX_PENDING;
   if (l->handshaking >= max) {
-    LOG_WARN(MOD, "listener: %u handshakes in progress; request dropped", l->handshaking);
-    return OCKAM_EFULL;
+    /* Make room by abandoning the oldest unfinished handshake: a flood of
+     * requests that never complete then cannot lock honest peers out until
+     * the flood's handshakes time out. */
+    chan *oldest = NULL;
+    size_t b = 0;
+    for (ockami_map_entry *e = ockami_map_next(&l->pending, &b, NULL); e;
+         e = ockami_map_next(&l->pending, &b, e)) {
+      chan *p = e->value;
+      if (p->state == CHAN_HANDSHAKE && (!oldest || p->order < oldest->order)) oldest = p;
+    }
+    if (!oldest) {
+      LOG_WARN(MOD, "listener: %u handshakes in progress; request dropped", l->handshaking);
+      return OCKAM_EFULL;
+    }
+    if (l->evicted++ % 1000 == 0)
+      LOG_WARN(MOD, "listener: %u handshakes in progress; abandoning the oldest (%llu so far)",
+               l->handshaking, (unsigned long long)l->evicted);
+    chan_fail(oldest, OCKAM_EFULL, "handshake abandoned for a newer one");
   }
   chan *c;
   rc = chan_new(node, l->vault, false, &l->opt, &c);
   if (rc) return rc;
   c->owner = l;
+  c->order = ++l->started;
   memcpy(c->key_e, m1, 32);
   l->handshaking++;
   if (ockami_map_put(&l->pending, c->key_e, 32, c) != OCKAM_OK) c->owner = NULL;
