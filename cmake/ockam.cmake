@@ -28,6 +28,7 @@ function(ockam_unit_test name)
     ${CMAKE_SOURCE_DIR}/src/storage ${CMAKE_SOURCE_DIR}/src/stream ${CMAKE_SOURCE_DIR}/src/hub
     ${CMAKE_SOURCE_DIR}/tests/include ${T_INCLUDES})
   target_link_libraries(${name} PRIVATE ockam_static PkgConfig::CMOCKA ${T_LIBS})
+  target_compile_definitions(${name} PRIVATE OCKAM_VECTORS_DIR="${CMAKE_SOURCE_DIR}/tests/vectors")
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "OCKAM_TEST_VECTORS=${CMAKE_SOURCE_DIR}/tests/vectors")
   if(T_TIMEOUT)

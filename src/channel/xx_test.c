@@ -369,7 +369,7 @@ static void assert_in_file(const char *text, const char *hex) {
 static void test_vectors_match_files(void **state) {
   (void)state;
   const char *dir = getenv("OCKAM_TEST_VECTORS");
-  if (!dir) skip();
+  if (!dir) dir = OCKAM_VECTORS_DIR;
   char *json = slurp(dir, "noise-xx-25519-aesgcm-sha256.json");
   char *md = slurp(dir, "ockam-2021-vectors.md");
   assert_non_null(json);
