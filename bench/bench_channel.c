@@ -40,7 +40,8 @@ static int sink_handle(ockam_worker *w, ockam_message *msg) {
   ockam_message_payload(msg, &len);
   r->received++;
   r->bytes += len;
-  if (r->received % r->ack_every == 0 || r->received == __atomic_load_n(&r->total, __ATOMIC_SEQ_CST)) {
+  if (r->received % r->ack_every == 0 ||
+      r->received == __atomic_load_n(&r->total, __ATOMIC_SEQ_CST)) {
     uint8_t ack[8];
     for (int i = 0; i < 8; i++) ack[i] = (uint8_t)(r->received >> (8 * i));
     return ockam_send(ockam_worker_node(w), "sink", ockam_message_return(msg), ack, sizeof ack);
@@ -49,7 +50,9 @@ static int sink_handle(ockam_worker *w, ockam_message *msg) {
 }
 static const ockam_worker_ops sink_ops = {sink_handle, NULL};
 
-static bool receiver_stopped(void *arg) { return atomic_load(&((receiver *)arg)->stop); }
+static bool receiver_stopped(void *arg) {
+  return atomic_load(&((receiver *)arg)->stop);
+}
 
 static void *receiver_main(void *arg) {
   receiver *r = arg;
@@ -77,7 +80,9 @@ static void *receiver_main(void *arg) {
   return NULL;
 }
 
-static void noop(void *arg) { (void)arg; }
+static void noop(void *arg) {
+  (void)arg;
+}
 
 static void fill(void *arg) {
   sender *s = arg;
@@ -196,7 +201,8 @@ int main(int argc, char **argv) {
   }
   ockam_tcp_stats ts;
   ockam_tcp_get_stats(tcp, &ts);
-  if (ts.dropped) fprintf(stderr, "bench_channel: %llu frames dropped\n", (unsigned long long)ts.dropped);
+  if (ts.dropped)
+    fprintf(stderr, "bench_channel: %llu frames dropped\n", (unsigned long long)ts.dropped);
   atomic_store(&r.stop, true);
   BENCH_CHECK(ockam_node_post(r.node, noop, NULL));
   pthread_join(th, NULL);

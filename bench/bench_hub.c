@@ -77,8 +77,8 @@ static int run_push(const char *hub, int producers, uint64_t count, const char *
     dropped += st.dropped;
   }
   if (confirmed < count || dropped) {
-    fprintf(stderr, "bench_hub push: %llu confirmed, %llu dropped\n",
-            (unsigned long long)confirmed, (unsigned long long)dropped);
+    fprintf(stderr, "bench_hub push: %llu confirmed, %llu dropped\n", (unsigned long long)confirmed,
+            (unsigned long long)dropped);
     return 1;
   }
   char name[64];

@@ -32,7 +32,8 @@ static void *produce(void *arg) {
   payload[100] = 0;
   for (uint64_t done = 0; done < p->count;) {
     uint64_t n = p->count - done < BATCH ? p->count - done : BATCH;
-    for (uint64_t i = 0; i < n; i++) redisAppendCommand(c, "XADD %s * f %b", key, payload, (size_t)100);
+    for (uint64_t i = 0; i < n; i++)
+      redisAppendCommand(c, "XADD %s * f %b", key, payload, (size_t)100);
     for (uint64_t i = 0; i < n; i++) {
       redisReply *r;
       if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type == REDIS_REPLY_ERROR) p->failed = 1;

@@ -58,8 +58,8 @@ static void make_cert(EVP_PKEY **key, X509 **cert) {
   X509_gmtime_adj(X509_getm_notAfter(x), 3600);
   X509_set_pubkey(x, *key);
   X509_NAME *name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
-                             -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                             0);
   X509_set_issuer_name(x, name);
   if (!X509_sign(x, *key, EVP_sha256())) die("sign");
   *cert = x;

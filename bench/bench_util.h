@@ -32,13 +32,18 @@ static inline double bench_percentile(double *v, size_t n, double q) {
 /* Resident set size of a process in KiB (pid 0 = this one), -1 on error. */
 static inline long bench_rss_kib(int pid) {
   char path[64], line[256];
-  if (pid) snprintf(path, sizeof path, "/proc/%d/status", pid);
-  else snprintf(path, sizeof path, "/proc/self/status");
+  if (pid)
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+  else
+    snprintf(path, sizeof path, "/proc/self/status");
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   long kib = -1;
   while (fgets(line, sizeof line, f))
-    if (!strncmp(line, "VmRSS:", 6)) { kib = strtol(line + 6, NULL, 10); break; }
+    if (!strncmp(line, "VmRSS:", 6)) {
+      kib = strtol(line + 6, NULL, 10);
+      break;
+    }
   fclose(f);
   return kib;
 }
@@ -60,7 +65,9 @@ static inline long bench_arg_long(int argc, char **argv, const char *key, long d
 }
 
 /* For calls whose result does not matter (warn_unused_result). */
-static inline void bench_ignore(int rc) { (void)rc; }
+static inline void bench_ignore(int rc) {
+  (void)rc;
+}
 
 #define BENCH_CHECK(expr)                                                              \
   do {                                                                                 \

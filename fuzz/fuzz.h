@@ -22,9 +22,9 @@
 
 /* The message goes to the sanitizer's report stream as well, which libFuzzer
  * keeps open when -close_fd_mask silences the target's stderr. */
-#define FUZZ_CHECK(cond)                                                   \
-  do {                                                                     \
-    if (!(cond)) fuzz_fail(__FILE__, __LINE__, #cond);                     \
+#define FUZZ_CHECK(cond)                               \
+  do {                                                 \
+    if (!(cond)) fuzz_fail(__FILE__, __LINE__, #cond); \
   } while (0)
 
 static inline void fuzz_fail(const char *file, int line, const char *what) {
@@ -50,7 +50,9 @@ static inline void fuzz_in_init(fuzz_in *in, const uint8_t *p, size_t len) {
   in->pos = 0;
 }
 
-static inline size_t fuzz_left(const fuzz_in *in) { return in->len - in->pos; }
+static inline size_t fuzz_left(const fuzz_in *in) {
+  return in->len - in->pos;
+}
 
 static inline uint8_t fuzz_u8(fuzz_in *in) {
   return in->pos < in->len ? in->p[in->pos++] : 0;
@@ -83,6 +85,8 @@ static inline const uint8_t *fuzz_rest(fuzz_in *in, size_t *got) {
 
 /* Silence the library's logger: parsers log what they refuse, and a target
  * runs them millions of times. */
-static inline void fuzz_quiet(void) { ockam_log_set_level(OCKAM_LOG_OFF); }
+static inline void fuzz_quiet(void) {
+  ockam_log_set_level(OCKAM_LOG_OFF);
+}
 
 #endif

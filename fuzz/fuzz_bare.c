@@ -12,16 +12,28 @@
 #include "bare.h"
 #include "fuzz.h"
 
-enum { OP_U8, OP_U16, OP_U32, OP_U64, OP_UINT, OP_UINT_MAX, OP_OPTION, OP_DATA, OP_STRING,
-       OP_FIXED, OP_FINISH, OP_KINDS };
+enum {
+  OP_U8,
+  OP_U16,
+  OP_U32,
+  OP_U64,
+  OP_UINT,
+  OP_UINT_MAX,
+  OP_OPTION,
+  OP_DATA,
+  OP_STRING,
+  OP_FIXED,
+  OP_FINISH,
+  OP_KINDS
+};
 
-static const uint64_t sizes[16] = {0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 127, 128, 255, 65535,
-                                   UINT64_MAX};
+static const uint64_t sizes[16] = {0,  1,  2,  3,   4,   7,   8,     15,
+                                   16, 31, 32, 127, 128, 255, 65535, UINT64_MAX};
 
 typedef struct value {
   int rc;
-  uint64_t u;        /* integers, option tag */
-  const uint8_t *p;  /* data, string, fixed */
+  uint64_t u;       /* integers, option tag */
+  const uint8_t *p; /* data, string, fixed */
   size_t len;
 } value;
 
@@ -202,17 +214,27 @@ static value run_op(ockami_reader *r, uint8_t op) {
 
 static int write_value(ockami_buf *b, uint8_t op, const value *v) {
   switch ((op & 15) % OP_KINDS) {
-    case OP_U8: return ockami_write_u8(b, (uint8_t)v->u);
-    case OP_U16: return ockami_write_u16le(b, (uint16_t)v->u);
-    case OP_U32: return ockami_write_u32le(b, (uint32_t)v->u);
-    case OP_U64: return ockami_write_u64le(b, v->u);
+    case OP_U8:
+      return ockami_write_u8(b, (uint8_t)v->u);
+    case OP_U16:
+      return ockami_write_u16le(b, (uint16_t)v->u);
+    case OP_U32:
+      return ockami_write_u32le(b, (uint32_t)v->u);
+    case OP_U64:
+      return ockami_write_u64le(b, v->u);
     case OP_UINT:
-    case OP_UINT_MAX: return ockami_write_uint(b, v->u);
-    case OP_OPTION: return ockami_write_option(b, v->u != 0);
-    case OP_DATA: return ockami_write_data(b, v->p, v->len);
-    case OP_STRING: return ockami_write_string(b, (const char *)v->p, v->len);
-    case OP_FIXED: return ockami_write_fixed(b, v->p, v->len);
-    default: return 0;
+    case OP_UINT_MAX:
+      return ockami_write_uint(b, v->u);
+    case OP_OPTION:
+      return ockami_write_option(b, v->u != 0);
+    case OP_DATA:
+      return ockami_write_data(b, v->p, v->len);
+    case OP_STRING:
+      return ockami_write_string(b, (const char *)v->p, v->len);
+    case OP_FIXED:
+      return ockami_write_fixed(b, v->p, v->len);
+    default:
+      return 0;
   }
 }
 
@@ -263,8 +285,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (first_err) FUZZ_CHECK(got[i].rc == first_err);
     if (got[i].rc && (ops[i] & 15) % OP_KINDS != OP_FINISH) first_err = got[i].rc;
     if (!first_err) ok_ops = i + 1;
-    if (!got[i].rc && ((ops[i] & 15) % OP_KINDS == OP_UINT ||
-                       (ops[i] & 15) % OP_KINDS == OP_UINT_MAX))
+    if (!got[i].rc &&
+        ((ops[i] & 15) % OP_KINDS == OP_UINT || (ops[i] & 15) % OP_KINDS == OP_UINT_MAX))
       check_uint_encoding(got[i].u);
   }
 

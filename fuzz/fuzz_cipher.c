@@ -93,8 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ockami_framing framing = (fuzz_u8(&in) & 1) ? OCKAMI_FRAMING_EXTENDED : OCKAMI_FRAMING_2021;
   size_t hdr = framing == OCKAMI_FRAMING_EXTENDED ? OCKAMI_CIPHER_HEADER_EXTENDED
                                                   : OCKAMI_CIPHER_HEADER_2021;
-  uint64_t limit = framing == OCKAMI_FRAMING_EXTENDED ? OCKAMI_CIPHER_LIMIT_EXTENDED
-                                                      : OCKAMI_CIPHER_LIMIT_2021;
+  uint64_t limit =
+      framing == OCKAMI_FRAMING_EXTENDED ? OCKAMI_CIPHER_LIMIT_EXTENDED : OCKAMI_CIPHER_LIMIT_2021;
   ockami_cipher tx, rx;
   FUZZ_CHECK(ockami_cipher_init(&tx, vault, framing, import(k2), import(k1)) == 0);
   FUZZ_CHECK(ockami_cipher_init(&rx, vault, framing, import(k1), import(k2)) == 0);
@@ -172,8 +172,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       } else {
         /* A changed counter is judged by the window first, then fails the tag. */
         FUZZ_CHECK(rc != 0 && out_len == 0);
-        if (n != UINT64_MAX && !model_accepts(&m, n)) FUZZ_CHECK(rc == OCKAM_EREPLAY);
-        else if (n != UINT64_MAX) FUZZ_CHECK(rc == OCKAM_ECRYPTO);
+        if (n != UINT64_MAX && !model_accepts(&m, n))
+          FUZZ_CHECK(rc == OCKAM_EREPLAY);
+        else if (n != UINT64_MAX)
+          FUZZ_CHECK(rc == OCKAM_ECRYPTO);
       }
     } else if (kind == 3) { /* jump the sender's counter */
       uint8_t how = fuzz_u8(&in);

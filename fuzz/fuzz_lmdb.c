@@ -103,7 +103,10 @@ static bool fill(fuzz_in *in, uint8_t flags, names *streams, names *clients) {
     const uint8_t *p;
     int db;
     switch (kind) {
-      case 0: case 1: case 2: case 3: /* raw pair */
+      case 0:
+      case 1:
+      case 2:
+      case 3: /* raw pair */
         db = kind;
         p = fuzz_bytes(in, fuzz_u8(in), &klen);
         memcpy(key, p, klen);
@@ -188,20 +191,17 @@ static void exercise(void *be, const names *streams, const names *clients, fuzz_
       FUZZ_CHECK(ops->bounds(be, s, sl, &f2, &n2) == 0 && n2 == next + 1 && f2 <= n2);
       ockami_records back = {0};
       FUZZ_CHECK(ops->read(be, s, sl, a.index, 1, 0, &back) == 0);
-      FUZZ_CHECK(back.count == 1 && back.items[0].index == a.index &&
-                 back.items[0].len == plen &&
+      FUZZ_CHECK(back.count == 1 && back.items[0].index == a.index && back.items[0].len == plen &&
                  (plen == 0 || memcmp(back.items[0].data, payload, plen) == 0));
       ockami_records_free(&back);
     }
     for (size_t c = 0; c < clients->n; c++) {
       uint64_t idx = 0, idx2 = 0;
       bool found = false, found2 = false;
-      if (ops->index_get(be, clients->name[c], clients->len[c], s, sl, &idx, &found) != 0)
-        continue;
+      if (ops->index_get(be, clients->name[c], clients->len[c], s, sl, &idx, &found) != 0) continue;
       uint64_t save = fuzz_u8(in);
       if (ops->index_save(be, clients->name[c], clients->len[c], s, sl, save) != 0) continue;
-      FUZZ_CHECK(ops->index_get(be, clients->name[c], clients->len[c], s, sl, &idx2, &found2) ==
-                 0);
+      FUZZ_CHECK(ops->index_get(be, clients->name[c], clients->len[c], s, sl, &idx2, &found2) == 0);
       FUZZ_CHECK(found2 && idx2 >= save && (!found || idx2 >= idx));
     }
   }

@@ -36,12 +36,12 @@
 static ockam_vault *vault;
 static ockam_secret init_s, init_e;
 
-static const uint8_t s_bytes[32] = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
-                                    0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
-                                    0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
-static const uint8_t e_bytes[32] = {0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a,
-                                    0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35,
-                                    0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f};
+static const uint8_t s_bytes[32] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
+static const uint8_t e_bytes[32] = {
+    0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f,
+    0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fuzz_quiet();
@@ -104,9 +104,13 @@ static int sink_handle(ockam_worker *w, ockam_message *m) {
 
 static const ockam_worker_ops sink_ops = {sink_handle, NULL};
 
-static bool idle(void *arg) { return ockami_node_queue_len(arg) == 0; }
+static bool idle(void *arg) {
+  return ockami_node_queue_len(arg) == 0;
+}
 
-static void settle(harness *h) { (void)ockam_node_run_until(h->node, 2000, idle, h->node); }
+static void settle(harness *h) {
+  (void)ockam_node_run_until(h->node, 2000, idle, h->node);
+}
 
 static void send_to(harness *h, const ockam_route *route, const uint8_t *p, size_t len) {
   if (route && ockam_route_len(route) > 0) (void)ockam_send(h->node, "sink", route, p, len);
@@ -134,8 +138,8 @@ static void open_channel(harness *h, bool extended) {
   uint8_t ann[OCKAMI_EXT_PAYLOAD_LEN], m1[OCKAMI_XX_M1_MIN + OCKAMI_EXT_PAYLOAD_LEN];
   size_t alen = 0, m1len;
   if (extended)
-    FUZZ_CHECK(ockami_ext_payload_write(OCKAMI_EXT_FLAG_EXTENDED_FRAMING, ann, sizeof ann,
-                                        &alen) == 0);
+    FUZZ_CHECK(ockami_ext_payload_write(OCKAMI_EXT_FLAG_EXTENDED_FRAMING, ann, sizeof ann, &alen) ==
+               0);
   FUZZ_CHECK(ockami_xx_write(&h->xx, ann, alen, m1, sizeof m1, &m1len) == 0);
   ockami_buf req = OCKAMI_BUF_INIT; /* CreateResponderChannelMessage{m1, None} */
   FUZZ_CHECK(ockami_write_data(&req, m1, m1len) == 0 && ockami_write_option(&req, false) == 0);
@@ -180,9 +184,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t len;
     const uint8_t *p = op == 4 ? NULL : fuzz_bytes(&in, fuzz_u16(&in) % 4096, &len);
     switch (op) {
-      case 0: send_to_name(&h, "listener", p, len); break;
-      case 1: send_to_name(&h, "forwarding_service", p, len); break;
-      case 2: send_to(&h, h.last_ret, p, len); break;
+      case 0:
+        send_to_name(&h, "listener", p, len);
+        break;
+      case 1:
+        send_to_name(&h, "forwarding_service", p, len);
+        break;
+      case 2:
+        send_to(&h, h.last_ret, p, len);
+        break;
       case 3: {
         ockam_message *m;
         if (ockam_message_decode(p, len, &m) == 0) {
@@ -191,7 +201,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         break;
       }
-      case 4: open_channel(&h, flags & 8); break;
+      case 4:
+        open_channel(&h, flags & 8);
+        break;
       case 5:
         if (h.sess == SESS_OPEN) {
           size_t cap = len + ockami_cipher_overhead(h.cipher.framing), blen;

@@ -134,11 +134,14 @@ static void wbytes(ockami_buf *b, const void *p, size_t n) {
 static const char *const xx_msgs[][2] = {
     {"m1", "358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254"},
     {"m2",
-     "64b101b1d0be5a8704bd078f9895001fc03e8e9f9522f188dd128d9846d484665393019dbd6f438795da206db08866"
-     "10b26108e424142c2e9b5fd1f7ea70cde8767ce62d7e3c0e9bcefe4ab872c0505b9e824df091b74ffe10a2b32809ca"
+     "64b101b1d0be5a8704bd078f9895001fc03e8e9f9522f188dd128d9846d484665393019dbd6f438795da206db0886"
+     "6"
+     "10b26108e424142c2e9b5fd1f7ea70cde8767ce62d7e3c0e9bcefe4ab872c0505b9e824df091b74ffe10a2b32809c"
+     "a"
      "b21f"},
     {"m3",
-     "e610eadc4b00c17708bf223f29a66f02342fbedf6c0044736544b9271821ae40e70144cecd9d265dffdc5bb8e051c3"
+     "e610eadc4b00c17708bf223f29a66f02342fbedf6c0044736544b9271821ae40e70144cecd9d265dffdc5bb8e051c"
+     "3"
      "f83db32a425e04d8f510c58a43325fbc56"},
     {"m1p", "358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254746573745f6d73675f30"},
 };
@@ -161,8 +164,8 @@ int main(int argc, char **argv) {
 
   static const char *const frames[] = {"E1b", "E2", "E3", "E6d", "E11", NULL};
   static const char *const messages[] = {"E1", "E6b", "E8b", "E9a", "E9c", "E10", NULL};
-  static const char *const payloads[] = {"E2", "E2b", "E4a", "E4b", "E4c", "E4d", "E5", "E5b",
-                                         "E6c", "E6e", "E7", "E7b", "E12", NULL};
+  static const char *const payloads[] = {"E2",  "E2b", "E4a", "E4b", "E4c", "E4d", "E5",
+                                         "E5b", "E6c", "E6e", "E7",  "E7b", "E12", NULL};
   ockami_buf stream = OCKAMI_BUF_INIT;
   for (size_t i = 0; i < nvecs; i++) {
     const vec *v = &vecs[i];
@@ -177,14 +180,15 @@ int main(int argc, char **argv) {
     /* BARE programs over every vector: the TransportMessage layout, and
      * one op of each kind. */
     ockami_buf prog = OCKAMI_BUF_INIT;
-    static const uint8_t tm_ops[] = {0x00, 0x54, 0x00, 0xd7, 0x00, 0xd7, 0x54, 0x00, 0xd7,
-                                     0xe7, 0x0a};
+    static const uint8_t tm_ops[] = {0x00, 0x54, 0x00, 0xd7, 0x00, 0xd7,
+                                     0x54, 0x00, 0xd7, 0xe7, 0x0a};
     w8(&prog, sizeof tm_ops);
     wbytes(&prog, tm_ops, sizeof tm_ops);
     wbytes(&prog, v->p, v->len);
     put_buf("fuzz_bare", v->name, &prog);
     prog.len = 0;
-    static const uint8_t each_op[] = {0x00, 0x01, 0x02, 0x03, 0x04, 0xf5, 0x06, 0xd7, 0xd8, 0x39, 0x0a};
+    static const uint8_t each_op[] = {0x00, 0x01, 0x02, 0x03, 0x04, 0xf5,
+                                      0x06, 0xd7, 0xd8, 0x39, 0x0a};
     w8(&prog, sizeof each_op);
     wbytes(&prog, each_op, sizeof each_op);
     wbytes(&prog, v->p, v->len);
@@ -200,11 +204,11 @@ int main(int argc, char **argv) {
   ockami_buf b = OCKAMI_BUF_INIT;
   static const ockami_sp_stream_msg msgs[2] = {{1, (const uint8_t *)"one", 3},
                                                {300, (const uint8_t *)"", 0}};
-#define SP(name, call)                           \
-  do {                                           \
-    b.len = 0;                                   \
-    if (call) exit(1);                           \
-    put_buf("fuzz_stream_proto", name, &b);      \
+#define SP(name, call)                      \
+  do {                                      \
+    b.len = 0;                              \
+    if (call) exit(1);                      \
+    put_buf("fuzz_stream_proto", name, &b); \
   } while (0)
   SP("create-none", ockami_sp_encode_create(&b, NULL, 0));
   SP("create", ockami_sp_encode_create(&b, "s1", 2));
@@ -253,14 +257,14 @@ int main(int argc, char **argv) {
       w16(&b, (uint16_t)raw[i]->len);
       wbytes(&b, raw[i]->p, raw[i]->len);
     }
-    w8(&b, 1), w16(&b, 5), wbytes(&b, "hello", 5);            /* send */
-    w8(&b, 2), w8(&b, 0), w8(&b, 0), w16(&b, 0);              /* deliver */
-    w8(&b, 2), w8(&b, 0), w8(&b, 0), w16(&b, 0);              /* replay */
+    w8(&b, 1), w16(&b, 5), wbytes(&b, "hello", 5);               /* send */
+    w8(&b, 2), w8(&b, 0), w8(&b, 0), w16(&b, 0);                 /* deliver */
+    w8(&b, 2), w8(&b, 0), w8(&b, 0), w16(&b, 0);                 /* replay */
     w8(&b, 3), w8(&b, 0), wbytes(&b, "\0\0\0\0\0\0\x09\x00", 8); /* jump */
     w8(&b, 1), w16(&b, 3), wbytes(&b, "abc", 3);
-    w8(&b, 2), w8(&b, 1), w8(&b, 0x01), w16(&b, 20);          /* tampered */
+    w8(&b, 2), w8(&b, 1), w8(&b, 0x01), w16(&b, 20); /* tampered */
     w8(&b, 2), w8(&b, 1), w8(&b, 0), w16(&b, 0);
-    w8(&b, 4), w8(&b, 6), wbytes(&b, "OCKX\x01\x01", 6);      /* ext payload */
+    w8(&b, 4), w8(&b, 6), wbytes(&b, "OCKX\x01\x01", 6); /* ext payload */
     put_buf("fuzz_cipher", framing ? "extended" : "2021", &b);
   }
 
@@ -274,16 +278,24 @@ int main(int argc, char **argv) {
   put_buf("fuzz_lmdb", "one-stream", &b);
 
   /* CLI argument lists (NUL-separated) and log level names. */
-#define ARGS(lit) {lit, sizeof lit - 1}
+#define ARGS(lit) \
+  { lit, sizeof lit - 1 }
   static const struct {
     const char *s;
     size_t len;
   } cli[] = {
-      ARGS("--listen\0" "127.0.0.1:4000\0--store\0memory"),
-      ARGS("--store\0lmdb\0--data\0/tmp/x\0--no-sync\0--retention-messages\0" "10"),
-      ARGS("--store\0jetstream\0--nats\0nats://127.0.0.1:4222\0--replicas\0" "3"),
-      ARGS("--max-streams\0" "5\0--max-message\0" "65535\0--max-connections\0" "2"),
-      ARGS("--long-poll-max\0" "1000\0--ready-file\0/tmp/r\0--log\0debug\0--no-streams"),
+      ARGS("--listen\0"
+           "127.0.0.1:4000\0--store\0memory"),
+      ARGS("--store\0lmdb\0--data\0/tmp/x\0--no-sync\0--retention-messages\0"
+           "10"),
+      ARGS("--store\0jetstream\0--nats\0nats://127.0.0.1:4222\0--replicas\0"
+           "3"),
+      ARGS("--max-streams\0"
+           "5\0--max-message\0"
+           "65535\0--max-connections\0"
+           "2"),
+      ARGS("--long-poll-max\0"
+           "1000\0--ready-file\0/tmp/r\0--log\0debug\0--no-streams"),
       ARGS("--retention-bytes=100\0--retention-age=60"),
       ARGS("-h"),
       ARGS("--help"),
@@ -295,8 +307,12 @@ int main(int argc, char **argv) {
     put_str("fuzz_cli", name, cli[i].s, cli[i].len);
   }
 
-  static const char *const routes[] = {"1#127.0.0.1:4000;echo_service", "0#app, 1#localhost:1",
-                                       "  stream ; stream_index ,", "16#x;2#udp", "#", "1#"};
+  static const char *const routes[] = {"1#127.0.0.1:4000;echo_service",
+                                       "0#app, 1#localhost:1",
+                                       "  stream ; stream_index ,",
+                                       "16#x;2#udp",
+                                       "#",
+                                       "1#"};
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     char name[16];
     snprintf(name, sizeof name, "route%zu", i);
@@ -331,7 +347,11 @@ int main(int argc, char **argv) {
     b.len = 0;
     w8(&b, 0);
     w8(&b, 0), w16(&b, (uint16_t)e6a->len), wbytes(&b, e6a->p, e6a->len);
-    w8(&b, 2), w16(&b, 4), wbytes(&b, "\x03" "abc", 4);
+    w8(&b, 2), w16(&b, 4),
+        wbytes(&b,
+               "\x03"
+               "abc",
+               4);
     put_buf("fuzz_node", "E6a", &b);
   }
   ockami_buf_free(&b);

@@ -39,8 +39,6 @@
 #define RSS_SLACK_KB (32L * 1024)
 #endif
 
-
-
 /* Wait until the victim's descriptors are back to at most base + slack. */
 static int wait_fds(pid_t pid, int base, int slack, int timeout_ms) {
   uint64_t until = tu_now_ms() + (uint64_t)timeout_ms;
@@ -177,14 +175,14 @@ static void test_hub_bad_frames_and_floods(void **state) {
 
   /* Malformed frames: each closes its own connection only. */
   static const char *const bad[] = {
-      "0006010180016100",             /* unknown address type 128 */
-      "0006010100ff6100",             /* address claims 255 bytes, has 1 */
+      "0006010180016100",                     /* unknown address type 128 */
+      "0006010100ff6100",                     /* address claims 255 bytes, has 1 */
       "000e0101000161ffffffffffffffffffff01", /* return hop count: 11-byte varint */
-      "000901010001610000858080808004", /* payload claims ~1 GiB */
-      "000a0101000161000005616263",   /* payload claims 5, has 3 */
-      "0005010000000000",             /* trailing bytes after the message */
-      "000401ff7f00",                 /* hop count 16383, no hops */
-      "0003ff0000",                   /* version 255 */
+      "000901010001610000858080808004",       /* payload claims ~1 GiB */
+      "000a0101000161000005616263",           /* payload claims 5, has 3 */
+      "0005010000000000",                     /* trailing bytes after the message */
+      "000401ff7f00",                         /* hop count 16383, no hops */
+      "0003ff0000",                           /* version 255 */
   };
   uint8_t b[70000];
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -195,8 +193,8 @@ static void test_hub_bad_frames_and_floods(void **state) {
   /* A route of 3,000 hops (all present): over OCKAM_ROUTE_MAX_HOPS. */
   {
     size_t n = 2;
-    b[n++] = 0x01;         /* version */
-    b[n++] = 0xb8;         /* 3000 = varint b8 17 */
+    b[n++] = 0x01; /* version */
+    b[n++] = 0xb8; /* 3000 = varint b8 17 */
     b[n++] = 0x17;
     for (int i = 0; i < 3000; i++) {
       b[n++] = 0;
@@ -231,12 +229,12 @@ static void test_hub_bad_frames_and_floods(void **state) {
       const char *data_hex;
     } reqs[] = {
         {"stream", "no_such_protocol", "00"},
-        {"stream", "stream_create", "0105"},            /* name claims 5 bytes, has 0 */
-        {"stream", "stream_create", "02"},              /* bad optional tag */
-        {"stream", "stream_create", "010161ff"},        /* trailing byte */
-        {"stream", "stream_create", "0101ff"},          /* name is not UTF-8 */
-        {"stream", "stream_index", "00"},               /* a request on the wrong service */
-        {"stream", "", ""},                             /* empty protocol name */
+        {"stream", "stream_create", "0105"},     /* name claims 5 bytes, has 0 */
+        {"stream", "stream_create", "02"},       /* bad optional tag */
+        {"stream", "stream_create", "010161ff"}, /* trailing byte */
+        {"stream", "stream_create", "0101ff"},   /* name is not UTF-8 */
+        {"stream", "stream_index", "00"},        /* a request on the wrong service */
+        {"stream", "", ""},                      /* empty protocol name */
     };
     for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
       size_t dl = hex(reqs[i].data_hex, d);
@@ -435,9 +433,16 @@ static void test_channel_listener_garbage(void **state) {
   tu_proc victim;
   char line[256], addr[256];
   /* At most 40 handshakes in progress, each abandoned after 3 s. */
-  char *argv[] = {(char *)PUMP_BIN, (char *)"--tcp-listen", (char *)"127.0.0.1:0",
-                  (char *)"--listener", (char *)"--max-pending", (char *)"40",
-                  (char *)"--handshake-timeout-ms", (char *)"3000", (char *)"--sink", NULL};
+  char *argv[] = {(char *)PUMP_BIN,
+                  (char *)"--tcp-listen",
+                  (char *)"127.0.0.1:0",
+                  (char *)"--listener",
+                  (char *)"--max-pending",
+                  (char *)"40",
+                  (char *)"--handshake-timeout-ms",
+                  (char *)"3000",
+                  (char *)"--sink",
+                  NULL};
   assert_int_equal(tu_spawn(&victim, argv, true), 0);
   assert_int_equal(tu_expect_line(&victim, "listening ", line, sizeof line, 10000), 0);
   snprintf(addr, sizeof addr, "%s", line + 10);
@@ -460,8 +465,12 @@ static void test_channel_listener_garbage(void **state) {
    * m1 too short, Vec length past the end, callback option cut short,
    * callback address too long, trailing garbage. */
   static const char *const requests[] = {
-      "1f00", "20", "ff7f00", "2000000000000000000000000000000000000000000000000000000000000000"
-      "0001", "20000000000000000000000000000000000000000000000000000000000000000001",
+      "1f00",
+      "20",
+      "ff7f00",
+      "2000000000000000000000000000000000000000000000000000000000000000"
+      "0001",
+      "20000000000000000000000000000000000000000000000000000000000000000001",
   };
   for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
     size_t pl = hex(requests[i], p);

@@ -41,10 +41,11 @@ static void test_channel_through_hub_processes(void **state) {
                    NULL};
   assert_int_equal(tu_spawn(&initiator, iargv, true), 0);
   assert_int_equal(tu_expect_line(&initiator, "Reply via secure channel: Hello World!", line,
-                                  sizeof line, 20000), 0);
+                                  sizeof line, 20000),
+                   0);
   assert_int_equal(tu_wait(&initiator, 5000), 0);
-  assert_int_equal(tu_expect_line(&responder, "echoer: received 'Hello World!'", line, sizeof line,
-                                  5000), 0);
+  assert_int_equal(
+      tu_expect_line(&responder, "echoer: received 'Hello World!'", line, sizeof line, 5000), 0);
   /* The hub carried the handshake and the ciphertexts ... */
   assert_true(tu_proxy_bytes(proxy_i) > 200);
   assert_true(tu_proxy_bytes(proxy_r) > 200);
@@ -315,7 +316,7 @@ typedef struct responder_node {
   char listen[64];
   bool compat;
   pthread_t thread;
-  int count;       /* messages received by the counter worker */
+  int count; /* messages received by the counter worker */
   int ack_every;
 } responder_node;
 
@@ -338,7 +339,9 @@ static void *responder_main(void *arg) {
   return NULL;
 }
 
-static void stop_node(void *arg) { ockam_node_stop(arg); }
+static void stop_node(void *arg) {
+  ockam_node_stop(arg);
+}
 
 static void responder_start(responder_node *r, bool compat) {
   memset(r, 0, sizeof *r);

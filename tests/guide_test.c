@@ -31,7 +31,8 @@ static void start_hub(guide *g, const char *store) {
   char data[512];
   snprintf(data, sizeof data, "%s/data", g->dir);
   assert_int_equal(tu_start_hub(&g->hub, 0, store, strcmp(store, "memory") ? data : NULL, NULL,
-                                g->bound, sizeof g->bound), 0);
+                                g->bound, sizeof g->bound),
+                   0);
 }
 
 static void start_responder(guide *g, const char *hub) {
@@ -50,8 +51,8 @@ static void finish(guide *g) {
   assert_int_equal(tu_expect_line(&g->initiator, REPLY, line, sizeof line, 60000), 0);
   assert_int_equal(tu_wait(&g->initiator, 10000), 0);
   /* The echoer saw the plaintext once, through the channel. */
-  assert_int_equal(tu_expect_line(&g->responder, "echoer: received 'Hello World!'", line,
-                                  sizeof line, 5000), 0);
+  assert_int_equal(
+      tu_expect_line(&g->responder, "echoer: received 'Hello World!'", line, sizeof line, 5000), 0);
   assert_int_equal(tu_term(&g->responder), 0);
   assert_int_equal(tu_term(&g->hub), 0);
   tu_rmrf(g->dir);

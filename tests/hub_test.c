@@ -65,12 +65,12 @@ static void test_echo_and_malformed_frames(void **state) {
 
   /* Each malformed frame closes only its own connection. */
   static const char *const bad[] = {
-      "000401010000",                       /* route claims a hop that is not there */
-      "0006010180016100",                   /* address type 128 */
-      "00050100000000",                     /* trailing byte after the payload */
-      "000b0100ffffffffffffffffffff",       /* varint longer than 10 bytes */
-      "0000",                               /* empty frame */
-      "000302000000",                       /* version 2 (and a bad length) */
+      "000401010000",                 /* route claims a hop that is not there */
+      "0006010180016100",             /* address type 128 */
+      "00050100000000",               /* trailing byte after the payload */
+      "000b0100ffffffffffffffffffff", /* varint longer than 10 bytes */
+      "0000",                         /* empty frame */
+      "000302000000",                 /* version 2 (and a bad length) */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int evil = tu_connect(bound, 5000);
@@ -185,13 +185,13 @@ static void test_forwarding_between_processes(void **state) {
   char *iargv[] = {(char *)OCKAM_EXAMPLES "/08-forwarding-initiator", bound, fwd, NULL};
   assert_int_equal(tu_spawn(&initiator, iargv, true), 0);
   /* The responder's echoer got it through the forwarder ... */
-  assert_int_equal(tu_expect_line(&responder, "echoer: received 'Hello World!'", line, sizeof line,
-                                  10000), 0);
+  assert_int_equal(
+      tu_expect_line(&responder, "echoer: received 'Hello World!'", line, sizeof line, 10000), 0);
   /* ... with a return route that leads back through the hub ... */
   assert_non_null(strstr(line, "1#"));
   /* ... and the reply reached the initiator. */
-  assert_int_equal(tu_expect_line(&initiator, "App Received: Hello World!", line, sizeof line,
-                                  10000), 0);
+  assert_int_equal(
+      tu_expect_line(&initiator, "App Received: Hello World!", line, sizeof line, 10000), 0);
   assert_int_equal(tu_wait(&initiator, 5000), 0);
   assert_int_equal(tu_term(&responder), 0);
   assert_int_equal(tu_term(&hub), 0);

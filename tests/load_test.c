@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -21,7 +22,6 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -37,8 +37,6 @@
 #else
 #define RSS_SLACK_KB (64L * 1024)
 #endif
-
-
 
 static uint32_t env_u32(const char *name, uint32_t dflt) {
   const char *v = getenv(name);
@@ -59,8 +57,8 @@ typedef struct client {
 /* Frame: onward [0#echo_service], return [0#app], payload = u32 id ‖ u32 seq
  * (little-endian), as raw bytes (spec §1.3, §2.1). */
 static size_t echo_frame(uint8_t *o, uint32_t id, uint32_t seq) {
-  static const uint8_t head[] = {0x01, 0x01, 0x00, 0x0c, 'e', 'c', 'h', 'o', '_', 's', 'e',
-                                 'r', 'v', 'i', 'c', 'e', 0x01, 0x00, 0x03, 'a', 'p', 'p', 0x08};
+  static const uint8_t head[] = {0x01, 0x01, 0x00, 0x0c, 'e',  'c',  'h',  'o', '_', 's', 'e', 'r',
+                                 'v',  'i',  'c',  'e',  0x01, 0x00, 0x03, 'a', 'p', 'p', 0x08};
   size_t n = 2;
   memcpy(o + n, head, sizeof head);
   n += sizeof head;
@@ -189,7 +187,8 @@ static void run_load(uint32_t nclients, uint32_t nmsgs) {
   int fd1;
   while ((fd1 = tu_fd_count(hub.pid)) > fd0 && tu_now_ms() < until) usleep(20000);
   long rss1 = tu_rss_kb(hub.pid);
-  printf("# %u clients x %u messages: %" PRIu64 " echoed in %" PRIu64 " ms; hub fds %d -> %d -> %d,"
+  printf("# %u clients x %u messages: %" PRIu64 " echoed in %" PRIu64
+         " ms; hub fds %d -> %d -> %d,"
          " VmRSS %ld -> peak %ld -> %ld kB\n",
          nclients, nmsgs, done, ms, fd0, fd_peak, fd1, rss0, rss_peak, rss1);
   assert_true(fd_peak >= fd0 + (int)nclients);

@@ -56,9 +56,9 @@ static unsigned test_seed(void) {
 /* ---- what the processes report -------------------------------------------- */
 
 typedef struct tally {
-  uint64_t n;          /* sequence numbers 0..n-1 */
-  uint8_t *count;      /* deliveries per sequence number (saturating) */
-  uint64_t next_new;   /* first occurrences seen so far: 0..next_new-1 */
+  uint64_t n;        /* sequence numbers 0..n-1 */
+  uint8_t *count;    /* deliveries per sequence number (saturating) */
+  uint64_t next_new; /* first occurrences seen so far: 0..next_new-1 */
   uint64_t out_of_order, duplicates, plain, bad;
   uint64_t run_first, run_first_set; /* first number received since reset_run */
 } tally;
@@ -103,8 +103,8 @@ typedef struct producer_state {
 static void producer_line(producer_state *p, const char *line) {
   uint64_t v, e, r, ri;
   if (sscanf(line, "confirmed %" SCNu64, &v) == 1) p->confirmed = v;
-  if (sscanf(line, "stats confirmed=%" SCNu64 " errors=%" SCNu64 " resent=%" SCNu64
-                   " reinits=%" SCNu64,
+  if (sscanf(line,
+             "stats confirmed=%" SCNu64 " errors=%" SCNu64 " resent=%" SCNu64 " reinits=%" SCNu64,
              &v, &e, &r, &ri) == 4) {
     p->errors = e;
     p->confirmed_stat = v;
@@ -161,8 +161,7 @@ static void kill_and_drain(watched *w) {
     if (w->p->out_fd < 0) break;
     struct pollfd pfd = {w->p->out_fd, POLLIN, 0};
     if (poll(&pfd, 1, 5000) <= 0) break;
-    ssize_t r = read(w->p->out_fd, w->p->line + w->p->line_len,
-                     sizeof w->p->line - w->p->line_len);
+    ssize_t r = read(w->p->out_fd, w->p->line + w->p->line_len, sizeof w->p->line - w->p->line_len);
     if (r <= 0) break;
     w->p->line_len += (size_t)r;
   }
@@ -188,8 +187,8 @@ typedef struct hub_ctl {
 
 static void hub_start(hub_ctl *h) {
   static const char *const extra[] = {"--long-poll-max", "2000", NULL};
-  assert_int_equal(tu_start_hub(&h->proc, h->port, "lmdb", h->dir, extra, h->bound,
-                                sizeof h->bound), 0);
+  assert_int_equal(
+      tu_start_hub(&h->proc, h->port, "lmdb", h->dir, extra, h->bound, sizeof h->bound), 0);
 }
 
 static void hub_init(hub_ctl *h) {
@@ -227,13 +226,35 @@ static void run_hub_kills(uint64_t n, int kills, bool secure) {
   tally_init(&t, n);
   char count[32];
   snprintf(count, sizeof count, "%" PRIu64, n);
-  const char *cargs[] = {"--hub", hub.bound, "--out", "pump-back", "--in", "pump-data",
-                         "--client-id", "consumer-1", "--retry-ms", "300", "--long-poll-ms",
-                         "1000", "--sink", secure ? "--listener" : NULL, NULL};
+  const char *cargs[] = {"--hub",
+                         hub.bound,
+                         "--out",
+                         "pump-back",
+                         "--in",
+                         "pump-data",
+                         "--client-id",
+                         "consumer-1",
+                         "--retry-ms",
+                         "300",
+                         "--long-poll-ms",
+                         "1000",
+                         "--sink",
+                         secure ? "--listener" : NULL,
+                         NULL};
   spawn_pump(&cons, cargs);
-  const char *pargs[] = {"--hub", hub.bound, "--count", count, "--batch", "100", "--retry-ms",
-                         "300", "--long-poll-ms", "1000", secure ? "--secure" : NULL,
-                         "secure_channel_listener", NULL};
+  const char *pargs[] = {"--hub",
+                         hub.bound,
+                         "--count",
+                         count,
+                         "--batch",
+                         "100",
+                         "--retry-ms",
+                         "300",
+                         "--long-poll-ms",
+                         "1000",
+                         secure ? "--secure" : NULL,
+                         "secure_channel_listener",
+                         NULL};
   spawn_pump(&prod, pargs);
   watched ws[2] = {{&cons, &t, NULL}, {&prod, NULL, &ps}};
 
@@ -263,8 +284,7 @@ static void run_hub_kills(uint64_t n, int kills, bool secure) {
   while (tu_now_ms() < settle) pump_lines(ws, 1, 20);
   printf("# %s: kills %d, confirmed before the last %" PRIu64 ", received %" PRIu64
          " distinct, %" PRIu64 " repeated\n",
-         secure ? "secure" : "plain", done_kills, confirmed_at_last_kill, t.next_new,
-         t.duplicates);
+         secure ? "secure" : "plain", done_kills, confirmed_at_last_kill, t.next_new, t.duplicates);
   assert_int_equal(done_kills, kills);
   assert_true(confirmed_at_last_kill > 0);
   /* Every confirmed message arrived ... */
@@ -283,8 +303,8 @@ static void run_hub_kills(uint64_t n, int kills, bool secure) {
     tu_proc reader;
     tally t2;
     tally_init(&t2, n);
-    const char *rargs[] = {"--hub", hub.bound, "--out", "pump-back-2", "--in", "pump-data",
-                           "--client-id", "reader-2", "--sink", NULL};
+    const char *rargs[] = {"--hub",     hub.bound,     "--out",    "pump-back-2", "--in",
+                           "pump-data", "--client-id", "reader-2", "--sink",      NULL};
     spawn_pump(&reader, rargs);
     watched wr = {&reader, &t2, NULL};
     uint64_t until = tu_now_ms() + 60000;
@@ -335,8 +355,9 @@ static void test_consumer_sigkill_resume(void **state) {
   tally_init(&t, n);
   char count[32];
   snprintf(count, sizeof count, "%" PRIu64, n);
-  const char *cargs[] = {"--hub", hub.bound, "--out", "pump-back", "--in", "pump-data",
-                         "--client-id", "consumer-1", "--retry-ms", "300", "--sink", NULL};
+  const char *cargs[] = {"--hub",      hub.bound,   "--out",       "pump-back",
+                         "--in",       "pump-data", "--client-id", "consumer-1",
+                         "--retry-ms", "300",       "--sink",      NULL};
   const char *pargs[] = {"--hub", hub.bound, "--count", count, "--batch", "100", NULL};
   spawn_pump(&cons, cargs);
   spawn_pump(&prod, pargs);
@@ -365,8 +386,8 @@ static void test_consumer_sigkill_resume(void **state) {
       if (again > max_redelivered) max_redelivered = again;
       assert_true(again <= 4 * 64);
       done_kills++;
-      next_kill = n * (uint64_t)(done_kills + 1) / (uint64_t)(kills + 2) +
-                  (uint64_t)rand() % (n / 20 + 1);
+      next_kill =
+          n * (uint64_t)(done_kills + 1) / (uint64_t)(kills + 2) + (uint64_t)rand() % (n / 20 + 1);
     }
   }
   printf("# consumer kills %d, received %" PRIu64 " distinct, %" PRIu64
@@ -405,10 +426,10 @@ static void test_relay_sigkill_secure(void **state) {
   assert_int_equal(tu_expect_line(&app, "listening ", line, sizeof line, 10000), 0);
   snprintf(to_listener, sizeof to_listener, "1#%s;secure_channel_listener", line + 10);
   snprintf(count, sizeof count, "%" PRIu64, n);
-  const char *rargs[] = {"--hub", hub.bound, "--out", "pump-back", "--in", "pump-data",
-                         "--client-id", "relay-1", "--retry-ms", "300", NULL};
-  const char *pargs[] = {"--hub", hub.bound, "--count", count, "--batch", "100",
-                         "--retry-ms", "300", "--secure", to_listener, NULL};
+  const char *rargs[] = {"--hub",       hub.bound, "--out",      "pump-back", "--in", "pump-data",
+                         "--client-id", "relay-1", "--retry-ms", "300",       NULL};
+  const char *pargs[] = {"--hub",      hub.bound, "--count",  count,       "--batch", "100",
+                         "--retry-ms", "300",     "--secure", to_listener, NULL};
   spawn_pump(&relay, rargs);
   spawn_pump(&prod, pargs);
   watched ws[3] = {{&app, &t, NULL}, {&prod, NULL, &ps}, {&relay, NULL, NULL}};
@@ -422,14 +443,14 @@ static void test_relay_sigkill_secure(void **state) {
       kill_and_drain(&ws[2]);
       spawn_pump(&relay, rargs);
       done_kills++;
-      next_kill = n * (uint64_t)(done_kills + 1) / (uint64_t)(kills + 2) +
-                  (uint64_t)rand() % (n / 20 + 1);
+      next_kill =
+          n * (uint64_t)(done_kills + 1) / (uint64_t)(kills + 2) + (uint64_t)rand() % (n / 20 + 1);
     }
   }
   uint64_t settle = tu_now_ms() + 300;
   while (tu_now_ms() < settle) pump_lines(ws, 3, 20);
-  printf("# relay kills %d, app received %" PRIu64 " distinct, %" PRIu64 " repeated\n",
-         done_kills, t.next_new, t.duplicates);
+  printf("# relay kills %d, app received %" PRIu64 " distinct, %" PRIu64 " repeated\n", done_kills,
+         t.next_new, t.duplicates);
   assert_int_equal(done_kills, kills);
   assert_true(ps.done);
   assert_int_equal(t.next_new, n);
@@ -465,12 +486,13 @@ static void test_proxy_cuts_secure(void **state) {
   tally_init(&t, n);
   char count[32];
   snprintf(count, sizeof count, "%" PRIu64, n);
-  const char *cargs[] = {"--hub", via_c, "--out", "pump-back", "--in", "pump-data",
-                         "--client-id", "consumer-1", "--retry-ms", "300", "--long-poll-ms",
-                         "1000", "--sink", "--listener", NULL};
-  const char *pargs[] = {"--hub", via_p, "--count", count, "--batch", "100", "--retry-ms",
-                         "300", "--long-poll-ms", "1000", "--secure", "secure_channel_listener",
-                         NULL};
+  const char *cargs[] = {"--hub",          via_c,         "--out",      "pump-back",  "--in",
+                         "pump-data",      "--client-id", "consumer-1", "--retry-ms", "300",
+                         "--long-poll-ms", "1000",        "--sink",     "--listener", NULL};
+  const char *pargs[] = {
+      "--hub",      via_p, "--count",        count,  "--batch",  "100",
+      "--retry-ms", "300", "--long-poll-ms", "1000", "--secure", "secure_channel_listener",
+      NULL};
   spawn_pump(&cons, cargs);
   spawn_pump(&prod, pargs);
   watched ws[2] = {{&cons, &t, NULL}, {&prod, NULL, &ps}};
@@ -528,10 +550,11 @@ static void test_disk_full(void **state) {
   tally_init(&t2, n);
   char count[32];
   snprintf(count, sizeof count, "%" PRIu64, n);
-  const char *cargs[] = {"--hub", hub.bound, "--out", "pump-back", "--in", "pump-data",
-                         "--client-id", "consumer-1", "--retry-ms", "300", "--sink", NULL};
-  const char *pargs[] = {"--hub", hub.bound, "--count", count, "--batch", "100",
-                         "--retry-ms", "200", NULL};
+  const char *cargs[] = {"--hub",      hub.bound,   "--out",       "pump-back",
+                         "--in",       "pump-data", "--client-id", "consumer-1",
+                         "--retry-ms", "300",       "--sink",      NULL};
+  const char *pargs[] = {"--hub", hub.bound,    "--count", count, "--batch",
+                         "100",   "--retry-ms", "200",     NULL};
   spawn_pump(&cons, cargs);
   spawn_pump(&prod, pargs);
   watched ws[3] = {{&cons, &t, NULL}, {&prod, NULL, &ps}, {&reader, &t2, NULL}};
@@ -555,8 +578,8 @@ static void test_disk_full(void **state) {
   /* ... and the hub keeps serving reads: the consumer has everything
    * confirmed, and a new reader reads the stream from the start. */
   assert_true(t.next_new >= ps.confirmed);
-  const char *rargs[] = {"--hub", hub.bound, "--out", "pump-back-2", "--in", "pump-data",
-                         "--client-id", "reader-2", "--sink", NULL};
+  const char *rargs[] = {"--hub",     hub.bound,     "--out",    "pump-back-2", "--in",
+                         "pump-data", "--client-id", "reader-2", "--sink",      NULL};
   spawn_pump(&reader, rargs);
   until = tu_now_ms() + 20000;
   while (t2.next_new < ps.confirmed && tu_now_ms() < until) pump_lines(ws, 3, 20);
@@ -589,12 +612,9 @@ int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (getenv("OCKAM_TEST_FILTER")) cmocka_set_test_filter(getenv("OCKAM_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_hub_sigkill_plain),
-      cmocka_unit_test(test_hub_sigkill_secure),
-      cmocka_unit_test(test_consumer_sigkill_resume),
-      cmocka_unit_test(test_relay_sigkill_secure),
-      cmocka_unit_test(test_proxy_cuts_secure),
-      cmocka_unit_test(test_disk_full),
+      cmocka_unit_test(test_hub_sigkill_plain),       cmocka_unit_test(test_hub_sigkill_secure),
+      cmocka_unit_test(test_consumer_sigkill_resume), cmocka_unit_test(test_relay_sigkill_secure),
+      cmocka_unit_test(test_proxy_cuts_secure),       cmocka_unit_test(test_disk_full),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

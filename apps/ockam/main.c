@@ -53,7 +53,8 @@ static void hub_usage(FILE *f) {
           "  --max-connections N      concurrent TCP connections (default %u)\n"
           "  --long-poll-max MS       longest held pull (default %u)\n"
           "  --max-forwarders N       forwarders the hub keeps (default %u)\n"
-          "  --max-pending-pushes N   pushes awaiting durability before new ones get ERROR (default %u)\n"
+          "  --max-pending-pushes N   pushes awaiting durability before new ones get ERROR "
+          "(default %u)\n"
           "  --max-pending-bytes N    bytes of those pushes (default %llu)\n"
           "  --no-streams             offer only echo_service and forwarding_service\n"
           "  --no-sync                lmdb without fsync (benchmarks only: loses data on crash)\n"
@@ -78,9 +79,26 @@ static int write_ready_file(const char *path, const char *bound) {
 int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char **ready_file);
 int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char **ready_file) {
   enum {
-    OPT_LISTEN = 1000, OPT_STORE, OPT_DATA, OPT_NATS, OPT_REPLICAS, OPT_RET_MSGS, OPT_RET_BYTES,
-    OPT_RET_AGE, OPT_MAX_STREAMS, OPT_MAX_MESSAGE, OPT_MAX_CONN, OPT_LONG_POLL, OPT_NO_STREAMS,
-    OPT_NO_SYNC, OPT_READY, OPT_LOG, OPT_HELP, OPT_MAX_FWD, OPT_PENDING_PUSHES, OPT_PENDING_BYTES
+    OPT_LISTEN = 1000,
+    OPT_STORE,
+    OPT_DATA,
+    OPT_NATS,
+    OPT_REPLICAS,
+    OPT_RET_MSGS,
+    OPT_RET_BYTES,
+    OPT_RET_AGE,
+    OPT_MAX_STREAMS,
+    OPT_MAX_MESSAGE,
+    OPT_MAX_CONN,
+    OPT_LONG_POLL,
+    OPT_NO_STREAMS,
+    OPT_NO_SYNC,
+    OPT_READY,
+    OPT_LOG,
+    OPT_HELP,
+    OPT_MAX_FWD,
+    OPT_PENDING_PUSHES,
+    OPT_PENDING_BYTES
   };
   static const struct option longopts[] = {
       {"listen", required_argument, NULL, OPT_LISTEN},
@@ -117,43 +135,80 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     const char *bad = NULL;
     switch (c) {
-      case OPT_LISTEN: o->listen = optarg; break;
+      case OPT_LISTEN:
+        o->listen = optarg;
+        break;
       case OPT_STORE:
         if (strcmp(optarg, "memory") && strcmp(optarg, "lmdb") && strcmp(optarg, "jetstream"))
           bad = "--store";
         o->store = optarg;
         break;
-      case OPT_DATA: o->data_dir = optarg; break;
-      case OPT_NATS: o->nats_url = optarg; break;
+      case OPT_DATA:
+        o->data_dir = optarg;
+        break;
+      case OPT_NATS:
+        o->nats_url = optarg;
+        break;
       case OPT_REPLICAS:
         if (parse_u32(optarg, &u32) || u32 < 1 || u32 > 5) bad = "--replicas";
         o->replicas = (int)u32;
         break;
-      case OPT_RET_MSGS: if (parse_u64(optarg, &o->retention_messages)) bad = "--retention-messages"; break;
-      case OPT_RET_BYTES: if (parse_u64(optarg, &o->retention_bytes)) bad = "--retention-bytes"; break;
-      case OPT_RET_AGE: if (parse_u64(optarg, &o->retention_age_s)) bad = "--retention-age"; break;
-      case OPT_MAX_STREAMS: if (parse_u32(optarg, &o->max_streams) || !o->max_streams) bad = "--max-streams"; break;
+      case OPT_RET_MSGS:
+        if (parse_u64(optarg, &o->retention_messages)) bad = "--retention-messages";
+        break;
+      case OPT_RET_BYTES:
+        if (parse_u64(optarg, &o->retention_bytes)) bad = "--retention-bytes";
+        break;
+      case OPT_RET_AGE:
+        if (parse_u64(optarg, &o->retention_age_s)) bad = "--retention-age";
+        break;
+      case OPT_MAX_STREAMS:
+        if (parse_u32(optarg, &o->max_streams) || !o->max_streams) bad = "--max-streams";
+        break;
       case OPT_MAX_MESSAGE:
         if (parse_u32(optarg, &o->max_message) || !o->max_message ||
             o->max_message > OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN)
           bad = "--max-message";
         break;
-      case OPT_MAX_CONN: if (parse_u32(optarg, &o->max_connections) || !o->max_connections) bad = "--max-connections"; break;
-      case OPT_LONG_POLL: if (parse_u32(optarg, &o->long_poll_max_ms)) bad = "--long-poll-max"; break;
-      case OPT_MAX_FWD: if (parse_u32(optarg, &o->max_forwarders) || !o->max_forwarders) bad = "--max-forwarders"; break;
-      case OPT_PENDING_PUSHES: if (parse_u32(optarg, &o->max_pending_pushes) || !o->max_pending_pushes) bad = "--max-pending-pushes"; break;
-      case OPT_PENDING_BYTES: if (parse_u64(optarg, &o->max_pending_bytes) || !o->max_pending_bytes) bad = "--max-pending-bytes"; break;
-      case OPT_NO_STREAMS: o->no_streams = true; break;
-      case OPT_NO_SYNC: o->no_sync = true; break;
-      case OPT_READY: *ready_file = optarg; break;
+      case OPT_MAX_CONN:
+        if (parse_u32(optarg, &o->max_connections) || !o->max_connections)
+          bad = "--max-connections";
+        break;
+      case OPT_LONG_POLL:
+        if (parse_u32(optarg, &o->long_poll_max_ms)) bad = "--long-poll-max";
+        break;
+      case OPT_MAX_FWD:
+        if (parse_u32(optarg, &o->max_forwarders) || !o->max_forwarders) bad = "--max-forwarders";
+        break;
+      case OPT_PENDING_PUSHES:
+        if (parse_u32(optarg, &o->max_pending_pushes) || !o->max_pending_pushes)
+          bad = "--max-pending-pushes";
+        break;
+      case OPT_PENDING_BYTES:
+        if (parse_u64(optarg, &o->max_pending_bytes) || !o->max_pending_bytes)
+          bad = "--max-pending-bytes";
+        break;
+      case OPT_NO_STREAMS:
+        o->no_streams = true;
+        break;
+      case OPT_NO_SYNC:
+        o->no_sync = true;
+        break;
+      case OPT_READY:
+        *ready_file = optarg;
+        break;
       case OPT_LOG: {
         ockam_log_level lvl;
-        if (ockam_log_level_parse(optarg, &lvl)) bad = "--log";
-        else ockam_log_set_level(lvl);
+        if (ockam_log_level_parse(optarg, &lvl))
+          bad = "--log";
+        else
+          ockam_log_set_level(lvl);
         break;
       }
       case 'h':
-      case OPT_HELP: hub_usage(stdout); return 1;
+      case OPT_HELP:
+        hub_usage(stdout);
+        return 1;
       default:
         fprintf(stderr, "ockam hub: unknown or incomplete option '%s'\n", argv[optind - 1]);
         hub_usage(stderr);
@@ -194,7 +249,8 @@ static int cmd_hub(int argc, char **argv) {
     ockam_node_destroy(node);
     return 1;
   }
-  if (ockam_node_stop_on_signals(node) != OCKAM_OK) fprintf(stderr, "ockam hub: no signal handling\n");
+  if (ockam_node_stop_on_signals(node) != OCKAM_OK)
+    fprintf(stderr, "ockam hub: no signal handling\n");
   signal(SIGPIPE, SIG_IGN);
   printf("ockam hub listening on %s (store: %s)\n", bound, o.no_streams ? "none" : o.store);
   fflush(stdout);
@@ -209,7 +265,9 @@ static int cmd_hub(int argc, char **argv) {
 
 static int cmd_send(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: ockam send ROUTE TEXT   (e.g. ockam send '1#127.0.0.1:4000;echo_service' hi)\n");
+    fprintf(
+        stderr,
+        "usage: ockam send ROUTE TEXT   (e.g. ockam send '1#127.0.0.1:4000;echo_service' hi)\n");
     return 2;
   }
   ockam_node *node;

@@ -17,33 +17,33 @@ extern "C" {
 #endif
 
 /* X(name, value, message) */
-#define OCKAM_ERROR_MAP(X)                                                        \
-  X(OK, 0, "success")                                                             \
-  X(EINVAL, -1, "invalid argument")                                               \
-  X(ENOMEM, -2, "out of memory")                                                  \
-  X(ETRUNC, -3, "input truncated")                                                \
-  X(EOVERFLOW, -4, "value exceeds its limit")                                     \
-  X(EMALFORMED, -5, "malformed input")                                            \
-  X(ETRAILING, -6, "trailing bytes after value")                                  \
-  X(EUTF8, -7, "string is not valid UTF-8")                                       \
-  X(ENOTFOUND, -8, "no such address or object")                                   \
-  X(EEXIST, -9, "address already in use")                                         \
-  X(ETIMEDOUT, -10, "operation timed out")                                        \
-  X(ECLOSED, -11, "object closed")                                                \
-  X(ECONNREFUSED, -12, "connection refused")                                      \
-  X(ECONNRESET, -13, "connection lost")                                           \
-  X(EIO, -14, "input/output error")                                               \
-  X(ECRYPTO, -15, "message authentication failed")                                \
-  X(EREPLAY, -16, "replayed or too old message")                                  \
-  X(EPROTO, -17, "protocol error")                                                \
-  X(ESTATE, -18, "operation not valid in this state")                             \
-  X(EFULL, -19, "queue full")                                                     \
-  X(ESTORAGE, -20, "storage error")                                               \
-  X(ENOSPC, -21, "no space left for storage")                                     \
-  X(ENOTSUP, -22, "not supported")                                                \
-  X(EADDR, -23, "invalid address")                                                \
-  X(ENONCE, -24, "nonce space exhausted")                                         \
-  X(EPEER, -25, "peer reported an error")                                         \
+#define OCKAM_ERROR_MAP(X)                            \
+  X(OK, 0, "success")                                 \
+  X(EINVAL, -1, "invalid argument")                   \
+  X(ENOMEM, -2, "out of memory")                      \
+  X(ETRUNC, -3, "input truncated")                    \
+  X(EOVERFLOW, -4, "value exceeds its limit")         \
+  X(EMALFORMED, -5, "malformed input")                \
+  X(ETRAILING, -6, "trailing bytes after value")      \
+  X(EUTF8, -7, "string is not valid UTF-8")           \
+  X(ENOTFOUND, -8, "no such address or object")       \
+  X(EEXIST, -9, "address already in use")             \
+  X(ETIMEDOUT, -10, "operation timed out")            \
+  X(ECLOSED, -11, "object closed")                    \
+  X(ECONNREFUSED, -12, "connection refused")          \
+  X(ECONNRESET, -13, "connection lost")               \
+  X(EIO, -14, "input/output error")                   \
+  X(ECRYPTO, -15, "message authentication failed")    \
+  X(EREPLAY, -16, "replayed or too old message")      \
+  X(EPROTO, -17, "protocol error")                    \
+  X(ESTATE, -18, "operation not valid in this state") \
+  X(EFULL, -19, "queue full")                         \
+  X(ESTORAGE, -20, "storage error")                   \
+  X(ENOSPC, -21, "no space left for storage")         \
+  X(ENOTSUP, -22, "not supported")                    \
+  X(EADDR, -23, "invalid address")                    \
+  X(ENONCE, -24, "nonce space exhausted")             \
+  X(EPEER, -25, "peer reported an error")             \
   X(EUNAVAILABLE, -26, "service unavailable")
 
 typedef enum ockam_error {

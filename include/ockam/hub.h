@@ -19,24 +19,24 @@ extern "C" {
 typedef struct ockam_hub ockam_hub;
 
 typedef struct ockam_hub_options {
-  const char *listen;         /* "host:port"; NULL = "127.0.0.1:4000" */
-  const char *store;          /* "memory", "lmdb" (default), "jetstream" */
-  const char *data_dir;       /* lmdb directory; NULL = "./ockam-hub-data" */
-  const char *nats_url;       /* jetstream servers, comma-separated */
-  int replicas;               /* jetstream replicas; 0 = 1 */
+  const char *listen;          /* "host:port"; NULL = "127.0.0.1:4000" */
+  const char *store;           /* "memory", "lmdb" (default), "jetstream" */
+  const char *data_dir;        /* lmdb directory; NULL = "./ockam-hub-data" */
+  const char *nats_url;        /* jetstream servers, comma-separated */
+  int replicas;                /* jetstream replicas; 0 = 1 */
   uint64_t retention_messages; /* per stream; 0 = unlimited */
   uint64_t retention_bytes;    /* per stream; 0 = unlimited */
   uint64_t retention_age_s;    /* per stream; 0 = unlimited */
-  uint32_t max_streams;       /* 0 = OCKAM_HUB_MAX_STREAMS */
-  uint32_t max_message;       /* bytes per stored message; 0 = 64511 (see limits.h) */
-  uint32_t max_connections;   /* 0 = OCKAM_TCP_MAX_CONNECTIONS */
-  uint32_t max_forwarders;    /* 0 = OCKAM_HUB_MAX_FORWARDERS */
-  uint32_t long_poll_max_ms;  /* 0 = OCKAM_LONG_POLL_MAX_MS */
+  uint32_t max_streams;        /* 0 = OCKAM_HUB_MAX_STREAMS */
+  uint32_t max_message;        /* bytes per stored message; 0 = 64511 (see limits.h) */
+  uint32_t max_connections;    /* 0 = OCKAM_TCP_MAX_CONNECTIONS */
+  uint32_t max_forwarders;     /* 0 = OCKAM_HUB_MAX_FORWARDERS */
+  uint32_t long_poll_max_ms;   /* 0 = OCKAM_LONG_POLL_MAX_MS */
   uint32_t max_pending_pushes; /* pushes not yet durable before new ones are refused
                                   with PushConfirm{ERROR}; 0 = 100000 */
   uint64_t max_pending_bytes;  /* data bytes of those pushes; 0 = 256 MiB */
-  bool no_streams;            /* offer only echo and forwarding */
-  bool no_sync;               /* lmdb without fsync: benchmarks only */
+  bool no_streams;             /* offer only echo and forwarding */
+  bool no_sync;                /* lmdb without fsync: benchmarks only */
 } ockam_hub_options;
 
 /* Start the hub services and the listener on node. bound (optional) receives

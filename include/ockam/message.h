@@ -42,8 +42,7 @@ int ockam_message_via_channel(const ockam_message *m);
 /* Helpers for the common payload type, a BARE string (spec §1.4):
  * encode s as `uint len ‖ bytes`; decode it back (exact: no trailing bytes). */
 OCKAM_MUST_CHECK int ockam_message_set_string(ockam_message *m, const char *s, size_t len);
-OCKAM_MUST_CHECK int ockam_message_get_string(const ockam_message *m, const char **s,
-                                              size_t *len);
+OCKAM_MUST_CHECK int ockam_message_get_string(const ockam_message *m, const char **s, size_t *len);
 
 /* TransportMessage wire form (BARE, spec §1.3): encode into (out, cap, &len);
  * decode from (p, len) into a new message (caller owns it). Decode errors:

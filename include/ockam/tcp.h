@@ -30,10 +30,10 @@ extern "C" {
 typedef struct ockam_tcp ockam_tcp;
 
 typedef struct ockam_tcp_options {
-  size_t send_queue_bytes;   /* per connection; 0 = OCKAM_TCP_SEND_QUEUE_BYTES */
-  uint32_t max_connections;  /* accepted at once; 0 = OCKAM_TCP_MAX_CONNECTIONS */
-  uint32_t backoff_min_ms;   /* 0 = OCKAM_TCP_BACKOFF_MIN_MS */
-  uint32_t backoff_max_ms;   /* 0 = OCKAM_TCP_BACKOFF_MAX_MS */
+  size_t send_queue_bytes;  /* per connection; 0 = OCKAM_TCP_SEND_QUEUE_BYTES */
+  uint32_t max_connections; /* accepted at once; 0 = OCKAM_TCP_MAX_CONNECTIONS */
+  uint32_t backoff_min_ms;  /* 0 = OCKAM_TCP_BACKOFF_MIN_MS */
+  uint32_t backoff_max_ms;  /* 0 = OCKAM_TCP_BACKOFF_MAX_MS */
 } ockam_tcp_options;
 
 typedef struct ockam_tcp_stats {

@@ -21,9 +21,9 @@
 
 /* BARE LocalInfo{identifier: "SECURE_CHANNEL_ID", key_exchange: "NOISE_XX"}
  * (vector E13a): marks messages that came through a channel. */
-static const uint8_t local_info_e13a[] = {
-    0x11, 'S', 'E', 'C', 'U', 'R', 'E', '_', 'C', 'H', 'A', 'N', 'N', 'E',
-    'L',  '_', 'I', 'D', 0x08, 'N', 'O', 'I', 'S', 'E', '_', 'X', 'X'};
+static const uint8_t local_info_e13a[] = {0x11, 'S', 'E', 'C', 'U', 'R', 'E', '_', 'C',
+                                          'H',  'A', 'N', 'N', 'E', 'L', '_', 'I', 'D',
+                                          0x08, 'N', 'O', 'I', 'S', 'E', '_', 'X', 'X'};
 
 typedef enum chan_state { CHAN_HANDSHAKE, CHAN_READY, CHAN_FAILED } chan_state;
 
@@ -36,9 +36,9 @@ typedef struct chan {
   chan_state state;
   bool initiator;
   uint8_t local_flags;
-  char remote[33]; /* rA / rB */
-  char local[33];  /* lA / lB */
-  uint8_t key_e[32]; /* responder: initiator's ephemeral key, the listener's dedup key */
+  char remote[33];      /* rA / rB */
+  char local[33];       /* lA / lB */
+  uint8_t key_e[32];    /* responder: initiator's ephemeral key, the listener's dedup key */
   uint8_t remote_flags; /* responder: extensions the initiator announced in m1 */
   uint64_t order;       /* responder: position in its listener's start order */
   ockam_route remote_route;
@@ -46,7 +46,7 @@ typedef struct chan {
   ockami_xx xx;
   ockami_cipher cipher;
   ockam_timer *timer;
-  int result; /* initiator: outcome for the blocking create */
+  int result;         /* initiator: outcome for the blocking create */
   int *waiter_result; /* initiator: where a failure is reported while create waits */
   ockami_buf scratch;
 } chan;
@@ -56,8 +56,8 @@ struct listener {
   ockam_channel_options opt;
   ockami_map pending; /* initiator ephemeral key -> chan, while the chan lives */
   uint32_t handshaking;
-  uint64_t started;      /* responders started so far: their age order */
-  uint64_t evicted;      /* handshakes dropped to make room for newer ones */
+  uint64_t started; /* responders started so far: their age order */
+  uint64_t evicted; /* handshakes dropped to make room for newer ones */
 };
 
 static void chan_fail(chan *c, int err, const char *why);
@@ -196,8 +196,8 @@ static int chan_encrypt(chan *c, ockam_message *m) {
     rc = ockami_tm_encode(m, p);
     if (!rc && p->len != off + hdr + plen) rc = OCKAM_EINVAL;
     if (!rc)
-      rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, plen, p->data + off,
-                                 p->cap - off, &got);
+      rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, plen, p->data + off, p->cap - off,
+                                 &got);
     p->len = off + got;
   }
   if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
@@ -374,7 +374,8 @@ static int chan_new(ockam_node *node, ockam_vault *vault, bool initiator,
 static int listener_handle(ockam_worker *w, ockam_message *m) {
   listener *l = ockam_worker_user(w);
   ockam_node *node = ockam_worker_node(w);
-  /* CreateResponderChannelMessage { payload: Vec<u8>, completed_callback_address: Option<Address> } */
+  /* CreateResponderChannelMessage { payload: Vec<u8>, completed_callback_address: Option<Address> }
+   */
   ockami_reader r;
   ockami_reader_init(&r, m->payload.data, m->payload.len);
   const uint8_t *m1;

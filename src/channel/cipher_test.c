@@ -19,8 +19,6 @@
 
 #define W ((uint64_t)OCKAM_REPLAY_WINDOW)
 
-
-
 static int setup(void **state) {
   ockam_vault *v = NULL;
   if (ockam_vault_create("software", &v) != OCKAM_OK) return -1;

@@ -16,8 +16,6 @@
 #include "ockam/vault.h"
 #include "xx.h"
 
-
-
 static void assert_secret_hex(ockam_vault *v, ockam_secret s, const char *hex) {
   uint8_t b[64];
   size_t n = 0;

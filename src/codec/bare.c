@@ -44,7 +44,9 @@ int ockami_read_u32le(ockami_reader *r, uint32_t *out) {
   return rc;
 }
 
-int ockami_read_u64le(ockami_reader *r, uint64_t *out) { return read_le(r, 8, out); }
+int ockami_read_u64le(ockami_reader *r, uint64_t *out) {
+  return read_le(r, 8, out);
+}
 
 int ockami_read_uint(ockami_reader *r, uint64_t *out) {
   if (r->err) return r->err;
@@ -165,7 +167,9 @@ size_t ockami_uint_size(uint64_t v) {
   return n;
 }
 
-int ockami_write_u8(ockami_buf *b, uint8_t v) { return ockami_buf_append(b, &v, 1); }
+int ockami_write_u8(ockami_buf *b, uint8_t v) {
+  return ockami_buf_append(b, &v, 1);
+}
 
 static int write_le(ockami_buf *b, uint64_t v, size_t n) {
   uint8_t tmp[8];
@@ -173,9 +177,15 @@ static int write_le(ockami_buf *b, uint64_t v, size_t n) {
   return ockami_buf_append(b, tmp, n);
 }
 
-int ockami_write_u16le(ockami_buf *b, uint16_t v) { return write_le(b, v, 2); }
-int ockami_write_u32le(ockami_buf *b, uint32_t v) { return write_le(b, v, 4); }
-int ockami_write_u64le(ockami_buf *b, uint64_t v) { return write_le(b, v, 8); }
+int ockami_write_u16le(ockami_buf *b, uint16_t v) {
+  return write_le(b, v, 2);
+}
+int ockami_write_u32le(ockami_buf *b, uint32_t v) {
+  return write_le(b, v, 4);
+}
+int ockami_write_u64le(ockami_buf *b, uint64_t v) {
+  return write_le(b, v, 8);
+}
 
 int ockami_write_uint(ockami_buf *b, uint64_t v) {
   uint8_t tmp[10];
@@ -183,7 +193,9 @@ int ockami_write_uint(ockami_buf *b, uint64_t v) {
   return ockami_buf_append(b, tmp, n);
 }
 
-int ockami_write_option(ockami_buf *b, bool present) { return ockami_write_u8(b, present ? 1 : 0); }
+int ockami_write_option(ockami_buf *b, bool present) {
+  return ockami_write_u8(b, present ? 1 : 0);
+}
 
 int ockami_write_data(ockami_buf *b, const uint8_t *p, size_t len) {
   int rc = ockami_buf_reserve(b, len + 10);

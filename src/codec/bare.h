@@ -29,7 +29,9 @@ static inline void ockami_reader_init(ockami_reader *r, const uint8_t *p, size_t
   r->pos = 0;
   r->err = 0;
 }
-static inline size_t ockami_reader_left(const ockami_reader *r) { return r->len - r->pos; }
+static inline size_t ockami_reader_left(const ockami_reader *r) {
+  return r->len - r->pos;
+}
 
 OCKAM_MUST_CHECK int ockami_read_u8(ockami_reader *r, uint8_t *out);
 OCKAM_MUST_CHECK int ockami_read_u16le(ockami_reader *r, uint16_t *out);

@@ -16,7 +16,6 @@
 #include "ockam/limits.h"
 #include "wire.h"
 
-
 /* Decode strictly from an exact-size heap copy so ASan catches any overread. */
 static int decode_exact(const uint8_t *p, size_t n, ockam_message **out) {
   uint8_t *copy = malloc(n ? n : 1);
@@ -31,10 +30,17 @@ static void test_varints(void **state) {
   static const struct {
     uint64_t v;
     const char *hex;
-  } cases[] = {{0, "00"},          {1, "01"},           {127, "7f"},
-               {128, "8001"},      {255, "ff01"},       {275, "9302"},
-               {300, "ac02"},      {16383, "ff7f"},     {16384, "808001"},
-               {4294967296ull, "8080808010"}, {UINT64_MAX, "ffffffffffffffffff01"}};
+  } cases[] = {{0, "00"},
+               {1, "01"},
+               {127, "7f"},
+               {128, "8001"},
+               {255, "ff01"},
+               {275, "9302"},
+               {300, "ac02"},
+               {16383, "ff7f"},
+               {16384, "808001"},
+               {4294967296ull, "8080808010"},
+               {UINT64_MAX, "ffffffffffffffffff01"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     uint8_t want[16];
     size_t n = hex_decode(cases[i].hex, want, sizeof want);
@@ -211,7 +217,7 @@ static void test_elixir_vectors(void **state) {
   /* E10: onward [TCP 127.0.0.1:4000 (binary form), printer], return [TCP :3000], raw "hello" */
   uint8_t want[64];
   size_t n = hex_decode("01020107007f000001a00f00077072696e746572010107007f000001b80b0568656c6c6f",
-                   want, sizeof want);
+                        want, sizeof want);
   ockam_message *m;
   assert_int_equal(ockam_message_new(&m), 0);
   add_binary_tcp(ockam_message_onward_mut(m), 4000);
@@ -228,7 +234,7 @@ static void test_elixir_vectors(void **state) {
   ockam_message_free(m);
   /* UDP variant decodes too */
   n = hex_decode("01020207007f000001a00f00077072696e746572010207007f000001b80b0568656c6c6f", want,
-            sizeof want);
+                 sizeof want);
   assert_int_equal(decode_exact(want, n, &m), 0);
   ockam_address a;
   assert_int_equal(ockam_route_get(ockam_message_onward(m), 0, &a), 0);
@@ -327,16 +333,17 @@ static void test_routes(void **state) {
   longv[sizeof longv - 1] = 0;
   assert_int_equal(ockam_route_new(&r), 0);
   assert_int_equal(ockam_route_append_str(r, longv), OCKAM_EOVERFLOW);
-  for (unsigned i = 0; i < OCKAM_ROUTE_MAX_HOPS; i++) assert_int_equal(ockam_route_append_str(r, "x"), 0);
+  for (unsigned i = 0; i < OCKAM_ROUTE_MAX_HOPS; i++)
+    assert_int_equal(ockam_route_append_str(r, "x"), 0);
   assert_int_equal(ockam_route_append_str(r, "x"), OCKAM_EOVERFLOW);
   ockam_route_free(r);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_varints),       cmocka_unit_test(test_strings_and_caps),
-      cmocka_unit_test(test_tm_vectors),    cmocka_unit_test(test_elixir_vectors),
-      cmocka_unit_test(test_frame_e1b),     cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_varints),    cmocka_unit_test(test_strings_and_caps),
+      cmocka_unit_test(test_tm_vectors), cmocka_unit_test(test_elixir_vectors),
+      cmocka_unit_test(test_frame_e1b),  cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_routes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,7 +13,8 @@ typedef struct ockami_buf {
   size_t cap;
 } ockami_buf;
 
-#define OCKAMI_BUF_INIT {NULL, 0, 0}
+#define OCKAMI_BUF_INIT \
+  { NULL, 0, 0 }
 
 /* Make room for `extra` more bytes. */
 OCKAM_MUST_CHECK int ockami_buf_reserve(ockami_buf *b, size_t extra);

@@ -7,8 +7,8 @@ const char *ockam_strerror(int err) {
     return msg;
     OCKAM_ERROR_MAP(OCKAM_ERR_MSG)
 #undef OCKAM_ERR_MSG
-  default:
-    return "unknown error";
+    default:
+      return "unknown error";
   }
 }
 
@@ -19,7 +19,7 @@ const char *ockam_errname(int err) {
     return "OCKAM_" #name;
     OCKAM_ERROR_MAP(OCKAM_ERR_NAME)
 #undef OCKAM_ERR_NAME
-  default:
-    return "OCKAM_EUNKNOWN";
+    default:
+      return "OCKAM_EUNKNOWN";
   }
 }

@@ -37,9 +37,13 @@ static void threshold_init(void) {
 }
 
 /* Runs before main() so the macro's cheap threshold check is right from the start. */
-__attribute__((constructor)) static void log_ctor(void) { threshold_init(); }
+__attribute__((constructor)) static void log_ctor(void) {
+  threshold_init();
+}
 
-void ockam_log_set_level(ockam_log_level level) { ockami_log_threshold = (int)level; }
+void ockam_log_set_level(ockam_log_level level) {
+  ockami_log_threshold = (int)level;
+}
 
 ockam_log_level ockam_log_get_level(void) {
   if (ockami_log_threshold < 0) threshold_init();

@@ -9,8 +9,8 @@ extern volatile int ockami_log_threshold;
 void ockami_log(ockam_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define OCKAMI_LOG(level, module, ...)                                            \
-  do {                                                                            \
+#define OCKAMI_LOG(level, module, ...)                                                \
+  do {                                                                                \
     if ((int)(level) >= ockami_log_threshold) ockami_log(level, module, __VA_ARGS__); \
   } while (0)
 #define LOG_DEBUG(module, ...) OCKAMI_LOG(OCKAM_LOG_DEBUG, module, __VA_ARGS__)

@@ -15,7 +15,9 @@ uint64_t ockami_hash(const void *p, size_t len) {
   return h;
 }
 
-void ockami_map_init(ockami_map *m) { memset(m, 0, sizeof *m); }
+void ockami_map_init(ockami_map *m) {
+  memset(m, 0, sizeof *m);
+}
 
 void ockami_map_free(ockami_map *m) {
   for (size_t i = 0; i < m->nbuckets; i++) {

@@ -55,7 +55,9 @@ static void cache_drain(void *arg) {
   c->registered = false; /* a later free on this thread registers again */
 }
 
-static void cache_key_create(void) { cache_key_ok = pthread_key_create(&cache_key, cache_drain) == 0; }
+static void cache_key_create(void) {
+  cache_key_ok = pthread_key_create(&cache_key, cache_drain) == 0;
+}
 
 /* Arrange for the cache to be freed at thread exit; false when that cannot
  * be arranged (then nothing is cached). */
@@ -68,7 +70,9 @@ static bool cache_register(void) {
   return true;
 }
 
-void ockami_message_init(ockam_message *m) { memset(m, 0, sizeof *m); }
+void ockami_message_init(ockam_message *m) {
+  memset(m, 0, sizeof *m);
+}
 
 void ockami_message_release(ockam_message *m) {
   ockami_route_release(&m->onward);
@@ -131,10 +135,18 @@ int ockam_message_copy(const ockam_message *m, ockam_message **out) {
   return OCKAM_OK;
 }
 
-const ockam_route *ockam_message_onward(const ockam_message *m) { return &m->onward; }
-const ockam_route *ockam_message_return(const ockam_message *m) { return &m->ret; }
-ockam_route *ockam_message_onward_mut(ockam_message *m) { return &m->onward; }
-ockam_route *ockam_message_return_mut(ockam_message *m) { return &m->ret; }
+const ockam_route *ockam_message_onward(const ockam_message *m) {
+  return &m->onward;
+}
+const ockam_route *ockam_message_return(const ockam_message *m) {
+  return &m->ret;
+}
+ockam_route *ockam_message_onward_mut(ockam_message *m) {
+  return &m->onward;
+}
+ockam_route *ockam_message_return_mut(ockam_message *m) {
+  return &m->ret;
+}
 
 const uint8_t *ockam_message_payload(const ockam_message *m, size_t *len) {
   if (len) *len = m->payload.len;

@@ -24,8 +24,8 @@ struct ockam_worker {
   char *addresses[OCKAM_WORKER_MAX_ADDRESSES];
   size_t naddr;
   worker_state state;
-  struct ockam_worker *prev, *next;   /* node->workers list */
-  struct ockam_worker *next_stopped;  /* node->stopped list */
+  struct ockam_worker *prev, *next;  /* node->workers list */
+  struct ockam_worker *next_stopped; /* node->stopped list */
 };
 
 struct ockam_timer {
@@ -134,17 +134,27 @@ int ockam_node_create(ockam_node **out) {
   return OCKAM_OK;
 }
 
-uv_loop_t *ockami_node_uv(ockam_node *node) { return &node->loop; }
-void *ockam_node_loop(ockam_node *node) { return &node->loop; }
-size_t ockami_node_queue_len(const ockam_node *node) { return node->qlen; }
-uint64_t ockam_node_now_ms(ockam_node *node) { return uv_now(&node->loop); }
+uv_loop_t *ockami_node_uv(ockam_node *node) {
+  return &node->loop;
+}
+void *ockam_node_loop(ockam_node *node) {
+  return &node->loop;
+}
+size_t ockami_node_queue_len(const ockam_node *node) {
+  return node->qlen;
+}
+uint64_t ockam_node_now_ms(ockam_node *node) {
+  return uv_now(&node->loop);
+}
 
 void ockami_node_set_drain_cb(ockam_node *node, ockami_drain_cb cb, void *arg) {
   node->drain_cb = cb;
   node->drain_arg = arg;
 }
 
-void ockami_node_get_stats(const ockam_node *node, ockami_node_stats *out) { *out = node->stats; }
+void ockami_node_get_stats(const ockam_node *node, ockami_node_stats *out) {
+  *out = node->stats;
+}
 
 void ockami_node_set_flush_probe(ockam_node *node, const ockami_flush_probe *probe) {
   node->has_flush_probe = probe != NULL;
@@ -263,14 +273,16 @@ int ockam_send_message(ockam_node *node, ockam_message *msg) {
   return OCKAM_OK;
 }
 
-int ockam_forward(ockam_node *node, ockam_message *msg) { return ockam_send_message(node, msg); }
+int ockam_forward(ockam_node *node, ockam_message *msg) {
+  return ockam_send_message(node, msg);
+}
 
 void ockam_message_keep(ockam_message *msg) {
   if (msg) msg->flags |= OCKAMI_MSG_HANDED_OFF;
 }
 
-int ockam_send(ockam_node *node, const char *from, const ockam_route *route,
-               const uint8_t *payload, size_t len) {
+int ockam_send(ockam_node *node, const char *from, const ockam_route *route, const uint8_t *payload,
+               size_t len) {
   if (!node || !from || !route || (len && !payload)) return OCKAM_EINVAL;
   if (route->count == 0) return OCKAM_EINVAL;
   if (len > OCKAM_PAYLOAD_MAX) return OCKAM_EOVERFLOW;
@@ -386,16 +398,26 @@ static void reap_stopped(ockam_node *node) {
   }
 }
 
-const char *ockam_worker_address(const ockam_worker *w) { return w->addresses[0]; }
-void *ockam_worker_user(const ockam_worker *w) { return w->user; }
-void ockami_worker_set_user(ockam_worker *w, void *user) { w->user = user; }
-const ockam_worker_ops *ockami_worker_ops(const ockam_worker *w) { return w->ops; }
+const char *ockam_worker_address(const ockam_worker *w) {
+  return w->addresses[0];
+}
+void *ockam_worker_user(const ockam_worker *w) {
+  return w->user;
+}
+void ockami_worker_set_user(ockam_worker *w, void *user) {
+  w->user = user;
+}
+const ockam_worker_ops *ockami_worker_ops(const ockam_worker *w) {
+  return w->ops;
+}
 
 ockam_worker *ockami_node_find(ockam_node *node, const void *address, size_t len) {
   ockam_worker *w = ockami_map_get(&node->addresses, address, len);
   return w && w->state == WORKER_RUNNING ? w : NULL;
 }
-ockam_node *ockam_worker_node(const ockam_worker *w) { return w->node; }
+ockam_node *ockam_worker_node(const ockam_worker *w) {
+  return w->node;
+}
 
 int ockam_node_set_type_router(ockam_node *node, uint8_t type, ockam_worker *w) {
   if (!node || type == 0 || type >= 128) return OCKAM_EINVAL;
@@ -495,7 +517,9 @@ static void run_until_timer(uv_timer_t *h) {
   ru->expired = true;
 }
 
-static void run_until_close(uv_handle_t *h) { free(h->data); }
+static void run_until_close(uv_handle_t *h) {
+  free(h->data);
+}
 
 int ockam_node_run_until(ockam_node *node, int64_t timeout_ms, bool (*done)(void *), void *arg) {
   if (!node) return OCKAM_EINVAL;
@@ -521,7 +545,9 @@ int ockam_node_run_until(ockam_node *node, int64_t timeout_ms, bool (*done)(void
   return rc;
 }
 
-static void free_handle_cb(uv_handle_t *h) { free(h); }
+static void free_handle_cb(uv_handle_t *h) {
+  free(h);
+}
 
 static void walk_close(uv_handle_t *h, void *arg) {
   (void)arg;

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ockami_route_init(ockam_route *r) { memset(r, 0, sizeof *r); }
+void ockami_route_init(ockam_route *r) {
+  memset(r, 0, sizeof *r);
+}
 
 void ockami_route_release(ockam_route *r) {
   free(r->buf);
@@ -183,7 +185,9 @@ void ockam_route_clear(ockam_route *r) {
   r->count = 0;
 }
 
-size_t ockam_route_len(const ockam_route *r) { return r ? r->count : 0; }
+size_t ockam_route_len(const ockam_route *r) {
+  return r ? r->count : 0;
+}
 
 bool ockami_route_next(const ockam_route *r, uint32_t *pos, ockam_address *out) {
   if (*pos >= r->len) return false;
@@ -214,7 +218,8 @@ int ockam_route_get(const ockam_route *r, size_t i, ockam_address *out) {
 
 int ockam_route_equal(const ockam_route *a, const ockam_route *b) {
   if (!a || !b) return a == b;
-  return a->count == b->count && a->len == b->len && (a->len == 0 || !memcmp(a->buf, b->buf, a->len));
+  return a->count == b->count && a->len == b->len &&
+         (a->len == 0 || !memcmp(a->buf, b->buf, a->len));
 }
 
 bool ockami_address_is(const ockam_address *a, uint8_t type, const char *value) {
@@ -225,10 +230,10 @@ bool ockami_address_is(const ockam_address *a, uint8_t type, const char *value) 
 size_t ockam_route_format(const ockam_route *r, char *out, size_t cap) {
   if (!out || cap == 0) return 0;
   size_t n = 0;
-#define PUT(c)                  \
-  do {                          \
+#define PUT(c)                     \
+  do {                             \
     if (n + 1 < cap) out[n] = (c); \
-    n++;                        \
+    n++;                           \
   } while (0)
   PUT('[');
   uint32_t pos = 0;

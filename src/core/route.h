@@ -15,7 +15,8 @@ struct ockam_route {
   uint16_t count;
 };
 
-#define OCKAMI_ROUTE_INIT {NULL, 0, 0, 0}
+#define OCKAMI_ROUTE_INIT \
+  { NULL, 0, 0, 0 }
 
 void ockami_route_init(ockam_route *r);
 void ockami_route_release(ockam_route *r); /* free storage, leave empty */

@@ -74,7 +74,9 @@ static int service_handle(ockam_worker *w, ockam_message *m) {
   return rc;
 }
 
-static void service_stopped(ockam_worker *w) { free(ockam_worker_user(w)); }
+static void service_stopped(ockam_worker *w) {
+  free(ockam_worker_user(w));
+}
 
 static const ockam_worker_ops service_ops = {service_handle, service_stopped};
 

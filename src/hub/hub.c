@@ -14,8 +14,8 @@ struct ockam_hub {
   ockami_stream_service *streams;
 };
 
-int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, ockam_hub **out,
-                    char *bound, size_t bound_cap) {
+int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, ockam_hub **out, char *bound,
+                    size_t bound_cap) {
   if (!node || !out) return OCKAM_EINVAL;
   ockam_hub_options o = {0};
   if (opts) o = *opts;

@@ -8,8 +8,6 @@ OCKAM_MUST_CHECK int ockami_echo_start(ockam_node *node);
 typedef struct ockami_forwarding ockami_forwarding;
 OCKAM_MUST_CHECK int ockami_forwarding_start(ockam_node *node, uint32_t max_forwarders);
 
-
-
 /* Stream services `stream` and `stream_index` over the configured store
  * (stream_service.c). */
 typedef struct ockami_stream_service ockami_stream_service;

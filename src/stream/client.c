@@ -106,11 +106,11 @@ typedef struct consumer {
   uint64_t marker_seq;   /* last batch marker sent */
   bool flushing;         /* PULL_HANDING: handlers ran, waiting for transports to write */
   ockami_flush_mark flush;
-  uint64_t flush_since;  /* when the wait began */
-  uint64_t flush_check;  /* next check */
-  uint64_t saved;        /* last index sent in a Save */
-  bool save_unsure;      /* that Save has no later reply proving it reached the hub */
-  uint64_t save_id;      /* first pull request id sent after that Save */
+  uint64_t flush_since; /* when the wait began */
+  uint64_t flush_check; /* next check */
+  uint64_t saved;       /* last index sent in a Save */
+  bool save_unsure;     /* that Save has no later reply proving it reached the hub */
+  uint64_t save_id;     /* first pull request id sent after that Save */
 } consumer;
 
 struct ockam_stream {
@@ -651,8 +651,10 @@ static void cons_batch_done(consumer *c, uint64_t now) {
   c->flushing = false;
   c->phase = PULL_IDLE;
   if (c->next_index > c->saved) cons_save(c, c->next_index);
-  if (c->state == CONS_PULLING) cons_send_pull(c, now, false);
-  else cons_update_deadline(c);
+  if (c->state == CONS_PULLING)
+    cons_send_pull(c, now, false);
+  else
+    cons_update_deadline(c);
 }
 
 static void cons_on_marker(consumer *c, const ockam_message *msg, uint64_t now) {

@@ -44,17 +44,21 @@ static int fw_handle(ockam_worker *w, ockam_message *m) {
   }
   /* Re-target to the destination; keep the return route (it leads back). */
   ockam_route_clear(&m->onward);
-  int rc = ockam_route_append(&m->onward, OCKAM_ADDRESS_LOCAL, f->destination,
-                              strlen(f->destination));
+  int rc =
+      ockam_route_append(&m->onward, OCKAM_ADDRESS_LOCAL, f->destination, strlen(f->destination));
   if (!rc) rc = ockam_forward(ockam_worker_node(w), m);
   return rc;
 }
 
-static void fw_stopped(ockam_worker *w) { free(ockam_worker_user(w)); }
+static void fw_stopped(ockam_worker *w) {
+  free(ockam_worker_user(w));
+}
 
 static const ockam_worker_ops fw_ops = {fw_handle, fw_stopped};
 
-static bool fw_done(void *arg) { return ((ockam_forwarder *)arg)->state != FW_REGISTERING; }
+static bool fw_done(void *arg) {
+  return ((ockam_forwarder *)arg)->state != FW_REGISTERING;
+}
 
 int ockam_forwarder_register(ockam_node *node, const ockam_route *route_to_hub,
                              const char *destination, int64_t timeout_ms, char *remote_address,

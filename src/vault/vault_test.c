@@ -17,8 +17,6 @@
 #include "ockam/vault.h"
 #include "vault_internal.h"
 
-
-
 static int setup(void **state) {
   ockam_vault *v = NULL;
   if (ockam_vault_create("software", &v) != OCKAM_OK) return -1;

@@ -4,7 +4,8 @@
  * process is killed).
  *
  *   pump [--hub HOST:PORT] [--out S] [--in S] [--client-id ID] [--retry-ms MS]
- *        [--in-flight K] [--pull-limit L] [--long-poll-ms MS] [--tcp-listen HOST:PORT] [--listener] [--sink]
+ *        [--in-flight K] [--pull-limit L] [--long-poll-ms MS] [--tcp-listen HOST:PORT] [--listener]
+ * [--sink]
  *        [--count N] [--batch B] [--size BYTES] [--to ROUTE] [--secure ROUTE]
  *
  * --hub        connect the stream pair (out, in) through the hub at HOST:PORT

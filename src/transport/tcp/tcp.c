@@ -41,12 +41,12 @@ struct conn {
   bool outgoing;
   bool writing;
   bool read_paused;
-  bool dirty; /* on tcp->dirty list */
-  char *peer; /* "host:port" as given (outgoing) or "ip:port" (accepted) */
+  bool dirty;           /* on tcp->dirty list */
+  char *peer;           /* "host:port" as given (outgoing) or "ip:port" (accepted) */
   ockam_worker *worker; /* accepted: routes 0#<addr> back to this socket */
   sock *s;
   ockami_buf rbuf;
-  ockami_buf pending; /* frames waiting */
+  ockami_buf pending;  /* frames waiting */
   ockami_buf inflight; /* frames being written, from a frame boundary */
   size_t inflight_off;
   uint32_t backoff_ms;
@@ -132,7 +132,9 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
 
 /* ---- connection lifetime ------------------------------------------------- */
 
-static void sock_close_cb(uv_handle_t *h) { free(h->data); }
+static void sock_close_cb(uv_handle_t *h) {
+  free(h->data);
+}
 
 static void sock_detach_close(conn *c) {
   sock *s = c->s;
@@ -456,10 +458,9 @@ static void conn_lost(conn *c, int err) {
   c->state = CONN_BACKOFF;
   if (was_open) LOG_INFO(MOD, "lost connection to %s; reconnecting", c->peer);
   uint32_t delay = c->backoff_ms;
-  c->backoff_ms = c->backoff_ms * 2 > tcp->opt.backoff_max_ms ? tcp->opt.backoff_max_ms
-                                                               : c->backoff_ms * 2;
-  if (ockam_timer_start(tcp->node, delay, 0, backoff_cb, c, &c->timer) != OCKAM_OK)
-    c->timer = NULL;
+  c->backoff_ms =
+      c->backoff_ms * 2 > tcp->opt.backoff_max_ms ? tcp->opt.backoff_max_ms : c->backoff_ms * 2;
+  if (ockam_timer_start(tcp->node, delay, 0, backoff_cb, c, &c->timer) != OCKAM_OK) c->timer = NULL;
 }
 
 static void connect_cb(uv_connect_t *req, int status) {
@@ -545,8 +546,8 @@ static void conn_start_connect(conn *c) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   c->state = CONN_RESOLVING;
-  int rc = uv_getaddrinfo(ockami_node_uv(c->tcp->node), &rr->req, resolved_cb, host, portstr,
-                          &hints);
+  int rc =
+      uv_getaddrinfo(ockami_node_uv(c->tcp->node), &rr->req, resolved_cb, host, portstr, &hints);
   if (rc < 0) {
     free(rr);
     conn_lost(c, rc);
@@ -612,9 +613,13 @@ static void accepted_stopped(ockam_worker *w) {
 
 static const ockam_worker_ops accepted_ops = {accepted_handle, accepted_stopped};
 
-static void listener_close_cb(uv_handle_t *h) { free(h->data); }
+static void listener_close_cb(uv_handle_t *h) {
+  free(h->data);
+}
 
-static void flush_close_cb(uv_handle_t *h) { free(h->data); }
+static void flush_close_cb(uv_handle_t *h) {
+  free(h->data);
+}
 
 static void router_stopped(ockam_worker *w) {
   ockam_tcp *tcp = ockam_worker_user(w);
@@ -660,8 +665,7 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   if (tcp->accepted_open >= tcp->opt.max_connections) {
     tcp->stats.rejected++;
-    LOG_WARN(MOD, "connection limit (%u) reached; refusing a connection",
-             tcp->opt.max_connections);
+    LOG_WARN(MOD, "connection limit (%u) reached; refusing a connection", tcp->opt.max_connections);
     uv_close((uv_handle_t *)&s->h, sock_close_cb);
     return;
   }
@@ -731,7 +735,9 @@ int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t 
 
 /* ---- output barrier (see ockami_flush_probe in node.h) --------------------- */
 
-static size_t outstanding(const conn *c) { return c->pending.len + c->inflight.len; }
+static size_t outstanding(const conn *c) {
+  return c->pending.len + c->inflight.len;
+}
 
 /* Snapshot of what every connection has queued so far. */
 static void probe_mark(void *ctx, ockami_flush_mark *out) {
@@ -846,4 +852,6 @@ int ockam_tcp_is_connected(ockam_tcp *tcp, const char *host_port) {
   return c && c->state == CONN_OPEN;
 }
 
-void ockam_tcp_get_stats(const ockam_tcp *tcp, ockam_tcp_stats *out) { *out = tcp->stats; }
+void ockam_tcp_get_stats(const ockam_tcp *tcp, ockam_tcp_stats *out) {
+  *out = tcp->stats;
+}
