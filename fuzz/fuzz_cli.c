@@ -71,6 +71,7 @@ static void parse(const uint8_t *data, size_t size, parsed *out) {
                             !strcmp(o->store, "jetstream")));
     FUZZ_CHECK(o->replicas == 0 || (o->replicas >= 1 && o->replicas <= 5));
     FUZZ_CHECK(o->max_message <= OCKAM_STREAM_MESSAGE_MAX);
+    FUZZ_CHECK(o->listen_backlog <= INT32_MAX);
     const char *strs[] = {o->listen, o->data_dir, o->nats_url, ready};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
       if (strs[i] && strs[i] != o->data_dir) FUZZ_CHECK(points_into(strs[i], argv, argc));

@@ -293,7 +293,8 @@ int main(int argc, char **argv) {
       ARGS("--max-streams\0"
            "5\0--max-message\0"
            "65535\0--max-connections\0"
-           "2"),
+           "2\0--listen-backlog\0"
+           "64"),
       ARGS("--long-poll-max\0"
            "1000\0--ready-file\0/tmp/r\0--log\0debug\0--no-streams"),
       ARGS("--retention-bytes=100\0--retention-age=60"),

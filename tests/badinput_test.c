@@ -164,7 +164,7 @@ static void test_hub_bad_frames_and_floods(void **state) {
   raise_nofile(8192);
   tu_proc hub;
   char bound[64];
-  static const char *const extra[] = {"--max-message", "1000", NULL};
+  static const char *const extra[] = {"--max-message", "1000", "--listen-backlog", "4096", NULL};
   assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, extra, bound, sizeof bound), 0);
   int good = tu_connect(bound, 5000);
   assert_true(good >= 0);

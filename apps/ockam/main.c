@@ -51,6 +51,7 @@ static void hub_usage(FILE *f) {
           "  --max-streams N          streams the hub serves (default %u)\n"
           "  --max-message BYTES      largest stored message (default and maximum %u)\n"
           "  --max-connections N      concurrent TCP connections (default %u)\n"
+          "  --listen-backlog N       connections queued by the kernel before accept (default %u)\n"
           "  --long-poll-max MS       longest held pull (default %u)\n"
           "  --max-forwarders N       forwarders the hub keeps (default %u)\n"
           "  --max-pending-pushes N   pushes awaiting durability before new ones get ERROR "
@@ -61,8 +62,9 @@ static void hub_usage(FILE *f) {
           "  --ready-file PATH        write the bound HOST:PORT to PATH once listening\n"
           "  --log LEVEL              debug|info|warn|error|off (default: $OCKAM_LOG or info)\n",
           OCKAM_HUB_MAX_STREAMS, OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN,
-          OCKAM_TCP_MAX_CONNECTIONS, OCKAM_LONG_POLL_MAX_MS, OCKAM_HUB_MAX_FORWARDERS,
-          OCKAM_STREAM_PENDING_PUSHES, (unsigned long long)OCKAM_STREAM_PENDING_BYTES);
+          OCKAM_TCP_MAX_CONNECTIONS, OCKAM_TCP_LISTEN_BACKLOG, OCKAM_LONG_POLL_MAX_MS,
+          OCKAM_HUB_MAX_FORWARDERS, OCKAM_STREAM_PENDING_PUSHES,
+          (unsigned long long)OCKAM_STREAM_PENDING_BYTES);
 }
 
 static int write_ready_file(const char *path, const char *bound) {
@@ -98,7 +100,8 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
     OPT_HELP,
     OPT_MAX_FWD,
     OPT_PENDING_PUSHES,
-    OPT_PENDING_BYTES
+    OPT_PENDING_BYTES,
+    OPT_BACKLOG
   };
   static const struct option longopts[] = {
       {"listen", required_argument, NULL, OPT_LISTEN},
@@ -112,6 +115,7 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
       {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
       {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
       {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+      {"listen-backlog", required_argument, NULL, OPT_BACKLOG},
       {"long-poll-max", required_argument, NULL, OPT_LONG_POLL},
       {"max-forwarders", required_argument, NULL, OPT_MAX_FWD},
       {"max-pending-pushes", required_argument, NULL, OPT_PENDING_PUSHES},
@@ -173,6 +177,11 @@ int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char 
       case OPT_MAX_CONN:
         if (parse_u32(optarg, &o->max_connections) || !o->max_connections)
           bad = "--max-connections";
+        break;
+      case OPT_BACKLOG:
+        if (parse_u32(optarg, &o->listen_backlog) || !o->listen_backlog ||
+            o->listen_backlog > INT32_MAX)
+          bad = "--listen-backlog";
         break;
       case OPT_LONG_POLL:
         if (parse_u32(optarg, &o->long_poll_max_ms)) bad = "--long-poll-max";

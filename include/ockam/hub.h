@@ -37,6 +37,7 @@ typedef struct ockam_hub_options {
   uint64_t max_pending_bytes;  /* data bytes of those pushes; 0 = 256 MiB */
   bool no_streams;             /* offer only echo and forwarding */
   bool no_sync;                /* lmdb without fsync: benchmarks only */
+  uint32_t listen_backlog;     /* listen(2) backlog; 0 = OCKAM_TCP_LISTEN_BACKLOG */
 } ockam_hub_options;
 
 /* Start the hub services and the listener on node. bound (optional) receives

@@ -28,6 +28,12 @@
 #define OCKAM_WORKER_MAX_ADDRESSES 8u
 /* Default: messages waiting for delivery in one node before transports pause reading. */
 #define OCKAM_NODE_QUEUE_HIGH_WATER 65536u
+/* Freed messages each thread keeps for reuse, the buffer bytes they may hold,
+ * and the largest buffer kept (larger ones are freed). Under AddressSanitizer
+ * nothing is kept. */
+#define OCKAM_MESSAGE_CACHE_MAX 512u
+#define OCKAM_MESSAGE_CACHE_BYTES (2048u * 1024u)
+#define OCKAM_MESSAGE_CACHE_BUF_MAX 131072u
 /* Default: messages buffered in a blocking-API mailbox. */
 #define OCKAM_MAILBOX_DEPTH 4096u
 
@@ -38,6 +44,9 @@
 #define OCKAM_TCP_WRITE_CHUNK 64000u
 /* Default: accepted connections a listener keeps at once. */
 #define OCKAM_TCP_MAX_CONNECTIONS 10000u
+/* Default: connections the kernel may queue for a listener before they are
+ * accepted (listen(2) backlog; the kernel also caps it at somaxconn). */
+#define OCKAM_TCP_LISTEN_BACKLOG 1024u
 /* Reconnect backoff of outgoing connections (milliseconds). */
 #define OCKAM_TCP_BACKOFF_MIN_MS 50u
 #define OCKAM_TCP_BACKOFF_MAX_MS 5000u

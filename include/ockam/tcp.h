@@ -34,6 +34,7 @@ typedef struct ockam_tcp_options {
   uint32_t max_connections; /* accepted at once; 0 = OCKAM_TCP_MAX_CONNECTIONS */
   uint32_t backoff_min_ms;  /* 0 = OCKAM_TCP_BACKOFF_MIN_MS */
   uint32_t backoff_max_ms;  /* 0 = OCKAM_TCP_BACKOFF_MAX_MS */
+  uint32_t listen_backlog;  /* listen(2) backlog; 0 = OCKAM_TCP_LISTEN_BACKLOG */
 } ockam_tcp_options;
 
 typedef struct ockam_tcp_stats {

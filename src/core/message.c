@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ockam/limits.h"
+
 /* Freed messages are kept for reuse by the thread that freed them, buffers
  * included: allocation and first-touch page faults dominated the cost of a
  * message hop (every worker hop allocates a message, two routes and a
@@ -20,10 +22,10 @@
 #endif
 #endif
 #ifndef MSG_CACHE_MAX
-#define MSG_CACHE_MAX 512u
+#define MSG_CACHE_MAX OCKAM_MESSAGE_CACHE_MAX
 #endif
-#define MSG_CACHE_BYTES (2048u * 1024u)
-#define MSG_CACHE_BUF_MAX 131072u
+#define MSG_CACHE_BYTES OCKAM_MESSAGE_CACHE_BYTES
+#define MSG_CACHE_BUF_MAX OCKAM_MESSAGE_CACHE_BUF_MAX
 
 typedef struct msg_cache {
   ockam_message *head; /* linked through ->next */

@@ -25,6 +25,7 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, ockam_hub *
   hub->node = node;
   ockam_tcp_options topt = {0};
   topt.max_connections = o.max_connections;
+  topt.listen_backlog = o.listen_backlog;
   int rc = ockam_tcp_create(node, &topt, &hub->tcp);
   if (!rc) rc = ockami_echo_start(node);
   if (!rc) rc = ockami_forwarding_start(node, o.max_forwarders);

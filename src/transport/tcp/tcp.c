@@ -713,7 +713,7 @@ int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t 
   uv_tcp_init(ockami_node_uv(tcp->node), &l->h);
   l->h.data = l;
   int urc = uv_tcp_bind(&l->h, (struct sockaddr *)&ss, 0);
-  if (urc == 0) urc = uv_listen((uv_stream_t *)&l->h, 1024, on_connection);
+  if (urc == 0) urc = uv_listen((uv_stream_t *)&l->h, (int)tcp->opt.listen_backlog, on_connection);
   if (urc < 0) {
     LOG_ERROR(MOD, "cannot listen on %s: %s", host_port, uv_strerror(urc));
     uv_close((uv_handle_t *)&l->h, listener_close_cb);
@@ -801,6 +801,8 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   if (!tcp->opt.max_connections) tcp->opt.max_connections = OCKAM_TCP_MAX_CONNECTIONS;
   if (!tcp->opt.backoff_min_ms) tcp->opt.backoff_min_ms = OCKAM_TCP_BACKOFF_MIN_MS;
   if (!tcp->opt.backoff_max_ms) tcp->opt.backoff_max_ms = OCKAM_TCP_BACKOFF_MAX_MS;
+  if (!tcp->opt.listen_backlog) tcp->opt.listen_backlog = OCKAM_TCP_LISTEN_BACKLOG;
+  if (tcp->opt.listen_backlog > INT32_MAX) tcp->opt.listen_backlog = INT32_MAX;
   ockami_map_init(&tcp->outgoing);
   int rc = ockam_worker_start(node, NULL, 0, &router_ops, tcp, &tcp->router);
   if (rc) {
