@@ -1,6 +1,6 @@
-/* The hub's command-line parser, ockam_cli_parse_hub() in apps/ockam/main.c
- * (built into this target with its main() renamed), and the log level names
- * it accepts.
+/* The hub's command-line parser, ockam_cli_parse_hub() in apps/ockam/cmd_hub.c
+ * (the option table of apps/ockam/options.c), and the log level names it
+ * accepts.
  *
  * The input is split on NUL bytes into argv[1..] (argv[0] is "hub"); each
  * argument is its own allocation, so a parser that keeps a pointer into an
@@ -8,13 +8,9 @@
  * checked against what the usage text promises: numbers in range, a known
  * store, and, when parsing succeeded, every pointer inside argv.
  */
-#include <getopt.h>
-
+#include "cli.h"
 #include "fuzz.h"
-#include "ockam/hub.h"
 #include "ockam/limits.h"
-
-int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_options *o, const char **ready_file);
 
 #define MAX_ARGS 32
 
@@ -50,9 +46,16 @@ static int make_argv(const uint8_t *data, size_t size, char **argv) {
 
 typedef struct parsed {
   int rc;
-  ockam_hub_options o;
-  char strs[5][64]; /* listen, store, data_dir, nats_url, ready-file */
+  ockam_hub_cli o;
+  char strs[6][64]; /* listen, store, data_dir, nats_url, ready-file, log */
 } parsed;
+
+/* A string option points into an argument or is the table's default. */
+static bool valid_string(const char *p, const char *flag, char **argv, int argc) {
+  if (!p) return true;
+  const ockam_cli_option *opt = ockam_cli_find_flag(&ockam_hub_cli_spec, flag);
+  return points_into(p, argv, argc) || (opt && p == opt->def_str);
+}
 
 static void keep(char out[64], const char *s) {
   snprintf(out, 64, "%s", s ? s : "(null)");
@@ -62,27 +65,34 @@ static void parse(const uint8_t *data, size_t size, parsed *out) {
   char *argv[MAX_ARGS + 2], *copy[MAX_ARGS + 2];
   int argc = make_argv(data, size, argv);
   memcpy(copy, argv, sizeof copy); /* getopt_long may permute argv */
-  const char *ready = NULL;
-  out->rc = ockam_cli_parse_hub(argc, argv, &out->o, &ready);
+  out->rc = ockam_cli_parse_hub(argc, argv, &out->o);
   FUZZ_CHECK(out->rc == 0 || out->rc == 1 || out->rc == -1);
-  ockam_hub_options *o = &out->o;
+  ockam_hub_options *o = &out->o.hub;
   if (out->rc == 0) {
     FUZZ_CHECK(o->store && (!strcmp(o->store, "memory") || !strcmp(o->store, "lmdb") ||
                             !strcmp(o->store, "jetstream")));
-    FUZZ_CHECK(o->replicas == 0 || (o->replicas >= 1 && o->replicas <= 5));
-    FUZZ_CHECK(o->max_message <= OCKAM_STREAM_MESSAGE_MAX);
-    FUZZ_CHECK(o->listen_backlog <= INT32_MAX);
-    const char *strs[] = {o->listen, o->data_dir, o->nats_url, ready};
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-      if (strs[i] && strs[i] != o->data_dir) FUZZ_CHECK(points_into(strs[i], argv, argc));
+    FUZZ_CHECK(o->replicas >= 1 && o->replicas <= 5);
+    FUZZ_CHECK(o->max_message >= 1 &&
+               o->max_message <= OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN);
+    FUZZ_CHECK(o->listen_backlog >= 1 && o->listen_backlog <= INT32_MAX);
+    FUZZ_CHECK(o->max_streams && o->max_connections && o->max_forwarders && o->max_pending_pushes &&
+               o->max_pending_bytes && o->long_poll_max_ms);
+    FUZZ_CHECK(valid_string(o->listen, "listen", argv, argc));
+    FUZZ_CHECK(valid_string(o->store, "store", argv, argc));
+    FUZZ_CHECK(valid_string(o->data_dir, "data", argv, argc));
+    FUZZ_CHECK(valid_string(o->nats_url, "nats", argv, argc));
+    FUZZ_CHECK(valid_string(out->o.ready_file, "ready-file", argv, argc));
+    FUZZ_CHECK(valid_string(out->o.log, "log", argv, argc));
   }
   keep(out->strs[0], o->listen);
   keep(out->strs[1], o->store);
   keep(out->strs[2], o->data_dir);
   keep(out->strs[3], o->nats_url);
-  keep(out->strs[4], ready);
+  keep(out->strs[4], out->o.ready_file);
+  keep(out->strs[5], out->o.log);
   /* Pointers die with argv; only the copies above are compared. */
   o->listen = o->store = o->data_dir = o->nats_url = NULL;
+  out->o.ready_file = out->o.log = NULL;
   for (int i = 0; i < argc; i++) free(copy[i]);
 }
 
@@ -105,6 +115,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   level[n] = 0;
   ockam_log_level lvl;
   if (ockam_log_level_parse(level, &lvl) == 0) FUZZ_CHECK(lvl <= OCKAM_LOG_OFF);
-  fuzz_quiet(); /* --log may have changed the level */
   return 0;
 }

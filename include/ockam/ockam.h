@@ -12,6 +12,7 @@
 #include "ockam/route.h"
 #include "ockam/tcp.h"
 #include "ockam/vault.h"
+#include "ockam/version.h"
 #if __has_include("ockam/channel.h")
 #include "ockam/channel.h"
 #endif

@@ -1,0 +1,131 @@
+/* ockam hub: run a hub on this process's node. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ockam/error.h"
+#include "ockam/limits.h"
+#include "ockam/log.h"
+#include "ockam/node.h"
+
+static int check_log_level(const char *s) {
+  ockam_log_level lvl;
+  return ockam_log_level_parse(s, &lvl);
+}
+
+#define T ockam_hub_cli
+static const ockam_cli_option hub_options[] = {
+    OCKAM_CLI_STR(T, hub.listen, "listen", "listen", "HOST:PORT", "127.0.0.1:4000", NULL, NULL,
+                  "address to listen on"),
+    OCKAM_CLI_STR(T, hub.store, "store", "store", "memory|lmdb|jetstream", "lmdb",
+                  "memory|lmdb|jetstream", NULL, "stream storage"),
+    OCKAM_CLI_STR(T, hub.data_dir, "data", "data_dir", "DIR", "./ockam-hub-data", NULL, NULL,
+                  "lmdb data directory"),
+    OCKAM_CLI_STR(T, hub.nats_url, "nats", "nats_url", "URL[,URL...]", NULL, NULL, NULL,
+                  "NATS servers for --store jetstream"),
+    OCKAM_CLI_UINT_OPT(T, hub.replicas, "replicas", "replicas", "N", 1, 1, 5, "JetStream replicas"),
+    OCKAM_CLI_UINT_OPT(T, hub.retention_messages, "retention-messages", "retention_messages", "N",
+                       OCKAM_RETENTION_MAX_MESSAGES, 0, 0,
+                       "keep at most N messages per stream (0 = no limit)"),
+    OCKAM_CLI_SIZE_OPT(T, hub.retention_bytes, "retention-bytes", "retention_bytes",
+                       OCKAM_RETENTION_MAX_BYTES, 0, 0,
+                       "keep at most this many bytes per stream (0 = no limit)"),
+    OCKAM_CLI_DURATION_OPT(T, hub.retention_age_s, "retention-age", "retention_age", 1000,
+                           OCKAM_RETENTION_MAX_AGE_S, 0, 0,
+                           "drop messages older than this (0 = no limit)"),
+    OCKAM_CLI_UINT_OPT(T, hub.max_streams, "max-streams", "max_streams", "N", OCKAM_HUB_MAX_STREAMS,
+                       1, 0, "streams the hub serves"),
+    OCKAM_CLI_SIZE_OPT(T, hub.max_message, "max-message", "max_message",
+                       OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN, 1,
+                       OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN,
+                       "largest stored message (the default is also the maximum)"),
+    OCKAM_CLI_UINT_OPT(T, hub.max_connections, "max-connections", "max_connections", "N",
+                       OCKAM_TCP_MAX_CONNECTIONS, 1, 0, "concurrent TCP connections"),
+    OCKAM_CLI_UINT_OPT(T, hub.listen_backlog, "listen-backlog", "listen_backlog", "N",
+                       OCKAM_TCP_LISTEN_BACKLOG, 1, INT32_MAX,
+                       "connections queued by the kernel before accept"),
+    OCKAM_CLI_DURATION_OPT(T, hub.long_poll_max_ms, "long-poll-max", "long_poll_max", 1,
+                           OCKAM_LONG_POLL_MAX_MS, 1, 0, "longest held pull"),
+    OCKAM_CLI_UINT_OPT(T, hub.max_forwarders, "max-forwarders", "max_forwarders", "N",
+                       OCKAM_HUB_MAX_FORWARDERS, 1, 0, "forwarders the hub keeps"),
+    OCKAM_CLI_UINT_OPT(T, hub.max_pending_pushes, "max-pending-pushes", "max_pending_pushes", "N",
+                       OCKAM_STREAM_PENDING_PUSHES, 1, 0,
+                       "pushes awaiting durability before new ones get ERROR"),
+    OCKAM_CLI_SIZE_OPT(T, hub.max_pending_bytes, "max-pending-bytes", "max_pending_bytes",
+                       OCKAM_STREAM_PENDING_BYTES, 1, 0, "bytes of those pushes"),
+    OCKAM_CLI_BOOL_OPT(T, hub.no_streams, "no-streams", "no_streams",
+                       "offer only echo_service and forwarding_service"),
+    OCKAM_CLI_BOOL_OPT(T, hub.no_sync, "no-sync", "no_sync",
+                       "lmdb without fsync (benchmarks only: loses data on crash)"),
+    OCKAM_CLI_STR(T, ready_file, "ready-file", "ready_file", "PATH", NULL, NULL, NULL,
+                  "write the bound HOST:PORT to PATH once listening"),
+    OCKAM_CLI_STR(T, log, "log", "log", "LEVEL", NULL, NULL, check_log_level,
+                  "debug|info|warn|error|off (default: $OCKAM_LOG or info)"),
+};
+#undef T
+
+const ockam_cli_spec ockam_hub_cli_spec = {
+    .command = "hub",
+    .usage = "ockam hub [options]",
+    .options = hub_options,
+    .count = sizeof hub_options / sizeof hub_options[0],
+};
+
+int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_cli *out) {
+  memset(out, 0, sizeof *out);
+  int rc = ockam_cli_parse(&ockam_hub_cli_spec, out, argc, argv, NULL);
+  if (rc) return rc;
+  if (!strcmp(out->hub.store, "jetstream") && !out->hub.nats_url) {
+    fprintf(stderr, "ockam hub: --store jetstream needs --nats URL\n");
+    return -1;
+  }
+  return 0;
+}
+
+static int write_ready_file(const char *path, const char *bound) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
+  FILE *f = fopen(tmp, "w");
+  if (!f) return -1;
+  fprintf(f, "%s\n", bound);
+  if (fclose(f) != 0) return -1;
+  return rename(tmp, path);
+}
+
+int ockam_cmd_hub(int argc, char **argv) {
+  ockam_hub_cli o;
+  int prc = ockam_cli_parse_hub(argc, argv, &o);
+  if (prc) return prc > 0 ? 0 : 2;
+  if (o.log) {
+    ockam_log_level lvl;
+    if (ockam_log_level_parse(o.log, &lvl) == OCKAM_OK) ockam_log_set_level(lvl);
+  }
+  ockam_node *node;
+  int rc = ockam_node_create(&node);
+  if (rc) {
+    fprintf(stderr, "ockam hub: %s\n", ockam_strerror(rc));
+    return 1;
+  }
+  ockam_hub *hub;
+  char bound[128] = "";
+  rc = ockam_hub_start(node, &o.hub, &hub, bound, sizeof bound);
+  if (rc) {
+    fprintf(stderr, "ockam hub: cannot start: %s\n", ockam_strerror(rc));
+    ockam_node_destroy(node);
+    return 1;
+  }
+  if (ockam_node_stop_on_signals(node) != OCKAM_OK)
+    fprintf(stderr, "ockam hub: no signal handling\n");
+  signal(SIGPIPE, SIG_IGN);
+  printf("ockam hub listening on %s (store: %s)\n", bound, o.hub.no_streams ? "none" : o.hub.store);
+  fflush(stdout);
+  if (o.ready_file && write_ready_file(o.ready_file, bound) != 0)
+    fprintf(stderr, "ockam hub: cannot write %s: %s\n", o.ready_file, strerror(errno));
+  rc = ockam_node_run(node);
+  fprintf(stderr, "ockam hub: shutting down\n");
+  ockam_hub_stop(hub);
+  ockam_node_destroy(node);
+  return rc ? 1 : 0;
+}
