@@ -23,7 +23,7 @@ function(ockam_unit_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   # Unit tests may look inside every layer.
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}
-    ${CMAKE_SOURCE_DIR}/src/core ${CMAKE_SOURCE_DIR}/src/codec ${CMAKE_SOURCE_DIR}/src/vault
+    ${CMAKE_SOURCE_DIR}/src/core ${CMAKE_SOURCE_DIR}/src/codec ${CMAKE_SOURCE_DIR}/src/vault ${CMAKE_SOURCE_DIR}/src/identity
     ${CMAKE_SOURCE_DIR}/src/transport ${CMAKE_SOURCE_DIR}/src/channel
     ${CMAKE_SOURCE_DIR}/src/storage ${CMAKE_SOURCE_DIR}/src/stream ${CMAKE_SOURCE_DIR}/src/hub
     ${CMAKE_SOURCE_DIR}/tests/include ${T_INCLUDES})

@@ -44,7 +44,10 @@ extern "C" {
   X(EADDR, -23, "invalid address")                    \
   X(ENONCE, -24, "nonce space exhausted")             \
   X(EPEER, -25, "peer reported an error")             \
-  X(EUNAVAILABLE, -26, "service unavailable")
+  X(EUNAVAILABLE, -26, "service unavailable")         \
+  X(EAUTH, -27, "identity verification failed")       \
+  X(ECORRUPT, -28, "file corrupted or truncated")     \
+  X(EUNTRUSTED, -29, "peer refused by trust policy")
 
 typedef enum ockam_error {
 #define OCKAM_ERR_ENUM(name, value, msg) OCKAM_##name = value,

@@ -61,6 +61,18 @@
 /* Default: responder channels the listener keeps in handshake at once. */
 #define OCKAM_CHANNEL_MAX_PENDING 1024u
 
+/* --- identities ------------------------------------------------------------ */
+/* Bytes of one Contact accepted by the decoder (a fresh one is 318 bytes, each
+ * rotation adds 316), events in one change history, attributes in one change
+ * and bytes of one attribute key or value, public key bytes of one key event
+ * (X25519 keys are 32; 2021 BLS credential keys 96), label bytes. */
+#define OCKAM_CONTACT_MAX_BYTES 32768u
+#define OCKAM_CONTACT_MAX_EVENTS 64u
+#define OCKAM_CONTACT_MAX_ATTRIBUTES 16u
+#define OCKAM_CONTACT_MAX_ATTRIBUTE_LEN 256u
+#define OCKAM_CONTACT_MAX_KEY_LEN 96u
+#define OCKAM_CONTACT_MAX_LABEL_LEN 64u
+
 /* --- streams and hub ---------------------------------------------------- */
 /* Default: bytes of one stored stream message. */
 #define OCKAM_STREAM_MESSAGE_MAX OCKAM_FRAME_MAX

@@ -1,10 +1,11 @@
-/* ockam-c: nodes, workers, TCP, vault, secure channels, hub streams.
+/* ockam-c: nodes, workers, TCP, vault, identities, secure channels, hub streams.
  * Include this one header to get the whole public API. */
 #ifndef OCKAM_OCKAM_H
 #define OCKAM_OCKAM_H
 
 #include "ockam/error.h"
 #include "ockam/forwarder.h"
+#include "ockam/identity.h"
 #include "ockam/limits.h"
 #include "ockam/log.h"
 #include "ockam/message.h"

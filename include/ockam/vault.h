@@ -132,6 +132,47 @@ OCKAM_MUST_CHECK int ockam_vault_secret_save(ockam_vault *vault, ockam_secret se
 OCKAM_MUST_CHECK int ockam_vault_secret_load(ockam_vault *vault, ockam_secret_type type,
                                              const char *path, ockam_secret *out);
 
+/* XEdDSA (Ed25519-compatible signatures made with an X25519 key, as Ockam 2021
+ * profiles use them): sign msg with an X25519 secret; the signature verifies
+ * as Ed25519 under the Edwards form (sign bit 0) of the X25519 public key.
+ * Fresh 64-byte randomness enters every signature. Errors: OCKAM_ENOTFOUND,
+ * OCKAM_EINVAL (secret is not X25519), OCKAM_ECRYPTO. */
+OCKAM_MUST_CHECK int ockam_vault_xeddsa_sign(ockam_vault *vault, ockam_secret key,
+                                             const uint8_t *msg, size_t len,
+                                             uint8_t sig[static 64]);
+/* Verify an XEdDSA signature against an X25519 public key (u-coordinate).
+ * 0 if valid, OCKAM_EAUTH if not (including keys with no Edwards form and
+ * low-order keys). */
+OCKAM_MUST_CHECK int ockam_vault_xeddsa_verify(const uint8_t pub[static 32], const uint8_t *msg,
+                                               size_t len, const uint8_t sig[static 64]);
+
+/* Persistent vault: the "software" backend plus a directory that holds the
+ * secrets made persistent with ockam_vault_secret_persist(), one file per
+ * secret named after it. The directory is created with mode 0700 if missing
+ * (an existing one must be a real directory, not a symlink, owned by the
+ * caller; a group/other-accessible one is tightened to 0700). Key files are
+ * mode 0600, written atomically (temporary file, fsync, rename) and opened
+ * with O_NOFOLLOW. Secrets not persisted live in memory only. Errors:
+ * OCKAM_EINVAL, OCKAM_EIO (cannot create or open the directory, logged),
+ * OCKAM_ENOMEM. */
+OCKAM_MUST_CHECK int ockam_vault_create_persistent(const char *dir, ockam_vault **out);
+/* Directory of a persistent vault, NULL for an in-memory one (borrowed). */
+const char *ockam_vault_dir(const ockam_vault *vault);
+/* Store a secret under name (1..64 characters of [A-Za-z0-9_.-], not starting
+ * with '.') in the vault directory, replacing a previous file of that name.
+ * Errors: OCKAM_ENOTSUP (in-memory vault), OCKAM_EINVAL (bad name),
+ * OCKAM_ENOTFOUND (unknown secret), OCKAM_EIO. */
+OCKAM_MUST_CHECK int ockam_vault_secret_persist(ockam_vault *vault, ockam_secret secret,
+                                                const char *name);
+/* Load the secret stored under name as a new handle of the given type.
+ * Errors: OCKAM_ENOTSUP, OCKAM_EINVAL, OCKAM_ENOTFOUND (no such key file),
+ * OCKAM_ECORRUPT (wrong length for the type, not a regular file), OCKAM_EIO. */
+OCKAM_MUST_CHECK int ockam_vault_secret_open(ockam_vault *vault, const char *name,
+                                             ockam_secret_type type, ockam_secret *out);
+/* Remove the key file stored under name (the secret's handle, if any, stays
+ * valid in memory). Missing files are not an error. */
+OCKAM_MUST_CHECK int ockam_vault_secret_unpersist(ockam_vault *vault, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

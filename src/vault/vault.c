@@ -315,3 +315,32 @@ void ockami_vault_test_set_release_hook(ockam_vault *vault, ockami_vault_release
   if (!vault || !vault->ops->test_set_release_hook) return;
   vault->ops->test_set_release_hook(vault->impl, hook, user);
 }
+
+/* --- XEdDSA and persistent vaults (placeholders) --------------------------- */
+
+int ockam_vault_xeddsa_sign(ockam_vault *vault, ockam_secret key, const uint8_t *msg, size_t len,
+                            uint8_t sig[static 64]) {
+  return OCKAM_ENOTSUP;
+}
+int ockam_vault_xeddsa_verify(const uint8_t pub[static 32], const uint8_t *msg, size_t len,
+                              const uint8_t sig[static 64]) {
+  return OCKAM_ENOTSUP;
+}
+int ockam_vault_create_persistent(const char *dir, ockam_vault **out) {
+  if (out) *out = NULL;
+  return OCKAM_ENOTSUP;
+}
+const char *ockam_vault_dir(const ockam_vault *vault) {
+  return NULL;
+}
+int ockam_vault_secret_persist(ockam_vault *vault, ockam_secret secret, const char *name) {
+  return OCKAM_ENOTSUP;
+}
+int ockam_vault_secret_open(ockam_vault *vault, const char *name, ockam_secret_type type,
+                            ockam_secret *out) {
+  if (out) *out = 0;
+  return OCKAM_ENOTSUP;
+}
+int ockam_vault_secret_unpersist(ockam_vault *vault, const char *name) {
+  return OCKAM_ENOTSUP;
+}
