@@ -43,6 +43,14 @@ typedef struct ockam_channel_options {
   uint32_t handshake_timeout_ms;
   /* Listener only: handshakes in progress at once; 0 = OCKAM_CHANNEL_MAX_PENDING. */
   uint32_t max_pending;
+  /* Rekeying (extended framing only, negotiated: both ends must offer it):
+   * each direction moves to a new key (Noise REKEY) every rekey_messages
+   * messages (0 = OCKAM_REKEY_MESSAGES; the smaller of the two ends' values,
+   * at least OCKAM_REPLAY_WINDOW, is used) and after rekey_ms of use (0 =
+   * OCKAM_REKEY_INTERVAL_MS). no_rekey: do not offer it. */
+  uint32_t rekey_messages;
+  uint32_t rekey_ms;
+  bool no_rekey;
 } ockam_channel_options;
 
 typedef struct ockam_channel_stats {
@@ -50,6 +58,8 @@ typedef struct ockam_channel_stats {
   uint64_t replayed, too_old, auth_failed, malformed;
   bool extended_framing; /* true when both ends negotiated 8-byte nonces */
   bool established;
+  uint64_t rekey_messages;               /* agreed key epoch length; 0 = no rekeying */
+  uint64_t rekeys_sent, rekeys_received; /* key changes per direction */
 } ockam_channel_stats;
 
 /* Start a listener at local address `address` (the guide uses

@@ -60,6 +60,16 @@
 #define OCKAM_HANDSHAKE_TIMEOUT_MS 120000u
 /* Default: responder channels the listener keeps in handshake at once. */
 #define OCKAM_CHANNEL_MAX_PENDING 1024u
+/* Default: messages per key epoch when both ends negotiated rekeying (the
+ * agreed value is never below OCKAM_REPLAY_WINDOW), and the age after which a
+ * sender moves to a new key anyway (milliseconds). */
+#define OCKAM_REKEY_MESSAGES 65536u
+#define OCKAM_REKEY_INTERVAL_MS 120000u
+/* Key epochs a receiver derives forward for one message before giving up
+ * (bounds the work a forged counter can cause). */
+#define OCKAM_REKEY_MAX_SKIP 64u
+/* Default: time allowed for the identity exchange after XX (milliseconds). */
+#define OCKAM_IDENTITY_AUTH_TIMEOUT_MS 120000u
 
 /* --- identities ------------------------------------------------------------ */
 /* Bytes of one Contact accepted by the decoder (a fresh one is 318 bytes, each

@@ -38,6 +38,15 @@ const uint8_t *ockam_message_local_info(const ockam_message *m, size_t *len);
 OCKAM_MUST_CHECK int ockam_message_set_local_info(ockam_message *m, const uint8_t *p, size_t len);
 /* 1 when the message was decrypted by a secure channel of this node. */
 int ockam_message_via_channel(const ockam_message *m);
+/* Who sent this: the identifier (64 lowercase hex characters, the 2021
+ * ProfileIdentifier without a display prefix) of the peer that an identity
+ * channel of this node authenticated, copied NUL-terminated into buf (cap >=
+ * 65). It comes only from node-local metadata that the identity channel set
+ * on delivery, never from message bytes; setting local_info by hand
+ * (ockam_message_set_local_info) removes it. Errors: OCKAM_ENOTFOUND (the
+ * message did not come through an identity channel), OCKAM_EOVERFLOW,
+ * OCKAM_EINVAL. */
+OCKAM_MUST_CHECK int ockam_message_peer_identifier(const ockam_message *m, char *buf, size_t cap);
 
 /* Helpers for the common payload type, a BARE string (spec §1.4):
  * encode s as `uint len ‖ bytes`; decode it back (exact: no trailing bytes). */

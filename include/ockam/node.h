@@ -75,6 +75,14 @@ typedef struct ockam_worker_ops {
 OCKAM_MUST_CHECK int ockam_worker_start(ockam_node *node, const char *const *addresses, size_t n,
                                         const ockam_worker_ops *ops, void *user,
                                         ockam_worker **out);
+/* Accept messages only from these peers: after this call the runtime delivers
+ * to w only messages that an identity channel of this node authenticated as
+ * coming from one of the n identifiers (64 hex characters; a display prefix
+ * "P" or "P_ID." is accepted and ignored), and drops (and logs) every other
+ * message, local ones included. The strings are copied; n = 0 lifts the
+ * restriction. Errors: OCKAM_EINVAL (malformed identifier), OCKAM_ENOMEM. */
+OCKAM_MUST_CHECK int ockam_worker_allow_identifiers(ockam_worker *w, const char *const *ids,
+                                                    size_t n);
 /* Register one more local address for a running worker. */
 OCKAM_MUST_CHECK int ockam_worker_add_address(ockam_worker *w, const char *address);
 /* Stop a worker: its addresses are released at once; `stopped` runs from the

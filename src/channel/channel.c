@@ -36,11 +36,15 @@ typedef struct chan {
   chan_state state;
   bool initiator;
   uint8_t local_flags;
-  char remote[33];      /* rA / rB */
-  char local[33];       /* lA / lB */
-  uint8_t key_e[32];    /* responder: initiator's ephemeral key, the listener's dedup key */
-  uint8_t remote_flags; /* responder: extensions the initiator announced in m1 */
-  uint64_t order;       /* responder: position in its listener's start order */
+  char remote[33];       /* rA / rB */
+  char local[33];        /* lA / lB */
+  uint8_t key_e[32];     /* responder: initiator's ephemeral key, the listener's dedup key */
+  uint8_t remote_flags;  /* responder: extensions the initiator announced in m1 */
+  uint32_t remote_rekey; /* responder: rekey interval the initiator offered */
+  uint32_t local_rekey;  /* rekey interval we offer */
+  uint32_t rekey_ms;     /* time-based rekey period of our sending direction */
+  ockam_timer *rekey_timer;
+  uint64_t order; /* responder: position in its listener's start order */
   ockam_route remote_route;
   ockam_route callback; /* responder: KeyExchangeCompleted target (may be empty) */
   ockami_xx xx;
@@ -132,16 +136,42 @@ static void chan_fail(chan *c, int err, const char *why) {
   ockam_worker_stop(c->worker);
 }
 
-static void chan_ready(chan *c, uint8_t remote_flags) {
+static void rekey_tick(void *arg) {
+  chan *c = arg;
+  if (c->state != CHAN_READY) return;
+  int rc = ockami_cipher_rekey_now(&c->cipher);
+  if (rc) LOG_WARN(MOD, "channel %s: cannot rekey (%s)", c->local, ockam_strerror(rc));
+}
+
+/* Our handshake payload: the extension announcement (empty in 2021 mode). */
+static size_t chan_offer(const chan *c, uint8_t out[static OCKAMI_EXT_PAYLOAD_REKEY_LEN]) {
+  size_t len = 0;
+  if (c->local_flags && ockami_ext_offer_write(c->local_flags, c->local_rekey, out,
+                                               OCKAMI_EXT_PAYLOAD_REKEY_LEN, &len))
+    len = 0;
+  return len;
+}
+
+static void chan_ready(chan *c, uint8_t remote_flags, uint32_t remote_rekey) {
   ockam_secret enc = 0, dec = 0;
   uint8_t h[32];
   int rc = ockami_xx_split(&c->xx, true, &enc, &dec, h);
   ockami_framing framing = ockami_ext_select(c->local_flags, remote_flags);
+  uint64_t rekey =
+      ockami_ext_rekey_select(c->local_flags, c->local_rekey, remote_flags, remote_rekey);
   if (!rc) rc = ockami_cipher_init(&c->cipher, c->vault, framing, enc, dec);
   if (rc) {
     ockam_vault_secret_destroy(c->vault, enc);
     ockam_vault_secret_destroy(c->vault, dec);
     chan_fail(c, rc, "cannot derive transport keys");
+    return;
+  }
+  if (rekey && (rc = ockami_cipher_enable_rekey(&c->cipher, rekey)) == OCKAM_OK &&
+      ockam_timer_start(ockam_worker_node(c->worker), c->rekey_ms, c->rekey_ms, rekey_tick, c,
+                        &c->rekey_timer) != OCKAM_OK)
+    c->rekey_timer = NULL;
+  if (rc) {
+    chan_fail(c, rc, "cannot set up rekeying");
     return;
   }
   ockami_xx_clear(&c->xx);
@@ -152,9 +182,9 @@ static void chan_ready(chan *c, uint8_t remote_flags) {
   c->state = CHAN_READY;
   c->result = OCKAM_OK;
   if (c->owner && c->owner->handshaking) c->owner->handshaking--;
-  LOG_DEBUG(MOD, "channel %s established as %s (%s framing)", c->local,
+  LOG_DEBUG(MOD, "channel %s established as %s (%s framing, rekey every %llu)", c->local,
             c->initiator ? "initiator" : "responder",
-            framing == OCKAMI_FRAMING_EXTENDED ? "extended" : "2021");
+            framing == OCKAMI_FRAMING_EXTENDED ? "extended" : "2021", (unsigned long long)rekey);
   /* KeyExchangeCompleted{address: local, auth_hash: h} to the callback, if any. */
   if (c->callback.count) {
     ockami_buf b = OCKAMI_BUF_INIT;
@@ -255,11 +285,9 @@ static int chan_decrypt(chan *c, ockam_message *m) {
 /* ---- handshake path ------------------------------------------------------------------ */
 
 static int responder_send_m2(chan *c) {
-  uint8_t payload[OCKAMI_EXT_PAYLOAD_LEN];
-  size_t plen = 0;
-  if (c->local_flags && ockami_ext_payload_write(c->local_flags, payload, sizeof payload, &plen))
-    plen = 0;
-  uint8_t m2[OCKAMI_XX_M2_MIN + OCKAMI_EXT_PAYLOAD_LEN];
+  uint8_t payload[OCKAMI_EXT_PAYLOAD_REKEY_LEN];
+  size_t plen = chan_offer(c, payload);
+  uint8_t m2[OCKAMI_XX_M2_MIN + OCKAMI_EXT_PAYLOAD_REKEY_LEN];
   size_t m2len;
   int rc = ockami_xx_write(&c->xx, payload, plen, m2, sizeof m2, &m2len);
   if (!rc) rc = send_remote_vec(c, m2, m2len);
@@ -284,7 +312,8 @@ static int chan_handshake(chan *c, ockam_message *m) {
       chan_fail(c, rc, "bad handshake message 2");
       return rc;
     }
-    uint8_t remote_flags = ockami_ext_payload_parse(payload, plen);
+    uint32_t remote_rekey;
+    uint8_t remote_flags = ockami_ext_offer_parse(payload, plen, &remote_rekey);
     /* m3 carries no payload: the responder learnt our flags from m1. */
     uint8_t m3[OCKAMI_XX_M3_MIN];
     size_t m3len;
@@ -294,7 +323,7 @@ static int chan_handshake(chan *c, ockam_message *m) {
       chan_fail(c, rc, "cannot send handshake message 3");
       return rc;
     }
-    chan_ready(c, remote_flags);
+    chan_ready(c, remote_flags, remote_rekey);
     return OCKAM_OK;
   }
   if (!c->initiator && st == OCKAMI_XX_READ_M3) {
@@ -303,7 +332,7 @@ static int chan_handshake(chan *c, ockam_message *m) {
       chan_fail(c, rc, "bad handshake message 3");
       return rc;
     }
-    chan_ready(c, c->remote_flags);
+    chan_ready(c, c->remote_flags, c->remote_rekey);
     return OCKAM_OK;
   }
   return OCKAM_ESTATE;
@@ -330,6 +359,7 @@ static void chan_stopped(ockam_worker *w) {
     ockami_map_remove(&c->owner->pending, c->key_e, 32);
   }
   if (c->timer) ockam_timer_stop(c->timer);
+  if (c->rekey_timer) ockam_timer_stop(c->rekey_timer);
   ockami_xx_clear(&c->xx);
   ockami_cipher_clear(&c->cipher);
   ockami_route_release(&c->remote_route);
@@ -349,6 +379,9 @@ static int chan_new(ockam_node *node, ockam_vault *vault, bool initiator,
   c->state = CHAN_HANDSHAKE;
   c->result = OCKAM_ETIMEDOUT;
   c->local_flags = opts && opts->compat_2021 ? 0 : OCKAMI_EXT_FLAG_EXTENDED_FRAMING;
+  if (c->local_flags && !(opts && opts->no_rekey)) c->local_flags |= OCKAMI_EXT_FLAG_REKEY;
+  c->local_rekey = opts && opts->rekey_messages ? opts->rekey_messages : OCKAM_REKEY_MESSAGES;
+  c->rekey_ms = opts && opts->rekey_ms ? opts->rekey_ms : OCKAM_REKEY_INTERVAL_MS;
   ockam_random_address(c->remote);
   ockam_random_address(c->local);
   int rc = ockami_xx_init(&c->xx, vault, initiator, NULL, 0, 0, 0);
@@ -434,7 +467,7 @@ static int listener_handle(ockam_worker *w, ockam_message *m) {
   uint8_t payload[256];
   size_t plen = 0;
   if ((rc = ockami_xx_read(&c->xx, m1, m1len, payload, sizeof payload, &plen))) goto fail;
-  c->remote_flags = ockami_ext_payload_parse(payload, plen);
+  c->remote_flags = ockami_ext_offer_parse(payload, plen, &c->remote_rekey);
   if ((rc = responder_send_m2(c))) goto fail;
   return OCKAM_OK;
 fail:
@@ -498,12 +531,9 @@ int ockam_channel_create(ockam_node *node, const ockam_route *route, ockam_vault
   int rc = chan_new(node, vault, true, opts, &c);
   if (rc) return rc;
   if ((rc = ockami_route_assign(&c->remote_route, route))) goto fail;
-  uint8_t payload[OCKAMI_EXT_PAYLOAD_LEN];
-  size_t plen = 0;
-  if (c->local_flags &&
-      (rc = ockami_ext_payload_write(c->local_flags, payload, sizeof payload, &plen)))
-    goto fail;
-  uint8_t m1[OCKAMI_XX_M1_MIN + OCKAMI_EXT_PAYLOAD_LEN];
+  uint8_t payload[OCKAMI_EXT_PAYLOAD_REKEY_LEN];
+  size_t plen = chan_offer(c, payload);
+  uint8_t m1[OCKAMI_XX_M1_MIN + OCKAMI_EXT_PAYLOAD_REKEY_LEN];
   size_t m1len;
   if ((rc = ockami_xx_write(&c->xx, payload, plen, m1, sizeof m1, &m1len))) goto fail;
   /* CreateResponderChannelMessage{payload: m1, completed_callback_address: None} */
@@ -552,6 +582,9 @@ int ockam_channel_get_stats(ockam_node *node, const char *channel_address,
     out->auth_failed = s->auth_failed;
     out->malformed = s->malformed;
     out->extended_framing = c->cipher.framing == OCKAMI_FRAMING_EXTENDED;
+    out->rekey_messages = c->cipher.rekey_n;
+    out->rekeys_sent = s->rekeys_sent;
+    out->rekeys_received = s->rekeys_received;
   }
   return OCKAM_OK;
 }

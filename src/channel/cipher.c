@@ -101,8 +101,141 @@ void ockami_cipher_clear(ockami_cipher *c) {
   if (c->vault) {
     ockam_vault_secret_destroy(c->vault, c->enc);
     ockam_vault_secret_destroy(c->vault, c->dec);
+    ockam_vault_secret_destroy(c->vault, c->dec_prev);
   }
   sodium_memzero(c, sizeof *c);
+}
+
+/* --- rekeying ---------------------------------------------------------------------- */
+
+int ockami_rekey(ockam_vault *vault, ockam_secret k, ockam_secret *out) {
+  if (!vault || !out) return OCKAM_EINVAL;
+  *out = 0;
+  /* Noise §11.3: ENCRYPT(k, maxnonce = 2^64-1, ad = empty, zeros[32]), first 32
+   * bytes. The AESGCM nonce is 00x4 || n as u64 BE; no data message uses it
+   * (the sender refuses counter 2^64-1). */
+  static const uint8_t zeros[32];
+  uint8_t nonce[12], ct[32 + OCKAM_AEAD_TAG_LEN];
+  size_t len = 0;
+  cipher_nonce(UINT64_MAX, nonce);
+  int rc =
+      ockam_vault_aead_encrypt(vault, k, nonce, NULL, 0, zeros, sizeof zeros, ct, sizeof ct, &len);
+  if (!rc && len != sizeof ct) rc = OCKAM_ECRYPTO;
+  if (!rc) rc = ockam_vault_secret_import(vault, OCKAM_SECRET_AES256, ct, 32, out);
+  sodium_memzero(ct, sizeof ct);
+  return rc;
+}
+
+/* Advance enc to epoch `to` (> send_epoch; one step, or a few after a jump). */
+static int send_rekey(ockami_cipher *c, uint64_t to) {
+  if (to - c->send_epoch > OCKAM_REKEY_MAX_SKIP) return OCKAM_EINVAL;
+  ockam_secret k = c->enc;
+  for (uint64_t e = c->send_epoch; e < to; e++) {
+    ockam_secret next;
+    int rc = ockami_rekey(c->vault, k, &next);
+    if (k != c->enc) ockam_vault_secret_destroy(c->vault, k);
+    if (rc) return rc;
+    k = next;
+  }
+  ockam_vault_secret_destroy(c->vault, c->enc);
+  c->enc = k;
+  c->stats.rekeys_sent += to - c->send_epoch;
+  c->send_epoch = to;
+  return OCKAM_OK;
+}
+
+int ockami_cipher_enable_rekey(ockami_cipher *c, uint64_t messages) {
+  if (!c || messages < OCKAM_REPLAY_WINDOW) return OCKAM_EINVAL;
+  if (!c->vault || c->framing != OCKAMI_FRAMING_EXTENDED) return OCKAM_EINVAL;
+  if (c->send_n || c->replay.next) return OCKAM_ESTATE;
+  c->rekey_n = messages;
+  return OCKAM_OK;
+}
+
+int ockami_cipher_rekey_now(ockami_cipher *c) {
+  if (!c) return OCKAM_EINVAL;
+  if (!c->vault) return OCKAM_ESTATE;
+  if (!c->rekey_n) return OCKAM_ENOTSUP;
+  uint64_t epoch = c->send_n / c->rekey_n;
+  /* The counter sits on a boundary the key has not followed yet. */
+  if (epoch != c->send_epoch) return send_rekey(c, epoch);
+  /* Nothing was sent under the current key: keeping it exposes nothing, and
+   * an idle channel must not run ahead of what a receiver can follow. */
+  if (c->send_n == epoch * c->rekey_n) return OCKAM_OK;
+  if (epoch >= (OCKAMI_CIPHER_LIMIT_EXTENDED - 1) / c->rekey_n - 1) return OCKAM_ENONCE;
+  int rc = send_rekey(c, epoch + 1);
+  if (rc) return rc;
+  c->send_n = (epoch + 1) * c->rekey_n;
+  return OCKAM_OK;
+}
+
+/* The decryption key for counter n: dec, dec_prev, or (for a newer epoch) a
+ * freshly derived key *fresh (with *fresh_prev the key of the epoch before it
+ * when that is not dec), which the caller adopts only after the tag verified. */
+static int recv_key(ockami_cipher *c, uint64_t n, ockam_secret *key, ockam_secret *fresh,
+                    ockam_secret *fresh_prev) {
+  *fresh = *fresh_prev = 0;
+  if (!c->rekey_n) {
+    *key = c->dec;
+    return OCKAM_OK;
+  }
+  uint64_t e = n / c->rekey_n;
+  if (e == c->recv_epoch) {
+    *key = c->dec;
+    return OCKAM_OK;
+  }
+  if (e < c->recv_epoch) {
+    /* The window reaches at most one epoch back (rekey_n >= window). */
+    if (e + 1 == c->recv_epoch && c->dec_prev) {
+      *key = c->dec_prev;
+      return OCKAM_OK;
+    }
+    return OCKAM_EREPLAY;
+  }
+  if (e - c->recv_epoch > OCKAM_REKEY_MAX_SKIP) return OCKAM_EMALFORMED;
+  ockam_secret k = c->dec, prev = 0;
+  for (uint64_t i = c->recv_epoch; i < e; i++) {
+    ockam_secret next;
+    int rc = ockami_rekey(c->vault, k, &next);
+    if (rc) {
+      if (k != c->dec) ockam_vault_secret_destroy(c->vault, k);
+      ockam_vault_secret_destroy(c->vault, prev);
+      return rc;
+    }
+    if (prev) ockam_vault_secret_destroy(c->vault, prev);
+    prev = k != c->dec ? k : 0;
+    k = next;
+  }
+  *key = *fresh = k;
+  *fresh_prev = prev;
+  return OCKAM_OK;
+}
+
+/* After counter n authenticated: adopt a newer epoch's key, and wipe the
+ * previous epoch's key once the window no longer reaches it. */
+static void recv_rekey_commit(ockami_cipher *c, uint64_t n, ockam_secret fresh,
+                              ockam_secret fresh_prev) {
+  if (fresh) {
+    uint64_t e = n / c->rekey_n;
+    ockam_vault_secret_destroy(c->vault, c->dec_prev);
+    if (fresh_prev) {
+      /* Skipped epochs: only the one just before e can still be in the window. */
+      ockam_vault_secret_destroy(c->vault, c->dec);
+      c->dec_prev = fresh_prev;
+    } else {
+      c->dec_prev = c->dec;
+    }
+    c->dec = fresh;
+    c->stats.rekeys_received += e - c->recv_epoch;
+    c->recv_epoch = e;
+  }
+  /* Oldest counter the window still accepts: next - W. */
+  uint64_t next = c->replay.next;
+  if (c->dec_prev && next >= OCKAM_REPLAY_WINDOW &&
+      next - OCKAM_REPLAY_WINDOW >= c->recv_epoch * c->rekey_n) {
+    ockam_vault_secret_destroy(c->vault, c->dec_prev);
+    c->dec_prev = 0;
+  }
 }
 
 int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, size_t len, uint8_t *out, size_t cap,
@@ -120,6 +253,11 @@ int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, size_t len, uint8
   if (c->send_n >= limit) return OCKAM_ENONCE;
 
   uint64_t n = c->send_n;
+  if (c->rekey_n && n / c->rekey_n != c->send_epoch) {
+    /* The counter entered the next epoch: move the key forward first. */
+    int rc = send_rekey(c, n / c->rekey_n);
+    if (rc) return rc;
+  }
   uint8_t nonce[12];
   size_t ct_len = 0;
   cipher_nonce(n, nonce);
@@ -169,18 +307,32 @@ int ockami_cipher_decrypt(ockami_cipher *c, const uint8_t *blob, size_t len, uin
       return OCKAM_EREPLAY;
   }
 
+  ockam_secret key, fresh, fresh_prev;
+  int rc = recv_key(c, n, &key, &fresh, &fresh_prev);
+  if (rc == OCKAM_EREPLAY) {
+    c->stats.too_old++;
+    return rc;
+  }
+  if (rc == OCKAM_EMALFORMED) {
+    c->stats.malformed++;
+    return rc;
+  }
+  if (rc) return rc;
   uint8_t nonce[12];
   uint8_t none;
   size_t got = 0;
   cipher_nonce(n, nonce);
-  int rc = ockam_vault_aead_decrypt(c->vault, c->dec, nonce, NULL, 0, blob + hdr, len - hdr,
-                                    out ? out : &none, cap, &got);
+  rc = ockam_vault_aead_decrypt(c->vault, key, nonce, NULL, 0, blob + hdr, len - hdr,
+                                out ? out : &none, cap, &got);
   if (rc) {
-    /* The vault already wiped out; the window stays where it was. */
+    /* The vault already wiped out; the window and the keys stay as they were. */
+    ockam_vault_secret_destroy(c->vault, fresh);
+    ockam_vault_secret_destroy(c->vault, fresh_prev);
     c->stats.auth_failed++;
     return OCKAM_ECRYPTO;
   }
   ockami_replay_mark(&c->replay, n);
+  if (c->rekey_n) recv_rekey_commit(c, n, fresh, fresh_prev);
   c->stats.delivered++;
   *out_len = got;
   return OCKAM_OK;
@@ -206,6 +358,39 @@ uint8_t ockami_ext_payload_parse(const uint8_t *payload, size_t len) {
   if (memcmp(payload, ext_magic, sizeof ext_magic) != 0) return 0;
   if (payload[4] != OCKAMI_EXT_VERSION) return 0;
   return payload[5];
+}
+
+int ockami_ext_offer_write(uint8_t flags, uint32_t rekey_messages, uint8_t *out, size_t cap,
+                           size_t *out_len) {
+  int rc = ockami_ext_payload_write(flags, out, cap, out_len);
+  if (rc || !(flags & OCKAMI_EXT_FLAG_REKEY)) return rc;
+  if (cap < OCKAMI_EXT_PAYLOAD_REKEY_LEN) {
+    *out_len = 0;
+    return OCKAM_EOVERFLOW;
+  }
+  put_be(out + OCKAMI_EXT_PAYLOAD_LEN, 4, rekey_messages);
+  *out_len = OCKAMI_EXT_PAYLOAD_REKEY_LEN;
+  return OCKAM_OK;
+}
+
+uint8_t ockami_ext_offer_parse(const uint8_t *payload, size_t len, uint32_t *rekey_messages) {
+  uint8_t flags = ockami_ext_payload_parse(payload, len);
+  uint32_t m = 0;
+  if (flags & OCKAMI_EXT_FLAG_REKEY) {
+    if (len >= OCKAMI_EXT_PAYLOAD_REKEY_LEN)
+      m = (uint32_t)get_be(payload + OCKAMI_EXT_PAYLOAD_LEN, 4);
+    if (m == 0) flags &= (uint8_t)~OCKAMI_EXT_FLAG_REKEY;
+  }
+  if (rekey_messages) *rekey_messages = m;
+  return flags;
+}
+
+uint64_t ockami_ext_rekey_select(uint8_t local_flags, uint32_t local_messages, uint8_t remote_flags,
+                                 uint32_t remote_messages) {
+  uint8_t both = local_flags & remote_flags;
+  if (!(both & OCKAMI_EXT_FLAG_EXTENDED_FRAMING) || !(both & OCKAMI_EXT_FLAG_REKEY)) return 0;
+  uint64_t m = local_messages < remote_messages ? local_messages : remote_messages;
+  return m < OCKAM_REPLAY_WINDOW ? OCKAM_REPLAY_WINDOW : m;
 }
 
 ockami_framing ockami_ext_select(uint8_t local_flags, uint8_t remote_flags) {

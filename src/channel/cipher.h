@@ -69,11 +69,13 @@ void ockami_replay_mark(ockami_replay *r, uint64_t n);
 
 typedef struct ockami_cipher_stats {
   uint64_t sent;
-  uint64_t delivered;   /* decrypted and returned to the caller */
-  uint64_t replayed;    /* refused: counter already accepted */
-  uint64_t too_old;     /* refused: counter behind the window */
-  uint64_t auth_failed; /* refused: tag did not verify */
-  uint64_t malformed;   /* refused: too short for header and tag, or invalid counter */
+  uint64_t rekeys_sent;     /* key changes of the sending direction */
+  uint64_t rekeys_received; /* key changes of the receiving direction */
+  uint64_t delivered;       /* decrypted and returned to the caller */
+  uint64_t replayed;        /* refused: counter already accepted */
+  uint64_t too_old;         /* refused: counter behind the window */
+  uint64_t auth_failed;     /* refused: tag did not verify */
+  uint64_t malformed;       /* refused: too short for header and tag, or invalid counter */
 } ockami_cipher_stats;
 
 /* Caller-allocated; fields are private to cipher.c. */
@@ -85,6 +87,12 @@ typedef struct ockami_cipher {
   uint64_t send_n;
   ockami_replay replay;
   ockami_cipher_stats stats;
+  /* Rekeying (extended framing only): counters [e*rekey_n, (e+1)*rekey_n)
+   * form key epoch e; the key of epoch e+1 is REKEY(key of epoch e). */
+  uint64_t rekey_n;      /* messages per epoch; 0 = never rekey */
+  uint64_t send_epoch;   /* epoch of enc */
+  uint64_t recv_epoch;   /* epoch of dec */
+  ockam_secret dec_prev; /* key of recv_epoch - 1 while the window still reaches it, else 0 */
 } ockami_cipher;
 
 /* Set up a channel's transport state. enc / dec are AES256 secrets (from
@@ -122,6 +130,30 @@ OCKAM_MUST_CHECK int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, 
 OCKAM_MUST_CHECK int ockami_cipher_decrypt(ockami_cipher *c, const uint8_t *blob, size_t len,
                                            uint8_t *out, size_t cap, size_t *out_len);
 
+/* --- rekeying (docs/protocol-extensions.md, "Rekeying") --------------------------------
+ *
+ * Noise §11.3 REKEY: k' = the first 32 bytes of ENCRYPT(k, nonce 2^64-1,
+ * ad = empty, 32 zero bytes). Epochs follow from the counter, so both ends
+ * agree on the key of every message without any signalling: the sender
+ * advances its key when its counter enters a new epoch, the receiver when a
+ * message of a newer epoch authenticates. The receiver keeps the previous
+ * epoch's key only while its replay window still reaches counters of that
+ * epoch (messages reordered across a key change still open), then wipes it.
+ * Rekeying on time is a sender decision: ockami_cipher_rekey_now() moves the
+ * counter to the start of the next epoch. */
+
+/* Turn on rekeying every `messages` counters (>= OCKAM_REPLAY_WINDOW, so that
+ * the window never spans more than two epochs). Only with extended framing and
+ * before the first message. Errors: OCKAM_EINVAL, OCKAM_ESTATE. */
+OCKAM_MUST_CHECK int ockami_cipher_enable_rekey(ockami_cipher *c, uint64_t messages);
+/* Start a new sending epoch now (time-based rekey): the next message uses the
+ * first counter of the next epoch under the next key; the old key is wiped.
+ * Errors: OCKAM_ENOTSUP (rekeying off), OCKAM_ENONCE (counter space
+ * exhausted), vault errors (nothing changed). */
+OCKAM_MUST_CHECK int ockami_cipher_rekey_now(ockami_cipher *c);
+/* REKEY(k) as a new AES256 secret (exposed for the known-answer test). */
+OCKAM_MUST_CHECK int ockami_rekey(ockam_vault *vault, ockam_secret k, ockam_secret *out);
+
 static inline const ockami_cipher_stats *ockami_cipher_get_stats(const ockami_cipher *c) {
   return &c->stats;
 }
@@ -133,6 +165,10 @@ static inline const ockami_cipher_stats *ockami_cipher_get_stats(const ockami_ci
 #define OCKAMI_EXT_PAYLOAD_LEN 6u
 #define OCKAMI_EXT_VERSION 1u
 #define OCKAMI_EXT_FLAG_EXTENDED_FRAMING 0x01u
+/* Rekeying supported; the announcement then carries, at offset 6, the
+ * sender's preferred epoch length in messages as a u32 BE (10 bytes in all). */
+#define OCKAMI_EXT_FLAG_REKEY 0x02u
+#define OCKAMI_EXT_PAYLOAD_REKEY_LEN 10u
 
 /* Write the announcement of flags into out (cap >= OCKAMI_EXT_PAYLOAD_LEN).
  * The initiator sends it as its m1 payload, the responder as its m2 payload; a
@@ -145,5 +181,20 @@ OCKAM_MUST_CHECK int ockami_ext_payload_write(uint8_t flags, uint8_t *out, size_
 uint8_t ockami_ext_payload_parse(const uint8_t *payload, size_t len);
 /* Framing for a channel: extended only when both sides announced it. */
 ockami_framing ockami_ext_select(uint8_t local_flags, uint8_t remote_flags);
+
+/* Announcement with flags and, when flags has OCKAMI_EXT_FLAG_REKEY, the rekey
+ * interval (cap >= OCKAMI_EXT_PAYLOAD_REKEY_LEN then). Errors: OCKAM_EINVAL,
+ * OCKAM_EOVERFLOW. */
+OCKAM_MUST_CHECK int ockami_ext_offer_write(uint8_t flags, uint32_t rekey_messages, uint8_t *out,
+                                            size_t cap, size_t *out_len);
+/* Flags of a peer's announcement (as ockami_ext_payload_parse) with
+ * OCKAMI_EXT_FLAG_REKEY cleared when the interval field is missing;
+ * *rekey_messages (may be NULL) receives the interval, 0 when not offered. */
+uint8_t ockami_ext_offer_parse(const uint8_t *payload, size_t len, uint32_t *rekey_messages);
+/* Epoch length both ends use: 0 (no rekeying) unless both announced extended
+ * framing and rekeying; otherwise the smaller of the two intervals, raised to
+ * OCKAM_REPLAY_WINDOW. */
+uint64_t ockami_ext_rekey_select(uint8_t local_flags, uint32_t local_messages, uint8_t remote_flags,
+                                 uint32_t remote_messages);
 
 #endif

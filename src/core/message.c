@@ -132,7 +132,7 @@ int ockam_message_copy(const ockam_message *m, ockam_message **out) {
     ockam_message_free(c);
     return rc;
   }
-  c->flags = m->flags & OCKAMI_MSG_VIA_CHANNEL;
+  c->flags = m->flags & (OCKAMI_MSG_VIA_CHANNEL | OCKAMI_MSG_VIA_IDENTITY);
   *out = c;
   return OCKAM_OK;
 }
@@ -167,7 +167,36 @@ const uint8_t *ockam_message_local_info(const ockam_message *m, size_t *len) {
 
 int ockam_message_set_local_info(ockam_message *m, const uint8_t *p, size_t len) {
   if (!m || (len && !p)) return OCKAM_EINVAL;
+  /* Whatever a worker writes here proves nothing about the sender. */
+  m->flags &= ~(uint32_t)OCKAMI_MSG_VIA_IDENTITY;
   return ockami_buf_set(&m->local_info, p, len);
+}
+
+static const char entity_info_id[] = "ENTITY_SECURE_CHANNEL_ID";
+#define ENTITY_INFO_LEN (2 + sizeof entity_info_id - 1 + OCKAMI_IDENTIFIER_LEN)
+
+int ockami_message_set_peer(ockam_message *m, const char *identifier) {
+  if (!m || !identifier || strlen(identifier) != OCKAMI_IDENTIFIER_LEN) return OCKAM_EINVAL;
+  /* BARE: two strings, both shorter than 128 bytes (one-byte lengths). */
+  uint8_t info[ENTITY_INFO_LEN];
+  info[0] = (uint8_t)(sizeof entity_info_id - 1);
+  memcpy(info + 1, entity_info_id, sizeof entity_info_id - 1);
+  info[sizeof entity_info_id] = OCKAMI_IDENTIFIER_LEN;
+  memcpy(info + sizeof entity_info_id + 1, identifier, OCKAMI_IDENTIFIER_LEN);
+  int rc = ockami_buf_set(&m->local_info, info, sizeof info);
+  if (rc) return rc;
+  m->flags |= OCKAMI_MSG_VIA_IDENTITY;
+  return OCKAM_OK;
+}
+
+int ockam_message_peer_identifier(const ockam_message *m, char *buf, size_t cap) {
+  if (!m || !buf) return OCKAM_EINVAL;
+  if (!(m->flags & OCKAMI_MSG_VIA_IDENTITY) || m->local_info.len != ENTITY_INFO_LEN)
+    return OCKAM_ENOTFOUND;
+  if (cap < OCKAMI_IDENTIFIER_LEN + 1) return OCKAM_EOVERFLOW;
+  memcpy(buf, m->local_info.data + sizeof entity_info_id + 1, OCKAMI_IDENTIFIER_LEN);
+  buf[OCKAMI_IDENTIFIER_LEN] = '\0';
+  return OCKAM_OK;
 }
 
 int ockam_message_via_channel(const ockam_message *m) {

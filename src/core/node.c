@@ -24,6 +24,8 @@ struct ockam_worker {
   char *addresses[OCKAM_WORKER_MAX_ADDRESSES];
   size_t naddr;
   worker_state state;
+  char (*allowed)[OCKAMI_IDENTIFIER_LEN + 1]; /* peers it accepts messages from, if nallowed */
+  size_t nallowed;
   struct ockam_worker *prev, *next;  /* node->workers list */
   struct ockam_worker *next_stopped; /* node->stopped list */
 };
@@ -231,12 +233,26 @@ static ockam_worker *resolve(ockam_node *node, const ockam_message *m) {
   return a.type < 128 ? node->type_router[a.type] : NULL;
 }
 
+static bool sender_allowed(const ockam_worker *w, const ockam_message *m) {
+  char id[OCKAMI_IDENTIFIER_LEN + 1];
+  if (ockam_message_peer_identifier(m, id, sizeof id) != OCKAM_OK) return false;
+  for (size_t i = 0; i < w->nallowed; i++)
+    if (!memcmp(w->allowed[i], id, sizeof id)) return true;
+  return false;
+}
+
 static void deliver(ockam_node *node, ockam_message *m) {
   m->flags &= ~(uint32_t)OCKAMI_MSG_HANDED_OFF;
   ockam_worker *w = resolve(node, m);
   if (!w || w->state != WORKER_RUNNING) {
     node->stats.undeliverable++;
     log_drop(m->onward.count ? "no such worker" : "empty onward route", m);
+    ockam_message_free(m);
+    return;
+  }
+  if (w->nallowed && !sender_allowed(w, m)) {
+    node->stats.undeliverable++;
+    log_drop("sender not among the identifiers the worker accepts", m);
     ockam_message_free(m);
     return;
   }
@@ -330,6 +346,7 @@ static void release_addresses(ockam_worker *w) {
 
 static void free_worker(ockam_worker *w) {
   for (size_t i = 0; i < w->naddr; i++) free(w->addresses[i]);
+  free(w->allowed);
   free(w);
 }
 
@@ -356,6 +373,33 @@ int ockam_worker_start(ockam_node *node, const char *const *addresses, size_t n,
   if (node->workers) node->workers->prev = w;
   node->workers = w;
   if (out) *out = w;
+  return OCKAM_OK;
+}
+
+int ockam_worker_allow_identifiers(ockam_worker *w, const char *const *ids, size_t n) {
+  if (!w || (n && !ids)) return OCKAM_EINVAL;
+  char(*list)[OCKAMI_IDENTIFIER_LEN + 1] = NULL;
+  if (n) {
+    list = calloc(n, sizeof *list);
+    if (!list) return OCKAM_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *id = ids[i];
+    size_t len = id ? strlen(id) : 0;
+    if (len == OCKAMI_IDENTIFIER_LEN + 5 && !strncmp(id, "P_ID.", 5)) id += 5, len -= 5;
+    if (len == OCKAMI_IDENTIFIER_LEN + 1 && id[0] == 'P') id += 1, len -= 1;
+    bool ok = len == OCKAMI_IDENTIFIER_LEN;
+    for (size_t j = 0; ok && j < len; j++)
+      ok = (id[j] >= '0' && id[j] <= '9') || (id[j] >= 'a' && id[j] <= 'f');
+    if (!ok) {
+      free(list);
+      return OCKAM_EINVAL;
+    }
+    memcpy(list[i], id, OCKAMI_IDENTIFIER_LEN + 1);
+  }
+  free(w->allowed);
+  w->allowed = list;
+  w->nallowed = n;
   return OCKAM_OK;
 }
 
