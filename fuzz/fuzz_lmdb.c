@@ -1,4 +1,4 @@
-/* What the lmdb stream store decodes from disk (src/storage/lmdb/lmdb.c):
+/* What the lmdb stream store decodes from disk (src/storage/lmdb/):
  * the info records (format, next_id), stream metadata, record values
  * (append time ‖ data) and consumer indexes, all checked at open and on
  * every operation.

@@ -1,26 +1,13 @@
-/* Backend registry and the result set returned by read(). */
-#include "storage.h"
-
+/* Storage front end: the backend registry, argument checks done once for
+ * every backend, the result set returned by read() and the helpers the
+ * backends share (index keys, clocks). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "backend.h"
 #include "ockam/limits.h"
-
-static const ockami_store_ops *const backends[] = {
-    &ockami_store_memory,
-    &ockami_store_lmdb,
-#ifdef OCKAM_HAVE_JETSTREAM
-    &ockami_store_jetstream,
-#endif
-};
-
-const ockami_store_ops *ockami_store_ops_find(const char *name) {
-  if (!name) return NULL;
-  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-    if (strcmp(backends[i]->name, name) == 0) return backends[i];
-  }
-  return NULL;
-}
+#include "storage.h"
 
 /* Grows the arena to hold `need` bytes. The record pointers point into the
  * arena, so a new arena is allocated and every pointer rebased onto it. */
@@ -86,8 +73,252 @@ int ockami_store_check_stream(const char *stream, size_t stream_len) {
 int ockami_store_check_client(const char *client, size_t client_len) {
   if (!client || client_len == 0) return OCKAM_EINVAL;
   if (client_len > OCKAM_NAME_MAX) return OCKAM_EOVERFLOW;
-  /* The lmdb index key is client ‖ 0x00 ‖ stream: a NUL in the client id
-   * would make two different (client, stream) pairs share a key. */
+  /* The index key is client ‖ 0x00 ‖ stream: a NUL in the client id would
+   * make two different (client, stream) pairs share a key. */
   if (memchr(client, 0, client_len)) return OCKAM_EINVAL;
   return OCKAM_OK;
+}
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+size_t ockami_index_key(const char *client, size_t client_len, const char *stream,
+                        size_t stream_len, uint8_t *key) {
+  memcpy(key, client, client_len);
+  key[client_len] = 0;
+  memcpy(key + client_len + 1, stream, stream_len);
+  return client_len + 1 + stream_len;
+}
+
+bool ockami_index_key_is_for(const uint8_t *key, size_t key_len, const char *stream,
+                             size_t stream_len) {
+  const uint8_t *sep = memchr(key, 0, key_len);
+  if (!sep) return false;
+  size_t off = (size_t)(sep - key) + 1;
+  return key_len - off == stream_len && memcmp(key + off, stream, stream_len) == 0;
+}
+
+int ockami_name_cmp(const void *a, size_t a_len, const void *b, size_t b_len) {
+  int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+  if (c) return c;
+  return a_len < b_len ? -1 : a_len > b_len ? 1 : 0;
+}
+
+void ockami_stream_info_set(ockami_stream_info *info, const void *name, size_t name_len,
+                            uint64_t first, uint64_t next, uint64_t bytes,
+                            uint64_t last_append_ms) {
+  memcpy(info->name, name, name_len);
+  info->name_len = name_len;
+  info->first = first;
+  info->next = next;
+  info->bytes = bytes;
+  info->last_append_ms = last_append_ms;
+}
+
+static uint64_t clock_ms(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t ockami_realtime_ms(void) {
+  return clock_ms(CLOCK_REALTIME);
+}
+
+uint64_t ockami_monotonic_ms(void) {
+  return clock_ms(CLOCK_MONOTONIC);
+}
+
+uint64_t ockami_age_ms(uint64_t age_s) {
+  /* Capped so that a timestamp plus the age cannot overflow. */
+  return age_s > UINT64_MAX / 1000000 ? UINT64_MAX / 1000 : age_s * 1000;
+}
+
+/* ---- the front end ------------------------------------------------------- */
+
+/* What the front end's `be` points to: one backend instance and the limits
+ * its checks need. */
+typedef struct front {
+  const ockami_store_backend *b;
+  void *be;
+  uint32_t max_record;
+} front;
+
+static int front_open(const ockami_store_backend *b, const ockami_store_options *opt, void **out) {
+  if (!opt || !out) return OCKAM_EINVAL;
+  *out = NULL;
+  ockami_store_options o = *opt;
+  if (!o.max_streams) o.max_streams = OCKAM_HUB_MAX_STREAMS;
+  if (!o.max_record) o.max_record = OCKAM_STREAM_MESSAGE_MAX;
+  front *f = calloc(1, sizeof *f);
+  if (!f) return OCKAM_ENOMEM;
+  f->b = b;
+  f->max_record = o.max_record;
+  int rc = b->open(&o, &f->be);
+  if (rc) {
+    free(f);
+    return rc;
+  }
+  *out = f;
+  return OCKAM_OK;
+}
+
+static void front_close(void *p) {
+  front *f = p;
+  if (!f) return;
+  f->b->close(f->be);
+  free(f);
+}
+
+static int front_stream_create(void *p, const char *stream, size_t stream_len) {
+  front *f = p;
+  int rc = ockami_store_check_stream(stream, stream_len);
+  return rc ? rc : f->b->stream_create(f->be, stream, stream_len);
+}
+
+static int front_stream_delete(void *p, const char *stream, size_t stream_len) {
+  front *f = p;
+  int rc = ockami_store_check_stream(stream, stream_len);
+  return rc ? rc : f->b->stream_delete(f->be, stream, stream_len);
+}
+
+static int front_stream_list(void *p, const char *after, size_t after_len, ockami_stream_info *out,
+                             size_t max, size_t *count) {
+  front *f = p;
+  if (count) *count = 0;
+  if (!out || !count || max == 0 || (after_len && !after)) return OCKAM_EINVAL;
+  if (after_len > OCKAM_NAME_MAX) return OCKAM_EOVERFLOW;
+  size_t got = 0;
+  int rc = f->b->stream_list(f->be, after, after_len, out, max, &got);
+  if (!rc) *count = got;
+  return rc;
+}
+
+static int front_append(void *p, ockami_append *items, size_t n) {
+  front *f = p;
+  if (n == 0) return OCKAM_OK;
+  if (!items || n > UINT32_MAX) return OCKAM_EINVAL;
+  size_t valid = 0;
+  for (size_t i = 0; i < n; i++) {
+    ockami_append *it = &items[i];
+    it->index = 0;
+    it->status = ockami_store_check_stream(it->stream, it->stream_len);
+    if (!it->status && it->len && !it->data) it->status = OCKAM_EINVAL;
+    if (!it->status && it->len > f->max_record) it->status = OCKAM_EOVERFLOW;
+    valid += it->status == OCKAM_OK;
+  }
+  if (!valid) return OCKAM_OK;
+  int rc = f->b->append(f->be, items, n);
+  if (rc) {
+    for (size_t i = 0; i < n; i++) {
+      if (items[i].status == OCKAM_OK) items[i].status = rc;
+      items[i].index = 0;
+    }
+  }
+  return rc;
+}
+
+static int front_read(void *p, const char *stream, size_t stream_len, uint64_t from, uint32_t limit,
+                      size_t max_bytes, ockami_records *out) {
+  front *f = p;
+  int rc = ockami_store_check_stream(stream, stream_len);
+  if (rc) return rc;
+  if (!out) return OCKAM_EINVAL;
+  if (limit == 0) return OCKAM_OK;
+  size_t count = out->count, arena_len = out->arena_len;
+  rc = f->b->read(f->be, stream, stream_len, from, limit, max_bytes, out);
+  if (rc) {
+    out->count = count;
+    out->arena_len = arena_len;
+  }
+  return rc;
+}
+
+static int front_bounds(void *p, const char *stream, size_t stream_len, uint64_t *first,
+                        uint64_t *next) {
+  front *f = p;
+  int rc = ockami_store_check_stream(stream, stream_len);
+  if (rc) return rc;
+  uint64_t fi = 0, nx = 0;
+  rc = f->b->bounds(f->be, stream, stream_len, &fi, &nx);
+  if (rc) return rc;
+  if (first) *first = fi;
+  if (next) *next = nx;
+  return OCKAM_OK;
+}
+
+static int check_index_args(const char *client, size_t client_len, const char *stream,
+                            size_t stream_len) {
+  int rc = ockami_store_check_client(client, client_len);
+  return rc ? rc : ockami_store_check_stream(stream, stream_len);
+}
+
+static int front_index_get(void *p, const char *client, size_t client_len, const char *stream,
+                           size_t stream_len, uint64_t *index, bool *found) {
+  front *f = p;
+  int rc = check_index_args(client, client_len, stream, stream_len);
+  if (rc) return rc;
+  uint64_t v = 0;
+  bool have = false;
+  rc = f->b->index_get(f->be, client, client_len, stream, stream_len, &v, &have);
+  if (rc) return rc;
+  if (index) *index = have ? v : 0;
+  if (found) *found = have;
+  return OCKAM_OK;
+}
+
+static int front_index_save(void *p, const char *client, size_t client_len, const char *stream,
+                            size_t stream_len, uint64_t index) {
+  front *f = p;
+  int rc = check_index_args(client, client_len, stream, stream_len);
+  return rc ? rc : f->b->index_save(f->be, client, client_len, stream, stream_len, index);
+}
+
+static int front_trim(void *p) {
+  front *f = p;
+  return f->b->trim(f->be);
+}
+
+/* One front-end table per backend; only open() differs (it names the
+ * backend), every other op finds the backend through the instance. */
+#define STORE_FRONT_END(sym, backend, label, is_shared, is_atomic)     \
+  static int sym##_open(const ockami_store_options *opt, void **out) { \
+    return front_open(&backend, opt, out);                             \
+  }                                                                    \
+  const ockami_store_ops sym = {                                       \
+      .name = label,                                                   \
+      .shared = is_shared,                                             \
+      .atomic_append = is_atomic,                                      \
+      .open = sym##_open,                                              \
+      .close = front_close,                                            \
+      .stream_create = front_stream_create,                            \
+      .stream_delete = front_stream_delete,                            \
+      .stream_list = front_stream_list,                                \
+      .append = front_append,                                          \
+      .read = front_read,                                              \
+      .bounds = front_bounds,                                          \
+      .index_get = front_index_get,                                    \
+      .index_save = front_index_save,                                  \
+      .trim = front_trim,                                              \
+  };
+
+STORE_FRONT_END(ockami_store_memory, ockami_backend_memory, "memory", false, true)
+STORE_FRONT_END(ockami_store_lmdb, ockami_backend_lmdb, "lmdb", false, true)
+#ifdef OCKAM_HAVE_JETSTREAM
+STORE_FRONT_END(ockami_store_jetstream, ockami_backend_jetstream, "jetstream", true, false)
+#endif
+
+static const ockami_store_ops *const backends[] = {
+    &ockami_store_memory,
+    &ockami_store_lmdb,
+#ifdef OCKAM_HAVE_JETSTREAM
+    &ockami_store_jetstream,
+#endif
+};
+
+const ockami_store_ops *ockami_store_ops_find(const char *name) {
+  if (!name) return NULL;
+  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+    if (strcmp(backends[i]->name, name) == 0) return backends[i];
+  }
+  return NULL;
 }

@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 #include "ockam/error.h"
+#include "ockam/limits.h"
 
 /* Options shared by all backends; unused fields are ignored. */
 typedef struct ockami_store_options {
@@ -96,41 +97,93 @@ OCKAM_MUST_CHECK int ockami_records_push(ockami_records *r, uint64_t index, cons
                                          size_t len);
 void ockami_records_free(ockami_records *r);
 
-/* Name checks every backend applies (see "Names" above): 0, OCKAM_EINVAL or
- * OCKAM_EOVERFLOW. */
+/* Name checks (see "Names" above): 0, OCKAM_EINVAL or OCKAM_EOVERFLOW. The
+ * front end applies them to every call; the async store and the hub use them
+ * to refuse a bad name before queueing anything. */
 OCKAM_MUST_CHECK int ockami_store_check_stream(const char *stream, size_t stream_len);
 OCKAM_MUST_CHECK int ockami_store_check_client(const char *client, size_t client_len);
 
+/* One stream as stream_list() reports it. */
+typedef struct ockami_stream_info {
+  uint8_t name[OCKAM_NAME_MAX]; /* name_len bytes, not NUL-terminated */
+  size_t name_len;
+  uint64_t first;          /* index of the oldest record kept */
+  uint64_t next;           /* index of the next record; next - first records are kept */
+  uint64_t bytes;          /* bytes kept: record data (memory, lmdb), or what
+                              JetStream counts, per-record overhead included */
+  uint64_t last_append_ms; /* wall-clock time (ms since the epoch) the newest
+                              record kept was appended; 0 when none is kept */
+} ockami_stream_info;
+
+/* A backend as the rest of the hub sees it: every table below is the
+ * validating front end (storage.c) in front of one backend. It checks names,
+ * record sizes, counts and output pointers once, so a backend never sees a
+ * bad argument; see backend.h for what a backend may then assume. */
 typedef struct ockami_store_ops {
   const char *name;
   /* Other processes (other hubs) may append to the same streams, so an
    * append this process did not make can appear at any time. */
   bool shared;
-  /* Open (or create) a backend instance. */
+  /* Whether a failed append() stores nothing (see append below). */
+  bool atomic_append;
+  /* Open (or create) a backend instance. OCKAM_EINVAL for a NULL opt or out,
+   * or options the backend cannot use; the backend's own errors. */
   int (*open)(const ockami_store_options *opt, void **be);
-  /* Close and free; never fails. */
+  /* Close and free; never fails. NULL is ignored. */
   void (*close)(void *be);
-  /* Create the stream if missing (idempotent). Errors: OCKAM_ELIMIT-like
-   * OCKAM_EOVERFLOW when max_streams is reached, OCKAM_ESTORAGE. */
+  /* Create the stream if missing (idempotent). Errors: OCKAM_EOVERFLOW when
+   * max_streams streams exist, OCKAM_ESTORAGE, OCKAM_ENOSPC,
+   * OCKAM_EUNAVAILABLE (jetstream: server unreachable). */
   int (*stream_create)(void *be, const char *stream, size_t stream_len);
+  /* Remove the stream, every record of it and every consumer index saved for
+   * it (any client), in one durable step. OCKAM_ENOTFOUND when the stream does
+   * not exist; consumer indexes saved under that name are removed all the
+   * same. A stream of the same name made later starts again at index 0, and
+   * its consumers with no saved index. Other errors as for stream_create. */
+  int (*stream_delete)(void *be, const char *stream, size_t stream_len);
+  /* Up to max streams with their bounds, in the backend's list order,
+   * starting after the stream named `after` (after_len 0: from the first; the
+   * name need not exist). *count is set to how many were written; fewer than
+   * max means the list is complete. List order: bytewise by name (memcmp,
+   * shorter first) for memory and lmdb, by the hash of the name for jetstream;
+   * pass the last name returned as `after` to get the next page. Costs one
+   * pass over all streams of the backend (memory: plus a sort; jetstream: one
+   * stream listing request); meant for idle expiry and operator tools, not
+   * for every request. OCKAM_EINVAL for max 0 or NULL out/count,
+   * OCKAM_EOVERFLOW for after_len > OCKAM_NAME_MAX. */
+  int (*stream_list)(void *be, const char *after, size_t after_len, ockami_stream_info *out,
+                     size_t max, size_t *count);
   /* Append all n records in ONE durable commit (group commit): when it returns
    * 0, every record with status 0 is on stable storage (or acknowledged by the
    * replicated store). Records of different streams may be mixed; records of
    * one stream get increasing indexes in array order. Streams are created on
-   * demand. On a whole-commit failure (disk full, I/O error) it returns the
-   * error and no record of this call is stored; per-record failures (record
-   * too large) set that record's status and leave the others unaffected. */
+   * demand. n 0 does nothing; items NULL with n > 0 is OCKAM_EINVAL.
+   *
+   * Per-record failures set that record's status and leave the others
+   * unaffected: OCKAM_EINVAL (bad name, NULL data), OCKAM_EOVERFLOW (record
+   * larger than max_record, or max_streams reached for its stream).
+   *
+   * A whole-call failure (disk full, I/O error, server unreachable) returns
+   * the error and sets it as the status (and 0 as the index) of every record
+   * that had no per-record failure. With atomic_append (memory, lmdb) no
+   * record of the call is then stored. Without it (jetstream: JetStream has
+   * no multi-message transaction) any of those records may have been stored
+   * all the same, each at most once, and a retry by the caller stores it a
+   * second time: a failed append means "perhaps stored", which at-least-once
+   * delivery allows (a consumer may see such a record twice). */
   int (*append)(void *be, ockami_append *items, size_t n);
   /* Read up to limit records with index >= from (and at most max_bytes of data,
    * but always at least one record when one exists), in index order, appending
    * them to out. A stream that does not exist reads as empty. limit 0 reads
-   * nothing; max_bytes 0 means no byte cap. */
+   * nothing; max_bytes 0 means no byte cap. On an error out is left as it
+   * was. */
   int (*read)(void *be, const char *stream, size_t stream_len, uint64_t from, uint32_t limit,
               size_t max_bytes, ockami_records *out);
   /* Index of the next record to be appended (0 for an empty/missing stream) and
-   * of the oldest record still kept. */
+   * of the oldest record still kept. Either pointer may be NULL. */
   int (*bounds)(void *be, const char *stream, size_t stream_len, uint64_t *first, uint64_t *next);
-  /* Consumer index: *found = false when never saved. */
+  /* Consumer index: *found = false when never saved. Either pointer may be
+   * NULL. */
   int (*index_get)(void *be, const char *client, size_t client_len, const char *stream,
                    size_t stream_len, uint64_t *index, bool *found);
   /* Save max(previous, index) durably. */
@@ -167,6 +220,12 @@ extern const ockami_store_ops ockami_store_jetstream;
  * max_record, OCKAM_EFULL when max_pending requests are queued, OCKAM_ECLOSED
  * once close has started, OCKAM_ENOMEM.
  *
+ * A callback's status is the backend op's result (storage.h above). An append
+ * that fails as part of a group fails with the group's error; with a backend
+ * without atomic_append (jetstream) the record may have been stored all the
+ * same, so a producer that retries may store it twice (the hub reports the
+ * failure and the client's retry gives at-least-once delivery).
+ *
  * Close. ockami_store_close is synchronous for the store thread: new submits
  * fail with OCKAM_ECLOSED, the thread finishes every queued request and is
  * joined, every remaining callback runs on the calling (loop) thread with its
@@ -183,6 +242,10 @@ typedef void (*ockami_append_cb)(void *arg, int status, uint64_t index);
 typedef void (*ockami_read_cb)(void *arg, int status, ockami_records *records);
 typedef void (*ockami_index_cb)(void *arg, int status, bool found, uint64_t index);
 typedef void (*ockami_done_cb)(void *arg, int status);
+/* streams is owned by the store and valid only during the callback; count
+ * is 0 on an error. */
+typedef void (*ockami_list_cb)(void *arg, int status, const ockami_stream_info *streams,
+                               size_t count);
 
 OCKAM_MUST_CHECK int ockami_store_open(struct uv_loop_s *loop, const ockami_store_ops *ops,
                                        const ockami_store_options *opt, ockami_store **out);
@@ -227,5 +290,14 @@ OCKAM_MUST_CHECK int ockami_store_index_get(ockami_store *s, const char *client,
 OCKAM_MUST_CHECK int ockami_store_index_save(ockami_store *s, const char *client, size_t client_len,
                                              const char *stream, size_t stream_len, uint64_t index,
                                              ockami_done_cb cb, void *arg);
+/* Delete a stream with its records and consumer indexes (stream_delete);
+ * cb gets OCKAM_ENOTFOUND for a stream that did not exist. Ordered with the
+ * other requests of the stream like every request. */
+OCKAM_MUST_CHECK int ockami_store_stream_delete(ockami_store *s, const char *stream,
+                                                size_t stream_len, ockami_done_cb cb, void *arg);
+/* Up to max (1..OCKAMI_STORE_LIST_MAX) streams after `after` (stream_list). */
+#define OCKAMI_STORE_LIST_MAX 4096u
+OCKAM_MUST_CHECK int ockami_store_stream_list(ockami_store *s, const char *after, size_t after_len,
+                                              size_t max, ockami_list_cb cb, void *arg);
 
 #endif

@@ -563,6 +563,203 @@ static void test_max_streams(void **state) {
   check_bounds(fx, s[4], 0, 0);
 }
 
+static void test_delete(void **state) {
+  fixture *fx = *state;
+  fx_open(fx);
+  name a = nm(fx, "del"), b = nm(fx, "del-other"), gone = nm(fx, "del-never");
+  for (uint64_t i = 0; i < 5; i++) put_pattern(fx, a, 20, i, i);
+  put_pattern(fx, b, 20, 50, 0);
+  assert_int_equal(fx->ops->index_save(fx->be, "c1", 2, a.s, a.len, 3), OCKAM_OK);
+  assert_int_equal(fx->ops->index_save(fx->be, "c2", 2, a.s, a.len, 4), OCKAM_OK);
+  assert_int_equal(fx->ops->index_save(fx->be, "c1", 2, b.s, b.len, 1), OCKAM_OK);
+  assert_int_equal(fx->ops->stream_delete(fx->be, a.s, a.len), OCKAM_OK);
+  check_bounds(fx, a, 0, 0);
+  ockami_records r;
+  read_n(fx, a, 0, 10, 0, &r);
+  assert_int_equal(r.count, 0);
+  ockami_records_free(&r);
+  uint64_t v = 9;
+  bool found = true;
+  assert_int_equal(fx->ops->index_get(fx->be, "c1", 2, a.s, a.len, &v, &found), OCKAM_OK);
+  assert_false(found);
+  assert_int_equal(fx->ops->index_get(fx->be, "c2", 2, a.s, a.len, &v, &found), OCKAM_OK);
+  assert_false(found);
+  /* the other stream and its index are untouched */
+  check_bounds(fx, b, 0, 1);
+  assert_int_equal(fx->ops->index_get(fx->be, "c1", 2, b.s, b.len, &v, &found), OCKAM_OK);
+  assert_true(found);
+  assert_int_equal(v, 1);
+  /* deleting again, or a stream that never existed: an explicit error */
+  assert_int_equal(fx->ops->stream_delete(fx->be, a.s, a.len), OCKAM_ENOTFOUND);
+  assert_int_equal(fx->ops->stream_delete(fx->be, gone.s, gone.len), OCKAM_ENOTFOUND);
+  /* indexes saved under a name without a stream go all the same */
+  assert_int_equal(fx->ops->index_save(fx->be, "c3", 2, gone.s, gone.len, 7), OCKAM_OK);
+  assert_int_equal(fx->ops->stream_delete(fx->be, gone.s, gone.len), OCKAM_ENOTFOUND);
+  assert_int_equal(fx->ops->index_get(fx->be, "c3", 2, gone.s, gone.len, &v, &found), OCKAM_OK);
+  assert_false(found);
+  /* a stream made again under the name starts at 0 */
+  put_pattern(fx, a, 10, 77, 0);
+  check_bounds(fx, a, 0, 1);
+  read_n(fx, a, 0, 10, 0, &r);
+  assert_int_equal(r.count, 1);
+  check_record(&r.items[0], 0, 10, 77);
+  ockami_records_free(&r);
+  /* durable: a persistent backend still has it deleted after reopening */
+  assert_int_equal(fx->ops->stream_delete(fx->be, b.s, b.len), OCKAM_OK);
+  if (fx->bc->persistent) {
+    fx_close(fx);
+    fx_open(fx);
+    check_bounds(fx, b, 0, 0);
+    assert_int_equal(fx->ops->index_get(fx->be, "c1", 2, b.s, b.len, &v, &found), OCKAM_OK);
+    assert_false(found);
+    check_bounds(fx, a, 0, 1);
+  }
+  assert_int_equal(fx->ops->stream_delete(fx->be, "", 0), OCKAM_EINVAL);
+}
+
+/* Lists every stream of the backend page by page, keeping those of this test
+ * (a shared server holds other tests' streams too). */
+static size_t list_mine(fixture *fx, size_t page, ockami_stream_info *mine, size_t cap) {
+  ockami_stream_info *buf = calloc(page, sizeof *buf);
+  assert_non_null(buf);
+  size_t plen = strlen(fx->prefix), got = 0, pages = 0;
+  name after = {.len = 0};
+  for (;;) {
+    size_t count = 99;
+    assert_int_equal(fx->ops->stream_list(fx->be, after.s, after.len, buf, page, &count), OCKAM_OK);
+    assert_true(count <= page);
+    for (size_t i = 0; i < count; i++) {
+      if (buf[i].name_len >= plen && memcmp(buf[i].name, fx->prefix, plen) == 0) {
+        assert_true(got < cap);
+        mine[got++] = buf[i];
+      }
+    }
+    assert_true(++pages < 100000);
+    if (count < page) break;
+    memcpy(after.s, buf[count - 1].name, buf[count - 1].name_len);
+    after.len = buf[count - 1].name_len;
+  }
+  free(buf);
+  return got;
+}
+
+static const ockami_stream_info *find_info(const ockami_stream_info *infos, size_t n, name a) {
+  for (size_t i = 0; i < n; i++) {
+    if (infos[i].name_len == a.len && memcmp(infos[i].name, a.s, a.len) == 0) return &infos[i];
+  }
+  return NULL;
+}
+
+static void test_list(void **state) {
+  fixture *fx = *state;
+  fx_open(fx);
+  enum { S = 7 };
+  name names[S] = {nm(fx, "l-a"),
+                   nm(fx, "l-b"),
+                   nm(fx, "l-c"),
+                   nm(fx, "l-with space"),
+                   nm_bytes(fx, (const uint8_t *)"l\0nul", 5),
+                   nm(fx, "l-empty"),
+                   nm(fx, "l")};
+  uint64_t t0 = (uint64_t)time(NULL) * 1000;
+  for (size_t s = 0; s + 2 < S; s++) {
+    for (uint64_t k = 0; k <= s; k++) put_pattern(fx, names[s], 10 + s, k, k);
+  }
+  assert_int_equal(fx->ops->stream_create(fx->be, names[5].s, names[5].len), OCKAM_OK);
+  assert_int_equal(fx->ops->stream_create(fx->be, names[6].s, names[6].len), OCKAM_OK);
+  ockami_stream_info mine[S + 1];
+  for (size_t page = 1; page <= S + 1; page += 3) {
+    size_t n = list_mine(fx, page, mine, S + 1);
+    assert_int_equal(n, S);
+    for (size_t s = 0; s < S; s++) {
+      const ockami_stream_info *in = find_info(mine, n, names[s]);
+      assert_non_null(in);
+      uint64_t count = s + 2 < S ? s + 1 : 0;
+      assert_int_equal(in->first, 0);
+      assert_int_equal(in->next, count);
+      if (count) {
+        assert_true(in->bytes >= count * (10 + s));
+        assert_true(in->last_append_ms + 1000 >= t0);
+        assert_true(in->last_append_ms <= (uint64_t)time(NULL) * 1000 + 1000);
+      } else {
+        assert_int_equal(in->last_append_ms, 0);
+      }
+    }
+    /* each name once */
+    for (size_t i = 0; i < n; i++) {
+      for (size_t j = i + 1; j < n; j++) {
+        assert_false(mine[i].name_len == mine[j].name_len &&
+                     memcmp(mine[i].name, mine[j].name, mine[i].name_len) == 0);
+      }
+    }
+  }
+  /* memory and lmdb list in bytewise name order */
+  if (!fx->bc->shared) {
+    size_t n = list_mine(fx, 2, mine, S + 1);
+    for (size_t i = 1; i < n; i++) {
+      size_t l = mine[i - 1].name_len < mine[i].name_len ? mine[i - 1].name_len : mine[i].name_len;
+      int c = memcmp(mine[i - 1].name, mine[i].name, l);
+      assert_true(c < 0 || (c == 0 && mine[i - 1].name_len < mine[i].name_len));
+    }
+  }
+  /* a deleted stream is no longer listed */
+  assert_int_equal(fx->ops->stream_delete(fx->be, names[1].s, names[1].len), OCKAM_OK);
+  size_t n = list_mine(fx, 4, mine, S + 1);
+  assert_int_equal(n, S - 1);
+  assert_null(find_info(mine, n, names[1]));
+  /* front-end checks */
+  size_t count = 5;
+  assert_int_equal(fx->ops->stream_list(fx->be, NULL, 0, mine, 0, &count), OCKAM_EINVAL);
+  assert_int_equal(count, 0);
+  assert_int_equal(fx->ops->stream_list(fx->be, NULL, 0, NULL, 1, &count), OCKAM_EINVAL);
+  assert_int_equal(fx->ops->stream_list(fx->be, NULL, 0, mine, 1, NULL), OCKAM_EINVAL);
+  char longname[OCKAM_NAME_MAX + 1];
+  memset(longname, 'x', sizeof longname);
+  assert_int_equal(fx->ops->stream_list(fx->be, longname, sizeof longname, mine, 1, &count),
+                   OCKAM_EOVERFLOW);
+}
+
+/* What the front end checks before a backend sees a call. */
+static void test_front_end_checks(void **state) {
+  fixture *fx = *state;
+  void *be = NULL;
+  assert_int_equal(fx->ops->open(NULL, &be), OCKAM_EINVAL);
+  assert_int_equal(fx->ops->open(&fx->opt, NULL), OCKAM_EINVAL);
+  fx->ops->close(NULL);
+  fx->opt.max_record = 10;
+  fx_open(fx);
+  name a = nm(fx, "fe");
+  put_pattern(fx, a, 5, 1, 0);
+  /* NULL outputs are allowed where storage.h says so */
+  assert_int_equal(fx->ops->bounds(fx->be, a.s, a.len, NULL, NULL), OCKAM_OK);
+  assert_int_equal(fx->ops->index_get(fx->be, "c", 1, a.s, a.len, NULL, NULL), OCKAM_OK);
+  assert_int_equal(fx->ops->read(fx->be, a.s, a.len, 0, 1, 0, NULL), OCKAM_EINVAL);
+  assert_int_equal(fx->ops->append(fx->be, NULL, 1), OCKAM_EINVAL);
+  /* a call with only bad records reaches no backend and fails none */
+  ockami_append items[3] = {
+      {a.s, a.len, NULL, 3, 9, 9},
+      {a.s, a.len, (const uint8_t *)"12345678901", 11, 9, 9},
+      {NULL, 4, (const uint8_t *)"x", 1, 9, 9},
+  };
+  assert_int_equal(fx->ops->append(fx->be, items, 3), OCKAM_OK);
+  assert_int_equal(items[0].status, OCKAM_EINVAL);
+  assert_int_equal(items[1].status, OCKAM_EOVERFLOW);
+  assert_int_equal(items[2].status, OCKAM_EINVAL);
+  for (int i = 0; i < 3; i++) assert_int_equal(items[i].index, 0);
+  check_bounds(fx, a, 0, 1);
+  /* limit 0 reads nothing, and a failed or empty read leaves out as it was */
+  ockami_records r = {0};
+  assert_int_equal(ockami_records_push(&r, 42, (const uint8_t *)"keep", 4), OCKAM_OK);
+  assert_int_equal(fx->ops->read(fx->be, a.s, a.len, 0, 0, 0, &r), OCKAM_OK);
+  assert_int_equal(r.count, 1);
+  assert_int_equal(fx->ops->read(fx->be, a.s, a.len, 0, 5, 0, &r), OCKAM_OK);
+  assert_int_equal(r.count, 2);
+  assert_int_equal(r.items[0].index, 42);
+  assert_memory_equal(r.items[0].data, "keep", 4);
+  check_record(&r.items[1], 0, 5, 1);
+  ockami_records_free(&r);
+}
+
 /* ---- the asynchronous store on a real loop -------------------------------- */
 
 #define ASYNC_STREAMS 4
@@ -1092,6 +1289,9 @@ static void test_lmdb_truncated(void **state) {
   X(test_names)              \
   X(test_bad_names)          \
   X(test_max_streams)        \
+  X(test_delete)             \
+  X(test_list)               \
+  X(test_front_end_checks)   \
   X(test_async_many)         \
   X(test_async_mixed_order)  \
   X(test_async_close_drains) \

@@ -10,21 +10,21 @@
  * sends coalesce, so the loop side drains `done` until it is empty.
  */
 #include <pthread.h>
-#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <uv.h>
 
+#include "backend.h"
 #include "log.h"
+#include "map.h"
 #include "ockam/limits.h"
 #include "storage.h"
 
 #define STORE_LOG "storage"
 /* Queued requests one group scan looks at. */
 #define STORE_SCAN_MAX (2u * OCKAM_STORE_GROUP_MAX)
-#define STORE_BLOCKED_SLOTS (2u * STORE_SCAN_MAX) /* power of two */
 
 typedef enum sreq_kind {
   SREQ_APPEND,
@@ -32,6 +32,8 @@ typedef enum sreq_kind {
   SREQ_CREATE,
   SREQ_INDEX_GET,
   SREQ_INDEX_SAVE,
+  SREQ_DELETE,
+  SREQ_LIST,
 } sreq_kind;
 
 typedef struct sreq {
@@ -42,10 +44,10 @@ typedef struct sreq {
     ockami_read_cb read;
     ockami_index_cb index;
     ockami_done_cb done;
+    ockami_list_cb list;
   } cb;
   void *arg;
-  uint64_t hash; /* of the stream name */
-  const char *stream;
+  const char *stream; /* list: the name to list after (may be empty) */
   size_t stream_len;
   const char *client;
   size_t client_len;
@@ -58,6 +60,9 @@ typedef struct sreq {
   bool found;
   int status;
   ockami_records records;
+  ockami_stream_info *infos; /* list: max entries */
+  size_t max;
+  size_t count;
   uint8_t bytes[]; /* stream ‖ client ‖ data */
 } sreq;
 
@@ -65,14 +70,6 @@ typedef struct sreq_queue {
   sreq *head;
   sreq *tail;
 } sreq_queue;
-
-/* Streams that a group may not take appends of: a request of that stream
- * that is not an append is queued ahead of them. Slots whose gen differs from
- * the store's current gen are empty, so the set is cleared in O(1). */
-typedef struct blocked_slot {
-  uint64_t gen;
-  const sreq *req;
-} blocked_slot;
 
 typedef enum store_state { STORE_RUNNING, STORE_CLOSING, STORE_CLOSED } store_state;
 
@@ -84,7 +81,6 @@ struct ockami_store {
   uint32_t max_record;
   uint32_t max_pending;
   uint64_t trim_interval_ms; /* 0: no periodic trim */
-  uint8_t hash_key[crypto_shorthash_KEYBYTES];
 
   pthread_t thread;
   pthread_mutex_t lock;
@@ -99,8 +95,6 @@ struct ockami_store {
   /* store thread only */
   sreq **group;
   ockami_append *items;
-  blocked_slot *blocked;
-  uint64_t gen;
 
   /* loop thread only */
   store_state state;
@@ -128,44 +122,22 @@ static sreq *queue_pop(sreq_queue *q) {
   return r;
 }
 
-static uint64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- store thread -------------------------------------------------------- */
 
-static bool same_stream(const sreq *a, const sreq *b) {
-  return a->hash == b->hash && a->stream_len == b->stream_len &&
-         memcmp(a->stream, b->stream, a->stream_len) == 0;
-}
-
-/* Returns whether r's stream is blocked; with add, blocks it. */
-static bool blocked_probe(ockami_store *s, const sreq *r, bool add) {
-  size_t mask = STORE_BLOCKED_SLOTS - 1;
-  for (size_t i = r->hash & mask;; i = (i + 1) & mask) {
-    blocked_slot *slot = &s->blocked[i];
-    if (slot->gen != s->gen) {
-      if (add) *slot = (blocked_slot){s->gen, r};
-      return false;
-    }
-    if (same_stream(slot->req, r)) return true;
-  }
-}
-
 /* Moves the appends that may run now from todo into s->group, in queue order.
- * An append may run ahead of a queued read/index/create request unless that
- * request is for the same stream, so completions of one stream keep their
- * submission order. Called with the lock held and an append at the head. */
+ * An append may run ahead of a queued read/index/create/delete request unless
+ * that request is for the same stream, so completions of one stream keep
+ * their submission order. `blocked` holds the streams of the requests passed
+ * over. Called with the lock held and an append at the head. */
 static size_t take_group(ockami_store *s) {
-  s->gen++;
+  ockami_map blocked;
+  ockami_map_init(&blocked);
   size_t n = 0, scanned = 0;
   sreq *prev = NULL, *r = s->todo.head;
   while (r && n < OCKAM_STORE_GROUP_MAX && scanned < STORE_SCAN_MAX) {
     sreq *next = r->next;
     scanned++;
-    if (r->kind == SREQ_APPEND && !blocked_probe(s, r, false)) {
+    if (r->kind == SREQ_APPEND && !ockami_map_get(&blocked, r->stream, r->stream_len)) {
       if (prev) {
         prev->next = next;
       } else {
@@ -174,12 +146,16 @@ static size_t take_group(ockami_store *s) {
       if (s->todo.tail == r) s->todo.tail = prev;
       r->next = NULL;
       s->group[n++] = r;
+    } else if (r->kind != SREQ_LIST) {
+      int rc = ockami_map_put(&blocked, r->stream, r->stream_len, r);
+      if (rc && rc != OCKAM_EEXIST) break; /* cannot track it: stop here */
+      prev = r;
     } else {
-      blocked_probe(s, r, true);
       prev = r;
     }
     r = next;
   }
+  ockami_map_free(&blocked);
   s->queued -= n;
   return n;
 }
@@ -218,6 +194,12 @@ static void run_one(ockami_store *s, sreq *r) {
       r->status =
           s->ops->index_save(s->be, r->client, r->client_len, r->stream, r->stream_len, r->index);
       break;
+    case SREQ_DELETE:
+      r->status = s->ops->stream_delete(s->be, r->stream, r->stream_len);
+      break;
+    case SREQ_LIST:
+      r->status = s->ops->stream_list(s->be, r->stream, r->stream_len, r->infos, r->max, &r->count);
+      break;
     case SREQ_APPEND:
       break; /* appends always run in groups */
   }
@@ -225,15 +207,15 @@ static void run_one(ockami_store *s, sreq *r) {
 
 static void *store_main(void *arg) {
   ockami_store *s = arg;
-  uint64_t next_trim = s->trim_interval_ms ? mono_ms() + s->trim_interval_ms : 0;
+  uint64_t next_trim = s->trim_interval_ms ? ockami_monotonic_ms() + s->trim_interval_ms : 0;
   pthread_mutex_lock(&s->lock);
   for (;;) {
-    if (next_trim && mono_ms() >= next_trim) {
+    if (next_trim && ockami_monotonic_ms() >= next_trim) {
       pthread_mutex_unlock(&s->lock);
       int rc = s->ops->trim(s->be);
       if (rc)
         LOG_WARN(STORE_LOG, "%s: retention trim failed: %s", s->ops->name, ockam_strerror(rc));
-      next_trim = mono_ms() + s->trim_interval_ms;
+      next_trim = ockami_monotonic_ms() + s->trim_interval_ms;
       pthread_mutex_lock(&s->lock);
       s->stats.trims++;
       continue;
@@ -242,7 +224,7 @@ static void *store_main(void *arg) {
       if (s->stopping) break;
       if (next_trim) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* the condition variable's clock */
         uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
         uint64_t wait_ms = next_trim > now ? next_trim - now : 0;
         ts.tv_sec += (time_t)(wait_ms / 1000);
@@ -297,8 +279,6 @@ static void store_free(ockami_store *s) {
   pthread_cond_destroy(&s->cond);
   free(s->group);
   free(s->items);
-  free(s->blocked);
-  sodium_memzero(s->hash_key, sizeof s->hash_key);
   free(s);
 }
 
@@ -316,7 +296,12 @@ static void complete(sreq *r) {
       break;
     case SREQ_CREATE:
     case SREQ_INDEX_SAVE:
+    case SREQ_DELETE:
       if (r->cb.done) r->cb.done(r->arg, r->status);
+      break;
+    case SREQ_LIST:
+      if (r->cb.list) r->cb.list(r->arg, r->status, r->infos, r->status ? 0 : r->count);
+      free(r->infos);
       break;
   }
   free(r);
@@ -370,10 +355,6 @@ int ockami_store_open_backend(uv_loop_t *loop, const ockami_store_ops *ops,
     if (ops && be) ops->close(be);
     return OCKAM_EINVAL;
   }
-  if (sodium_init() < 0) {
-    ops->close(be);
-    return OCKAM_ESTORAGE;
-  }
   ockami_store *s = calloc(1, sizeof *s);
   if (!s) {
     ops->close(be);
@@ -381,11 +362,9 @@ int ockami_store_open_backend(uv_loop_t *loop, const ockami_store_ops *ops,
   }
   s->group = calloc(OCKAM_STORE_GROUP_MAX, sizeof *s->group);
   s->items = calloc(OCKAM_STORE_GROUP_MAX, sizeof *s->items);
-  s->blocked = calloc(STORE_BLOCKED_SLOTS, sizeof *s->blocked);
-  if (!s->group || !s->items || !s->blocked) {
+  if (!s->group || !s->items) {
     free(s->group);
     free(s->items);
-    free(s->blocked);
     free(s);
     ops->close(be);
     return OCKAM_ENOMEM;
@@ -396,7 +375,6 @@ int ockami_store_open_backend(uv_loop_t *loop, const ockami_store_ops *ops,
   pthread_cond_init(&s->cond, &ca);
   pthread_condattr_destroy(&ca);
   pthread_mutex_init(&s->lock, NULL);
-  crypto_shorthash_keygen(s->hash_key);
   s->loop = loop;
   s->ops = ops;
   s->max_record = opt->max_record ? opt->max_record : OCKAM_STREAM_MESSAGE_MAX;
@@ -462,13 +440,13 @@ void ockami_store_get_stats(ockami_store *s, ockami_store_stats *out) {
 
 /* ---- submitting ---------------------------------------------------------- */
 
-static sreq *sreq_new(ockami_store *s, sreq_kind kind, const char *stream, size_t stream_len,
-                      const char *client, size_t client_len, const uint8_t *data, size_t len) {
+static sreq *sreq_new(sreq_kind kind, const char *stream, size_t stream_len, const char *client,
+                      size_t client_len, const uint8_t *data, size_t len) {
   sreq *r = calloc(1, sizeof *r + stream_len + client_len + len);
   if (!r) return NULL;
   r->kind = kind;
   uint8_t *p = r->bytes;
-  memcpy(p, stream, stream_len);
+  if (stream_len) memcpy(p, stream, stream_len);
   r->stream = (const char *)p;
   r->stream_len = stream_len;
   p += stream_len;
@@ -479,9 +457,6 @@ static sreq *sreq_new(ockami_store *s, sreq_kind kind, const char *stream, size_
   if (len) memcpy(p, data, len);
   r->data = p;
   r->len = len;
-  uint8_t h[crypto_shorthash_BYTES];
-  crypto_shorthash(h, (const uint8_t *)stream, stream_len, s->hash_key);
-  memcpy(&r->hash, h, sizeof r->hash);
   return r;
 }
 
@@ -489,6 +464,7 @@ static int submit(ockami_store *s, sreq *r) {
   pthread_mutex_lock(&s->lock);
   if (s->max_pending && s->queued >= s->max_pending) {
     pthread_mutex_unlock(&s->lock);
+    free(r->infos);
     free(r);
     return OCKAM_EFULL;
   }
@@ -500,11 +476,16 @@ static int submit(ockami_store *s, sreq *r) {
   return OCKAM_OK;
 }
 
-/* Checks common to every submit; the backend checks again on its thread. */
-static int check(ockami_store *s, const char *stream, size_t stream_len) {
+/* Checks common to every submit, so that a bad request fails at once rather
+ * than in its callback (the front end checks again on the store thread). */
+static int check_open(ockami_store *s) {
   if (!s) return OCKAM_EINVAL;
-  if (s->state != STORE_RUNNING) return OCKAM_ECLOSED;
-  return ockami_store_check_stream(stream, stream_len);
+  return s->state == STORE_RUNNING ? OCKAM_OK : OCKAM_ECLOSED;
+}
+
+static int check(ockami_store *s, const char *stream, size_t stream_len) {
+  int rc = check_open(s);
+  return rc ? rc : ockami_store_check_stream(stream, stream_len);
 }
 
 int ockami_store_append(ockami_store *s, const char *stream, size_t stream_len, const uint8_t *data,
@@ -513,7 +494,7 @@ int ockami_store_append(ockami_store *s, const char *stream, size_t stream_len, 
   if (rc) return rc;
   if (len && !data) return OCKAM_EINVAL;
   if (len > s->max_record) return OCKAM_EOVERFLOW;
-  sreq *r = sreq_new(s, SREQ_APPEND, stream, stream_len, NULL, 0, data, len);
+  sreq *r = sreq_new(SREQ_APPEND, stream, stream_len, NULL, 0, data, len);
   if (!r) return OCKAM_ENOMEM;
   r->cb.append = cb;
   r->arg = arg;
@@ -524,7 +505,7 @@ int ockami_store_read(ockami_store *s, const char *stream, size_t stream_len, ui
                       uint32_t limit, size_t max_bytes, ockami_read_cb cb, void *arg) {
   int rc = check(s, stream, stream_len);
   if (rc) return rc;
-  sreq *r = sreq_new(s, SREQ_READ, stream, stream_len, NULL, 0, NULL, 0);
+  sreq *r = sreq_new(SREQ_READ, stream, stream_len, NULL, 0, NULL, 0);
   if (!r) return OCKAM_ENOMEM;
   r->from = from;
   r->limit = limit;
@@ -538,7 +519,7 @@ int ockami_store_stream_create(ockami_store *s, const char *stream, size_t strea
                                ockami_done_cb cb, void *arg) {
   int rc = check(s, stream, stream_len);
   if (rc) return rc;
-  sreq *r = sreq_new(s, SREQ_CREATE, stream, stream_len, NULL, 0, NULL, 0);
+  sreq *r = sreq_new(SREQ_CREATE, stream, stream_len, NULL, 0, NULL, 0);
   if (!r) return OCKAM_ENOMEM;
   r->cb.done = cb;
   r->arg = arg;
@@ -550,7 +531,7 @@ int ockami_store_index_get(ockami_store *s, const char *client, size_t client_le
   int rc = check(s, stream, stream_len);
   if (!rc) rc = ockami_store_check_client(client, client_len);
   if (rc) return rc;
-  sreq *r = sreq_new(s, SREQ_INDEX_GET, stream, stream_len, client, client_len, NULL, 0);
+  sreq *r = sreq_new(SREQ_INDEX_GET, stream, stream_len, client, client_len, NULL, 0);
   if (!r) return OCKAM_ENOMEM;
   r->cb.index = cb;
   r->arg = arg;
@@ -563,10 +544,40 @@ int ockami_store_index_save(ockami_store *s, const char *client, size_t client_l
   int rc = check(s, stream, stream_len);
   if (!rc) rc = ockami_store_check_client(client, client_len);
   if (rc) return rc;
-  sreq *r = sreq_new(s, SREQ_INDEX_SAVE, stream, stream_len, client, client_len, NULL, 0);
+  sreq *r = sreq_new(SREQ_INDEX_SAVE, stream, stream_len, client, client_len, NULL, 0);
   if (!r) return OCKAM_ENOMEM;
   r->index = index;
   r->cb.done = cb;
+  r->arg = arg;
+  return submit(s, r);
+}
+
+int ockami_store_stream_delete(ockami_store *s, const char *stream, size_t stream_len,
+                               ockami_done_cb cb, void *arg) {
+  int rc = check(s, stream, stream_len);
+  if (rc) return rc;
+  sreq *r = sreq_new(SREQ_DELETE, stream, stream_len, NULL, 0, NULL, 0);
+  if (!r) return OCKAM_ENOMEM;
+  r->cb.done = cb;
+  r->arg = arg;
+  return submit(s, r);
+}
+
+int ockami_store_stream_list(ockami_store *s, const char *after, size_t after_len, size_t max,
+                             ockami_list_cb cb, void *arg) {
+  int rc = check_open(s);
+  if (rc) return rc;
+  if (max == 0 || (after_len && !after)) return OCKAM_EINVAL;
+  if (max > OCKAMI_STORE_LIST_MAX || after_len > OCKAM_NAME_MAX) return OCKAM_EOVERFLOW;
+  sreq *r = sreq_new(SREQ_LIST, after, after_len, NULL, 0, NULL, 0);
+  if (!r) return OCKAM_ENOMEM;
+  r->infos = calloc(max, sizeof *r->infos);
+  if (!r->infos) {
+    free(r);
+    return OCKAM_ENOMEM;
+  }
+  r->max = max;
+  r->cb.list = cb;
   r->arg = arg;
   return submit(s, r);
 }

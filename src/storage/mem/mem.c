@@ -1,39 +1,22 @@
-/* "memory" backend: streams and consumer indexes in hash tables, records of a
- * stream in one array. Nothing survives close. */
-#include <sodium.h>
+/* "memory" backend: streams and consumer indexes in hash maps, records of a
+ * stream in one array. Nothing survives close. The front end (storage.c) has
+ * checked every argument (backend.h). */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "backend.h"
 #include "log.h"
-#include "ockam/limits.h"
-#include "storage.h"
+#include "map.h"
 
 #define MEM_LOG "storage.memory"
 
-/* Chained hash table node; embedded first in streams and index entries. Keys
- * come from the network, so the hash is keyed SipHash (no collision floods). */
-typedef struct mem_node {
-  struct mem_node *next;
-  uint64_t hash;
-  const uint8_t *key;
-  size_t key_len;
-} mem_node;
-
-typedef struct mem_table {
-  mem_node **buckets;
-  size_t nbuckets; /* power of two */
-  size_t count;
-} mem_table;
-
 typedef struct mem_rec {
-  uint64_t ts_ms; /* append time, for age retention */
+  uint64_t ts_ms; /* wall-clock append time, for age retention */
   size_t len;
   uint8_t *data;
 } mem_rec;
 
 typedef struct mem_stream {
-  mem_node node;
   mem_rec *recs; /* recs[start .. start+count) hold indexes first .. next-1 */
   size_t start;
   size_t count;
@@ -42,72 +25,16 @@ typedef struct mem_stream {
   uint64_t first;
   uint64_t next;
   uint64_t bytes;
-  uint8_t name[];
 } mem_stream;
 
-typedef struct mem_index {
-  mem_node node;
-  uint64_t value;
-  uint8_t key[]; /* client ‖ 0x00 ‖ stream */
-} mem_index;
-
 typedef struct mem_be {
-  mem_table streams;
-  mem_table indexes;
-  uint8_t hash_key[crypto_shorthash_KEYBYTES];
+  ockami_map streams; /* name -> mem_stream */
+  ockami_map indexes; /* client ‖ 0x00 ‖ stream -> uint64_t */
   uint64_t max_messages;
   uint64_t max_bytes;
   uint64_t max_age_ms;
   uint32_t max_streams;
-  uint32_t max_record;
 } mem_be;
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t mem_hash(const mem_be *be, const void *key, size_t len) {
-  uint8_t out[crypto_shorthash_BYTES];
-  crypto_shorthash(out, key, len, be->hash_key);
-  uint64_t h;
-  memcpy(&h, out, sizeof h);
-  return h;
-}
-
-static mem_node *table_find(const mem_table *t, const void *key, size_t len, uint64_t hash) {
-  if (!t->nbuckets) return NULL;
-  for (mem_node *n = t->buckets[hash & (t->nbuckets - 1)]; n; n = n->next) {
-    if (n->hash == hash && n->key_len == len && memcmp(n->key, key, len) == 0) return n;
-  }
-  return NULL;
-}
-
-static int table_insert(mem_table *t, mem_node *node) {
-  if (t->count + 1 > t->nbuckets / 2 * 3) { /* load factor 1.5 */
-    size_t nb = t->nbuckets ? t->nbuckets * 2 : 64;
-    mem_node **b = calloc(nb, sizeof *b);
-    if (!b) return OCKAM_ENOMEM;
-    for (size_t i = 0; i < t->nbuckets; i++) {
-      mem_node *n = t->buckets[i];
-      while (n) {
-        mem_node *next = n->next;
-        n->next = b[n->hash & (nb - 1)];
-        b[n->hash & (nb - 1)] = n;
-        n = next;
-      }
-    }
-    free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = nb;
-  }
-  mem_node **head = &t->buckets[node->hash & (t->nbuckets - 1)];
-  node->next = *head;
-  *head = node;
-  t->count++;
-  return OCKAM_OK;
-}
 
 static void stream_free(mem_stream *st) {
   for (size_t i = 0; i < st->count; i++) free(st->recs[st->start + i].data);
@@ -115,23 +42,14 @@ static void stream_free(mem_stream *st) {
   free(st);
 }
 
-static mem_stream *stream_find(mem_be *be, const char *name, size_t len) {
-  return (mem_stream *)table_find(&be->streams, name, len, mem_hash(be, name, len));
-}
-
 /* Finds or creates a stream. Errors: OCKAM_EOVERFLOW (max_streams), OCKAM_ENOMEM. */
 static int stream_get(mem_be *be, const char *name, size_t len, mem_stream **out) {
-  uint64_t hash = mem_hash(be, name, len);
-  mem_stream *st = (mem_stream *)table_find(&be->streams, name, len, hash);
+  mem_stream *st = ockami_map_get(&be->streams, name, len);
   if (!st) {
     if (be->streams.count >= be->max_streams) return OCKAM_EOVERFLOW;
-    st = calloc(1, sizeof *st + len);
+    st = calloc(1, sizeof *st);
     if (!st) return OCKAM_ENOMEM;
-    memcpy(st->name, name, len);
-    st->node.hash = hash;
-    st->node.key = st->name;
-    st->node.key_len = len;
-    if (table_insert(&be->streams, &st->node)) {
+    if (ockami_map_put(&be->streams, name, len, st)) {
       free(st);
       return OCKAM_ENOMEM;
     }
@@ -187,16 +105,14 @@ static bool stream_retain(const mem_be *be, mem_stream *st, uint64_t now, bool b
 }
 
 static int mem_open(const ockami_store_options *opt, void **out) {
-  if (!opt || !out) return OCKAM_EINVAL;
-  if (sodium_init() < 0) return OCKAM_ESTORAGE;
   mem_be *be = calloc(1, sizeof *be);
   if (!be) return OCKAM_ENOMEM;
-  crypto_shorthash_keygen(be->hash_key);
+  ockami_map_init(&be->streams);
+  ockami_map_init(&be->indexes);
   be->max_messages = opt->max_messages;
   be->max_bytes = opt->max_bytes;
-  be->max_age_ms = opt->max_age_s > UINT64_MAX / 1000 ? UINT64_MAX / 1000 : opt->max_age_s * 1000;
-  be->max_streams = opt->max_streams ? opt->max_streams : OCKAM_HUB_MAX_STREAMS;
-  be->max_record = opt->max_record ? opt->max_record : OCKAM_STREAM_MESSAGE_MAX;
+  be->max_age_ms = ockami_age_ms(opt->max_age_s);
+  be->max_streams = opt->max_streams;
   *out = be;
   return OCKAM_OK;
 }
@@ -204,41 +120,72 @@ static int mem_open(const ockami_store_options *opt, void **out) {
 static void mem_close(void *p) {
   mem_be *be = p;
   if (!be) return;
-  for (size_t i = 0; i < be->streams.nbuckets; i++) {
-    mem_node *n = be->streams.buckets[i];
-    while (n) {
-      mem_node *next = n->next;
-      stream_free((mem_stream *)n);
-      n = next;
-    }
-  }
-  for (size_t i = 0; i < be->indexes.nbuckets; i++) {
-    mem_node *n = be->indexes.buckets[i];
-    while (n) {
-      mem_node *next = n->next;
-      free(n);
-      n = next;
-    }
-  }
-  free(be->streams.buckets);
-  free(be->indexes.buckets);
-  sodium_memzero(be->hash_key, sizeof be->hash_key);
+  ockami_map_iter it;
+  ockami_map_iter_init(&be->streams, &it);
+  for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) stream_free(e->value);
+  ockami_map_iter_init(&be->indexes, &it);
+  for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) free(e->value);
+  ockami_map_free(&be->streams);
+  ockami_map_free(&be->indexes);
   free(be);
 }
 
 static int mem_stream_create(void *p, const char *stream, size_t stream_len) {
-  int rc = ockami_store_check_stream(stream, stream_len);
-  if (rc) return rc;
   mem_stream *st;
   return stream_get(p, stream, stream_len, &st);
+}
+
+static int mem_stream_delete(void *p, const char *stream, size_t stream_len) {
+  mem_be *be = p;
+  ockami_map_iter it;
+  ockami_map_iter_init(&be->indexes, &it);
+  for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) {
+    if (!ockami_index_key_is_for(e->key, e->key_len, stream, stream_len)) continue;
+    free(e->value);
+    ockami_map_remove(&be->indexes, e->key, e->key_len);
+  }
+  mem_stream *st = ockami_map_remove(&be->streams, stream, stream_len);
+  if (!st) return OCKAM_ENOTFOUND;
+  stream_free(st);
+  return OCKAM_OK;
+}
+
+static int entry_name_cmp(const void *a, const void *b) {
+  const ockami_map_entry *x = *(const ockami_map_entry *const *)a;
+  const ockami_map_entry *y = *(const ockami_map_entry *const *)b;
+  return ockami_name_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+
+static int mem_stream_list(void *p, const char *after, size_t after_len, ockami_stream_info *out,
+                           size_t max, size_t *count) {
+  mem_be *be = p;
+  if (be->streams.count == 0) return OCKAM_OK;
+  ockami_map_entry **all = malloc(be->streams.count * sizeof *all);
+  if (!all) return OCKAM_ENOMEM;
+  size_t n = 0;
+  ockami_map_iter it;
+  ockami_map_iter_init(&be->streams, &it);
+  for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) {
+    if (after_len && ockami_name_cmp(e->key, e->key_len, after, after_len) <= 0) continue;
+    all[n++] = e;
+  }
+  qsort(all, n, sizeof *all, entry_name_cmp);
+  size_t k = 0;
+  for (; k < n && k < max; k++) {
+    const mem_stream *st = all[k]->value;
+    uint64_t last = st->count ? st->recs[st->start + st->count - 1].ts_ms : 0;
+    ockami_stream_info_set(&out[k], all[k]->key, all[k]->key_len, st->first, st->next, st->bytes,
+                           last);
+  }
+  free(all);
+  *count = k;
+  return OCKAM_OK;
 }
 
 /* Two passes so that running out of memory stores nothing: the first creates
  * streams, reserves slots and copies data; the second cannot fail. */
 static int mem_append(void *p, ockami_append *items, size_t n) {
   mem_be *be = p;
-  if (n == 0) return OCKAM_OK;
-  if (!items) return OCKAM_EINVAL;
   uint8_t **copies = calloc(n, sizeof *copies);
   mem_stream **sts = calloc(n, sizeof *sts);
   int rc = OCKAM_OK;
@@ -248,13 +195,7 @@ static int mem_append(void *p, ockami_append *items, size_t n) {
   }
   for (size_t i = 0; i < n; i++) {
     ockami_append *it = &items[i];
-    it->index = 0;
-    it->status = ockami_store_check_stream(it->stream, it->stream_len);
     if (it->status) continue;
-    if (it->len > be->max_record || (it->len && !it->data)) {
-      it->status = it->len > be->max_record ? OCKAM_EOVERFLOW : OCKAM_EINVAL;
-      continue;
-    }
     mem_stream *st;
     int src = stream_get(be, it->stream, it->stream_len, &st);
     if (src == OCKAM_EOVERFLOW) {
@@ -274,7 +215,7 @@ static int mem_append(void *p, ockami_append *items, size_t n) {
     st->pending++;
     sts[i] = st;
   }
-  uint64_t now = now_ms();
+  uint64_t now = ockami_realtime_ms();
   for (size_t i = 0; i < n; i++) {
     mem_stream *st = sts[i];
     if (!st) continue;
@@ -300,18 +241,16 @@ out:
 
 static int mem_read(void *p, const char *stream, size_t stream_len, uint64_t from, uint32_t limit,
                     size_t max_bytes, ockami_records *out) {
-  int rc = ockami_store_check_stream(stream, stream_len);
-  if (rc) return rc;
-  if (!out) return OCKAM_EINVAL;
-  mem_stream *st = stream_find(p, stream, stream_len);
-  if (!st || limit == 0) return OCKAM_OK;
+  mem_be *be = p;
+  mem_stream *st = ockami_map_get(&be->streams, stream, stream_len);
+  if (!st) return OCKAM_OK;
   if (from < st->first) from = st->first;
   size_t bytes = 0;
   uint32_t got = 0;
   for (uint64_t idx = from; idx < st->next && got < limit; idx++, got++) {
     const mem_rec *r = &st->recs[st->start + (size_t)(idx - st->first)];
     if (max_bytes && got > 0 && r->len > max_bytes - bytes) break;
-    rc = ockami_records_push(out, idx, r->data, r->len);
+    int rc = ockami_records_push(out, idx, r->data, r->len);
     if (rc) return rc;
     bytes += r->len;
     if (max_bytes && bytes >= max_bytes) break;
@@ -321,62 +260,39 @@ static int mem_read(void *p, const char *stream, size_t stream_len, uint64_t fro
 
 static int mem_bounds(void *p, const char *stream, size_t stream_len, uint64_t *first,
                       uint64_t *next) {
-  int rc = ockami_store_check_stream(stream, stream_len);
-  if (rc) return rc;
-  mem_stream *st = stream_find(p, stream, stream_len);
-  if (first) *first = st ? st->first : 0;
-  if (next) *next = st ? st->next : 0;
-  return OCKAM_OK;
-}
-
-/* Builds client ‖ 0x00 ‖ stream into key (at least 2 * OCKAM_NAME_MAX + 1 bytes). */
-static int index_key(const char *client, size_t client_len, const char *stream, size_t stream_len,
-                     uint8_t *key, size_t *key_len) {
-  int rc = ockami_store_check_client(client, client_len);
-  if (!rc) rc = ockami_store_check_stream(stream, stream_len);
-  if (rc) return rc;
-  memcpy(key, client, client_len);
-  key[client_len] = 0;
-  memcpy(key + client_len + 1, stream, stream_len);
-  *key_len = client_len + 1 + stream_len;
+  mem_be *be = p;
+  mem_stream *st = ockami_map_get(&be->streams, stream, stream_len);
+  *first = st ? st->first : 0;
+  *next = st ? st->next : 0;
   return OCKAM_OK;
 }
 
 static int mem_index_get(void *p, const char *client, size_t client_len, const char *stream,
                          size_t stream_len, uint64_t *index, bool *found) {
   mem_be *be = p;
-  uint8_t key[2 * OCKAM_NAME_MAX + 1];
-  size_t key_len;
-  int rc = index_key(client, client_len, stream, stream_len, key, &key_len);
-  if (rc) return rc;
-  mem_index *e = (mem_index *)table_find(&be->indexes, key, key_len, mem_hash(be, key, key_len));
-  if (found) *found = e != NULL;
-  if (index) *index = e ? e->value : 0;
+  uint8_t key[OCKAMI_INDEX_KEY_MAX];
+  size_t key_len = ockami_index_key(client, client_len, stream, stream_len, key);
+  const uint64_t *v = ockami_map_get(&be->indexes, key, key_len);
+  *found = v != NULL;
+  *index = v ? *v : 0;
   return OCKAM_OK;
 }
 
 static int mem_index_save(void *p, const char *client, size_t client_len, const char *stream,
                           size_t stream_len, uint64_t index) {
   mem_be *be = p;
-  uint8_t key[2 * OCKAM_NAME_MAX + 1];
-  size_t key_len;
-  int rc = index_key(client, client_len, stream, stream_len, key, &key_len);
-  if (rc) return rc;
-  uint64_t hash = mem_hash(be, key, key_len);
-  mem_index *e = (mem_index *)table_find(&be->indexes, key, key_len, hash);
-  if (e) {
-    if (index > e->value) e->value = index;
+  uint8_t key[OCKAMI_INDEX_KEY_MAX];
+  size_t key_len = ockami_index_key(client, client_len, stream, stream_len, key);
+  uint64_t *v = ockami_map_get(&be->indexes, key, key_len);
+  if (v) {
+    if (index > *v) *v = index;
     return OCKAM_OK;
   }
-  e = calloc(1, sizeof *e + key_len);
-  if (!e) return OCKAM_ENOMEM;
-  memcpy(e->key, key, key_len);
-  e->node.hash = hash;
-  e->node.key = e->key;
-  e->node.key_len = key_len;
-  e->value = index;
-  if (table_insert(&be->indexes, &e->node)) {
-    free(e);
+  v = malloc(sizeof *v);
+  if (!v) return OCKAM_ENOMEM;
+  *v = index;
+  if (ockami_map_put(&be->indexes, key, key_len, v)) {
+    free(v);
     return OCKAM_ENOMEM;
   }
   return OCKAM_OK;
@@ -385,22 +301,23 @@ static int mem_index_save(void *p, const char *client, size_t client_len, const 
 static int mem_trim(void *p) {
   mem_be *be = p;
   if (!be->max_messages && !be->max_bytes && !be->max_age_ms) return OCKAM_OK;
-  uint64_t now = now_ms();
+  uint64_t now = ockami_realtime_ms();
   size_t dropped = 0;
-  for (size_t i = 0; i < be->streams.nbuckets; i++) {
-    for (mem_node *n = be->streams.buckets[i]; n; n = n->next) {
-      dropped += stream_retain(be, (mem_stream *)n, now, true);
-    }
+  ockami_map_iter it;
+  ockami_map_iter_init(&be->streams, &it);
+  for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) {
+    dropped += stream_retain(be, e->value, now, true);
   }
   if (dropped) LOG_DEBUG(MEM_LOG, "retention trimmed %zu streams", dropped);
   return OCKAM_OK;
 }
 
-const ockami_store_ops ockami_store_memory = {
-    .name = "memory",
+const ockami_store_backend ockami_backend_memory = {
     .open = mem_open,
     .close = mem_close,
     .stream_create = mem_stream_create,
+    .stream_delete = mem_stream_delete,
+    .stream_list = mem_stream_list,
     .append = mem_append,
     .read = mem_read,
     .bounds = mem_bounds,
