@@ -50,6 +50,14 @@ int ockam_cmd_send(int argc, char **argv) {
   if ((rc = ockam_node_create(&node))) goto fail_route;
   if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_mailbox_create(node, "app", &app)))
     goto fail_node;
+  /* Connect first so that a dead hub is reported at once (refused). */
+  ockam_address first;
+  if (ockam_route_get(route, 0, &first) == OCKAM_OK && first.type == OCKAM_ADDRESS_TCP) {
+    char hp[256];
+    memcpy(hp, first.value, first.len);
+    hp[first.len] = '\0';
+    if ((rc = ockam_tcp_connect(tcp, hp, o.timeout_ms))) goto fail_node;
+  }
   ockam_message *m;
   if ((rc = ockam_message_new(&m))) goto fail_node;
   if ((rc = ockam_message_set_string(m, text, strlen(text)))) {

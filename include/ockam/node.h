@@ -39,17 +39,34 @@ OCKAM_MUST_CHECK int ockam_node_create(ockam_node **out);
 /* Stop every worker (their `stopped` callbacks run), close transports, run the
  * loop until every handle is closed, free. NULL is ignored. */
 void ockam_node_destroy(ockam_node *node);
-/* Run the loop until ockam_node_stop(). */
+/* Run the loop until ockam_node_stop(). Returns at once when the node was
+ * already stopped. Errors: OCKAM_ESTATE (called from a callback of this node). */
 OCKAM_MUST_CHECK int ockam_node_run(ockam_node *node);
 /* Run the loop until done(arg) returns true or timeout_ms passes (< 0: no
- * timeout). Returns 0, or OCKAM_ETIMEDOUT. done may be NULL (run for the time). */
+ * timeout); done may be NULL (run for the time, then return 0). The deadline
+ * is measured from the call and kept within a few milliseconds whatever else
+ * the loop waits for. Every blocking call of the library (mailbox receive,
+ * TCP connect, channel create, stream wait/flush, forwarder register) is built
+ * on it and returns the same errors:
+ *   OCKAM_ETIMEDOUT  timeout_ms passed before done(arg);
+ *   OCKAM_ECLOSED    the node was stopped (ockam_node_stop, or a signal after
+ *                    ockam_node_stop_on_signals), before or during the wait,
+ *                    or nothing is left on the loop that could end the wait;
+ *   OCKAM_ESTATE     called from inside a worker, timer or posted callback of
+ *                    this node: the loop is never entered recursively. */
 OCKAM_MUST_CHECK int ockam_node_run_until(ockam_node *node, int64_t timeout_ms,
                                           bool (*done)(void *arg), void *arg);
-/* Make SIGINT and SIGTERM stop the node (ockam_node_run() returns), so main()
- * can clean up. Handlers are removed with the node. */
+/* Make SIGINT and SIGTERM stop the node (as ockam_node_stop), so main() can
+ * clean up. Handlers are removed with the node. */
 OCKAM_MUST_CHECK int ockam_node_stop_on_signals(ockam_node *node);
-/* Make ockam_node_run() return after the current callback. */
+/* Stop the node: ockam_node_run() returns after the current callback, and the
+ * blocking call in progress, if any, and every later one return OCKAM_ECLOSED.
+ * A stopped node stays stopped; what is left to do is ockam_node_destroy().
+ * Loop thread only (from another thread, ockam_node_post a function that calls
+ * it). */
 void ockam_node_stop(ockam_node *node);
+/* true once ockam_node_stop() ran (directly or for a signal). */
+bool ockam_node_is_stopped(const ockam_node *node);
 /* The node's libuv loop (a uv_loop_t *), for embedding in other loops' code. */
 void *ockam_node_loop(ockam_node *node);
 /* Run fn(arg) on the loop thread soon. Thread-safe. */

@@ -555,9 +555,11 @@ int ockam_channel_create(ockam_node *node, const ockam_route *route, ockam_vault
     return OCKAM_OK;
   }
   if (c) {
-    /* Timed out: abandon and free the handshake. */
-    chan_fail(c, OCKAM_ETIMEDOUT, "channel creation timed out");
-    return OCKAM_ETIMEDOUT;
+    /* Timed out, or the node stopped (ECLOSED) or the call nested the loop
+     * (ESTATE): abandon and free the handshake. */
+    int why = rc == OCKAM_ECLOSED || rc == OCKAM_ESTATE ? rc : OCKAM_ETIMEDOUT;
+    chan_fail(c, why, why == OCKAM_ETIMEDOUT ? "channel creation timed out" : "wait ended");
+    return why;
   }
   /* The channel failed while we waited (handshake timeout, bad message). */
   return failure;

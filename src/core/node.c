@@ -70,6 +70,12 @@ struct ockam_node {
   ockami_node_stats stats;
   ockami_flush_probe flush_probe;
   bool has_flush_probe;
+  /* Set by ockam_node_stop (and the signal handlers); never cleared: a stopped
+   * node only waits to be destroyed, so every blocking call returns ECLOSED. */
+  bool stop_requested;
+  /* uv_run frames active on this node. Every callback runs inside one, so a
+   * blocking call made while it is non-zero would nest the loop. */
+  int run_depth;
 };
 
 struct ockam_mailbox {
@@ -525,8 +531,16 @@ void ockam_timer_stop(ockam_timer *t) {
 
 int ockam_node_run(ockam_node *node) {
   if (!node) return OCKAM_EINVAL;
+  if (node->run_depth > 0) return OCKAM_ESTATE;
+  if (node->stop_requested) return OCKAM_OK;
+  node->run_depth++;
   uv_run(&node->loop, UV_RUN_DEFAULT);
+  node->run_depth--;
   return OCKAM_OK;
+}
+
+bool ockam_node_is_stopped(const ockam_node *node) {
+  return node && node->stop_requested;
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {
@@ -548,7 +562,9 @@ int ockam_node_stop_on_signals(ockam_node *node) {
 }
 
 void ockam_node_stop(ockam_node *node) {
-  if (node) uv_stop(&node->loop);
+  if (!node) return;
+  node->stop_requested = true;
+  uv_stop(&node->loop);
 }
 
 typedef struct run_until {
@@ -559,6 +575,10 @@ typedef struct run_until {
 static void run_until_timer(uv_timer_t *h) {
   run_until *ru = h->data;
   ru->expired = true;
+  /* uv_run(UV_RUN_ONCE) runs due timers first and may then poll until the
+   * next event of anything else on the loop (a 20 s long-poll deadline, say);
+   * a stop request makes that poll return at once. */
+  uv_stop(h->loop);
 }
 
 static void run_until_close(uv_handle_t *h) {
@@ -567,19 +587,31 @@ static void run_until_close(uv_handle_t *h) {
 
 int ockam_node_run_until(ockam_node *node, int64_t timeout_ms, bool (*done)(void *), void *arg) {
   if (!node) return OCKAM_EINVAL;
+  if (node->run_depth > 0) return OCKAM_ESTATE; /* called from a callback: never nest */
+  if (node->stop_requested) return OCKAM_ECLOSED;
   run_until *ru = calloc(1, sizeof *ru);
   if (!ru) return OCKAM_ENOMEM;
   uv_timer_init(&node->loop, &ru->timer);
   ru->timer.data = ru;
+  /* The loop's cached time may be as old as the end of the last uv_run (the
+   * caller may have worked since): arm the deadline against the real clock. */
+  uv_update_time(&node->loop);
   if (timeout_ms >= 0) uv_timer_start(&ru->timer, run_until_timer, (uint64_t)timeout_ms, 0);
   int rc = OCKAM_OK;
   for (;;) {
     if (done && done(arg)) break;
+    if (node->stop_requested) {
+      rc = OCKAM_ECLOSED;
+      break;
+    }
     if (ru->expired) {
       rc = done ? OCKAM_ETIMEDOUT : OCKAM_OK;
       break;
     }
-    if (uv_run(&node->loop, UV_RUN_ONCE) == 0 && !(done && done(arg)) && !ru->expired) {
+    node->run_depth++;
+    int alive = uv_run(&node->loop, UV_RUN_ONCE);
+    node->run_depth--;
+    if (!alive && !(done && done(arg)) && !ru->expired) {
       rc = OCKAM_ECLOSED; /* nothing left that could ever complete the wait */
       break;
     }
@@ -610,11 +642,13 @@ void ockam_node_destroy(ockam_node *node) {
   ockam_message *m;
   while ((m = dequeue(node))) ockam_message_free(m);
   /* Let close callbacks of transports and timers run. */
+  node->run_depth++;
   for (int i = 0; i < 100 && uv_run(&node->loop, UV_RUN_NOWAIT); i++) {
   }
   uv_idle_stop(&node->idle);
   uv_walk(&node->loop, walk_close, NULL);
   uv_run(&node->loop, UV_RUN_DEFAULT);
+  node->run_depth--;
   /* Callbacks that ran during close may have queued messages. */
   while ((m = dequeue(node))) ockam_message_free(m);
   reap_stopped(node);

@@ -832,7 +832,10 @@ typedef struct connect_wait {
 static bool connect_done(void *arg) {
   connect_wait *cw = arg;
   conn *c = ockami_map_get(&cw->tcp->outgoing, cw->peer, strlen(cw->peer));
-  return !c || c->state == CONN_OPEN;
+  /* A refusal is an answer: report it now rather than after the timeout
+   * (the connection keeps retrying in the background). */
+  return !c || c->state == CONN_OPEN ||
+         (c->state == CONN_BACKOFF && c->last_error == UV_ECONNREFUSED);
 }
 
 int ockam_tcp_connect(ockam_tcp *tcp, const char *host_port, int64_t timeout_ms) {
@@ -845,7 +848,8 @@ int ockam_tcp_connect(ockam_tcp *tcp, const char *host_port, int64_t timeout_ms)
   int rc = ockam_node_run_until(tcp->node, timeout_ms, connect_done, &cw);
   c = ockami_map_get(&tcp->outgoing, host_port, len);
   if (c && c->state == CONN_OPEN) return OCKAM_OK;
-  if (rc == OCKAM_ETIMEDOUT && c && c->last_error == UV_ECONNREFUSED) return OCKAM_ECONNREFUSED;
+  if (rc == OCKAM_ECLOSED || rc == OCKAM_ESTATE) return rc;
+  if (c && c->last_error == UV_ECONNREFUSED) return OCKAM_ECONNREFUSED;
   return rc ? rc : OCKAM_ECONNREFUSED;
 }
 
