@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "vault_internal.h"
+#include "xeddsa.h"
 
 #define SW_CHUNK_SLOTS 128u
 #define SW_INDEX_BITS 20u
@@ -478,6 +479,16 @@ static int sw_ed25519_verify(const uint8_t pub[static 32], const uint8_t *msg, s
   return crypto_sign_verify_detached(sig, msg, len, pub) == 0 ? OCKAM_OK : OCKAM_ECRYPTO;
 }
 
+/* --- XEdDSA ----------------------------------------------------------------- */
+
+static int sw_xeddsa_sign(void *impl, ockam_secret key, const uint8_t *msg, size_t len,
+                          const uint8_t z[static 64], uint8_t sig[static 64]) {
+  sw_slot *s = sw_lookup(impl, key);
+  if (!s) return OCKAM_ENOTFOUND;
+  if (s->type != OCKAM_SECRET_X25519) return OCKAM_EINVAL;
+  return ockami_xeddsa_sign(s->bytes, msg, len, z, OCKAMI_XEDDSA_OCKAM, sig);
+}
+
 /* --- test hooks ------------------------------------------------------------- */
 
 static const uint8_t *sw_test_secret_storage(void *impl, ockam_secret secret, size_t *len) {
@@ -513,6 +524,7 @@ const ockami_vault_ops ockami_vault_software_ops = {
     .ed25519_generate = sw_ed25519_generate,
     .ed25519_sign = sw_ed25519_sign,
     .ed25519_verify = sw_ed25519_verify,
+    .xeddsa_sign = sw_xeddsa_sign,
     .test_secret_storage = sw_test_secret_storage,
     .test_set_release_hook = sw_test_set_release_hook,
 };

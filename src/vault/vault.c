@@ -8,13 +8,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "keyfile.h"
 #include "log.h"
 #include "ockam/vault.h"
 #include "vault_internal.h"
+#include "xeddsa.h"
 
 struct ockam_vault {
   const ockami_vault_ops *ops;
   void *impl;
+  char *dir; /* persistent vaults only: the key directory and its descriptor */
+  int dirfd;
+  ockami_vault_nonce_hook nonce_hook; /* tests: fixed XEdDSA nonces */
+  void *nonce_user;
 };
 
 static const ockami_vault_ops *const vault_backends[] = {
@@ -36,6 +42,7 @@ int ockam_vault_create(const char *backend, ockam_vault **out) {
   ockam_vault *v = calloc(1, sizeof *v);
   if (!v) return OCKAM_ENOMEM;
   v->ops = ops;
+  v->dirfd = -1;
   int rc = ops->create(&v->impl);
   if (rc) {
     free(v);
@@ -48,6 +55,8 @@ int ockam_vault_create(const char *backend, ockam_vault **out) {
 void ockam_vault_destroy(ockam_vault *vault) {
   if (!vault) return;
   vault->ops->destroy(vault->impl);
+  if (vault->dirfd >= 0) close(vault->dirfd);
+  free(vault->dir);
   free(vault);
 }
 
@@ -316,31 +325,122 @@ void ockami_vault_test_set_release_hook(ockam_vault *vault, ockami_vault_release
   vault->ops->test_set_release_hook(vault->impl, hook, user);
 }
 
-/* --- XEdDSA and persistent vaults (placeholders) --------------------------- */
+/* --- XEdDSA ------------------------------------------------------------------ */
 
 int ockam_vault_xeddsa_sign(ockam_vault *vault, ockam_secret key, const uint8_t *msg, size_t len,
                             uint8_t sig[static 64]) {
-  return OCKAM_ENOTSUP;
+  if (!vault || (!msg && len) || !sig) return OCKAM_EINVAL;
+  uint8_t z[64];
+  int rc;
+  if (vault->nonce_hook) {
+    vault->nonce_hook(vault->nonce_user, z);
+    rc = OCKAM_OK;
+  } else {
+    rc = vault->ops->random(vault->impl, z, sizeof z);
+  }
+  if (rc == OCKAM_OK) rc = vault->ops->xeddsa_sign(vault->impl, key, msg, len, z, sig);
+  sodium_memzero(z, sizeof z);
+  return rc;
 }
+
 int ockam_vault_xeddsa_verify(const uint8_t pub[static 32], const uint8_t *msg, size_t len,
                               const uint8_t sig[static 64]) {
-  return OCKAM_ENOTSUP;
+  if (!pub || (!msg && len) || !sig) return OCKAM_EINVAL;
+  return ockami_xeddsa_verify(pub, msg, len, sig);
 }
+
+/* --- persistent vaults ----------------------------------------------------- */
+
 int ockam_vault_create_persistent(const char *dir, ockam_vault **out) {
-  if (out) *out = NULL;
-  return OCKAM_ENOTSUP;
+  if (!dir || !dir[0] || !out) return OCKAM_EINVAL;
+  *out = NULL;
+  ockam_vault *v = NULL;
+  int rc = ockam_vault_create("software", &v);
+  if (rc) return rc;
+  v->dir = strdup(dir);
+  if (!v->dir) {
+    ockam_vault_destroy(v);
+    return OCKAM_ENOMEM;
+  }
+  rc = ockami_dir_open(dir, true, &v->dirfd);
+  if (rc) {
+    ockam_vault_destroy(v);
+    return rc == OCKAM_ENOTFOUND ? OCKAM_EIO : rc;
+  }
+  *out = v;
+  return OCKAM_OK;
 }
+
 const char *ockam_vault_dir(const ockam_vault *vault) {
-  return NULL;
+  return vault ? vault->dir : NULL;
 }
+
+/* Key names become file names: a conservative alphabet, no hidden files (the
+ * temporary files of atomic writes start with '.'). */
+static bool vault_name_ok(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > 64 || name[0] == '.') return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 int ockam_vault_secret_persist(ockam_vault *vault, ockam_secret secret, const char *name) {
-  return OCKAM_ENOTSUP;
+  if (!vault) return OCKAM_EINVAL;
+  if (vault->dirfd < 0) return OCKAM_ENOTSUP;
+  if (!vault_name_ok(name)) return OCKAM_EINVAL;
+  ockam_secret_type type;
+  size_t len;
+  int rc = ockam_vault_secret_info(vault, secret, &type, &len);
+  if (rc) return rc;
+  /* File = type byte ‖ secret bytes, so a key cannot be reopened as another type. */
+  uint8_t file[1 + OCKAMI_VAULT_SECRET_MAX];
+  file[0] = (uint8_t)type;
+  rc = ockam_vault_secret_export(vault, secret, file + 1, sizeof file - 1, &len);
+  if (rc == OCKAM_OK) rc = ockami_file_write_at(vault->dirfd, name, file, 1 + len);
+  sodium_memzero(file, sizeof file);
+  return rc;
 }
+
 int ockam_vault_secret_open(ockam_vault *vault, const char *name, ockam_secret_type type,
                             ockam_secret *out) {
-  if (out) *out = 0;
-  return OCKAM_ENOTSUP;
+  if (!vault || !out) return OCKAM_EINVAL;
+  *out = 0;
+  if (vault->dirfd < 0) return OCKAM_ENOTSUP;
+  if (!vault_name_ok(name)) return OCKAM_EINVAL;
+  uint8_t file[1 + OCKAMI_VAULT_SECRET_MAX];
+  size_t len = 0;
+  int rc = ockami_file_read_at(vault->dirfd, name, file, sizeof file, &len);
+  if (rc) goto out;
+  if (len < 1 || file[0] != (uint8_t)type) {
+    LOG_WARN("vault", "key file %s/%s is truncated or holds another key type", vault->dir, name);
+    rc = OCKAM_ECORRUPT;
+    goto out;
+  }
+  rc = ockam_vault_secret_import(vault, type, file + 1, len - 1, out);
+  if (rc == OCKAM_EINVAL) {
+    LOG_WARN("vault", "key file %s/%s has the wrong length", vault->dir, name);
+    rc = OCKAM_ECORRUPT;
+  }
+out:
+  sodium_memzero(file, sizeof file);
+  return rc;
 }
+
 int ockam_vault_secret_unpersist(ockam_vault *vault, const char *name) {
-  return OCKAM_ENOTSUP;
+  if (!vault) return OCKAM_EINVAL;
+  if (vault->dirfd < 0) return OCKAM_ENOTSUP;
+  if (!vault_name_ok(name)) return OCKAM_EINVAL;
+  return ockami_file_remove_at(vault->dirfd, name);
+}
+
+void ockami_vault_test_set_nonce_hook(ockam_vault *vault, ockami_vault_nonce_hook hook,
+                                      void *user) {
+  if (!vault) return;
+  vault->nonce_hook = hook;
+  vault->nonce_user = user;
 }

@@ -64,6 +64,11 @@ typedef struct ockami_vault_ops {
   OCKAM_MUST_CHECK int (*ed25519_verify)(const uint8_t pub[static 32], const uint8_t *msg,
                                          size_t len, const uint8_t sig[static 64]);
 
+  /* XEdDSA signature with an X25519 secret and the 64-byte nonce input z
+   * (chosen by the front end: random, or fixed by a test). */
+  OCKAM_MUST_CHECK int (*xeddsa_sign)(void *impl, ockam_secret key, const uint8_t *msg, size_t len,
+                                      const uint8_t z[static 64], uint8_t sig[static 64]);
+
   /* Test hooks; a backend may leave them NULL. */
   const uint8_t *(*test_secret_storage)(void *impl, ockam_secret secret, size_t *len);
   void (*test_set_release_hook)(void *impl, ockami_vault_release_hook hook, void *user);
@@ -81,5 +86,11 @@ const uint8_t *ockami_vault_test_secret_storage(ockam_vault *vault, ockam_secret
 /* Test hook: see ockami_vault_release_hook. */
 void ockami_vault_test_set_release_hook(ockam_vault *vault, ockami_vault_release_hook hook,
                                         void *user);
+
+/* Test hook: when set, every XEdDSA signature of this vault takes its 64-byte
+ * nonce input from hook (to reproduce the fixed-nonce vectors) instead of the
+ * random source. Production code never sets it. NULL restores randomness. */
+typedef void (*ockami_vault_nonce_hook)(void *user, uint8_t z[64]);
+void ockami_vault_test_set_nonce_hook(ockam_vault *vault, ockami_vault_nonce_hook hook, void *user);
 
 #endif

@@ -494,6 +494,99 @@ static void test_many_secrets(void **state) {
   assert_int_equal(ockam_vault_secret_count(v), 0);
 }
 
+/* Persistent vault: directory 0700, key files 0600 holding type ‖ bytes, a
+ * restart finds the same key, and damaged, truncated, symlinked or wrongly
+ * typed files are refused with OCKAM_ECORRUPT. */
+static void write_bytes(const char *path, const void *p, size_t n) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(p, 1, n, f), n);
+  fclose(f);
+}
+
+static void test_persistent_vault(void **state) {
+  (void)state;
+  char base[512], dir[600], file[700], link[700];
+  temp_path(base, sizeof base, "pdir");
+  assert_int_equal(mkdir(base, 0755), 0);
+  snprintf(dir, sizeof dir, "%s/vault", base);
+
+  mode_t old = umask(0);
+  ockam_vault *v;
+  int rc = ockam_vault_create_persistent(dir, &v);
+  umask(old);
+  assert_int_equal(rc, OCKAM_OK);
+  assert_string_equal(ockam_vault_dir(v), dir);
+  struct stat st;
+  assert_int_equal(stat(dir, &st), 0);
+  assert_int_equal(st.st_mode & 07777, 0700);
+
+  ockam_secret k, k2;
+  uint8_t pub[32], pub2[32];
+  assert_int_equal(ockam_vault_x25519_generate(v, &k, pub), OCKAM_OK);
+  old = umask(0);
+  rc = ockam_vault_secret_persist(v, k, "root");
+  umask(old);
+  assert_int_equal(rc, OCKAM_OK);
+  assert_int_equal(ockam_vault_secret_persist(v, k, "../escape"), OCKAM_EINVAL);
+  assert_int_equal(ockam_vault_secret_persist(v, k, ".hidden"), OCKAM_EINVAL);
+  assert_int_equal(ockam_vault_secret_persist(v, 999, "x"), OCKAM_ENOTFOUND);
+  snprintf(file, sizeof file, "%s/root", dir);
+  assert_int_equal(stat(file, &st), 0);
+  assert_int_equal(st.st_mode & 07777, 0600);
+  assert_int_equal(st.st_size, 33);
+  ockam_vault_destroy(v);
+
+  /* Restart: same key; a group-readable directory is tightened again. */
+  assert_int_equal(chmod(dir, 0755), 0);
+  assert_int_equal(ockam_vault_create_persistent(dir, &v), OCKAM_OK);
+  assert_int_equal(stat(dir, &st), 0);
+  assert_int_equal(st.st_mode & 07777, 0700);
+  assert_int_equal(ockam_vault_secret_open(v, "root", OCKAM_SECRET_X25519, &k2), OCKAM_OK);
+  assert_int_equal(ockam_vault_x25519_public(v, k2, pub2), OCKAM_OK);
+  assert_memory_equal(pub, pub2, 32);
+  ockam_vault_secret_destroy(v, k2);
+  assert_int_equal(ockam_vault_secret_open(v, "root", OCKAM_SECRET_AES256, &k2), OCKAM_ECORRUPT);
+  assert_int_equal(ockam_vault_secret_open(v, "nope", OCKAM_SECRET_X25519, &k2), OCKAM_ENOTFOUND);
+
+  /* Truncated, empty, oversized. */
+  uint8_t bytes[80] = {OCKAM_SECRET_X25519, 1, 2, 3};
+  write_bytes(file, bytes, 17);
+  assert_int_equal(ockam_vault_secret_open(v, "root", OCKAM_SECRET_X25519, &k2), OCKAM_ECORRUPT);
+  write_bytes(file, bytes, 0);
+  assert_int_equal(ockam_vault_secret_open(v, "root", OCKAM_SECRET_X25519, &k2), OCKAM_ECORRUPT);
+  write_bytes(file, bytes, sizeof bytes);
+  assert_int_equal(ockam_vault_secret_open(v, "root", OCKAM_SECRET_X25519, &k2), OCKAM_ECORRUPT);
+  assert_int_equal(k2, 0);
+
+  /* A symlink in place of a key file is not followed. */
+  snprintf(link, sizeof link, "%s/linked", dir);
+  assert_int_equal(symlink(file, link), 0);
+  assert_int_equal(ockam_vault_secret_open(v, "linked", OCKAM_SECRET_X25519, &k2), OCKAM_ECORRUPT);
+
+  assert_int_equal(ockam_vault_secret_unpersist(v, "root"), OCKAM_OK);
+  assert_int_equal(ockam_vault_secret_unpersist(v, "root"), OCKAM_OK);
+  assert_int_equal(ockam_vault_secret_open(v, "root", OCKAM_SECRET_X25519, &k2), OCKAM_ENOTFOUND);
+  ockam_vault_secret_destroy(v, k);
+  ockam_vault_destroy(v);
+  unlink(link);
+
+  /* A symlinked vault directory is refused; in-memory vaults do not persist. */
+  assert_int_equal(rmdir(dir), 0);
+  assert_int_equal(symlink(base, dir), 0);
+  assert_int_equal(ockam_vault_create_persistent(dir, &v), OCKAM_EIO);
+  assert_null(v);
+  unlink(dir);
+  assert_int_equal(rmdir(base), 0);
+  assert_int_equal(ockam_vault_create("software", &v), OCKAM_OK);
+  assert_null(ockam_vault_dir(v));
+  assert_int_equal(ockam_vault_x25519_generate(v, &k, pub), OCKAM_OK);
+  assert_int_equal(ockam_vault_secret_persist(v, k, "root"), OCKAM_ENOTSUP);
+  assert_int_equal(ockam_vault_secret_open(v, "root", OCKAM_SECRET_X25519, &k2), OCKAM_ENOTSUP);
+  ockam_vault_secret_destroy(v, k);
+  ockam_vault_destroy(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_create_unknown_backend),
@@ -507,6 +600,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_aead_known_answer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ed25519, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
+      cmocka_unit_test(test_persistent_vault),
       cmocka_unit_test_setup_teardown(test_secret_destroy_wipes, setup, teardown),
       cmocka_unit_test(test_vault_destroy_wipes),
       cmocka_unit_test_setup_teardown(test_many_secrets, setup, teardown),
