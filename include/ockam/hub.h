@@ -38,11 +38,18 @@ typedef struct ockam_hub_options {
   bool no_streams;             /* offer only echo and forwarding */
   bool no_sync;                /* lmdb without fsync: benchmarks only */
   uint32_t listen_backlog;     /* listen(2) backlog; 0 = OCKAM_TCP_LISTEN_BACKLOG */
+  /* Quotas per client connection (the first hop of a request's return route)
+   * and lifetimes; 0 = the default in limits.h. */
+  uint32_t max_forwarders_per_connection; /* OCKAM_HUB_MAX_FORWARDERS_PER_CONNECTION */
+  uint64_t forwarder_idle_timeout_s;      /* OCKAM_HUB_FORWARDER_IDLE_S */
 } ockam_hub_options;
 
 /* Start the hub services and the listener on node. bound (optional) receives
  * the listening "ip:port". Errors: OCKAM_EEXIST (port or service address in
- * use), OCKAM_ENOTFOUND (unknown store), OCKAM_ESTORAGE (store cannot open). */
+ * use), OCKAM_ENOTFOUND (unknown store), OCKAM_ESTORAGE (store cannot open;
+ * with lmdb also: the data directory is locked by another hub, not owned by
+ * this user, writable by group or others, or holds a symlink where a store
+ * file goes — the log says which). */
 OCKAM_MUST_CHECK int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts,
                                      ockam_hub **out, char *bound, size_t bound_cap);
 /* Stop the services and close the store (pending writes finish first). */

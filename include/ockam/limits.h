@@ -115,6 +115,14 @@
 #define OCKAM_STREAM_REGISTRY_POLL_MS 1000u
 /* Default: forwarders one hub keeps (hub --max-forwarders). */
 #define OCKAM_HUB_MAX_FORWARDERS 10000u
+/* Default: forwarders one client connection may keep (hub
+ * --max-forwarders-per-connection), and how long a forwarder that carries
+ * nothing lives (--forwarder-idle-timeout, seconds). */
+#define OCKAM_HUB_MAX_FORWARDERS_PER_CONNECTION 64u
+#define OCKAM_HUB_FORWARDER_IDLE_S 86400u
+/* How often the hub looks for closed connections and idle forwarders and
+ * streams (milliseconds). */
+#define OCKAM_HUB_SWEEP_MS 1000u
 /* Default: pushes one storage commit may group. */
 #define OCKAM_STORE_GROUP_MAX 4096u
 /* Stream client defaults. */

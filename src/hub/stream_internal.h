@@ -143,13 +143,17 @@ struct ockami_stream {
   uint32_t nwaiters;
   ockami_pull *parked_head, *parked_tail;
   uint32_t nparked;
-  uint64_t appended; /* successful appends completed, a change counter */
+  uint64_t appended;  /* successful appends completed, a change counter */
+  uint64_t next_seen; /* one past the highest index this hub saw stored (a
+                         lower bound of the stream's end): index saves up to
+                         it need no check (stream_service.c) */
   size_t name_len;
   char name[]; /* name_len bytes + NUL (names may contain NUL; use name_len) */
 };
 
 typedef struct ockami_stream_stats {
   uint64_t creates, pushes, push_errors, pushes_refused, pulls, pulls_parked, pulls_woken, invalid;
+  uint64_t index_clamped; /* index saves beyond the stream's end, lowered or dropped */
 } ockami_stream_stats;
 
 struct ockami_stream_service {
@@ -191,6 +195,10 @@ struct ockami_stream_service {
 /* The worker address of a stream name (see the top of this file). */
 void ockami_stream_worker_address(const char *name, size_t len,
                                   char out[static OCKAMI_STREAM_ADDRESS_LEN + 1]);
+/* Record that the record at `index` exists (raises st->next_seen). */
+static inline void ockami_stream_seen(ockami_stream *st, uint64_t index) {
+  if (index != UINT64_MAX && index + 1 > st->next_seen) st->next_seen = index + 1;
+}
 /* Whether a reply may go to `to`: not empty, and its first hop is not one of
  * the hub's own service or stream addresses (a reply that comes back as a
  * request could loop forever inside the hub). */

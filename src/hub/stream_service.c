@@ -20,9 +20,9 @@
  * (which matters when the registry lives on the same JetStream servers). */
 #define REGISTRY_STREAM "\xffockam.hub.registry"
 #define REGISTRY_STREAM_LEN (sizeof REGISTRY_STREAM - 1)
-#define REGISTRY_SUBDIR "registry"
+#define REGISTRY_SUBDIR OCKAMI_HUB_REGISTRY_SUBDIR
 #define DEFAULT_STORE "lmdb"
-#define DEFAULT_DATA_DIR "./ockam-hub-data"
+#define DEFAULT_DATA_DIR OCKAMI_HUB_DATA_DIR
 /* "generated_" ‖ 8 hex (spec §7.3). */
 #define GENERATED_PREFIX "generated_"
 #define GENERATED_LEN (sizeof GENERATED_PREFIX - 1 + 8)
@@ -507,6 +507,89 @@ static void index_get(ockami_stream_service *svc, const char *from, const ockam_
   svc->pending_index++;
 }
 
+/* Index saves are clamped to the stream's end: any client may save any
+ * (client, stream) pair, and since saves only go up, one save of 2^64-1
+ * would make that consumer skip everything stored later. A save up to what
+ * this hub saw stored goes straight to the store; a higher one first reads
+ * the record just below it: if that record exists the save is genuine (a
+ * consumer saves i after reading record i - 1), otherwise it is lowered to
+ * what the hub knows exists, or dropped. Only authenticated clients can
+ * stop a client from moving another consumer within the stored range. */
+typedef struct index_check_ctx {
+  ockami_stream_service *svc;
+  uint64_t index;
+  size_t client_len, stream_len;
+  char bytes[]; /* client ‖ stream */
+} index_check_ctx;
+
+static void index_store_save(ockami_stream_service *svc, const char *client, size_t client_len,
+                             const char *stream, size_t stream_len, uint64_t index) {
+  int rc = ockami_store_index_save(svc->store, client, client_len, stream, stream_len, index,
+                                   index_saved, svc);
+  if (rc)
+    LOG_DEBUG(MOD, "index save refused: %s", ockam_strerror(rc));
+  else
+    svc->pending_index++;
+}
+
+static void index_checked(void *arg, int status, ockami_records *recs) {
+  index_check_ctx *c = arg;
+  ockami_stream_service *svc = c->svc;
+  svc->pending_index--;
+  const char *client = c->bytes, *stream = c->bytes + c->client_len;
+  uint64_t index = c->index;
+  if (svc->state != OCKAMI_SVC_RUNNING) {
+    free(c);
+    return;
+  }
+  ockami_stream *st = ockami_map_get(&svc->streams, stream, c->stream_len);
+  if (status) {
+    LOG_DEBUG(MOD, "index save check failed: %s", ockam_strerror(status));
+    index = 0;
+  } else if (recs->count) {
+    if (st) ockami_stream_seen(st, recs->items[recs->count - 1].index);
+  } else {
+    /* Nothing at index - 1 or later: the save points past the end. */
+    uint64_t end = st ? st->next_seen : 0;
+    svc->stats.index_clamped++;
+    LOG_DEBUG(MOD, "index save (%.*s, %.*s) at %" PRIu64 " is past the stream's end; %s %" PRIu64,
+              (int)c->client_len, client, (int)c->stream_len, stream, index,
+              end ? "lowered to" : "dropped, end", end);
+    index = end;
+  }
+  if (index) index_store_save(svc, client, c->client_len, stream, c->stream_len, index);
+  free(c);
+}
+
+static void index_save(ockami_stream_service *svc, const char *from, const ockami_sp_msg *req) {
+  const ockami_sp_str *cl = &req->u.index_req.client_id, *sn = &req->u.index_req.stream_name;
+  uint64_t index = req->u.index_req.index;
+  ockami_stream *st = ockami_map_get(&svc->streams, sn->p, sn->len);
+  if (index == 0 || (st && index <= st->next_seen)) {
+    index_store_save(svc, cl->p, cl->len, sn->p, sn->len, index);
+    return;
+  }
+  if (ockami_store_check_client(cl->p, cl->len) || ockami_store_check_stream(sn->p, sn->len)) {
+    LOG_DEBUG(MOD, "%s: index save with a bad name dropped", from);
+    return;
+  }
+  index_check_ctx *c = calloc(1, sizeof *c + cl->len + sn->len);
+  if (!c) return;
+  c->svc = svc;
+  c->index = index;
+  c->client_len = cl->len;
+  c->stream_len = sn->len;
+  memcpy(c->bytes, cl->p, cl->len);
+  memcpy(c->bytes + cl->len, sn->p, sn->len);
+  int rc = ockami_store_read(svc->store, sn->p, sn->len, index - 1, 1, 1, index_checked, c);
+  if (rc) {
+    LOG_DEBUG(MOD, "%s: index save refused: %s", from, ockam_strerror(rc));
+    free(c);
+    return;
+  }
+  svc->pending_index++;
+}
+
 static int index_handle(ockam_worker *w, ockam_message *m) {
   ockami_stream_service *svc = ockam_worker_user(w);
   if (!svc) return OCKAM_OK;
@@ -533,13 +616,7 @@ static int index_handle(ockam_worker *w, ockam_message *m) {
     index_get(svc, from, ockam_message_return(m), &req);
     return OCKAM_OK;
   }
-  const ockami_sp_str *cl = &req.u.index_req.client_id, *sn = &req.u.index_req.stream_name;
-  rc = ockami_store_index_save(svc->store, cl->p, cl->len, sn->p, sn->len, req.u.index_req.index,
-                               index_saved, svc);
-  if (rc)
-    LOG_DEBUG(MOD, "%s: index save refused: %s", from, ockam_strerror(rc));
-  else
-    svc->pending_index++;
+  index_save(svc, from, &req);
   return OCKAM_OK;
 }
 
@@ -667,9 +744,9 @@ void ockami_stream_service_stop(ockami_stream_service *svc) {
   LOG_INFO(MOD,
            "stopping: %zu streams; %" PRIu64 " creates, %" PRIu64 " pushes (%" PRIu64
            " failed, %" PRIu64 " refused), %" PRIu64 " pulls (%" PRIu64 " parked, %" PRIu64
-           " woken), %" PRIu64 " invalid requests",
+           " woken), %" PRIu64 " invalid requests, %" PRIu64 " index saves clamped",
            svc->streams.count, t->creates, t->pushes, t->push_errors, t->pushes_refused, t->pulls,
-           t->pulls_parked, t->pulls_woken, t->invalid);
+           t->pulls_parked, t->pulls_woken, t->invalid, t->index_clamped);
   if (svc->registry_timer) ockam_timer_stop(svc->registry_timer);
   svc->registry_timer = NULL;
   size_t bucket = 0;

@@ -165,6 +165,7 @@ static void pull_read_cb(void *arg, int status, ockami_records *recs) {
     pull_answer(p, NULL);
     return;
   }
+  if (recs->count) ockami_stream_seen(st, recs->items[recs->count - 1].index);
   if (recs->count == 0 && p->long_poll) {
     uint64_t now = ockam_node_now_ms(svc->node);
     if (now < p->deadline_ms) {
@@ -277,6 +278,7 @@ static void push_done(void *arg, int status, uint64_t index) {
     send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_ERROR, 0);
   } else {
     st->appended++;
+    ockami_stream_seen(st, index);
     send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_OK, index);
     if (svc->state == OCKAMI_SVC_RUNNING) wake_parked(st, index);
   }
