@@ -144,6 +144,7 @@ int main(int argc, char **argv) {
   ockam_vault *vault = NULL;
   BENCH_CHECK(ockam_node_create(&node));
   BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
+  BENCH_CHECK(ockam_tcp_connect(tcp, r.bound, 5000));
   char hop[96];
   snprintf(hop, sizeof hop, "1#%s", r.bound);
   sender s = {.node = node, .size = size, .window = window};

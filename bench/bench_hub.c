@@ -47,6 +47,7 @@ static int run_push(const char *hub, int producers, uint64_t count, const char *
   ockam_tcp *tcp;
   BENCH_CHECK(ockam_node_create(&node));
   BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
+  BENCH_CHECK(ockam_tcp_connect(tcp, hub, 0));
   ockam_route *to_hub = hub_route(hub);
   ockam_stream **s = calloc((size_t)producers, sizeof *s);
   ockam_route **r = calloc((size_t)producers, sizeof *r);
@@ -130,6 +131,7 @@ static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, con
     ockam_stream *s;
     BENCH_CHECK(ockam_node_create(&node));
     BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
+    BENCH_CHECK(ockam_tcp_connect(tcp, hub, 0));
     ockam_stream_options o = {0};
     o.outbox_max = (uint32_t)(count + 16);
     BENCH_CHECK(ockam_stream_connect(node, to_hub, name, dummy, &o, &s));
@@ -151,6 +153,7 @@ static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, con
   counter c = {0};
   BENCH_CHECK(ockam_node_create(&node));
   BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
+  BENCH_CHECK(ockam_tcp_connect(tcp, hub, 0));
   const char *addr[1] = {"sink"};
   BENCH_CHECK(ockam_worker_start(node, addr, 1, &count_ops, &c, NULL));
   ockam_stream_options o = {0};
@@ -188,6 +191,7 @@ static void echo_responder(const char *hub, const char *tag, bool no_long_poll) 
   snprintf(in, sizeof in, "sc-%s-a-b", tag);
   BENCH_CHECK(ockam_node_create(&node));
   BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
+  BENCH_CHECK(ockam_tcp_connect(tcp, hub, 0));
   BENCH_CHECK(ockam_vault_create("software", &vault));
   const char *addr[1] = {"echoer"};
   BENCH_CHECK(ockam_worker_start(node, addr, 1, &echo_ops, NULL, NULL));
@@ -218,6 +222,7 @@ static int run_echo(const char *hub, int count, bool no_long_poll, const char *t
   snprintf(in, sizeof in, "sc-%s-b-a", tag);
   BENCH_CHECK(ockam_node_create(&node));
   BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
+  BENCH_CHECK(ockam_tcp_connect(tcp, hub, 0));
   BENCH_CHECK(ockam_vault_create("software", &vault));
   BENCH_CHECK(ockam_mailbox_create(node, "app", &app));
   ockam_route *to_hub = hub_route(hub);

@@ -20,8 +20,8 @@ int main(int argc, char **argv) {
   snprintf(text, sizeof text, "1#%s;0#%s", argv[1], argv[2]);
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
-  if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_mailbox_create(node, "app", &app)) ||
-      (rc = ockam_route_parse(text, &route)))
+  if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_tcp_connect(tcp, argv[1], 0)) ||
+      (rc = ockam_mailbox_create(node, "app", &app)) || (rc = ockam_route_parse(text, &route)))
     goto fail_node;
   uint8_t payload[13] = {12};
   memcpy(payload + 1, "Hello World!", 12);

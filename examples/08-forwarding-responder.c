@@ -17,7 +17,8 @@ int main(int argc, char **argv) {
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
   if ((rc = ockam_node_stop_on_signals(node)) || (rc = ockam_tcp_create(node, NULL, &tcp)) ||
-      (rc = echoer_start(node)) || (rc = ockam_route_parse(hop, &route)))
+      (rc = ockam_tcp_connect(tcp, hub, 0)) || (rc = echoer_start(node)) ||
+      (rc = ockam_route_parse(hop, &route)))
     goto fail_node;
   rc = ockam_forwarder_register(node, route, "echoer", 10000, remote, sizeof remote, NULL);
   ockam_route_free(route);

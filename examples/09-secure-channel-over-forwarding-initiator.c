@@ -22,7 +22,8 @@ int main(int argc, char **argv) {
   snprintf(text, sizeof text, "1#%s;0#%s", argv[1], argv[2]);
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
-  if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_vault_create("software", &vault)) ||
+  if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_tcp_connect(tcp, argv[1], 0)) ||
+      (rc = ockam_vault_create("software", &vault)) ||
       (rc = ockam_mailbox_create(node, "app", &app)) || (rc = ockam_route_parse(text, &route)))
     goto fail_node;
   rc = ockam_channel_create(node, route, vault, NULL, 20000, channel, sizeof channel);

@@ -19,7 +19,7 @@ int main(int argc, char **argv) {
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
   if ((rc = ockam_node_stop_on_signals(node)) || (rc = ockam_tcp_create(node, NULL, &tcp)) ||
-      (rc = ockam_vault_create("software", &vault)) ||
+      (rc = ockam_tcp_connect(tcp, hub, 0)) || (rc = ockam_vault_create("software", &vault)) ||
       (rc = ockam_channel_create_listener(node, "secure_channel_listener", vault, NULL)) ||
       (rc = echoer_start(node)) || (rc = ockam_route_parse(hop, &route)))
     goto fail_node;

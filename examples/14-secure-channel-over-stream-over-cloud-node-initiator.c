@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
   if ((rc = ockam_node_create(&node))) goto fail;
   if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_vault_create("software", &vault)) ||
       (rc = ockam_mailbox_create(node, "app", &app)) ||
-      (rc = example_connect(node, &args, "sc-test-a-b", "sc-test-b-a", &stream)))
+      (rc = example_connect(node, tcp, &args, "sc-test-a-b", "sc-test-b-a", &stream)))
     goto fail_node;
   /* [tx, secure_channel_listener]: the handshake travels through the streams. */
   if ((rc = ockam_route_new(&route)) ||

@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
       (rc = ockam_vault_create("software", &vault)) ||
       (rc = ockam_channel_create_listener(node, "secure_channel_listener", vault, NULL)) ||
       (rc = echoer_start(node)) ||
-      (rc = example_connect(node, &args, "sc-test-b-a", "sc-test-a-b", &stream)))
+      (rc = example_connect(node, tcp, &args, "sc-test-b-a", "sc-test-a-b", &stream)))
     goto fail_node;
   printf("Responder listening on streams sc-test-a-b (in) / sc-test-b-a (out) via %s\n", args.hub);
   fflush(stdout);

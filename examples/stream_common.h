@@ -33,13 +33,18 @@ static inline void example_parse(int argc, char **argv, example_args *a) {
   }
 }
 
-/* route_to_hub = [1#HUB]; out/in are the stream names. */
-static inline int example_connect(ockam_node *node, const example_args *a, const char *out,
-                                  const char *in, ockam_stream **stream) {
+/* route_to_hub = [1#HUB]; out/in are the stream names. The hubs are
+ * connected explicitly (the TCP transport opens no connection on its own);
+ * either side may start before the hub, the connection is retried. */
+static inline int example_connect(ockam_node *node, ockam_tcp *tcp, const example_args *a,
+                                  const char *out, const char *in, ockam_stream **stream) {
   char hop[300];
   ockam_route *route = NULL, *fallback = NULL;
+  int rc = ockam_tcp_connect(tcp, a->hub, 0);
+  if (!rc && a->fallback_hub) rc = ockam_tcp_connect(tcp, a->fallback_hub, 0);
+  if (rc) return rc;
   snprintf(hop, sizeof hop, "1#%s", a->hub);
-  int rc = ockam_route_parse(hop, &route);
+  rc = ockam_route_parse(hop, &route);
   if (rc) return rc;
   ockam_stream_options opts = {0};
   opts.client_id = a->client_id;

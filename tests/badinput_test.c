@@ -509,6 +509,7 @@ static void test_channel_listener_garbage(void **state) {
   assert_int_equal(ockam_worker_start(node, tap_addr, 1, &tap_ops, &t, NULL), 0);
   char route_text[400], ch[64];
   snprintf(route_text, sizeof route_text, "tap;1#%s;secure_channel_listener", addr);
+  assert_int_equal(ockam_tcp_connect(tcp, addr, 5000), 0);
   ockam_route *route;
   assert_int_equal(ockam_route_parse(route_text, &route), 0);
   assert_int_equal(ockam_channel_create(node, route, vault, NULL, 20000, ch, sizeof ch), 0);
@@ -563,6 +564,7 @@ static void test_channel_listener_garbage(void **state) {
     assert_int_equal(ockam_vault_create("software", &v2), 0);
     assert_int_equal(ockam_tcp_create(n2, NULL, &t2), 0);
     snprintf(route_text, sizeof route_text, "1#%s;secure_channel_listener", addr);
+    assert_int_equal(ockam_tcp_connect(t2, addr, 0), 0);
     assert_int_equal(ockam_route_parse(route_text, &route), 0);
     int rc;
     do {

@@ -380,6 +380,7 @@ static void run_bulk(bool initiator_compat, bool responder_compat, int total, bo
   assert_int_equal(ockam_mailbox_create(node, "app", &app), 0);
   char text[128], ch[64];
   snprintf(text, sizeof text, "1#%s;secure_channel_listener", r.listen);
+  assert_int_equal(ockam_tcp_connect(tcp, r.listen, 5000), 0);
   ockam_route *route;
   assert_int_equal(ockam_route_parse(text, &route), 0);
   ockam_channel_options o = {.compat_2021 = initiator_compat};

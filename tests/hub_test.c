@@ -153,6 +153,7 @@ static void test_kill_restart_reconnect(void **state) {
   ockam_mailbox *app;
   assert_int_equal(ockam_node_create(&node), 0);
   assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  assert_int_equal(ockam_tcp_connect(tcp, bound, 5000), 0);
   assert_int_equal(ockam_mailbox_create(node, "app", &app), 0);
   assert_true(send_and_receive(node, app, bound, "before", 5000));
   assert_true(ockam_tcp_is_connected(tcp, bound));

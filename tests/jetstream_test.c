@@ -232,6 +232,8 @@ static void run_failover(uint32_t total) {
   assert_int_equal(ockam_node_create(&r.node), 0);
   assert_int_equal(ockam_vault_create("software", &r.vault), 0);
   assert_int_equal(ockam_tcp_create(r.node, NULL, &r.tcp), 0);
+  assert_int_equal(ockam_tcp_connect(r.tcp, bound_a, 0), 0);
+  assert_int_equal(ockam_tcp_connect(r.tcp, bound_b, 0), 0);
   assert_int_equal(ockam_channel_create_listener(r.node, "secure_channel_listener", r.vault, NULL),
                    0);
   const char *sink_addr[1] = {"sink"};
@@ -248,6 +250,8 @@ static void run_failover(uint32_t total) {
   assert_int_equal(ockam_node_create(&node), 0);
   assert_int_equal(ockam_vault_create("software", &vault), 0);
   assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  assert_int_equal(ockam_tcp_connect(tcp, bound_a, 0), 0);
+  assert_int_equal(ockam_tcp_connect(tcp, bound_b, 0), 0);
   ockam_stream_options io = failover_opts(cid_i, fallback);
   assert_int_equal(ockam_stream_connect(node, route_a, i2r, r2i, &io, &s), 0);
   assert_int_equal(ockam_stream_wait_ready(s, 15000), 0);
@@ -373,6 +377,7 @@ static void peer_start(peer *p, const ockam_route *hub, const char *out, const c
                        const char *client_id) {
   assert_int_equal(ockam_node_create(&p->node), 0);
   assert_int_equal(ockam_tcp_create(p->node, NULL, &p->tcp), 0);
+  assert_int_equal(ockam_tcp_connect_route(p->tcp, hub, 0), 0);
   ockam_stream_options o = {0};
   o.client_id = client_id;
   o.retry_ms = 200;

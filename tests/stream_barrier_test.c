@@ -36,6 +36,9 @@ static void test_index_waits_for_transport(void **state) {
   ockam_tcp *tcp;
   assert_int_equal(ockam_node_create(&node), 0);
   assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  assert_int_equal(ockam_tcp_connect(tcp, bound, 5000), 0);
+  /* The peer is down: connected explicitly, it is retried and frames wait. */
+  assert_int_equal(ockam_tcp_connect(tcp, peer, 0), 0);
   int received = 0;
   const char *sink_addr[1] = {"sink"};
   assert_int_equal(ockam_worker_start(node, sink_addr, 1, &sink_ops, &received, NULL), 0);

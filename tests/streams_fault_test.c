@@ -427,9 +427,12 @@ static void test_relay_sigkill_secure(void **state) {
   spawn_pump(&app, aargs);
   assert_int_equal(tu_expect_line(&app, "listening ", line, sizeof line, 10000), 0);
   snprintf(to_listener, sizeof to_listener, "1#%s;secure_channel_listener", line + 10);
+  char app_addr[256];
+  snprintf(app_addr, sizeof app_addr, "%s", line + 10);
   snprintf(count, sizeof count, "%" PRIu64, n);
-  const char *rargs[] = {"--hub",       hub.bound, "--out",      "pump-back", "--in", "pump-data",
-                         "--client-id", "relay-1", "--retry-ms", "300",       NULL};
+  const char *rargs[] = {"--hub",         hub.bound,     "--out",   "pump-back",  "--in",
+                         "pump-data",     "--client-id", "relay-1", "--retry-ms", "300",
+                         "--tcp-connect", app_addr,      NULL};
   const char *pargs[] = {"--hub",      hub.bound, "--count",  count,       "--batch", "100",
                          "--retry-ms", "300",     "--secure", to_listener, NULL};
   spawn_pump(&relay, rargs);

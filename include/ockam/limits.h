@@ -52,6 +52,9 @@
 #define OCKAM_TCP_BACKOFF_MAX_MS 5000u
 /* TCP keepalive idle time (seconds). */
 #define OCKAM_TCP_KEEPALIVE_S 30u
+/* Default: an outgoing destination failing this long drops its queued frames
+ * (milliseconds). */
+#define OCKAM_TCP_GIVE_UP_MS 60000u
 
 /* --- secure channel ------------------------------------------------------ */
 /* Replay window width (messages) on the receive side. */

@@ -3,9 +3,24 @@
  * Frames are `u16 big-endian length ‖ BARE TransportMessage`. Once created, the
  * transport is the node's router for address type 1: a message whose next hop
  * is `1#host:port` has that hop popped and is written to the connection for
- * host:port, which is opened on first use (no explicit connect needed) and
- * re-opened with exponential backoff after it is lost; frames are queued
- * (bounded) meanwhile. Received frames get `1#host:port` prepended to their
+ * host:port.
+ *
+ * Outgoing connections are a local decision. The router writes only to
+ * destinations this node's own code asked for: those opened with
+ * ockam_tcp_connect(), and those listed in ockam_tcp_options.allow (opened on
+ * first use). A message for any other `1#host:port` - for example a frame a
+ * peer sent routed `[1#somewhere, ...]` - is dropped and counted
+ * (dials_refused); it never causes a connection. connect_on_use = true
+ * restores "any destination is opened on first use", for trusted
+ * single-tenant setups only: any peer that can send this node a frame can
+ * then make it connect anywhere.
+ *
+ * A lost outgoing connection is re-opened with exponential backoff; frames
+ * are queued (bounded) meanwhile. A destination that keeps failing for
+ * give_up_ms loses its queued frames; one opened with ockam_tcp_connect()
+ * keeps being retried (new frames are dropped until it is back), any other is
+ * forgotten. Outgoing connections count against max_connections. Received
+ * frames get `1#host:port` prepended to their
  * return route on outgoing connections, and the connection's own local
  * address (`0#<random>`, as the 2021 hub does) on accepted connections, then
  * are routed by their onward route.
@@ -17,11 +32,13 @@
 #ifndef OCKAM_TCP_H
 #define OCKAM_TCP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ockam/error.h"
 #include "ockam/node.h"
+#include "ockam/route.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +52,13 @@ typedef struct ockam_tcp_options {
   uint32_t backoff_min_ms;  /* 0 = OCKAM_TCP_BACKOFF_MIN_MS */
   uint32_t backoff_max_ms;  /* 0 = OCKAM_TCP_BACKOFF_MAX_MS */
   uint32_t listen_backlog;  /* listen(2) backlog; 0 = OCKAM_TCP_LISTEN_BACKLOG */
+  /* Destinations ("host:port", compared byte for byte with the route's hop)
+   * the router may open on first use; the strings are copied. */
+  const char *const *allow;
+  size_t n_allow;
+  /* Open any 1#host:port on first use. Trusted single-tenant setups only. */
+  bool connect_on_use;
+  uint32_t give_up_ms; /* failing destination drops its queue; 0 = OCKAM_TCP_GIVE_UP_MS */
 } ockam_tcp_options;
 
 typedef struct ockam_tcp_stats {
@@ -45,6 +69,8 @@ typedef struct ockam_tcp_stats {
   uint64_t accepted, rejected; /* connections accepted / refused over the cap */
   uint64_t connects, reconnects;
   uint32_t open_connections;
+  uint64_t dials_refused; /* frames for destinations this node did not ask for */
+  uint64_t given_up;      /* destinations that failed for give_up_ms */
 } ockam_tcp_stats;
 
 /* Create the transport on node (opts may be NULL). Only one per node.
@@ -56,9 +82,16 @@ OCKAM_MUST_CHECK int ockam_tcp_create(ockam_node *node, const ockam_tcp_options 
 OCKAM_MUST_CHECK int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound,
                                       size_t bound_cap);
 /* Open (or reuse) the connection to "host:port" and run the loop until it is
- * up or timeout_ms passes. Optional: sending to 1#host:port connects too.
- * Errors: OCKAM_EADDR, OCKAM_ETIMEDOUT, OCKAM_ECONNREFUSED. */
+ * up or timeout_ms passes. From then on the router writes frames for
+ * 1#host:port to it and keeps re-opening it when lost, also when this call
+ * failed (so either side may start first). timeout_ms = 0 starts connecting
+ * and returns 0 at once. Errors: OCKAM_EADDR, OCKAM_ETIMEDOUT,
+ * OCKAM_ECONNREFUSED, OCKAM_EFULL (max_connections reached). */
 OCKAM_MUST_CHECK int ockam_tcp_connect(ockam_tcp *tcp, const char *host_port, int64_t timeout_ms);
+/* ockam_tcp_connect() to the first hop of route when it is 1#host:port;
+ * returns 0 without doing anything when it is another type. */
+OCKAM_MUST_CHECK int ockam_tcp_connect_route(ockam_tcp *tcp, const ockam_route *route,
+                                             int64_t timeout_ms);
 /* 1 when an outgoing connection to host_port is currently open. */
 int ockam_tcp_is_connected(ockam_tcp *tcp, const char *host_port);
 void ockam_tcp_get_stats(const ockam_tcp *tcp, ockam_tcp_stats *out);

@@ -106,6 +106,7 @@ static void client_open(client *c, const char *hub) {
   memset(c, 0, sizeof *c);
   assert_int_equal(ockam_node_create(&c->node), 0);
   assert_int_equal(ockam_tcp_create(c->node, NULL, &c->tcp), 0);
+  assert_int_equal(ockam_tcp_connect(c->tcp, hub, 0), 0);
   assert_int_equal(ockam_mailbox_create(c->node, "app", &c->mb), 0);
   snprintf(c->hub, sizeof c->hub, "%s", hub);
 }

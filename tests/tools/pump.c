@@ -11,6 +11,8 @@
  * --hub        connect the stream pair (out, in) through the hub at HOST:PORT
  *              (defaults: out "pump-data", in "pump-back")
  * --tcp-listen accept TCP connections; prints "listening IP:PORT"
+ * --tcp-connect connect to HOST:PORT (the node opens no other connection,
+ *              so routes [1#HOST:PORT, ...] need it)
  * --listener   start a secure channel listener at "secure_channel_listener"
  *              (--max-pending N, --handshake-timeout-ms MS: its options)
  * --sink       start a worker at "sink" that prints "got SEQ" for every message
@@ -36,7 +38,7 @@
 #include "ockam/ockam.h"
 
 typedef struct pump_args {
-  const char *hub, *out, *in, *client_id, *tcp_listen, *to, *secure;
+  const char *hub, *out, *in, *client_id, *tcp_listen, *to, *secure, *tcp_connect;
   uint32_t retry_ms, in_flight, pull_limit, long_poll_ms, max_pending, handshake_timeout_ms;
   bool listener, sink;
   uint64_t count, batch;
@@ -106,6 +108,8 @@ static void parse(int argc, char **argv, pump_args *a) {
       a->client_id = v;
     else if (!strcmp(k, "--tcp-listen"))
       a->tcp_listen = v;
+    else if (!strcmp(k, "--tcp-connect"))
+      a->tcp_connect = v;
     else if (!strcmp(k, "--to"))
       a->to = v;
     else if (!strcmp(k, "--secure"))
@@ -213,6 +217,7 @@ int main(int argc, char **argv) {
   if ((rc = ockam_node_stop_on_signals(node)) || (rc = ockam_tcp_create(node, NULL, &tcp)) ||
       (rc = ockam_vault_create("software", &vault)))
     goto out;
+  if (a.tcp_connect && (rc = ockam_tcp_connect(tcp, a.tcp_connect, 0))) goto out;
   if (a.tcp_listen) {
     char bound[64];
     if ((rc = ockam_tcp_listen(tcp, a.tcp_listen, bound, sizeof bound))) goto out;
@@ -230,6 +235,7 @@ int main(int argc, char **argv) {
   if (a.hub) {
     char hop[128];
     snprintf(hop, sizeof hop, "1#%s", a.hub);
+    if ((rc = ockam_tcp_connect(tcp, a.hub, 0))) goto out;
     ockam_route *route;
     if ((rc = ockam_route_parse(hop, &route))) goto out;
     ockam_stream_options o = {.client_id = a.client_id,

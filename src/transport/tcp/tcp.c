@@ -41,8 +41,12 @@ struct conn {
   bool outgoing;
   bool writing;
   bool read_paused;
-  bool dirty;           /* on tcp->dirty list */
-  char *peer;           /* "host:port" as given (outgoing) or "ip:port" (accepted) */
+  bool dirty;             /* on tcp->dirty list */
+  bool persistent;        /* outgoing, asked for by ockam_tcp_connect: never forgotten */
+  bool gave_up;           /* outgoing, failing for give_up_ms: frames dropped until open */
+  uint64_t failing_since; /* loop time of the first failure since last open; 0 = none */
+  char *peer;             /* "host:port" as given (outgoing) or "ip:port" (accepted) */
+  size_t peer_len;
   ockam_worker *worker; /* accepted: routes 0#<addr> back to this socket */
   sock *s;
   ockami_buf rbuf;
@@ -76,6 +80,9 @@ struct ockam_tcp {
   bool closing;
   uint64_t next_conn_id;
   uint32_t accepted_open;
+  uint32_t outgoing_count; /* outgoing connections (any state) */
+  char **allow;            /* destinations opened on first use */
+  size_t n_allow;
   ockam_tcp_stats stats;
 };
 
@@ -156,7 +163,10 @@ static void conn_unlink_free(conn *c) {
     while (*pp && *pp != c) pp = &(*pp)->next_dirty;
     if (*pp) *pp = c->next_dirty;
   }
-  if (c->outgoing) ockami_map_remove(&tcp->outgoing, c->peer, strlen(c->peer));
+  if (c->outgoing) {
+    ockami_map_remove(&tcp->outgoing, c->peer, c->peer_len);
+    tcp->outgoing_count--;
+  }
   if (c->timer) ockam_timer_stop(c->timer);
   sock_detach_close(c);
   if (c->worker) {
@@ -172,14 +182,17 @@ static void conn_unlink_free(conn *c) {
   free(c);
 }
 
-static conn *conn_new(ockam_tcp *tcp, const char *peer, bool outgoing) {
+static conn *conn_new(ockam_tcp *tcp, const char *peer, size_t peer_len, bool outgoing) {
   conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  c->peer = strdup(peer);
+  c->peer = malloc(peer_len + 1);
   if (!c->peer) {
     free(c);
     return NULL;
   }
+  memcpy(c->peer, peer, peer_len);
+  c->peer[peer_len] = '\0';
+  c->peer_len = peer_len;
   c->tcp = tcp;
   c->id = ++tcp->next_conn_id;
   c->outgoing = outgoing;
@@ -275,6 +288,11 @@ static void conn_mark_dirty(conn *c) {
 
 static int conn_queue_message(conn *c, const ockam_message *m) {
   ockam_tcp *tcp = c->tcp;
+  if (c->gave_up && c->state != CONN_OPEN) {
+    tcp->stats.dropped++;
+    LOG_DEBUG(MOD, "%s unreachable for %u ms, dropping frame", c->peer, tcp->opt.give_up_ms);
+    return OCKAM_ECONNREFUSED;
+  }
   if (c->pending.len + c->inflight.len >= tcp->opt.send_queue_bytes) {
     tcp->stats.dropped++;
     LOG_WARN(MOD, "send queue to %s full (%zu bytes), dropping frame", c->peer,
@@ -411,6 +429,8 @@ static void conn_opened(conn *c) {
   c->state = CONN_OPEN;
   c->backoff_ms = c->tcp->opt.backoff_min_ms;
   c->last_error = 0;
+  c->failing_since = 0;
+  c->gave_up = false;
   uv_tcp_nodelay(&c->s->h, 1);
   uv_tcp_keepalive(&c->s->h, 1, OCKAM_TCP_KEEPALIVE_S);
   tcp_read_start(c);
@@ -454,6 +474,22 @@ static void conn_lost(conn *c, int err) {
     }
     c->inflight.len = 0;
     c->inflight_off = 0;
+  }
+  /* A destination that keeps failing releases its queue; only one the node
+   * asked for with ockam_tcp_connect is retried after that. */
+  uint64_t now = uv_now(ockami_node_uv(tcp->node));
+  if (!c->failing_since) c->failing_since = now ? now : 1;
+  if (!c->gave_up && now - c->failing_since >= tcp->opt.give_up_ms) {
+    tcp->stats.given_up++;
+    LOG_WARN(MOD, "%s unreachable for %u ms: dropping %zu queued bytes%s", c->peer,
+             tcp->opt.give_up_ms, c->pending.len, c->persistent ? "" : " and the destination");
+    ockami_buf_free(&c->pending);
+    c->gave_up = true;
+    if (!c->persistent) {
+      c->state = CONN_CLOSED;
+      conn_unlink_free(c);
+      return;
+    }
   }
   c->state = CONN_BACKOFF;
   if (was_open) LOG_INFO(MOD, "lost connection to %s; reconnecting", c->peer);
@@ -554,24 +590,41 @@ static void conn_start_connect(conn *c) {
   }
 }
 
-static conn *outgoing_get(ockam_tcp *tcp, const char *peer, size_t len, bool create) {
-  conn *c = ockami_map_get(&tcp->outgoing, peer, len);
-  if (c || !create) return c;
+/* Creates the outgoing connection to peer (len bytes, not NUL-terminated) and
+ * starts connecting. Only for destinations the node asked for. */
+static int outgoing_open(ockam_tcp *tcp, const char *peer, size_t len, conn **out) {
   char host[256];
   int port;
   char tmp[OCKAM_ADDRESS_MAX_LEN + 1];
+  if (len == 0 || len > OCKAM_ADDRESS_MAX_LEN) return OCKAM_EADDR;
   memcpy(tmp, peer, len);
   tmp[len] = '\0';
-  if (split_host_port(tmp, host, sizeof host, &port)) return NULL;
-  c = conn_new(tcp, tmp, true);
-  if (!c) return NULL;
+  if (strlen(tmp) != len || split_host_port(tmp, host, sizeof host, &port)) return OCKAM_EADDR;
+  if (tcp->accepted_open + tcp->outgoing_count >= tcp->opt.max_connections) {
+    tcp->stats.rejected++;
+    LOG_WARN(MOD, "connection limit (%u) reached; not connecting to %s", tcp->opt.max_connections,
+             tmp);
+    return OCKAM_EFULL;
+  }
+  conn *c = conn_new(tcp, tmp, len, true);
+  if (!c) return OCKAM_ENOMEM;
   if (ockami_map_put(&tcp->outgoing, c->peer, len, c) != OCKAM_OK) {
     c->outgoing = false;
     conn_unlink_free(c);
-    return NULL;
+    return OCKAM_ENOMEM;
   }
+  tcp->outgoing_count++;
   conn_start_connect(c);
-  return c;
+  *out = c;
+  return OCKAM_OK;
+}
+
+/* May the router open peer on first use? */
+static bool dial_allowed(const ockam_tcp *tcp, const uint8_t *peer, size_t len) {
+  if (tcp->opt.connect_on_use) return true;
+  for (size_t i = 0; i < tcp->n_allow; i++)
+    if (strlen(tcp->allow[i]) == len && memcmp(tcp->allow[i], peer, len) == 0) return true;
+  return false;
 }
 
 /* ---- workers ---------------------------------------------------------------- */
@@ -581,11 +634,23 @@ static int router_handle(ockam_worker *w, ockam_message *m) {
   ockam_tcp *tcp = ockam_worker_user(w);
   ockam_address a;
   if (!ockami_route_first(&m->onward, &a) || a.type != OCKAM_ADDRESS_TCP) return OCKAM_EINVAL;
-  conn *c = outgoing_get(tcp, (const char *)a.value, a.len, true);
+  conn *c = ockami_map_get(&tcp->outgoing, a.value, a.len);
   if (!c) {
-    tcp->stats.dropped++;
-    LOG_WARN(MOD, "invalid TCP address %.*s; dropping message", (int)a.len, a.value);
-    return OCKAM_EADDR;
+    /* Never dial because a message says so: only destinations this node asked for. */
+    if (!dial_allowed(tcp, a.value, a.len)) {
+      tcp->stats.dials_refused++;
+      tcp->stats.dropped++;
+      char hop[OCKAM_ADDRESS_MAX_LEN + 8];
+      ockam_route_format(&m->onward, hop, sizeof hop);
+      LOG_WARN(MOD, "no connection to %s (not connected, not allowed); dropping message", hop);
+      return OCKAM_ENOTFOUND;
+    }
+    int rc = outgoing_open(tcp, (const char *)a.value, a.len, &c);
+    if (rc) {
+      tcp->stats.dropped++;
+      if (rc == OCKAM_EADDR) LOG_WARN(MOD, "invalid TCP address; dropping message");
+      return rc;
+    }
   }
   ockam_route_pop(&m->onward);
   return conn_queue_message(c, m);
@@ -639,6 +704,10 @@ static void router_stopped(ockam_worker *w) {
     conn_unlink_free(c);
   }
   ockami_map_free(&tcp->outgoing);
+  for (size_t i = 0; i < tcp->n_allow; i++) free(tcp->allow[i]);
+  free(tcp->allow);
+  tcp->allow = NULL;
+  tcp->n_allow = 0;
   uv_prepare_stop(&tcp->flush);
   /* tcp itself is freed with the prepare handle. */
   uv_close((uv_handle_t *)&tcp->flush, flush_close_cb);
@@ -674,7 +743,7 @@ static void on_connection(uv_stream_t *server, int status) {
   char peer[80] = "unknown";
   if (uv_tcp_getpeername(&s->h, (struct sockaddr *)&ss, &len) == 0)
     format_peer(&ss, peer, sizeof peer);
-  conn *c = conn_new(tcp, peer, false);
+  conn *c = conn_new(tcp, peer, strlen(peer), false);
   if (!c) {
     uv_close((uv_handle_t *)&s->h, sock_close_cb);
     return;
@@ -803,6 +872,27 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   if (!tcp->opt.backoff_max_ms) tcp->opt.backoff_max_ms = OCKAM_TCP_BACKOFF_MAX_MS;
   if (!tcp->opt.listen_backlog) tcp->opt.listen_backlog = OCKAM_TCP_LISTEN_BACKLOG;
   if (tcp->opt.listen_backlog > INT32_MAX) tcp->opt.listen_backlog = INT32_MAX;
+  if (!tcp->opt.give_up_ms) tcp->opt.give_up_ms = OCKAM_TCP_GIVE_UP_MS;
+  if (tcp->opt.n_allow && !tcp->opt.allow) {
+    free(tcp);
+    return OCKAM_EINVAL;
+  }
+  if (tcp->opt.n_allow) {
+    tcp->allow = calloc(tcp->opt.n_allow, sizeof *tcp->allow);
+    bool ok = tcp->allow != NULL;
+    for (size_t i = 0; ok && i < tcp->opt.n_allow; i++) {
+      ok = tcp->opt.allow[i] && (tcp->allow[i] = strdup(tcp->opt.allow[i])) != NULL;
+      if (ok) tcp->n_allow = i + 1;
+    }
+    if (!ok) {
+      for (size_t i = 0; i < tcp->n_allow; i++) free(tcp->allow[i]);
+      free(tcp->allow);
+      free(tcp);
+      return OCKAM_ENOMEM; /* or a NULL entry: either way nothing was started */
+    }
+  }
+  tcp->opt.allow = NULL; /* the copies above are what counts */
+  tcp->opt.n_allow = 0;
   ockami_map_init(&tcp->outgoing);
   int rc = ockam_worker_start(node, NULL, 0, &router_ops, tcp, &tcp->router);
   if (rc) {
@@ -842,8 +932,13 @@ int ockam_tcp_connect(ockam_tcp *tcp, const char *host_port, int64_t timeout_ms)
   if (!tcp || !host_port) return OCKAM_EINVAL;
   size_t len = strlen(host_port);
   if (len == 0 || len > OCKAM_ADDRESS_MAX_LEN) return OCKAM_EADDR;
-  conn *c = outgoing_get(tcp, host_port, len, true);
-  if (!c) return OCKAM_EADDR;
+  conn *c = ockami_map_get(&tcp->outgoing, host_port, len);
+  if (!c) {
+    int orc = outgoing_open(tcp, host_port, len, &c);
+    if (orc) return orc;
+  }
+  c->persistent = true;
+  if (timeout_ms == 0) return OCKAM_OK;
   connect_wait cw = {tcp, host_port};
   int rc = ockam_node_run_until(tcp->node, timeout_ms, connect_done, &cw);
   c = ockami_map_get(&tcp->outgoing, host_port, len);
@@ -851,6 +946,17 @@ int ockam_tcp_connect(ockam_tcp *tcp, const char *host_port, int64_t timeout_ms)
   if (rc == OCKAM_ECLOSED || rc == OCKAM_ESTATE) return rc;
   if (c && c->last_error == UV_ECONNREFUSED) return OCKAM_ECONNREFUSED;
   return rc ? rc : OCKAM_ECONNREFUSED;
+}
+
+int ockam_tcp_connect_route(ockam_tcp *tcp, const ockam_route *route, int64_t timeout_ms) {
+  if (!tcp || !route) return OCKAM_EINVAL;
+  ockam_address a;
+  if (!ockami_route_first(route, &a) || a.type != OCKAM_ADDRESS_TCP) return OCKAM_OK;
+  char hp[OCKAM_ADDRESS_MAX_LEN + 1];
+  memcpy(hp, a.value, a.len);
+  hp[a.len] = '\0';
+  if (strlen(hp) != a.len) return OCKAM_EADDR;
+  return ockam_tcp_connect(tcp, hp, timeout_ms);
 }
 
 int ockam_tcp_is_connected(ockam_tcp *tcp, const char *host_port) {

@@ -1,0 +1,256 @@
+/* Hostile clients against the network side of real processes on loopback
+ * (the `ockam hub` binary and the guide's responder): a client must not make
+ * a node open connections, exhaust its memory or its connection slots, crash
+ * it with odd addresses or flood its log. Each test first mounts the attack,
+ * then checks that it failed and that a well-behaved client is still served.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ockam/ockam.h"
+#include "testutil.h"
+
+#define RESPONDER OCKAM_EXAMPLES "/14-secure-channel-over-stream-over-cloud-node-responder"
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* A framed TransportMessage: onward route given hop by hop as (type, bytes,
+ * len) triples ending with type -1, return [0#app]. */
+static size_t frame_hops(uint8_t *out, size_t cap, const uint8_t *payload, size_t plen, ...) {
+  ockam_message *m;
+  assert_int_equal(ockam_message_new(&m), 0);
+  va_list ap;
+  va_start(ap, plen);
+  for (;;) {
+    int type = va_arg(ap, int);
+    if (type < 0) break;
+    const char *v = va_arg(ap, const char *);
+    size_t n = va_arg(ap, size_t);
+    assert_int_equal(ockam_route_append(ockam_message_onward_mut(m), (uint8_t)type, v, n), 0);
+  }
+  va_end(ap);
+  assert_int_equal(ockam_route_append_str(ockam_message_return_mut(m), "app"), 0);
+  assert_int_equal(ockam_message_set_payload(m, payload, plen), 0);
+  size_t n;
+  assert_int_equal(ockam_message_encode(m, out + 2, cap - 2, &n), 0);
+  out[0] = (uint8_t)(n >> 8);
+  out[1] = (uint8_t)n;
+  ockam_message_free(m);
+  return n + 2;
+}
+
+static ockam_message *recv_msg(int fd, int timeout_ms) {
+  static uint8_t buf[70000];
+  int n = tu_recv_frame(fd, buf, sizeof buf, timeout_ms);
+  if (n <= 0) return NULL;
+  ockam_message *m;
+  if (ockam_message_decode(buf, (size_t)n, &m) != OCKAM_OK) return NULL;
+  return m;
+}
+
+/* Echo a string through the hub's echo_service on fd and check the answer. */
+static void check_echo(int fd, const char *text) {
+  uint8_t f[512], p[256];
+  p[0] = (uint8_t)strlen(text);
+  memcpy(p + 1, text, p[0]);
+  size_t n = frame_hops(f, sizeof f, p, 1u + p[0], 0, "echo_service", (size_t)12, -1);
+  assert_int_equal(tu_send_all(fd, f, n), 0);
+  ockam_message *m = recv_msg(fd, 10000);
+  assert_non_null(m);
+  const char *s;
+  size_t len;
+  assert_int_equal(ockam_message_get_string(m, &s, &len), 0);
+  assert_int_equal(len, strlen(text));
+  assert_memory_equal(s, text, len);
+  ockam_message_free(m);
+}
+
+/* A fresh connection to the hub that echoes once. */
+static void check_served(const char *bound) {
+  int fd = tu_connect(bound, 5000);
+  assert_true(fd >= 0);
+  check_echo(fd, "still served");
+  close(fd);
+}
+
+/* A non-blocking listening socket on 127.0.0.1; *port receives its port. */
+static int trap_listen(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(fd, 64), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+/* Connections the trap accepted within ms (all closed at once). */
+static int trap_count(int fd, int ms) {
+  int n = 0;
+  uint64_t until = tu_now_ms() + (uint64_t)ms;
+  do {
+    int c;
+    while ((c = accept(fd, NULL, NULL)) >= 0) {
+      n++;
+      close(c);
+    }
+    usleep(20000);
+  } while (tu_now_ms() < until);
+  return n;
+}
+
+/* ---- 1. no dial-out on remote request ------------------------------------------ */
+
+/* Frames routed [1#<trap>, 0#x] in many spellings, sent to the hub: the hub
+ * must not connect to the trap (it used to, and relayed the bytes). */
+static void test_hub_never_dials(void **state) {
+  (void)state;
+  int port;
+  int trap = trap_listen(&port);
+  tu_proc hub;
+  char bound[64];
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
+  int fd = tu_connect(bound, 5000);
+  assert_true(fd >= 0);
+  const char *spellings[] = {"127.0.0.1:%d",  "127.000.0.1:%d",        "localhost:%d", "127.1:%d",
+                             "0x7f.0.0.1:%d", "[::ffff:127.0.0.1]:%d", "127.0.0.1:0%d"};
+  uint8_t f[1024];
+  const uint8_t payload[] = {5, 'h', 'e', 'l', 'l', 'o'};
+  for (int round = 0; round < 20; round++) {
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+      char hop[64];
+      snprintf(hop, sizeof hop, spellings[i], port);
+      size_t n = frame_hops(f, sizeof f, payload, sizeof payload, 1, hop, strlen(hop), 0, "x",
+                            (size_t)1, -1);
+      assert_int_equal(tu_send_all(fd, f, n), 0);
+      /* The two-way relay: through the hub to another hub's echo_service. */
+      n = frame_hops(f, sizeof f, payload, sizeof payload, 1, hop, strlen(hop), 0, "echo_service",
+                     (size_t)12, -1);
+      assert_int_equal(tu_send_all(fd, f, n), 0);
+    }
+  }
+  check_echo(fd, "after the dial attempts");
+  assert_int_equal(trap_count(trap, 1500), 0);
+  check_served(bound);
+  close(fd);
+  close(trap);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
+/* The same route stored in the stream the guide's responder consumes: the
+ * responder must not dial either. */
+static void test_responder_never_dials(void **state) {
+  (void)state;
+  int port;
+  int trap = trap_listen(&port);
+  tu_proc hub, responder;
+  char bound[64];
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
+  char *argv[] = {(char *)RESPONDER, bound, NULL};
+  assert_int_equal(tu_spawn(&responder, argv, true), 0);
+  assert_int_equal(tu_expect_line(&responder, "Responder listening", NULL, 0, 10000), 0);
+
+  ockam_node *node;
+  ockam_tcp *tcp;
+  ockam_stream *s;
+  assert_int_equal(ockam_node_create(&node), 0);
+  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  assert_int_equal(ockam_tcp_connect(tcp, bound, 5000), 0);
+  char text[128];
+  snprintf(text, sizeof text, "1#%s", bound);
+  ockam_route *to_hub;
+  assert_int_equal(ockam_route_parse(text, &to_hub), 0);
+  ockam_stream_options o = {.client_id = "hostile"};
+  assert_int_equal(ockam_stream_connect(node, to_hub, "sc-test-a-b", "hostile-in", &o, &s), 0);
+  ockam_route_free(to_hub);
+  assert_int_equal(ockam_stream_wait_ready(s, 10000), 0);
+  snprintf(text, sizeof text, "%s;1#127.0.0.1:%d;x", ockam_stream_tx_address(s), port);
+  ockam_route *r;
+  assert_int_equal(ockam_route_parse(text, &r), 0);
+  const uint8_t payload[] = {5, 'h', 'e', 'l', 'l', 'o'};
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(ockam_send(node, "hostile", r, payload, sizeof payload), 0);
+  ockam_route_free(r);
+  assert_int_equal(ockam_stream_flush(s, 10000), 0);
+  /* The responder polls the stream; give it several rounds. */
+  assert_int_equal(ockam_node_run_until(node, 3000, NULL, NULL), 0);
+  assert_int_equal(trap_count(trap, 500), 0);
+  ockam_stream_close(s);
+  ockam_node_destroy(node);
+  close(trap);
+  assert_int_equal(tu_term(&responder), 0);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
+/* A node that asked for nothing dials nothing; one that connected explicitly
+ * or listed a destination reaches it; connect_on_use restores the old way. */
+static void test_library_dial_policy(void **state) {
+  (void)state;
+  int port;
+  int trap = trap_listen(&port);
+  char dest[64], text[96];
+  snprintf(dest, sizeof dest, "127.0.0.1:%d", port);
+  snprintf(text, sizeof text, "1#%s;x", dest);
+  ockam_route *r;
+  assert_int_equal(ockam_route_parse(text, &r), 0);
+  const uint8_t payload[] = {1, 'a'};
+
+  for (int mode = 0; mode < 4; mode++) {
+    ockam_node *node;
+    ockam_tcp *tcp;
+    assert_int_equal(ockam_node_create(&node), 0);
+    ockam_tcp_options o = {0};
+    const char *allow[1] = {dest};
+    if (mode == 2) {
+      o.allow = allow;
+      o.n_allow = 1;
+    }
+    if (mode == 3) o.connect_on_use = true;
+    assert_int_equal(ockam_tcp_create(node, &o, &tcp), 0);
+    if (mode == 1) assert_int_equal(ockam_tcp_connect(tcp, dest, 5000), 0);
+    assert_int_equal(ockam_send(node, "app", r, payload, sizeof payload), 0);
+    assert_int_equal(ockam_node_run_until(node, 300, NULL, NULL), 0);
+    ockam_tcp_stats st;
+    ockam_tcp_get_stats(tcp, &st);
+    int seen = trap_count(trap, 300);
+    if (mode == 0) {
+      assert_int_equal(seen, 0);
+      assert_int_equal(st.dials_refused, 1);
+    } else {
+      assert_int_equal(seen, 1);
+      assert_int_equal(st.dials_refused, 0);
+    }
+    ockam_node_destroy(node);
+  }
+  ockam_route_free(r);
+  close(trap);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hub_never_dials),
+      cmocka_unit_test(test_responder_never_dials),
+      cmocka_unit_test(test_library_dial_policy),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
