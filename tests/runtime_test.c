@@ -94,6 +94,7 @@ static void test_short_timeouts_next_to_stream_consumer(void **state) {
   snprintf(hop, sizeof hop, "1#%s", bound);
   assert_int_equal(ockam_node_create(&node), 0);
   assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  assert_int_equal(ockam_tcp_connect(tcp, bound, 0), 0);
   assert_int_equal(ockam_mailbox_create(node, "app", &mb), 0);
   assert_int_equal(ockam_route_parse(hop, &r), 0);
   assert_int_equal(ockam_stream_connect(node, r, "rt-out", "rt-in", NULL, &s), 0);
@@ -193,6 +194,7 @@ static void run_stopped(blocking_call call, stopper how, const char *hub) {
       char hop[96];
       snprintf(hop, sizeof hop, "1#%s", hub);
       assert_int_equal(ockam_route_parse(hop, &r), 0);
+      assert_int_equal(ockam_tcp_connect(tcp, hub, 0), 0);
       if (how == STOP_BEFORE) {
         /* A stopped node starts nothing new. */
         rc = ockam_stream_connect(node, r, "o", "i", NULL, &s);
