@@ -320,6 +320,20 @@ int main(int argc, char **argv) {
     put_str("fuzz_route", name, routes[i], strlen(routes[i]));
   }
 
+  static const char *const js[] = {
+      "{\"stream\":\"OCKAM_415913b7cf2e4ba5f80234dec8c9da24\",\"seq\":12}",
+      "{\"stream\":\"S\",\"seq\":3,\"duplicate\":true}",
+      "{\"error\":{\"code\":503,\"err_code\":10039,\"description\":\"x\"}}",
+      "ockam stream sc%20x%25y",
+      "7.42",
+      "18446744073709551609",
+  };
+  for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "js%zu", i);
+    put_str("fuzz_jetstream", name, js[i], strlen(js[i]));
+  }
+
   /* Node programs: open a channel and send an inner message to
    * echo_service; register with forwarding_service and use the forwarder;
    * a raw channel request (E6a). */

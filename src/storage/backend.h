@@ -24,23 +24,10 @@
 #include "ockam/limits.h"
 #include "storage.h"
 
-typedef struct ockami_store_backend {
-  int (*open)(const ockami_store_options *opt, void **be);
-  void (*close)(void *be);
-  int (*stream_create)(void *be, const char *stream, size_t stream_len);
-  int (*stream_delete)(void *be, const char *stream, size_t stream_len);
-  int (*stream_list)(void *be, const char *after, size_t after_len, ockami_stream_info *out,
-                     size_t max, size_t *count);
-  int (*append)(void *be, ockami_append *items, size_t n);
-  int (*read)(void *be, const char *stream, size_t stream_len, uint64_t from, uint32_t limit,
-              size_t max_bytes, ockami_records *out);
-  int (*bounds)(void *be, const char *stream, size_t stream_len, uint64_t *first, uint64_t *next);
-  int (*index_get)(void *be, const char *client, size_t client_len, const char *stream,
-                   size_t stream_len, uint64_t *index, bool *found);
-  int (*index_save)(void *be, const char *client, size_t client_len, const char *stream,
-                    size_t stream_len, uint64_t index);
-  int (*trim)(void *be);
-} ockami_store_backend;
+/* A backend's table has the type of the front-end tables and the semantics
+ * of storage.h; name, shared and atomic_append are left unset (the front end
+ * sets them in storage.c). */
+typedef ockami_store_ops ockami_store_backend;
 
 extern const ockami_store_backend ockami_backend_memory;
 extern const ockami_store_backend ockami_backend_lmdb;

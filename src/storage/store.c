@@ -488,6 +488,20 @@ static int check(ockami_store *s, const char *stream, size_t stream_len) {
   return rc ? rc : ockami_store_check_stream(stream, stream_len);
 }
 
+/* Checks a request on a stream (and of a client when client_len > 0) and
+ * makes it with copies of the names. */
+static int new_req(ockami_store *s, sreq_kind kind, const char *stream, size_t stream_len,
+                   const char *client, size_t client_len, void *arg, sreq **out) {
+  int rc = check(s, stream, stream_len);
+  if (!rc && client_len) rc = ockami_store_check_client(client, client_len);
+  if (rc) return rc;
+  sreq *r = sreq_new(kind, stream, stream_len, client, client_len, NULL, 0);
+  if (!r) return OCKAM_ENOMEM;
+  r->arg = arg;
+  *out = r;
+  return OCKAM_OK;
+}
+
 int ockami_store_append(ockami_store *s, const char *stream, size_t stream_len, const uint8_t *data,
                         size_t len, ockami_append_cb cb, void *arg) {
   int rc = check(s, stream, stream_len);
@@ -503,63 +517,53 @@ int ockami_store_append(ockami_store *s, const char *stream, size_t stream_len, 
 
 int ockami_store_read(ockami_store *s, const char *stream, size_t stream_len, uint64_t from,
                       uint32_t limit, size_t max_bytes, ockami_read_cb cb, void *arg) {
-  int rc = check(s, stream, stream_len);
+  sreq *r;
+  int rc = new_req(s, SREQ_READ, stream, stream_len, NULL, 0, arg, &r);
   if (rc) return rc;
-  sreq *r = sreq_new(SREQ_READ, stream, stream_len, NULL, 0, NULL, 0);
-  if (!r) return OCKAM_ENOMEM;
   r->from = from;
   r->limit = limit;
   r->max_bytes = max_bytes;
   r->cb.read = cb;
-  r->arg = arg;
   return submit(s, r);
 }
 
 int ockami_store_stream_create(ockami_store *s, const char *stream, size_t stream_len,
                                ockami_done_cb cb, void *arg) {
-  int rc = check(s, stream, stream_len);
+  sreq *r;
+  int rc = new_req(s, SREQ_CREATE, stream, stream_len, NULL, 0, arg, &r);
   if (rc) return rc;
-  sreq *r = sreq_new(SREQ_CREATE, stream, stream_len, NULL, 0, NULL, 0);
-  if (!r) return OCKAM_ENOMEM;
   r->cb.done = cb;
-  r->arg = arg;
   return submit(s, r);
 }
 
 int ockami_store_index_get(ockami_store *s, const char *client, size_t client_len,
                            const char *stream, size_t stream_len, ockami_index_cb cb, void *arg) {
-  int rc = check(s, stream, stream_len);
-  if (!rc) rc = ockami_store_check_client(client, client_len);
+  if (!client || !client_len) return OCKAM_EINVAL;
+  sreq *r;
+  int rc = new_req(s, SREQ_INDEX_GET, stream, stream_len, client, client_len, arg, &r);
   if (rc) return rc;
-  sreq *r = sreq_new(SREQ_INDEX_GET, stream, stream_len, client, client_len, NULL, 0);
-  if (!r) return OCKAM_ENOMEM;
   r->cb.index = cb;
-  r->arg = arg;
   return submit(s, r);
 }
 
 int ockami_store_index_save(ockami_store *s, const char *client, size_t client_len,
                             const char *stream, size_t stream_len, uint64_t index,
                             ockami_done_cb cb, void *arg) {
-  int rc = check(s, stream, stream_len);
-  if (!rc) rc = ockami_store_check_client(client, client_len);
+  if (!client || !client_len) return OCKAM_EINVAL;
+  sreq *r;
+  int rc = new_req(s, SREQ_INDEX_SAVE, stream, stream_len, client, client_len, arg, &r);
   if (rc) return rc;
-  sreq *r = sreq_new(SREQ_INDEX_SAVE, stream, stream_len, client, client_len, NULL, 0);
-  if (!r) return OCKAM_ENOMEM;
   r->index = index;
   r->cb.done = cb;
-  r->arg = arg;
   return submit(s, r);
 }
 
 int ockami_store_stream_delete(ockami_store *s, const char *stream, size_t stream_len,
                                ockami_done_cb cb, void *arg) {
-  int rc = check(s, stream, stream_len);
+  sreq *r;
+  int rc = new_req(s, SREQ_DELETE, stream, stream_len, NULL, 0, arg, &r);
   if (rc) return rc;
-  sreq *r = sreq_new(SREQ_DELETE, stream, stream_len, NULL, 0, NULL, 0);
-  if (!r) return OCKAM_ENOMEM;
   r->cb.done = cb;
-  r->arg = arg;
   return submit(s, r);
 }
 

@@ -302,14 +302,21 @@ static int js_adopt(js_be *be, const js_names *nm, const char *name, size_t len,
   return OCKAM_OK;
 }
 
+natsStatus ockami_js_stream_info(js_be *be, const js_names *nm, uint64_t deadline,
+                                 jsStreamInfo **si, jsErrCode *code) {
+  jsOptions o;
+  ockami_js_api_opts(&o, deadline);
+  *si = NULL;
+  *code = 0;
+  return js_GetStreamInfo(si, be->js, nm->stream, &o, code);
+}
+
 /* One attempt at finding (and, with create, making) the stream. */
 static int js_lookup_once(js_be *be, const js_names *nm, const char *name, size_t len, bool create,
                           uint64_t deadline, js_stream **out) {
-  jsOptions o;
-  jsStreamInfo *si = NULL;
-  jsErrCode code = 0;
-  ockami_js_api_opts(&o, deadline);
-  natsStatus s = js_GetStreamInfo(&si, be->js, nm->stream, &o, &code);
+  jsStreamInfo *si;
+  jsErrCode code;
+  natsStatus s = ockami_js_stream_info(be, nm, deadline, &si, &code);
   if (s == NATS_OK) {
     int rc = js_adopt(be, nm, name, len, si, deadline, out);
     jsStreamInfo_Destroy(si);
@@ -330,6 +337,7 @@ static int js_lookup_once(js_be *be, const js_names *nm, const char *name, size_
   jsStreamConfig cfg;
   ockami_js_description(name, len, desc);
   js_stream_config(be, nm, desc, subjects, &cfg);
+  jsOptions o;
   ockami_js_api_opts(&o, deadline);
   code = 0;
   s = js_AddStream(&si, be->js, &cfg, &o, &code);
@@ -382,11 +390,9 @@ void ockami_js_forget(js_be *be, const uint8_t *digest) {
 
 static int js_bounds_once(js_be *be, const js_names *nm, uint64_t deadline, uint64_t *first,
                           uint64_t *next) {
-  jsOptions o;
-  jsStreamInfo *si = NULL;
-  jsErrCode code = 0;
-  ockami_js_api_opts(&o, deadline);
-  natsStatus s = js_GetStreamInfo(&si, be->js, nm->stream, &o, &code);
+  jsStreamInfo *si;
+  jsErrCode code;
+  natsStatus s = ockami_js_stream_info(be, nm, deadline, &si, &code);
   if (s == NATS_NOT_FOUND && (!code || code == JSStreamNotFoundErr)) {
     ockami_js_forget(be, nm->digest);
     *first = *next = 0;

@@ -90,6 +90,9 @@ int ockami_js_next_reply(js_be *be, uint64_t gen, uint64_t n, uint64_t deadline,
                          uint64_t *k);
 void ockami_js_flush(js_be *be, size_t sent, uint64_t deadline);
 void ockami_js_reply_subject(const js_be *be, uint64_t gen, uint64_t k, char *out, size_t cap);
+/* js_GetStreamInfo within the deadline. */
+natsStatus ockami_js_stream_info(js_be *be, const js_names *nm, uint64_t deadline,
+                                 jsStreamInfo **si, jsErrCode *code);
 /* The cached entry of a stream, or NULL. */
 js_stream *ockami_js_stream_find(js_be *be, const uint8_t *digest);
 /* Finds the stream (cached, or asked from the server); creates it if create.

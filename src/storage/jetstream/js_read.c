@@ -186,11 +186,9 @@ static int js_read_once(js_be *be, const js_names *nm, const char *stream, size_
   /* Direct gets may be answered by a follower that has not applied the newest
    * records yet; the leader knows where the stream ends. */
   if (!rs->full && !cut && (!direct || (end && replicas > 1))) {
-    jsOptions o;
-    jsStreamInfo *si = NULL;
-    jsErrCode code = 0;
-    ockami_js_api_opts(&o, deadline);
-    natsStatus s = js_GetStreamInfo(&si, be->js, nm->stream, &o, &code);
+    jsStreamInfo *si;
+    jsErrCode code;
+    natsStatus s = ockami_js_stream_info(be, nm, deadline, &si, &code);
     if (s == NATS_NOT_FOUND) {
       ockami_js_forget(be, nm->digest);
       return OCKAM_OK;
