@@ -47,9 +47,17 @@
 /* Default: connections the kernel may queue for a listener before they are
  * accepted (listen(2) backlog; the kernel also caps it at somaxconn). */
 #define OCKAM_TCP_LISTEN_BACKLOG 1024u
-/* Reconnect backoff of outgoing connections (milliseconds). */
+/* Reconnect backoff of outgoing connections (milliseconds): doubles from the
+ * minimum up to the cap, each delay jittered down to half its value. The cap
+ * bounds how long after a peer is reachable again a client is back. */
 #define OCKAM_TCP_BACKOFF_MIN_MS 50u
-#define OCKAM_TCP_BACKOFF_MAX_MS 5000u
+#define OCKAM_TCP_BACKOFF_MAX_MS 1000u
+/* Liveness of outgoing connections (milliseconds): after PING_IDLE without a
+ * byte from the peer a ping (spec §3, control message 00) is sent; a peer that
+ * has answered pings before and then stays silent for DEAD_AFTER is taken as
+ * dead and the connection is re-opened. */
+#define OCKAM_TCP_PING_IDLE_MS 1000u
+#define OCKAM_TCP_DEAD_AFTER_MS 5000u
 /* TCP keepalive idle time (seconds). */
 #define OCKAM_TCP_KEEPALIVE_S 30u
 /* Default: an outgoing destination failing this long drops its queued frames

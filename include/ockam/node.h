@@ -147,6 +147,41 @@ const char *ockam_mailbox_address(const ockam_mailbox *mb);
  * when their node is destroyed are freed with it. */
 void ockam_mailbox_destroy(ockam_mailbox *mb);
 
+/* Connection events. Transports tell the node when a connection to a peer is
+ * lost and when it is (back) up; any part of the program may subscribe, so
+ * that failures are acted on when they happen rather than found by timeouts.
+ * The TCP transport reports:
+ *   outgoing connections: peer 1#host:port (as in routes); UP on every
+ *     successful connect (first one and each reconnect), DOWN when an open
+ *     connection is lost (reset, closed by the peer, bad frame, or silent
+ *     for too long, see tcp.h);
+ *   accepted connections: peer 0#<the connection's local address> (the hop
+ *     prepended to the return routes of what arrives on it); UP when
+ *     accepted, DOWN when gone. */
+typedef enum ockam_conn_event_kind { OCKAM_CONN_UP = 1, OCKAM_CONN_DOWN = 2 } ockam_conn_event_kind;
+typedef struct ockam_conn_event {
+  ockam_conn_event_kind kind;
+  ockam_address peer; /* borrowed: valid during the callback only */
+  bool outgoing;      /* we dialled (and will redial) this peer */
+  int error;          /* DOWN: why (an OCKAM_E* code); UP: 0 */
+} ockam_conn_event;
+/* Runs on the loop thread, inside the transport's I/O callback: it may send
+ * messages, start and stop timers and workers, and cancel subscriptions
+ * (its own included), but not destroy the node or make blocking calls. */
+typedef void (*ockam_conn_event_cb)(void *arg, const ockam_conn_event *ev);
+typedef struct ockam_conn_sub ockam_conn_sub;
+/* Subscribe cb(arg, event) to every connection event of the node. *out
+ * (optional) identifies the subscription for ockam_conn_sub_cancel();
+ * subscriptions still active are freed with the node.
+ * Errors: OCKAM_EINVAL, OCKAM_ENOMEM, OCKAM_ECLOSED (node stopping). */
+OCKAM_MUST_CHECK int ockam_node_subscribe_conn_events(ockam_node *node, ockam_conn_event_cb cb,
+                                                      void *arg, ockam_conn_sub **out);
+/* End a subscription: cb is not called again. NULL is ignored. Must be
+ * called before the node is destroyed (or not at all). */
+void ockam_conn_sub_cancel(ockam_conn_sub *sub);
+/* For transports: report ev to every subscriber, in subscription order. */
+void ockam_node_publish_conn_event(ockam_node *node, const ockam_conn_event *ev);
+
 /* Fresh random local address: 32 lowercase hex characters + NUL. */
 void ockam_random_address(char out[static 33]);
 

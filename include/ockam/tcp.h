@@ -28,6 +28,14 @@
  * A frame that does not decode (bad varint, truncated route, address type >=
  * 128, trailing bytes, oversize) closes that one connection with a log line.
  * The transport is freed with its node.
+ *
+ * Failures are reported when they happen: ockam_tcp_connect() returns
+ * OCKAM_ECONNREFUSED as soon as the peer refuses; every connection going up
+ * or down is published as a node connection event (node.h,
+ * ockam_node_subscribe_conn_events); outgoing connections ping a silent peer
+ * and treat one that stops answering as lost. A message with an empty onward
+ * route is a control message (spec §3): an accepting end answers ping (00)
+ * with pong (01) sent to the ping's return route, with an empty return route.
  */
 #ifndef OCKAM_TCP_H
 #define OCKAM_TCP_H
@@ -59,6 +67,15 @@ typedef struct ockam_tcp_options {
   /* Open any 1#host:port on first use. Trusted single-tenant setups only. */
   bool connect_on_use;
   uint32_t give_up_ms; /* failing destination drops its queue; 0 = OCKAM_TCP_GIVE_UP_MS */
+  /* Liveness of outgoing connections: a ping after ping_idle_ms of silence
+   * (0 = OCKAM_TCP_PING_IDLE_MS); a peer that answered pings before and is
+   * silent for dead_after_ms (0 = OCKAM_TCP_DEAD_AFTER_MS) is taken as dead:
+   * the connection is closed (OCKAM_CONN_DOWN, error OCKAM_ETIMEDOUT) and
+   * re-opened. no_ping: never ping (for peers that do not answer control
+   * messages; the 2021 hub and the ockam-c hub do). */
+  uint32_t ping_idle_ms;
+  uint32_t dead_after_ms;
+  bool no_ping;
 } ockam_tcp_options;
 
 typedef struct ockam_tcp_stats {

@@ -76,6 +76,16 @@ struct ockam_node {
   /* uv_run frames active on this node. Every callback runs inside one, so a
    * blocking call made while it is non-zero would nest the loop. */
   int run_depth;
+  ockam_conn_sub *subs, *subs_tail;
+  int publishing; /* nested publish calls; cancelled subs are freed at 0 */
+};
+
+struct ockam_conn_sub {
+  ockam_node *node;
+  ockam_conn_event_cb cb;
+  void *arg;
+  bool cancelled;
+  ockam_conn_sub *next;
 };
 
 struct ockam_mailbox {
@@ -88,6 +98,7 @@ struct ockam_mailbox {
 
 static void dispatch_cb(uv_idle_t *h);
 static void reap_stopped(ockam_node *node);
+static void subs_sweep(ockam_node *node, bool all);
 
 void ockam_random_address(char out[static 33]) {
   uint8_t raw[16];
@@ -660,8 +671,63 @@ void ockam_node_destroy(ockam_node *node) {
     p = n;
   }
   pthread_mutex_destroy(&node->post_lock);
+  subs_sweep(node, true);
   ockami_map_free(&node->addresses);
   free(node);
+}
+
+/* ---- connection events ----------------------------------------------------- */
+
+int ockam_node_subscribe_conn_events(ockam_node *node, ockam_conn_event_cb cb, void *arg,
+                                     ockam_conn_sub **out) {
+  if (!node || !cb) return OCKAM_EINVAL;
+  if (node->state != NODE_ACTIVE) return OCKAM_ECLOSED;
+  ockam_conn_sub *sub = calloc(1, sizeof *sub);
+  if (!sub) return OCKAM_ENOMEM;
+  sub->node = node;
+  sub->cb = cb;
+  sub->arg = arg;
+  if (node->subs_tail)
+    node->subs_tail->next = sub;
+  else
+    node->subs = sub;
+  node->subs_tail = sub;
+  if (out) *out = sub;
+  return OCKAM_OK;
+}
+
+/* Free cancelled subscriptions; only while no publish walks the list. */
+static void subs_sweep(ockam_node *node, bool all) {
+  ockam_conn_sub **pp = &node->subs;
+  node->subs_tail = NULL;
+  while (*pp) {
+    ockam_conn_sub *sub = *pp;
+    if (all || sub->cancelled) {
+      *pp = sub->next;
+      free(sub);
+    } else {
+      node->subs_tail = sub;
+      pp = &sub->next;
+    }
+  }
+}
+
+void ockam_conn_sub_cancel(ockam_conn_sub *sub) {
+  if (!sub || sub->cancelled) return;
+  sub->cancelled = true;
+  if (!sub->node->publishing) subs_sweep(sub->node, false);
+}
+
+void ockam_node_publish_conn_event(ockam_node *node, const ockam_conn_event *ev) {
+  if (!node || !ev || node->state != NODE_ACTIVE) return;
+  node->publishing++;
+  /* Subscriptions added by a callback are not called for this event. */
+  ockam_conn_sub *last = node->subs_tail;
+  for (ockam_conn_sub *sub = node->subs; sub; sub = sub->next) {
+    if (!sub->cancelled) sub->cb(sub->arg, ev);
+    if (sub == last) break;
+  }
+  if (--node->publishing == 0) subs_sweep(node, false);
 }
 
 /* ---- mailboxes ---------------------------------------------------------- */

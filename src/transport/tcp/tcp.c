@@ -1,6 +1,7 @@
 /* TCP transport: framing, connection management, backpressure (spec §2). */
 #include "ockam/tcp.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -57,6 +58,9 @@ struct conn {
   ockam_timer *timer;
   int64_t waiters; /* blocking connect calls waiting */
   int last_error;
+  uint64_t last_rx_ms;   /* loop time of the last byte received */
+  uint64_t last_ping_ms; /* loop time of the last ping sent */
+  bool pong_seen;        /* the peer answers pings: silence means it is gone */
   conn *next, *prev;
   conn *next_dirty;
 };
@@ -77,6 +81,8 @@ struct ockam_tcp {
   listener *listeners;
   uv_prepare_t flush;
   bool flush_active;
+  uv_timer_t liveness; /* pings silent outgoing connections */
+  bool liveness_active;
   bool closing;
   uint64_t next_conn_id;
   uint32_t accepted_open;
@@ -90,6 +96,7 @@ static void conn_start_connect(conn *c);
 static void conn_lost(conn *c, int err);
 static void conn_mark_dirty(conn *c);
 static void tcp_read_start(conn *c);
+static bool is_pong(const conn *c, const ockam_message *m);
 
 /* ---- address parsing ---------------------------------------------------- */
 
@@ -366,16 +373,20 @@ static bool handle_frame(conn *c, const uint8_t *p, size_t n) {
       ockam_message *pong;
       if (ockam_message_new(&pong) == OCKAM_OK) {
         uint8_t one = 1;
-        if (ockami_route_assign(&pong->onward, &m->ret) == OCKAM_OK &&
-            ockami_buf_set(&pong->payload, &one, 1) == OCKAM_OK) {
-          ockam_route_clear(&pong->onward);
+        /* To the ping's return route, with no return route (spec §3). */
+        if (m->ret.count && ockami_route_assign(&pong->onward, &m->ret) == OCKAM_OK &&
+            ockami_buf_set(&pong->payload, &one, 1) == OCKAM_OK)
           (void)conn_queue_message(c, pong);
-        }
         ockam_message_free(pong);
       }
     } else {
       LOG_DEBUG(MOD, "ignoring control message from %s", c->peer);
     }
+    ockam_message_free(m);
+    return true;
+  }
+  if (is_pong(c, m)) {
+    c->pong_seen = true;
     ockam_message_free(m);
     return true;
   }
@@ -405,6 +416,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   c->rbuf.len += (size_t)nread;
   c->tcp->stats.bytes_in += (uint64_t)nread;
+  c->last_rx_ms = uv_now(stream->loop);
   size_t off = 0;
   while (c->rbuf.len - off >= 2) {
     size_t n = ((size_t)c->rbuf.data[off] << 8) | c->rbuf.data[off + 1];
@@ -425,16 +437,112 @@ static void tcp_read_start(conn *c) {
   if (rc < 0) conn_lost(c, rc);
 }
 
+static void liveness_start(ockam_tcp *tcp);
+static void conn_publish(conn *c, ockam_conn_event_kind kind, int err);
+
 static void conn_opened(conn *c) {
   c->state = CONN_OPEN;
   c->backoff_ms = c->tcp->opt.backoff_min_ms;
   c->last_error = 0;
   c->failing_since = 0;
   c->gave_up = false;
+  c->last_rx_ms = c->last_ping_ms = uv_now(ockami_node_uv(c->tcp->node));
   uv_tcp_nodelay(&c->s->h, 1);
   uv_tcp_keepalive(&c->s->h, 1, OCKAM_TCP_KEEPALIVE_S);
   tcp_read_start(c);
-  if (c->state == CONN_OPEN && (c->pending.len || c->inflight.len)) conn_mark_dirty(c);
+  if (c->state != CONN_OPEN) return;
+  if (c->pending.len || c->inflight.len) conn_mark_dirty(c);
+  if (c->outgoing) liveness_start(c->tcp);
+  conn_publish(c, OCKAM_CONN_UP, 0);
+}
+
+/* ---- connection events and liveness ---------------------------------------- */
+
+static int uv_to_ockam(int err) {
+  switch (err) {
+    case 0:
+      return OCKAM_OK;
+    case UV_ECONNREFUSED:
+      return OCKAM_ECONNREFUSED;
+    case UV_ETIMEDOUT:
+      return OCKAM_ETIMEDOUT;
+    case UV_EPROTO:
+      return OCKAM_EPROTO;
+    default:
+      return OCKAM_ECONNRESET;
+  }
+}
+
+static void conn_publish(conn *c, ockam_conn_event_kind kind, int err) {
+  ockam_tcp *tcp = c->tcp;
+  if (tcp->closing) return;
+  ockam_conn_event ev = {.kind = kind, .outgoing = c->outgoing, .error = uv_to_ockam(err)};
+  if (c->outgoing) {
+    ev.peer.type = OCKAM_ADDRESS_TCP;
+    ev.peer.value = (const uint8_t *)c->peer;
+    ev.peer.len = (uint8_t)strlen(c->peer);
+  } else {
+    if (!c->worker) return;
+    const char *a = ockam_worker_address(c->worker);
+    ev.peer.type = OCKAM_ADDRESS_LOCAL;
+    ev.peer.value = (const uint8_t *)a;
+    ev.peer.len = (uint8_t)strlen(a);
+  }
+  ockam_node_publish_conn_event(tcp->node, &ev);
+}
+
+/* A ping (spec §3): empty onward route, payload 00. The return route names
+ * the transport's router so the pong can be recognised (and is never routed
+ * to a worker). */
+static void conn_ping(conn *c) {
+  ockam_message *ping;
+  if (ockam_message_new(&ping) != OCKAM_OK) return;
+  const char *self = ockam_worker_address(c->tcp->router);
+  uint8_t zero = 0;
+  if (ockam_route_append(&ping->ret, OCKAM_ADDRESS_LOCAL, self, strlen(self)) == OCKAM_OK &&
+      ockami_buf_set(&ping->payload, &zero, 1) == OCKAM_OK)
+    (void)conn_queue_message(c, ping);
+  ockam_message_free(ping);
+}
+
+static bool is_pong(const conn *c, const ockam_message *m) {
+  ockam_address a;
+  return c->outgoing && m->onward.count == 1 && m->payload.len == 1 && m->payload.data[0] == 1 &&
+         ockami_route_first(&m->onward, &a) &&
+         ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, ockam_worker_address(c->tcp->router));
+}
+
+static void liveness_cb(uv_timer_t *h) {
+  ockam_tcp *tcp = h->data;
+  uint64_t now = uv_now(h->loop);
+  bool any = false;
+  for (conn *c = tcp->conns, *next; c; c = next) {
+    next = c->next;
+    if (!c->outgoing || c->state != CONN_OPEN) continue;
+    any = true;
+    uint64_t silent = now - c->last_rx_ms;
+    if (c->pong_seen && silent >= tcp->opt.dead_after_ms) {
+      LOG_INFO(MOD, "connection %s: no answer for %llu ms; reconnecting", c->peer,
+               (unsigned long long)silent);
+      conn_lost(c, UV_ETIMEDOUT);
+      continue;
+    }
+    if (silent >= tcp->opt.ping_idle_ms && now - c->last_ping_ms >= tcp->opt.ping_idle_ms) {
+      c->last_ping_ms = now;
+      conn_ping(c);
+    }
+  }
+  if (!any) {
+    uv_timer_stop(&tcp->liveness);
+    tcp->liveness_active = false;
+  }
+}
+
+static void liveness_start(ockam_tcp *tcp) {
+  if (tcp->liveness_active || tcp->opt.no_ping || tcp->closing) return;
+  uint64_t tick = tcp->opt.ping_idle_ms / 4 ? tcp->opt.ping_idle_ms / 4 : 1;
+  uv_timer_start(&tcp->liveness, liveness_cb, tick, tick);
+  tcp->liveness_active = true;
 }
 
 /* ---- outgoing connections -------------------------------------------------- */
@@ -457,6 +565,7 @@ static void conn_lost(conn *c, int err) {
   if (was_open && tcp->stats.open_connections) tcp->stats.open_connections--;
   if (!c->outgoing || tcp->closing) {
     if (!c->outgoing && tcp->accepted_open) tcp->accepted_open--;
+    if (was_open) conn_publish(c, OCKAM_CONN_DOWN, err);
     c->state = CONN_CLOSED;
     conn_unlink_free(c);
     return;
@@ -493,10 +602,13 @@ static void conn_lost(conn *c, int err) {
   }
   c->state = CONN_BACKOFF;
   if (was_open) LOG_INFO(MOD, "lost connection to %s; reconnecting", c->peer);
-  uint32_t delay = c->backoff_ms;
+  /* Jittered (half to all of the backoff) so that clients cut off together do
+   * not all come back in the same millisecond. */
+  uint32_t delay = c->backoff_ms / 2 + randombytes_uniform(c->backoff_ms / 2 + 1);
   c->backoff_ms =
       c->backoff_ms * 2 > tcp->opt.backoff_max_ms ? tcp->opt.backoff_max_ms : c->backoff_ms * 2;
   if (ockam_timer_start(tcp->node, delay, 0, backoff_cb, c, &c->timer) != OCKAM_OK) c->timer = NULL;
+  if (was_open) conn_publish(c, OCKAM_CONN_DOWN, err);
 }
 
 static void connect_cb(uv_connect_t *req, int status) {
@@ -708,6 +820,10 @@ static void router_stopped(ockam_worker *w) {
   free(tcp->allow);
   tcp->allow = NULL;
   tcp->n_allow = 0;
+  if (tcp->liveness.loop) { /* initialised (creation may have failed before) */
+    uv_timer_stop(&tcp->liveness);
+    uv_close((uv_handle_t *)&tcp->liveness, NULL); /* closes before flush (FIFO) */
+  }
   uv_prepare_stop(&tcp->flush);
   /* tcp itself is freed with the prepare handle. */
   uv_close((uv_handle_t *)&tcp->flush, flush_close_cb);
@@ -893,6 +1009,10 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   }
   tcp->opt.allow = NULL; /* the copies above are what counts */
   tcp->opt.n_allow = 0;
+  if (!tcp->opt.ping_idle_ms) tcp->opt.ping_idle_ms = OCKAM_TCP_PING_IDLE_MS;
+  if (!tcp->opt.dead_after_ms) tcp->opt.dead_after_ms = OCKAM_TCP_DEAD_AFTER_MS;
+  if (tcp->opt.backoff_max_ms < tcp->opt.backoff_min_ms)
+    tcp->opt.backoff_max_ms = tcp->opt.backoff_min_ms;
   ockami_map_init(&tcp->outgoing);
   int rc = ockam_worker_start(node, NULL, 0, &router_ops, tcp, &tcp->router);
   if (rc) {
@@ -907,6 +1027,9 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   }
   uv_prepare_init(ockami_node_uv(node), &tcp->flush);
   tcp->flush.data = tcp;
+  uv_timer_init(ockami_node_uv(node), &tcp->liveness);
+  tcp->liveness.data = tcp;
+  uv_unref((uv_handle_t *)&tcp->liveness); /* pinging alone does not keep the loop alive */
   ockami_node_set_drain_cb(node, resume_all, tcp);
   ockami_flush_probe probe = {probe_mark, probe_narrow, probe_reached, tcp};
   ockami_node_set_flush_probe(node, &probe);
