@@ -209,8 +209,7 @@ static void sp_push(int fd, const char *worker, uint64_t rid, const void *data, 
   send_to(fd, worker, p.b, p.n);
 }
 
-__attribute__((unused)) static void sp_pull(int fd, const char *worker, uint64_t rid,
-                                            uint64_t index, uint64_t limit) {
+static void sp_pull(int fd, const char *worker, uint64_t rid, uint64_t index, uint64_t limit) {
   wbuf body = {0}, p;
   w_uint(&body, rid);
   w_uint(&body, index);
@@ -347,6 +346,94 @@ static void test_index_poisoning(void **state) {
   assert_int_equal(tu_term(&hub), 0);
 }
 
+/* Pulls `worker` from index until a message is there (within timeout_ms);
+ * returns it decoded as a TransportMessage, or NULL. */
+static ockam_message *pull_first(int fd, const char *worker, uint64_t index, int timeout_ms) {
+  uint64_t until = tu_now_ms() + (uint64_t)timeout_ms;
+  for (uint64_t rid = 1; tu_now_ms() < until; rid++) {
+    sp_pull(fd, worker, rid, index, 1);
+    rd body;
+    ockam_message *m = recv_proto(fd, "stream_pull", &body, 5000);
+    assert_non_null(m);
+    assert_int_equal(r_uint(&body), rid);
+    uint64_t n = r_uint(&body);
+    ockam_message *tm = NULL;
+    if (n >= 1) {
+      r_uint(&body);
+      size_t len;
+      const uint8_t *data = r_bytes(&body, &len);
+      assert_false(body.bad);
+      assert_int_equal(ockam_message_decode(data, len, &tm), 0);
+    }
+    ockam_message_free(m);
+    if (tm) return tm;
+    usleep(100000);
+  }
+  return NULL;
+}
+
+/* Pushes a TransportMessage{onward to, return [0#attacker], payload} into a stream. */
+static void push_tm(int fd, const char *worker, uint64_t rid, const ockam_route *to,
+                    const uint8_t *payload, size_t len) {
+  ockam_message *m;
+  assert_int_equal(ockam_message_new(&m), 0);
+  assert_int_equal(ockam_route_append_route(ockam_message_onward_mut(m), to), 0);
+  assert_int_equal(ockam_route_append_str(ockam_message_return_mut(m), "attacker"), 0);
+  assert_int_equal(ockam_message_set_payload(m, payload, len), 0);
+  static uint8_t tm[70000];
+  size_t n;
+  assert_int_equal(ockam_message_encode(m, tm, sizeof tm, &n), 0);
+  ockam_message_free(m);
+  assert_int_equal(sp_push_confirmed(fd, worker, rid, tm, n), 0);
+}
+
+/* ---- handshake injection ---------------------------------------------------------- */
+
+#define RESPONDER OCKAM_EXAMPLES "/14-secure-channel-over-stream-over-cloud-node-responder"
+#define INITIATOR OCKAM_EXAMPLES "/14-secure-channel-over-stream-over-cloud-node-initiator"
+#define REPLY "Reply via secure channel via stream: Hello World!"
+
+static void test_handshake_injection(void **state) {
+  (void)state;
+  tu_proc hub, ini, resp;
+  char bound[64];
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
+  const char *iargv[] = {INITIATOR, bound, NULL};
+  spawn_merged(&ini, iargv);
+  /* A third party reads m1 from the stream: its return route names the
+   * initiator's handshake address. */
+  int fd = tu_connect(bound, 5000);
+  assert_true(fd >= 0);
+  char a_b[64], b_a[64];
+  sp_create_ok(fd, "sc-test-a-b", a_b, sizeof a_b);
+  sp_create_ok(fd, "sc-test-b-a", b_a, sizeof b_a);
+  ockam_message *m1 = pull_first(fd, a_b, 0, 30000);
+  assert_non_null(m1);
+  ockam_address hs;
+  assert_int_equal(ockam_route_get(ockam_message_return(m1), 0, &hs), 0);
+  char hs_addr[256];
+  snprintf(hs_addr, sizeof hs_addr, "%.*s", (int)hs.len, (const char *)hs.value);
+  ockam_message_free(m1);
+  /* ... and pushes 96 garbage bytes (a Vec<u8>, like m2) to it. */
+  uint8_t garbage[97];
+  garbage[0] = 96;
+  for (int i = 1; i < 97; i++) garbage[i] = (uint8_t)(i * 37);
+  ockam_route *to;
+  assert_int_equal(ockam_route_parse(hs_addr, &to), 0);
+  push_tm(fd, b_a, 1, to, garbage, sizeof garbage);
+  ockam_route_free(to);
+  /* The initiator drops it and keeps waiting... */
+  assert_int_equal(tu_expect_line(&ini, "does not authenticate", NULL, 0, 30000), 0);
+  /* ... so the honest m2 still completes the handshake. */
+  const char *rargv[] = {RESPONDER, bound, NULL};
+  spawn_merged(&resp, rargv);
+  assert_int_equal(tu_expect_line(&ini, REPLY, NULL, 0, 60000), 0);
+  assert_int_equal(tu_wait(&ini, 10000), 0);
+  assert_int_equal(tu_term(&resp), 0);
+  close(fd);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
 /* ---- forwarders ------------------------------------------------------------------- */
 
 /* Sends n registrations back to back; returns how many were answered within
@@ -470,6 +557,7 @@ int main(void) {
       cmocka_unit_test(test_index_poisoning),
       cmocka_unit_test(test_data_dir),
       cmocka_unit_test(test_forwarders),
+      cmocka_unit_test(test_handshake_injection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,8 @@ typedef struct ockam_channel_stats {
   bool established;
   uint64_t rekey_messages;               /* agreed key epoch length; 0 = no rekeying */
   uint64_t rekeys_sent, rekeys_received; /* key changes per direction */
+  uint64_t handshake_rejected;           /* handshake messages that did not authenticate
+                                            (dropped; the handshake goes on) */
 } ockam_channel_stats;
 
 /* Start a listener at local address `address` (the guide uses
@@ -70,9 +72,11 @@ OCKAM_MUST_CHECK int ockam_channel_create_listener(ockam_node *node, const char 
 
 /* Create a channel to the listener at the end of `route` and run the loop
  * until the handshake completes or timeout_ms passes. channel_address (cap >=
- * 33) receives the channel's local address. Errors: OCKAM_ETIMEDOUT (the
- * abandoned handshake is freed), OCKAM_ECRYPTO (handshake authentication
- * failed), OCKAM_EINVAL. */
+ * 33) receives the channel's local address. A handshake message that does
+ * not authenticate is dropped and counted (handshake_rejected); the handshake
+ * waits for the honest one, so a wrong peer shows as OCKAM_ETIMEDOUT.
+ * Errors: OCKAM_ETIMEDOUT (the abandoned handshake is freed), OCKAM_ECRYPTO
+ * (a low-order key or a vault failure), OCKAM_EINVAL. */
 OCKAM_MUST_CHECK int ockam_channel_create(ockam_node *node, const ockam_route *route,
                                           ockam_vault *vault, const ockam_channel_options *opts,
                                           int64_t timeout_ms, char *channel_address, size_t cap);

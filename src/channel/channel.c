@@ -44,7 +44,8 @@ typedef struct chan {
   uint32_t local_rekey;  /* rekey interval we offer */
   uint32_t rekey_ms;     /* time-based rekey period of our sending direction */
   ockam_timer *rekey_timer;
-  uint64_t order; /* responder: position in its listener's start order */
+  uint64_t order;              /* responder: position in its listener's start order */
+  uint64_t handshake_rejected; /* handshake messages dropped: did not authenticate */
   ockam_route remote_route;
   ockam_route callback; /* responder: KeyExchangeCompleted target (may be empty) */
   ockami_xx xx;
@@ -294,6 +295,59 @@ static int responder_send_m2(chan *c) {
   return rc;
 }
 
+/* One secret of a handshake copied for xx_fork (shared when not owned). */
+static int secret_copy(ockam_vault *v, ockam_secret src, bool own, ockam_secret *out) {
+  *out = 0;
+  if (!src || !own) {
+    *out = src;
+    return OCKAM_OK;
+  }
+  ockam_secret_type type;
+  uint8_t buf[64];
+  size_t len = 0;
+  int rc = ockam_vault_secret_info(v, src, &type, NULL);
+  if (!rc) rc = ockam_vault_secret_export(v, src, buf, sizeof buf, &len);
+  if (!rc) rc = ockam_vault_secret_import(v, type, buf, len, out);
+  sodium_memzero(buf, sizeof buf);
+  return rc;
+}
+
+/* A copy of the handshake with its own copies of the secrets, so that a
+ * message can be tried on the copy and the handshake kept unchanged when the
+ * message does not authenticate: anyone who can reach the channel's remote
+ * address (e.g. by pushing into the stream it reads) could otherwise abort
+ * it with one garbage message. */
+static int xx_fork(const ockami_xx *src, ockami_xx *dst) {
+  *dst = *src;
+  dst->ck = dst->k = dst->e = dst->s = 0;
+  int rc = secret_copy(src->vault, src->ck, true, &dst->ck);
+  if (!rc) rc = secret_copy(src->vault, src->k, true, &dst->k);
+  if (!rc) rc = secret_copy(src->vault, src->e, src->own_e, &dst->e);
+  if (!rc) rc = secret_copy(src->vault, src->s, src->own_s, &dst->s);
+  if (rc) ockami_xx_clear(dst);
+  return rc;
+}
+
+/* Read a handshake message on a copy; adopt the copy only if it authenticated. */
+static int xx_try_read(chan *c, const uint8_t *msg, size_t len, uint8_t *payload, size_t cap,
+                       size_t *plen) {
+  ockami_xx trial;
+  int rc = xx_fork(&c->xx, &trial);
+  if (rc) return rc;
+  rc = ockami_xx_read(&trial, msg, len, payload, cap, plen);
+  if (rc) {
+    ockami_xx_clear(&trial);
+    c->handshake_rejected++;
+    LOG_WARN(MOD,
+             "channel %s: dropped a handshake message that does not authenticate (%llu so far)",
+             c->local, (unsigned long long)c->handshake_rejected);
+    return rc;
+  }
+  ockami_xx_clear(&c->xx);
+  c->xx = trial;
+  return OCKAM_OK;
+}
+
 static int chan_handshake(chan *c, ockam_message *m) {
   ockami_reader r;
   ockami_reader_init(&r, m->payload.data, m->payload.len);
@@ -301,17 +355,20 @@ static int chan_handshake(chan *c, ockam_message *m) {
   size_t len;
   int rc = ockami_read_data(&r, OCKAMI_XX_MSG_MAX, &msg, &len);
   if (rc) return rc;
-  /* Always answer along the latest path (spec §6.2). */
-  if ((rc = ockami_route_assign(&c->remote_route, &m->ret))) return rc;
   uint8_t payload[256];
   size_t plen = 0;
   ockami_xx_state st = ockami_xx_get_state(&c->xx);
-  if (c->initiator && st == OCKAMI_XX_READ_M2) {
-    rc = ockami_xx_read(&c->xx, msg, len, payload, sizeof payload, &plen);
-    if (rc) {
-      chan_fail(c, rc, "bad handshake message 2");
+  if ((c->initiator && st == OCKAMI_XX_READ_M2) || (!c->initiator && st == OCKAMI_XX_READ_M3)) {
+    /* A message that does not authenticate changes nothing; the honest one
+     * may still come. */
+    if ((rc = xx_try_read(c, msg, len, payload, sizeof payload, &plen))) return rc;
+    /* Answer along the path the authenticated message came (spec §6.2). */
+    if ((rc = ockami_route_assign(&c->remote_route, &m->ret))) {
+      chan_fail(c, rc, "cannot keep the route to the peer");
       return rc;
     }
+  }
+  if (c->initiator && st == OCKAMI_XX_READ_M2) {
     uint32_t remote_rekey;
     uint8_t remote_flags = ockami_ext_offer_parse(payload, plen, &remote_rekey);
     /* m3 carries no payload: the responder learnt our flags from m1. */
@@ -327,11 +384,6 @@ static int chan_handshake(chan *c, ockam_message *m) {
     return OCKAM_OK;
   }
   if (!c->initiator && st == OCKAMI_XX_READ_M3) {
-    rc = ockami_xx_read(&c->xx, msg, len, payload, sizeof payload, &plen);
-    if (rc) {
-      chan_fail(c, rc, "bad handshake message 3");
-      return rc;
-    }
     chan_ready(c, c->remote_flags, c->remote_rekey);
     return OCKAM_OK;
   }
@@ -575,6 +627,7 @@ int ockam_channel_get_stats(ockam_node *node, const char *channel_address,
   if (!c) return OCKAM_ENOTFOUND;
   memset(out, 0, sizeof *out);
   out->established = c->state == CHAN_READY;
+  out->handshake_rejected = c->handshake_rejected;
   if (out->established) {
     const ockami_cipher_stats *s = ockami_cipher_get_stats(&c->cipher);
     out->sent = s->sent;
