@@ -3,5 +3,6 @@
  * is the subcommand name; returns the exit status). Included by main.c and
  * cli.h with OCKAM_COMMAND defined; no include guard on purpose. */
 OCKAM_COMMAND(hub, "run a hub (echo, forwarding and stream services)")
+OCKAM_COMMAND(identity, "create, show, rotate or export an identity (--help)")
 OCKAM_COMMAND(send, "send a string along a route and print the reply")
 OCKAM_COMMAND(version, "print the version")

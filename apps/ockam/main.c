@@ -3,6 +3,7 @@
  *
  *   ockam hub [options]             run a hub
  *   ockam send [options] ROUTE TEXT send TEXT along ROUTE and print the reply
+ *   ockam identity SUB [options]    create, show, rotate or export-contact an identity
  *   ockam version | --version       print the version
  */
 #include <stdio.h>
