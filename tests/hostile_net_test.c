@@ -132,7 +132,7 @@ static void test_hub_never_dials(void **state) {
   int fd = tu_connect(bound, 5000);
   assert_true(fd >= 0);
   const char *spellings[] = {"127.0.0.1:%d",  "127.000.0.1:%d",        "localhost:%d", "127.1:%d",
-                             "0x7f.0.0.1:%d", "[::ffff:127.0.0.1]:%d", "127.0.0.1:0%d"};
+                             "0x7f.0.0.1:%d", "[::ffff:127.0.0.1]:%d", "127.0.0.1.:%d"};
   uint8_t f[1024];
   const uint8_t payload[] = {5, 'h', 'e', 'l', 'l', 'o'};
   for (int round = 0; round < 20; round++) {
@@ -201,6 +201,67 @@ static void test_responder_never_dials(void **state) {
   assert_int_equal(tu_term(&hub), 0);
 }
 
+/* ---- 7. NUL and control bytes in TCP addresses -------------------------------- */
+
+/* A raw frame: onward [1#<addr bytes>, 0#x], empty return route and payload. */
+static size_t raw_tcp_hop_frame(uint8_t *out, const uint8_t *addr, size_t alen) {
+  size_t n = 2;
+  out[n++] = 1; /* TransportMessage version */
+  out[n++] = 2; /* onward hops */
+  out[n++] = 1;
+  out[n++] = (uint8_t)alen;
+  memcpy(out + n, addr, alen);
+  n += alen;
+  out[n++] = 0;
+  out[n++] = 1;
+  out[n++] = 'x';
+  out[n++] = 0; /* return hops */
+  out[n++] = 0; /* payload length */
+  out[0] = (uint8_t)((n - 2) >> 8);
+  out[1] = (uint8_t)(n - 2);
+  return n;
+}
+
+/* `1#"127.0.0.1:P\0"+AAAA...` used to over-read the heap (a C string copy of
+ * the key, hashed with the raw length) and leave entries nobody could
+ * remove. Now such a frame does not decode: its connection is closed, the
+ * hub keeps serving, and nothing is dialled. */
+static void test_nul_in_tcp_address(void **state) {
+  (void)state;
+  int port;
+  int trap = trap_listen(&port);
+  tu_proc hub;
+  char bound[64];
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
+  uint8_t addr[255], f[300];
+  const char *ctl = "\x00\x01\x0a\x0d\x1b\x7f\x20";
+  for (size_t k = 0; k < 7; k++) {
+    int n = snprintf((char *)addr, sizeof addr, "127.0.0.1:%d", port);
+    addr[n] = (uint8_t)ctl[k];
+    size_t alen = (size_t)n + 1 + 200;
+    memset(addr + n + 1, 'A', 200);
+    int fd = tu_connect(bound, 5000);
+    assert_true(fd >= 0);
+    size_t fl = raw_tcp_hop_frame(f, addr, alen);
+    assert_int_equal(tu_send_all(fd, f, fl), 0);
+    assert_int_equal(tu_wait_closed(fd, 5000), 1);
+    close(fd);
+    /* The control byte in the middle of the host. */
+    n = snprintf((char *)addr, sizeof addr, "127.0.0.1:%d", port);
+    addr[3] = (uint8_t)ctl[k];
+    fd = tu_connect(bound, 5000);
+    assert_true(fd >= 0);
+    fl = raw_tcp_hop_frame(f, addr, (size_t)n);
+    assert_int_equal(tu_send_all(fd, f, fl), 0);
+    assert_int_equal(tu_wait_closed(fd, 5000), 1);
+    close(fd);
+  }
+  check_served(bound);
+  assert_int_equal(trap_count(trap, 500), 0);
+  close(trap);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
 /* A node that asked for nothing dials nothing; one that connected explicitly
  * or listed a destination reaches it; connect_on_use restores the old way. */
 static void test_library_dial_policy(void **state) {
@@ -251,6 +312,7 @@ int main(void) {
       cmocka_unit_test(test_hub_never_dials),
       cmocka_unit_test(test_responder_never_dials),
       cmocka_unit_test(test_library_dial_policy),
+      cmocka_unit_test(test_nul_in_tcp_address),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

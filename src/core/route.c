@@ -63,6 +63,56 @@ int ockam_route_copy(const ockam_route *r, ockam_route **out) {
   return OCKAM_OK;
 }
 
+int ockami_parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out) {
+  if (!s || len == 0) return OCKAM_EINVAL;
+  uint64_t v = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9') return OCKAM_EINVAL;
+    unsigned d = (unsigned)(s[i] - '0');
+    if (v > (max - d) / 10) return OCKAM_EOVERFLOW;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return OCKAM_OK;
+}
+
+bool ockami_tcp_address_parse(const uint8_t *v, size_t len, size_t *host_off, size_t *host_len,
+                              uint32_t *port) {
+  if (!v || len < 3 || len > OCKAM_ADDRESS_MAX_LEN) return false;
+  for (size_t i = 0; i < len; i++)
+    if (v[i] <= 0x20 || v[i] >= 0x7f || v[i] == '#' || v[i] == ';' || v[i] == ',') return false;
+  size_t hoff = 0, hlen, colon;
+  if (v[0] == '[') {
+    const uint8_t *end = memchr(v, ']', len);
+    if (!end || (size_t)(end - v) + 1 >= len || end[1] != ':') return false;
+    hoff = 1;
+    hlen = (size_t)(end - v) - 1;
+    colon = (size_t)(end - v) + 1;
+  } else {
+    colon = len;
+    while (colon > 0 && v[colon - 1] != ':') colon--;
+    if (colon == 0) return false;
+    colon--;
+    hlen = colon;
+    if (memchr(v, '[', hlen) || memchr(v, ']', hlen)) return false;
+  }
+  if (hlen == 0) return false;
+  size_t plen = len - colon - 1;
+  uint64_t p;
+  if (plen > 5 || ockami_parse_uint((const char *)v + colon + 1, plen, 65535, &p)) return false;
+  if (host_off) *host_off = hoff;
+  if (host_len) *host_len = hlen;
+  if (port) *port = (uint32_t)p;
+  return true;
+}
+
+bool ockami_tcp_address_valid(const uint8_t *v, size_t len) {
+  /* The Elixir hub's binary forms (spec §1.1): 00 ‖ IPv4 ‖ port, 01 ‖ 8×u16 ‖ port. */
+  if (len == 7 && v[0] == 0x00) return true;
+  if (len == 19 && v[0] == 0x01) return true;
+  return ockami_tcp_address_parse(v, len, NULL, NULL, NULL);
+}
+
 static int check_hop(const ockam_route *r, size_t len) {
   if (len > OCKAM_ADDRESS_MAX_LEN) return OCKAM_EOVERFLOW;
   if (r->count >= OCKAM_ROUTE_MAX_HOPS) return OCKAM_EOVERFLOW;
@@ -73,6 +123,7 @@ int ockam_route_append(ockam_route *r, uint8_t type, const void *value, size_t l
   if (!r || (len && !value)) return OCKAM_EINVAL;
   int rc = check_hop(r, len);
   if (rc) return rc;
+  if (type == OCKAM_ADDRESS_TCP && !ockami_tcp_address_valid(value, len)) return OCKAM_EADDR;
   rc = reserve(r, 2 + len);
   if (rc) return rc;
   r->buf[r->len] = type;
@@ -87,6 +138,7 @@ int ockam_route_prepend(ockam_route *r, uint8_t type, const void *value, size_t 
   if (!r || (len && !value)) return OCKAM_EINVAL;
   int rc = check_hop(r, len);
   if (rc) return rc;
+  if (type == OCKAM_ADDRESS_TCP && !ockami_tcp_address_valid(value, len)) return OCKAM_EADDR;
   rc = reserve(r, 2 + len);
   if (rc) return rc;
   if (r->len) memmove(r->buf + 2 + len, r->buf, r->len);

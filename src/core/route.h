@@ -26,5 +26,19 @@ bool ockami_route_first(const ockam_route *r, ockam_address *out);
 /* Iterate: pos starts at 0; returns false at the end. */
 bool ockami_route_next(const ockam_route *r, uint32_t *pos, ockam_address *out);
 bool ockami_address_is(const ockam_address *a, uint8_t type, const char *value);
+/* A TCP address value (type 1): "host:port" or "[v6]:port" of printable
+ * ASCII (no NUL, control bytes, spaces or '#'), a non-empty host and a port of
+ * 1 to 5 decimal digits, at most 65535. On success *host_len is the host's
+ * length (without brackets) and *port the port, when not NULL. */
+bool ockami_tcp_address_parse(const uint8_t *v, size_t len, size_t *host_off, size_t *host_len,
+                              uint32_t *port);
+/* What a type-1 hop may hold: a text address as above, or the Elixir hub's
+ * binary IPv4 (7 bytes, tag 00) or IPv6 (19 bytes, tag 01) form. Anything
+ * else - a NUL or control byte inside text, say - is refused by
+ * ockam_route_append / ockam_route_prepend and so by the decoder. */
+bool ockami_tcp_address_valid(const uint8_t *v, size_t len);
+/* Strict unsigned decimal: digits only (no sign, no spaces, no "0x"), at
+ * least one, value <= max. Returns 0 or OCKAM_EINVAL / OCKAM_EOVERFLOW. */
+int ockami_parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out);
 
 #endif

@@ -100,27 +100,14 @@ static bool is_pong(const conn *c, const ockam_message *m);
 
 /* ---- address parsing ---------------------------------------------------- */
 
-/* Split "host:port" / "[v6]:port". host receives a NUL-terminated copy. */
+/* Split "host:port" / "[v6]:port" (strictly: see ockami_tcp_address_parse).
+ * host receives a NUL-terminated copy. */
 static int split_host_port(const char *hp, char *host, size_t cap, int *port) {
-  const char *colon;
-  const char *h = hp;
-  size_t hlen;
-  if (hp[0] == '[') {
-    const char *end = strchr(hp, ']');
-    if (!end || end[1] != ':') return OCKAM_EADDR;
-    h = hp + 1;
-    hlen = (size_t)(end - h);
-    colon = end + 1;
-  } else {
-    colon = strrchr(hp, ':');
-    if (!colon) return OCKAM_EADDR;
-    hlen = (size_t)(colon - hp);
-  }
-  if (hlen == 0 || hlen >= cap) return OCKAM_EADDR;
-  char *endp;
-  long p = strtol(colon + 1, &endp, 10);
-  if (*endp || endp == colon + 1 || p < 0 || p > 65535) return OCKAM_EADDR;
-  memcpy(host, h, hlen);
+  size_t off, hlen;
+  uint32_t p;
+  if (!ockami_tcp_address_parse((const uint8_t *)hp, strlen(hp), &off, &hlen, &p) || hlen >= cap)
+    return OCKAM_EADDR;
+  memcpy(host, hp + off, hlen);
   host[hlen] = '\0';
   *port = (int)p;
   return OCKAM_OK;
