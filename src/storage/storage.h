@@ -1,10 +1,12 @@
-/* Stream storage: the ops table every backend (memory, lmdb, jetstream)
- * implements, and the asynchronous store the hub uses on top of it.
+/* Stream storage: the ops tables of the backends (memory, lmdb, jetstream),
+ * each the validating front end of storage.c in front of the backend's own
+ * table (backend.h), and the asynchronous store the hub uses on top of them.
  *
  * Model. A stream is a named, append-only sequence of opaque records. Each
  * record gets an index: the first record of a stream has index 0 and each
  * append adds 1 (indexes are dense and never reused, even after retention
- * removed old records). An index entry maps (client_id, stream_name) to a
+ * removed old records; only stream_delete ends a stream, and one made later
+ * under the same name starts at 0 again). An index entry maps (client_id, stream_name) to a
  * u64 "next index to read"; saves are monotonic (a lower value never replaces
  * a higher one).
  *
