@@ -36,6 +36,15 @@
  *     that side create its stream again (moving to the next hub route when
  *     fallback routes are given), re-read the saved index, and continue from
  *     the larger of its own position and the hub's.
+ *   - Connection events (node.h): when the transport reports the connection
+ *     to a side's hub lost, that side stops sending (nothing it sends could
+ *     arrive) and stops counting timeouts; when the connection is back it
+ *     sends again at once what was in flight: the consumer its pull (whose
+ *     reply went to the old connection; the ockam-c hub drops pulls parked
+ *     for a closed connection), the producer every unconfirmed push, from the
+ *     oldest. With fallback routes, a side whose hub connection is still down
+ *     after retry_ms moves to the next hub route. The pause lasts at most
+ *     10 s, after which the side retries as if the connection were up.
  *
  * Duplicates. A push whose confirm was lost is stored twice, and a batch
  * delivered just before a crash (or before its Save reached the hub) is

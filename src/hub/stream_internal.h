@@ -154,6 +154,7 @@ struct ockami_stream {
 typedef struct ockami_stream_stats {
   uint64_t creates, pushes, push_errors, pushes_refused, pulls, pulls_parked, pulls_woken, invalid;
   uint64_t index_clamped; /* index saves beyond the stream's end, lowered or dropped */
+  uint64_t pulls_dropped; /* parked pulls whose connection closed */
 } ockami_stream_stats;
 
 struct ockami_stream_service {
@@ -188,6 +189,7 @@ struct ockami_stream_service {
   ockami_buf scratch;         /* reply encoding */
   ockami_sp_stream_msg *msgs; /* OCKAM_PULL_LIMIT_MAX entries */
   ockami_stream_stats stats;
+  ockam_conn_sub *conn_sub; /* connection events: drop parked pulls of closed connections */
 };
 
 /* ---- stream_service.c -------------------------------------------------------- */
@@ -221,5 +223,9 @@ OCKAM_MUST_CHECK int ockami_stream_worker_start(ockami_stream *st);
 void ockami_stream_worker_stop(ockami_stream *st);
 /* Answers nothing and frees every parked pull of st (service stop). */
 void ockami_stream_drop_parked(ockami_stream *st);
+/* Frees, unanswered, the parked pulls of st whose reply goes first to `hop`
+ * (a connection that closed: the answer could only be lost, and the client
+ * asks again on its next connection). Returns how many. */
+size_t ockami_stream_drop_parked_via(ockami_stream *st, const ockam_address *hop);
 
 #endif

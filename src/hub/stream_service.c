@@ -651,6 +651,23 @@ static void set_aliases(ockami_stream_service *svc) {
   svc->naliases = n;
 }
 
+/* A client connection closed: its parked pulls would answer into nothing
+ * and hold a parking slot until their deadline. */
+static void on_conn_event(void *arg, const ockam_conn_event *ev) {
+  ockami_stream_service *svc = arg;
+  if (ev->kind != OCKAM_CONN_DOWN || ev->outgoing || svc->state != OCKAMI_SVC_RUNNING ||
+      svc->nparked == 0)
+    return;
+  size_t bucket = 0, n = 0;
+  ockami_map_entry *e = NULL;
+  while ((e = ockami_map_next(&svc->streams, &bucket, e)))
+    n += ockami_stream_drop_parked_via(e->value, &ev->peer);
+  svc->stats.pulls_dropped += n;
+  if (n)
+    LOG_DEBUG(MOD, "connection 0#%.*s closed: %zu parked pulls dropped", (int)ev->peer.len,
+              ev->peer.value, n);
+}
+
 int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
                                 ockami_stream_service **out) {
   if (!node || !opts || !out) return OCKAM_EINVAL;
@@ -718,6 +735,7 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
     rc = ockam_worker_start(node, saddrs, svc->naliases, &service_ops, svc, &svc->service_worker);
   if (!rc)
     rc = ockam_worker_start(node, iaddrs, svc->naliases, &index_ops, svc, &svc->index_worker);
+  if (!rc) rc = ockam_node_subscribe_conn_events(node, on_conn_event, svc, &svc->conn_sub);
   if (!rc && svc->registry)
     rc = ockam_timer_start(node, OCKAM_STREAM_REGISTRY_POLL_MS, OCKAM_STREAM_REGISTRY_POLL_MS,
                            registry_poll, svc, &svc->registry_timer);
@@ -749,6 +767,8 @@ void ockami_stream_service_stop(ockami_stream_service *svc) {
            t->pulls_parked, t->pulls_woken, t->invalid, t->index_clamped);
   if (svc->registry_timer) ockam_timer_stop(svc->registry_timer);
   svc->registry_timer = NULL;
+  ockam_conn_sub_cancel(svc->conn_sub);
+  svc->conn_sub = NULL;
   size_t bucket = 0;
   ockami_map_entry *e = NULL;
   while ((e = ockami_map_next(&svc->streams, &bucket, e))) ockami_stream_drop_parked(e->value);

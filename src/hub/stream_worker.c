@@ -230,6 +230,24 @@ void ockami_stream_drop_parked(ockami_stream *st) {
   }
 }
 
+size_t ockami_stream_drop_parked_via(ockami_stream *st, const ockam_address *hop) {
+  size_t n = 0;
+  ockami_pull *p = st->parked_head;
+  while (p) {
+    ockami_pull *next = p->next;
+    ockam_address a;
+    if (ockami_route_first(&p->reply, &a) && a.type == hop->type && a.len == hop->len &&
+        memcmp(a.value, hop->value, a.len) == 0) {
+      unpark(p);
+      ockam_timer_stop(p->timer);
+      pull_free(p);
+      n++;
+    }
+    p = next;
+  }
+  return n;
+}
+
 static void stream_pull(ockami_stream *st, const ockam_route *ret, const ockami_sp_msg *req) {
   ockami_stream_service *svc = st->svc;
   svc->stats.pulls++;

@@ -127,11 +127,15 @@ static void stream_timer_cb(void *arg) {
   ockami_stream_schedule(s);
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b) {
+  return a < b ? a : b;
+}
+
 /* Arm the one timer for the earliest deadline of either side. */
 void ockami_stream_schedule(ockam_stream *s) {
   if (s->life != LIFE_RUNNING) return;
-  uint64_t d =
-      s->prod.sd.deadline < s->cons.sd.deadline ? s->prod.sd.deadline : s->cons.sd.deadline;
+  uint64_t d = min_u64(min_u64(s->prod.sd.deadline, s->cons.sd.deadline),
+                       min_u64(s->prod.sd.failover_at, s->cons.sd.failover_at));
   if (d == NEVER) {
     if (s->timer) ockam_timer_stop(s->timer);
     s->timer = NULL;
@@ -166,9 +170,30 @@ static void stream_free(ockam_stream *s) {
   free(s);
 }
 
+/* Connection events: a side whose hub connection is lost pauses (and fails
+ * over when it has fallback hubs); when it is back, requests in flight are
+ * sent again at once. */
+static bool side_uses(const side *sd, const ockam_conn_event *ev) {
+  ockam_address a;
+  return ockami_route_first(&sd->s->hubs[sd->hub], &a) && a.type == ev->peer.type &&
+         a.len == ev->peer.len && memcmp(a.value, ev->peer.value, a.len) == 0;
+}
+
+static void stream_conn_event(void *arg, const ockam_conn_event *ev) {
+  ockam_stream *s = arg;
+  if (s->life != LIFE_RUNNING || !ev->outgoing) return;
+  uint64_t now = ockam_node_now_ms(s->node);
+  bool up = ev->kind == OCKAM_CONN_UP;
+  if (side_uses(&s->prod.sd, ev)) ockami_prod_conn(&s->prod, up, now);
+  if (side_uses(&s->cons.sd, ev)) ockami_cons_conn(&s->cons, up, now);
+  ockami_stream_schedule(s);
+}
+
 /* Nothing more is sent or scheduled; `life` says who frees. */
 static void stream_halt(ockam_stream *s, stream_life life) {
   s->life = life;
+  ockam_conn_sub_cancel(s->conn_sub);
+  s->conn_sub = NULL;
   s->prod.state = PROD_STOPPED;
   s->cons.state = CONS_STOPPED;
   if (s->timer) ockam_timer_stop(s->timer);
@@ -276,6 +301,7 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
   p->sd.s = s;
   p->sd.name = s->outgoing;
   p->sd.deadline = NEVER;
+  p->sd.failover_at = NEVER;
   ockam_random_address(p->sd.ctl);
   ockam_random_address(p->mark);
   p->state = PROD_CREATING;
@@ -284,6 +310,7 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
   c->sd.s = s;
   c->sd.name = s->incoming;
   c->sd.deadline = NEVER;
+  c->sd.failover_at = NEVER;
   ockam_random_address(c->sd.ctl);
   ockam_random_address(c->mark);
   c->state = CONS_CREATING;
@@ -319,6 +346,11 @@ int ockam_stream_connect(ockam_node *node, const ockam_route *route_to_hub, cons
     return rc;
   }
   s->live_workers = 2;
+  rc = ockam_node_subscribe_conn_events(node, stream_conn_event, s, &s->conn_sub);
+  if (rc) {
+    ockam_stream_close(s);
+    return rc;
+  }
   uint64_t now = ockam_node_now_ms(node);
   ockami_side_send_create(&s->prod.sd, now);
   ockami_side_send_create(&s->cons.sd, now);

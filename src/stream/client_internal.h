@@ -36,6 +36,10 @@
 #define MARKER_LEN 8u
 /* Random local addresses: 32 hex characters. */
 #define ADDR_LEN 32u
+/* Longest pause of a side whose hub connection is down: after it the side
+ * behaves as if it were up (retries, re-creates), in case the transport
+ * never reports the connection back. */
+#define DOWN_PAUSE_MAX_MS 10000u
 
 /* ---- state --------------------------------------------------------------- */
 
@@ -50,6 +54,14 @@ typedef struct side {
   uint32_t failures;      /* consecutive timeouts and errors */
   uint32_t attempts;      /* create requests sent since the last Init */
   uint64_t deadline;      /* next timeout on the loop clock, NEVER if none */
+  /* The connection to the hub in use was reported down (a node connection
+   * event) and not back up yet: requests would only queue behind the dead
+   * connection, so none are sent or counted as timed out until it is back
+   * (for at most DOWN_PAUSE_MAX_MS), and with fallback hubs the side moves
+   * on at failover_at. */
+  bool down;
+  uint64_t down_since;
+  uint64_t failover_at; /* NEVER unless down with a fallback hub */
 } side;
 
 typedef enum prod_state { PROD_CREATING, PROD_READY, PROD_BACKOFF, PROD_STOPPED } prod_state;
@@ -127,7 +139,8 @@ struct ockam_stream {
   consumer cons;
   ockam_timer *timer;
   uint64_t timer_at;
-  int live_workers; /* workers whose `stopped` callback has not run */
+  ockam_conn_sub *conn_sub; /* connection events of the node */
+  int live_workers;         /* workers whose `stopped` callback has not run */
   stream_life life;
   ockami_buf scratch;
   ockam_stream_stats stats;
@@ -148,6 +161,10 @@ static inline bool str_is(ockami_sp_str a, const char *b) {
   return a.len == n && memcmp(a.p, b, n) == 0;
 }
 
+static inline bool side_paused(const side *sd, uint64_t now) {
+  return sd->down && now - sd->down_since < DOWN_PAUSE_MAX_MS;
+}
+
 static inline push_entry *prod_at(const producer *p, size_t i) {
   return p->ring[(p->head + i) & (p->cap - 1)];
 }
@@ -165,9 +182,12 @@ int ockami_stream_send_marker(ockam_stream *s, const char *mark, uint64_t seq);
 /* producer.c */
 int ockami_prod_handle(ockam_worker *w, ockam_message *msg);
 void ockami_prod_tick(producer *p, uint64_t now);
+/* The producer's hub connection went down (up = false) or came back. */
+void ockami_prod_conn(producer *p, bool up, uint64_t now);
 
 /* consumer.c */
 int ockami_cons_handle(ockam_worker *w, ockam_message *msg);
 void ockami_cons_tick(consumer *c, uint64_t now);
+void ockami_cons_conn(consumer *c, bool up, uint64_t now);
 
 #endif

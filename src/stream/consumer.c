@@ -277,8 +277,18 @@ static void cons_on_reply(consumer *c, const ockam_message *msg, uint64_t now) {
 }
 
 void ockami_cons_tick(consumer *c, uint64_t now) {
-  if (now < c->sd.deadline) return;
   ockam_stream *s = c->sd.s;
+  if (c->sd.down && now >= c->sd.failover_at && c->state != CONS_STOPPED) {
+    c->sd.down = false;
+    c->sd.failover_at = NEVER;
+    cons_recreate(c, now, "the connection to the hub is down");
+    return;
+  }
+  if (now < c->sd.deadline) return;
+  if (side_paused(&c->sd, now) && c->state == CONS_PULLING && c->phase == PULL_SENT) {
+    c->sd.deadline = now + s->retry_ms; /* asked again when the connection is back */
+    return;
+  }
   switch (c->state) {
     case CONS_CREATING:
       ockami_side_create_timeout(&c->sd, now);
@@ -306,6 +316,37 @@ void ockami_cons_tick(consumer *c, uint64_t now) {
         return;
       }
       LOG_DEBUG(MOD, "stream %s: pull not answered, asking again", c->sd.name);
+      if (c->save_unsure) cons_save(c, c->saved);
+      cons_send_pull(c, now, true);
+      return;
+    case CONS_STOPPED:
+      return;
+  }
+}
+
+void ockami_cons_conn(consumer *c, bool up, uint64_t now) {
+  ockam_stream *s = c->sd.s;
+  if (!up) {
+    if (!c->sd.down) c->sd.down_since = now;
+    c->sd.down = true;
+    if (s->n_hubs > 1) c->sd.failover_at = now + s->retry_ms;
+    return;
+  }
+  c->sd.down = false;
+  c->sd.failover_at = NEVER;
+  c->sd.failures = 0;
+  /* The reply to a request in flight went to the old connection (the hub
+   * drops a pull parked for it): ask again now. */
+  switch (c->state) {
+    case CONS_CREATING:
+      ockami_side_send_create(&c->sd, now);
+      return;
+    case CONS_INDEXING:
+      cons_send_get(c, now);
+      return;
+    case CONS_PULLING:
+      if (c->phase != PULL_SENT) return;
+      LOG_DEBUG(MOD, "stream %s: connection back; pulling again", c->sd.name);
       if (c->save_unsure) cons_save(c, c->saved);
       cons_send_pull(c, now, true);
       return;

@@ -25,6 +25,11 @@ static void prod_update_deadline(producer *p, uint64_t now) {
 static void prod_pump(producer *p, uint64_t now) {
   ockam_stream *s = p->sd.s;
   if (p->state != PROD_READY) return;
+  if (side_paused(&p->sd, now)) { /* sent again from the oldest once it is back */
+    p->next_send = 0;
+    p->sd.deadline = now + s->retry_ms;
+    return;
+  }
   while (p->next_send < p->count && p->next_send < s->max_in_flight) {
     push_entry *e = prod_at(p, p->next_send);
     if (!e->confirmed) {
@@ -192,8 +197,19 @@ static void prod_on_reply(producer *p, const ockam_message *msg, uint64_t now) {
 }
 
 void ockami_prod_tick(producer *p, uint64_t now) {
-  if (now < p->sd.deadline) return;
   ockam_stream *s = p->sd.s;
+  if (p->sd.down && now >= p->sd.failover_at && p->state != PROD_STOPPED) {
+    p->sd.down = false;
+    p->sd.failover_at = NEVER;
+    prod_recreate(p, now, "the connection to the hub is down");
+    return;
+  }
+  if (now < p->sd.deadline) return;
+  if (side_paused(&p->sd, now) && p->state == PROD_READY) {
+    p->next_send = 0; /* nothing is counted as lost while the connection is down */
+    p->sd.deadline = now + s->retry_ms;
+    return;
+  }
   switch (p->state) {
     case PROD_CREATING:
       ockami_side_create_timeout(&p->sd, now);
@@ -216,6 +232,36 @@ void ockami_prod_tick(producer *p, uint64_t now) {
                (unsigned long long)prod_at(p, 0)->id);
       prod_go_back(p, now);
       return;
+    case PROD_STOPPED:
+      return;
+  }
+}
+
+void ockami_prod_conn(producer *p, bool up, uint64_t now) {
+  ockam_stream *s = p->sd.s;
+  if (!up) {
+    if (!p->sd.down) p->sd.down_since = now;
+    p->sd.down = true;
+    if (s->n_hubs > 1) p->sd.failover_at = now + s->retry_ms;
+    return;
+  }
+  p->sd.down = false;
+  p->sd.failover_at = NEVER;
+  p->sd.failures = 0;
+  /* Whatever was in flight may be lost with the old connection: ask again
+   * now rather than after a timeout. */
+  switch (p->state) {
+    case PROD_CREATING:
+      ockami_side_send_create(&p->sd, now);
+      return;
+    case PROD_READY:
+      if (p->count) {
+        LOG_DEBUG(MOD, "stream %s: connection back; resending %zu unconfirmed pushes", p->sd.name,
+                  p->count);
+        prod_go_back(p, now);
+      }
+      return;
+    case PROD_BACKOFF:
     case PROD_STOPPED:
       return;
   }
