@@ -59,6 +59,7 @@ static void *receiver_main(void *arg) {
   ockam_node *node;
   ockam_tcp *tcp;
   ockam_vault *vault = NULL;
+  ockam_channel_listener *listener = NULL;
   char bound[64];
   BENCH_CHECK(ockam_node_create(&node));
   BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
@@ -67,7 +68,8 @@ static void *receiver_main(void *arg) {
   BENCH_CHECK(ockam_worker_start(node, addr, 1, &sink_ops, r, NULL));
   if (r->channel) {
     BENCH_CHECK(ockam_vault_create("software", &vault));
-    BENCH_CHECK(ockam_channel_create_listener(node, "secure_channel_listener", vault, NULL));
+    BENCH_CHECK(
+        ockam_channel_listener_create(node, "secure_channel_listener", vault, NULL, &listener));
   }
   pthread_mutex_lock(&r->mu);
   snprintf(r->bound, sizeof r->bound, "%s", bound);
@@ -75,6 +77,8 @@ static void *receiver_main(void *arg) {
   pthread_cond_signal(&r->cv);
   pthread_mutex_unlock(&r->mu);
   bench_ignore(ockam_node_run_until(node, -1, receiver_stopped, r));
+  ockam_channel_listener_close(listener);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   return NULL;
@@ -208,6 +212,7 @@ int main(int argc, char **argv) {
   BENCH_CHECK(ockam_node_post(r.node, noop, NULL));
   pthread_join(th, NULL);
   ockam_route_free(route);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   free(s.payload);

@@ -90,6 +90,7 @@ static int run_push(const char *hub, int producers, uint64_t count, const char *
     ockam_stream_close(s[i]);
   }
   ockam_route_free(to_hub);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   free(s);
   free(r);
@@ -144,6 +145,7 @@ static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, con
     BENCH_CHECK(ockam_stream_flush(s, 60000));
     ockam_route_free(r);
     ockam_stream_close(s);
+    ockam_tcp_close(tcp);
     ockam_node_destroy(node);
   }
   /* Read it with a fresh consumer. */
@@ -166,6 +168,7 @@ static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, con
   snprintf(name, sizeof name, "hub_consume_l%u", pull_limit);
   bench_result(name, (double)count / dt, "msg/s");
   ockam_stream_close(s);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_route_free(to_hub);
   return 0;
@@ -195,7 +198,9 @@ static void echo_responder(const char *hub, const char *tag, bool no_long_poll) 
   BENCH_CHECK(ockam_vault_create("software", &vault));
   const char *addr[1] = {"echoer"};
   BENCH_CHECK(ockam_worker_start(node, addr, 1, &echo_ops, NULL, NULL));
-  BENCH_CHECK(ockam_channel_create_listener(node, "secure_channel_listener", vault, NULL));
+  ockam_channel_listener *listener;
+  BENCH_CHECK(
+      ockam_channel_listener_create(node, "secure_channel_listener", vault, NULL, &listener));
   ockam_route *to_hub = hub_route(hub);
   ockam_stream_options o = {0};
   o.no_long_poll = no_long_poll;
@@ -203,6 +208,8 @@ static void echo_responder(const char *hub, const char *tag, bool no_long_poll) 
   BENCH_CHECK(ockam_node_stop_on_signals(node));
   bench_ignore(ockam_node_run(node));
   ockam_stream_close(s);
+  ockam_tcp_close(tcp);
+  ockam_channel_listener_close(listener);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   _exit(0);
@@ -257,6 +264,8 @@ static int run_echo(const char *hub, int count, bool no_long_poll, const char *t
   ockam_route_free(r);
   ockam_route_free(to_hub);
   ockam_stream_close(s);
+  ockam_tcp_close(tcp);
+  ockam_mailbox_destroy(app);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   return 0;

@@ -35,6 +35,7 @@ static int run_idle(void) {
   BENCH_CHECK(ockam_tcp_listen(tcp, "127.0.0.1:0", bound, sizeof bound));
   bench_ignore(ockam_node_run_until(node, 200, never, NULL));
   bench_result("idle_node_rss", (double)bench_rss_kib(0), "KiB");
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   return 0;
 }
@@ -162,6 +163,7 @@ static int run_streams(const char *hub, int hub_pid, int n) {
   for (int i = 0; i < clients; i++) ockam_stream_close(s[i]);
   free(s);
   ockam_route_free(to_hub);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   return 0;
 }

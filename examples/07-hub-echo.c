@@ -10,8 +10,8 @@
 int main(int argc, char **argv) {
   const char *hub = argc > 1 ? argv[1] : "127.0.0.1:4000";
   ockam_node *node;
-  ockam_tcp *tcp;
-  ockam_mailbox *app;
+  ockam_tcp *tcp = NULL;
+  ockam_mailbox *app = NULL;
   ockam_route *route;
   char hop[300];
   snprintf(hop, sizeof hop, "1#%s", hub);
@@ -40,9 +40,12 @@ int main(int argc, char **argv) {
     printf("App Received: %.*s\n", (int)len, s);
   ockam_message_free(reply);
   ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   return rc ? 1 : 0;
 fail_node:
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
 fail:
   fprintf(stderr, "07-hub-echo: %s\n", ockam_strerror(rc));

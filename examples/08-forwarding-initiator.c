@@ -13,8 +13,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   ockam_node *node;
-  ockam_tcp *tcp;
-  ockam_mailbox *app;
+  ockam_tcp *tcp = NULL;
+  ockam_mailbox *app = NULL;
   ockam_route *route;
   char text[600];
   snprintf(text, sizeof text, "1#%s;0#%s", argv[1], argv[2]);
@@ -35,9 +35,13 @@ int main(int argc, char **argv) {
   if (ockam_message_get_string(reply, &s, &len) == OCKAM_OK)
     printf("App Received: %.*s\n", (int)len, s);
   ockam_message_free(reply);
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   return 0;
 fail_node:
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
 fail:
   fprintf(stderr, "08-forwarding-initiator: %s\n", ockam_strerror(rc));

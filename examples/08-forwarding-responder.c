@@ -10,9 +10,10 @@
 int main(int argc, char **argv) {
   const char *hub = argc > 1 ? argv[1] : "127.0.0.1:4000";
   ockam_node *node;
-  ockam_tcp *tcp;
+  ockam_tcp *tcp = NULL;
+  ockam_forwarder *forwarder = NULL;
   ockam_route *route;
-  char hop[300], remote[256];
+  char hop[300], remote[OCKAM_FORWARDER_ADDRESS_CAP];
   snprintf(hop, sizeof hop, "1#%s", hub);
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
@@ -20,15 +21,19 @@ int main(int argc, char **argv) {
       (rc = ockam_tcp_connect(tcp, hub, 0)) || (rc = echoer_start(node)) ||
       (rc = ockam_route_parse(hop, &route)))
     goto fail_node;
-  rc = ockam_forwarder_register(node, route, "echoer", 10000, remote, sizeof remote, NULL);
+  rc = ockam_forwarder_register(node, route, "echoer", 10000, remote, sizeof remote, &forwarder);
   ockam_route_free(route);
   if (rc) goto fail_node;
   printf("Forwarding address: %s\n", remote);
   fflush(stdout);
   rc = ockam_node_run(node);
+  ockam_forwarder_close(forwarder);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   return 0;
 fail_node:
+  ockam_tcp_close(tcp);
+  ockam_forwarder_close(forwarder);
   ockam_node_destroy(node);
 fail:
   fprintf(stderr, "08-forwarding-responder: %s\n", ockam_strerror(rc));

@@ -14,9 +14,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   ockam_node *node;
-  ockam_tcp *tcp;
+  ockam_tcp *tcp = NULL;
   ockam_vault *vault = NULL;
-  ockam_mailbox *app;
+  ockam_mailbox *app = NULL;
   ockam_route *route = NULL;
   char text[600], channel[64];
   snprintf(text, sizeof text, "1#%s;0#%s", argv[1], argv[2]);
@@ -45,11 +45,15 @@ int main(int argc, char **argv) {
     printf("Reply via secure channel: %.*s\n", (int)len, s);
   ockam_message_free(reply);
   ockam_route_free(route);
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   return 0;
 fail_node:
   ockam_route_free(route);
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
 fail:

@@ -11,29 +11,38 @@
 int main(int argc, char **argv) {
   const char *hub = argc > 1 ? argv[1] : "127.0.0.1:4000";
   ockam_node *node;
-  ockam_tcp *tcp;
+  ockam_tcp *tcp = NULL;
   ockam_vault *vault = NULL;
+  ockam_channel_listener *listener = NULL;
+  ockam_forwarder *forwarder = NULL;
   ockam_route *route;
-  char hop[300], remote[256];
+  char hop[300], remote[OCKAM_FORWARDER_ADDRESS_CAP];
   snprintf(hop, sizeof hop, "1#%s", hub);
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
   if ((rc = ockam_node_stop_on_signals(node)) || (rc = ockam_tcp_create(node, NULL, &tcp)) ||
       (rc = ockam_tcp_connect(tcp, hub, 0)) || (rc = ockam_vault_create("software", &vault)) ||
-      (rc = ockam_channel_create_listener(node, "secure_channel_listener", vault, NULL)) ||
+      (rc = ockam_channel_listener_create(node, "secure_channel_listener", vault, NULL,
+                                          &listener)) ||
       (rc = echoer_start(node)) || (rc = ockam_route_parse(hop, &route)))
     goto fail_node;
   rc = ockam_forwarder_register(node, route, "secure_channel_listener", 10000, remote,
-                                sizeof remote, NULL);
+                                sizeof remote, &forwarder);
   ockam_route_free(route);
   if (rc) goto fail_node;
   printf("Forwarding address: %s\n", remote);
   fflush(stdout);
   rc = ockam_node_run(node);
+  ockam_forwarder_close(forwarder);
+  ockam_channel_listener_close(listener);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   return 0;
 fail_node:
+  ockam_forwarder_close(forwarder);
+  ockam_channel_listener_close(listener);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
 fail:

@@ -10,9 +10,9 @@ int main(int argc, char **argv) {
   example_args args;
   example_parse(argc, argv, &args);
   ockam_node *node;
-  ockam_tcp *tcp;
+  ockam_tcp *tcp = NULL;
   ockam_vault *vault = NULL;
-  ockam_mailbox *app;
+  ockam_mailbox *app = NULL;
   ockam_stream *stream = NULL;
   ockam_route *route = NULL;
   char channel[64];
@@ -49,12 +49,16 @@ int main(int argc, char **argv) {
   if (ockam_stream_flush(stream, 2000) != OCKAM_OK) fprintf(stderr, "some pushes unconfirmed\n");
   ockam_route_free(route);
   ockam_stream_close(stream);
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   return rc ? 1 : 0;
 fail_node:
   ockam_route_free(route);
   if (stream) ockam_stream_close(stream);
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
 fail:

@@ -12,14 +12,16 @@ int main(int argc, char **argv) {
   example_args args;
   example_parse(argc, argv, &args);
   ockam_node *node;
-  ockam_tcp *tcp;
+  ockam_tcp *tcp = NULL;
   ockam_vault *vault = NULL;
+  ockam_channel_listener *listener = NULL;
   ockam_stream *stream = NULL;
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
   if ((rc = ockam_node_stop_on_signals(node)) || (rc = ockam_tcp_create(node, NULL, &tcp)) ||
       (rc = ockam_vault_create("software", &vault)) ||
-      (rc = ockam_channel_create_listener(node, "secure_channel_listener", vault, NULL)) ||
+      (rc = ockam_channel_listener_create(node, "secure_channel_listener", vault, NULL,
+                                          &listener)) ||
       (rc = echoer_start(node)) ||
       (rc = example_connect(node, tcp, &args, "sc-test-b-a", "sc-test-a-b", &stream)))
     goto fail_node;
@@ -27,11 +29,15 @@ int main(int argc, char **argv) {
   fflush(stdout);
   rc = ockam_node_run(node);
   ockam_stream_close(stream);
+  ockam_channel_listener_close(listener);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   return 0;
 fail_node:
   if (stream) ockam_stream_close(stream);
+  ockam_channel_listener_close(listener);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
 fail:

@@ -9,7 +9,7 @@ int main(int argc, char **argv) {
   example_args args;
   example_parse(argc, argv, &args);
   ockam_node *node;
-  ockam_tcp *tcp;
+  ockam_tcp *tcp = NULL;
   ockam_stream *stream = NULL;
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
@@ -21,10 +21,12 @@ int main(int argc, char **argv) {
   fflush(stdout);
   rc = ockam_node_run(node);
   ockam_stream_close(stream);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   return 0;
 fail_node:
   if (stream) ockam_stream_close(stream);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
 fail:
   fprintf(stderr, "responder: %s\n", ockam_strerror(rc));

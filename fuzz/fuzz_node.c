@@ -173,9 +173,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&h, 0, sizeof h);
   FUZZ_CHECK(ockam_node_create(&h.node) == 0);
   ockam_channel_options opts = {.compat_2021 = flags & 1, .max_pending = 1 + (flags >> 4)};
-  FUZZ_CHECK(ockam_channel_create_listener(h.node, "listener", vault, &opts) == 0);
-  FUZZ_CHECK(ockami_forwarding_start(h.node, 1 + ((flags >> 1) & 3)) == 0);
-  FUZZ_CHECK(ockami_echo_start(h.node) == 0);
+  ockam_channel_listener *listener;
+  FUZZ_CHECK(ockam_channel_listener_create(h.node, "listener", vault, &opts, &listener) == 0);
+  ockami_peers peers;
+  ockami_peers_init(&peers, h.node);
+  ockam_hub_options hopts = {.max_forwarders = 1 + ((flags >> 1) & 3)};
+  ockami_forwarding *forwarding;
+  FUZZ_CHECK(ockami_forwarding_start(h.node, &hopts, &peers, &forwarding) == 0);
+  FUZZ_CHECK(ockami_echo_start(h.node, NULL) == 0);
   const char *sink_addr[1] = {"sink"};
   FUZZ_CHECK(ockam_worker_start(h.node, sink_addr, 1, &sink_ops, &h, NULL) == 0);
 
@@ -216,6 +221,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
   }
   ockam_node_destroy(h.node);
+  ockam_channel_listener_close(listener);
+  ockami_forwarding_stop(forwarding); /* its workers went with the node: only frees */
+  ockami_peers_free(&peers);
   ockami_xx_clear(&h.xx);
   ockami_cipher_clear(&h.cipher);
   ockam_route_free(h.last_ret);

@@ -542,6 +542,7 @@ static void test_channel_listener_garbage(void **state) {
   }
   for (int i = 0; i < 200; i++) assert_int_equal(seen[i], (i >= 100 && i < 150) ? 0 : 1);
   ockam_message_free(t.first);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   /* A flood of m1s: at most 40 handshakes are kept (the rest are dropped);
@@ -575,6 +576,7 @@ static void test_channel_listener_garbage(void **state) {
     ockam_route_free(route);
     send_seq(n2, ch, 7);
     assert_int_equal(ockam_node_run_until(n2, 300, NULL, NULL), 0);
+    ockam_tcp_close(t2);
     ockam_node_destroy(n2);
     ockam_vault_destroy(v2);
     assert_int_equal(tu_expect_line(&victim, "got 7 c", line, sizeof line, 5000), 0);

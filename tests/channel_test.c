@@ -154,7 +154,8 @@ static void test_replay_tamper_reorder(void **state) {
   const char *tap_addr[1] = {"tap"}, *sink_addr[1] = {"sink"};
   assert_int_equal(ockam_worker_start(node, tap_addr, 1, &tap_ops, &t, NULL), 0);
   assert_int_equal(ockam_worker_start(node, sink_addr, 1, &sink_ops, &s, NULL), 0);
-  assert_int_equal(ockam_channel_create_listener(node, "scl", vault, NULL), 0);
+  ockam_channel_listener *listener;
+  assert_int_equal(ockam_channel_listener_create(node, "scl", vault, NULL, &listener), 0);
   ockam_route *route;
   assert_int_equal(ockam_route_parse("tap;scl", &route), 0);
   char ch[64];
@@ -205,6 +206,7 @@ static void test_replay_tamper_reorder(void **state) {
   assert_string_equal(s.last, "reordered");
 
   ockam_node_destroy(node);
+  ockam_channel_listener_close(listener); /* after the node: only frees it */
   assert_int_equal(ockam_vault_secret_count(vault), 0);
   ockam_vault_destroy(vault);
 }
@@ -230,7 +232,8 @@ static void test_handshake_timeouts_free_everything(void **state) {
   const char *hole[1] = {"blackhole"};
   assert_int_equal(ockam_worker_start(node, hole, 1, &blackhole_ops, &swallowed, NULL), 0);
   ockam_channel_options o = {.handshake_timeout_ms = 200};
-  assert_int_equal(ockam_channel_create_listener(node, "scl", vault, &o), 0);
+  ockam_channel_listener *listener;
+  assert_int_equal(ockam_channel_listener_create(node, "scl", vault, &o, &listener), 0);
   size_t base = ockam_vault_secret_count(vault);
 
   /* Initiator side: nobody answers m1. */
@@ -264,6 +267,7 @@ static void test_handshake_timeouts_free_everything(void **state) {
   assert_int_equal(ockam_vault_secret_count(vault), base);
 
   ockam_node_destroy(node);
+  ockam_channel_listener_close(listener); /* after the node: only frees it */
   assert_int_equal(ockam_vault_secret_count(vault), 0);
   ockam_vault_destroy(vault);
 }
@@ -279,7 +283,8 @@ static void test_flood_evicts_oldest_handshake(void **state) {
   assert_int_equal(ockam_worker_start(node, hole, 1, &blackhole_ops, &swallowed, NULL), 0);
   /* At most 4 handshakes in progress; those of the flood never complete. */
   ockam_channel_options o = {.max_pending = 4};
-  assert_int_equal(ockam_channel_create_listener(node, "scl", vault, &o), 0);
+  ockam_channel_listener *listener;
+  assert_int_equal(ockam_channel_listener_create(node, "scl", vault, &o, &listener), 0);
   size_t base = ockam_vault_secret_count(vault);
   for (int i = 0; i < 50; i++) {
     ockam_message *m;
@@ -304,6 +309,7 @@ static void test_flood_evicts_oldest_handshake(void **state) {
   assert_true(held > 0);
   assert_true(held <= 4 * 4);
   ockam_node_destroy(node);
+  ockam_channel_listener_close(listener); /* after the node: only frees it */
   assert_int_equal(ockam_vault_secret_count(vault), 0);
   ockam_vault_destroy(vault);
 }
@@ -313,6 +319,8 @@ static void test_flood_evicts_oldest_handshake(void **state) {
 typedef struct responder_node {
   ockam_node *node;
   ockam_vault *vault;
+  ockam_tcp *tcp;
+  ockam_channel_listener *listener;
   char listen[64];
   bool compat;
   pthread_t thread;
@@ -347,14 +355,14 @@ static void responder_start(responder_node *r, bool compat) {
   memset(r, 0, sizeof *r);
   r->ack_every = 1000;
   r->compat = compat;
-  ockam_tcp *tcp;
   assert_int_equal(ockam_node_create(&r->node), 0);
   assert_int_equal(ockam_vault_create("software", &r->vault), 0);
-  assert_int_equal(ockam_tcp_create(r->node, NULL, &tcp), 0);
-  assert_int_equal(ockam_tcp_listen(tcp, "127.0.0.1:0", r->listen, sizeof r->listen), 0);
+  assert_int_equal(ockam_tcp_create(r->node, NULL, &r->tcp), 0);
+  assert_int_equal(ockam_tcp_listen(r->tcp, "127.0.0.1:0", r->listen, sizeof r->listen), 0);
   ockam_channel_options o = {.compat_2021 = compat};
-  assert_int_equal(ockam_channel_create_listener(r->node, "secure_channel_listener", r->vault, &o),
-                   0);
+  assert_int_equal(
+      ockam_channel_listener_create(r->node, "secure_channel_listener", r->vault, &o, &r->listener),
+      0);
   const char *addr[1] = {"counter"};
   assert_int_equal(ockam_worker_start(r->node, addr, 1, &counter_ops, r, NULL), 0);
   pthread_create(&r->thread, NULL, responder_main, r);
@@ -363,6 +371,8 @@ static void responder_start(responder_node *r, bool compat) {
 static void responder_stop(responder_node *r) {
   assert_int_equal(ockam_node_post(r->node, stop_node, r->node), 0);
   pthread_join(r->thread, NULL);
+  ockam_channel_listener_close(r->listener);
+  ockam_tcp_close(r->tcp);
   ockam_node_destroy(r->node);
   ockam_vault_destroy(r->vault);
 }
@@ -407,6 +417,8 @@ static void run_bulk(bool initiator_compat, bool responder_compat, int total, bo
   assert_int_equal(ockam_channel_get_stats(node, ch, &st), 0);
   assert_int_equal(st.sent, total);
   assert_int_equal(st.delivered, total / r.ack_every);
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   responder_stop(&r);

@@ -170,6 +170,7 @@ static void test_kill_restart_reconnect(void **state) {
   assert_true(st.reconnects >= 1);
   assert_true(st.connects >= 2);
   ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   assert_int_equal(tu_term(&hub), 0);
 }

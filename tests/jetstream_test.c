@@ -156,6 +156,7 @@ typedef struct responder {
   ockam_node *node;
   ockam_vault *vault;
   ockam_tcp *tcp;
+  ockam_channel_listener *listener;
   ockam_stream *s;
   pthread_t thread;
   /* sink, on the responder's thread */
@@ -234,8 +235,9 @@ static void run_failover(uint32_t total) {
   assert_int_equal(ockam_tcp_create(r.node, NULL, &r.tcp), 0);
   assert_int_equal(ockam_tcp_connect(r.tcp, bound_a, 0), 0);
   assert_int_equal(ockam_tcp_connect(r.tcp, bound_b, 0), 0);
-  assert_int_equal(ockam_channel_create_listener(r.node, "secure_channel_listener", r.vault, NULL),
-                   0);
+  assert_int_equal(
+      ockam_channel_listener_create(r.node, "secure_channel_listener", r.vault, NULL, &r.listener),
+      0);
   const char *sink_addr[1] = {"sink"};
   assert_int_equal(ockam_worker_start(r.node, sink_addr, 1, &sink_ops, &r, NULL), 0);
   ockam_stream_options ro = failover_opts(cid_r, fallback);
@@ -348,9 +350,12 @@ static void run_failover(uint32_t total) {
   assert_int_equal(rs.delivered, total + cs.replayed + 2);
 
   ockam_stream_close(r.s);
+  ockam_channel_listener_close(r.listener);
+  ockam_tcp_close(r.tcp);
   ockam_node_destroy(r.node);
   ockam_vault_destroy(r.vault);
   ockam_stream_close(s);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
   ockam_route_free(route_a);
@@ -389,6 +394,7 @@ static void peer_start(peer *p, const ockam_route *hub, const char *out, const c
 static void peer_stop(peer *p) {
   ockam_stream_close(p->s);
   ockam_mailbox_destroy(p->sink);
+  ockam_tcp_close(p->tcp);
   ockam_node_destroy(p->node);
 }
 

@@ -78,6 +78,7 @@ static void test_index_waits_for_transport(void **state) {
   assert_int_equal(received, 5);
   assert_true(st.index_saved >= 1);
   ockam_stream_close(s);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   assert_int_equal(tu_term(&hub), 0);
 }

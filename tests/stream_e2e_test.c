@@ -43,6 +43,7 @@ static void peer_start(peer *p, const ockam_route *hub, const char *out, const c
 static void peer_stop(peer *p) {
   ockam_stream_close(p->s);
   ockam_mailbox_destroy(p->sink);
+  ockam_tcp_close(p->tcp);
   ockam_node_destroy(p->node);
 }
 

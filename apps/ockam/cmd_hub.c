@@ -117,7 +117,7 @@ int ockam_cmd_hub(int argc, char **argv) {
   }
   ockam_hub *hub;
   char bound[128] = "";
-  rc = ockam_hub_start(node, &o.hub, &hub, bound, sizeof bound);
+  rc = ockam_hub_start(node, &o.hub, bound, sizeof bound, &hub);
   if (rc) {
     fprintf(stderr, "ockam hub: cannot start: %s\n", ockam_strerror(rc));
     ockam_node_destroy(node);

@@ -39,8 +39,8 @@ int ockam_cmd_send(int argc, char **argv) {
   }
   const char *route_text = argv[1], *text = argv[2];
   ockam_node *node;
-  ockam_tcp *tcp;
-  ockam_mailbox *app;
+  ockam_tcp *tcp = NULL;
+  ockam_mailbox *app = NULL;
   ockam_route *route;
   int rc = ockam_route_parse(route_text, &route);
   if (rc) {
@@ -82,10 +82,13 @@ int ockam_cmd_send(int argc, char **argv) {
   }
   ockam_message_free(reply);
   ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_route_free(route);
   return 0;
 fail_node:
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
 fail_route:
   ockam_route_free(route);

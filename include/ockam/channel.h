@@ -64,11 +64,19 @@ typedef struct ockam_channel_stats {
                                             (dropped; the handshake goes on) */
 } ockam_channel_stats;
 
+typedef struct ockam_channel_listener ockam_channel_listener;
+
 /* Start a listener at local address `address` (the guide uses
- * "secure_channel_listener"). opts may be NULL. Errors: OCKAM_EEXIST. */
-OCKAM_MUST_CHECK int ockam_channel_create_listener(ockam_node *node, const char *address,
+ * "secure_channel_listener"). opts may be NULL. *out is released by
+ * ockam_channel_listener_close(), before or after the node's destruction
+ * ("Handles" in ockam/node.h). Errors: OCKAM_EEXIST, OCKAM_EINVAL. */
+OCKAM_MUST_CHECK int ockam_channel_listener_create(ockam_node *node, const char *address,
                                                    ockam_vault *vault,
-                                                   const ockam_channel_options *opts);
+                                                   const ockam_channel_options *opts,
+                                                   ockam_channel_listener **out);
+/* Stop answering channel requests and free l. Channels the listener already
+ * started keep running (close them with ockam_channel_close()). */
+void ockam_channel_listener_close(ockam_channel_listener *l);
 
 /* Create a channel to the listener at the end of `route` and run the loop
  * until the handshake completes or timeout_ms passes. channel_address (cap >=
@@ -76,7 +84,8 @@ OCKAM_MUST_CHECK int ockam_channel_create_listener(ockam_node *node, const char 
  * not authenticate is dropped and counted (handshake_rejected); the handshake
  * waits for the honest one, so a wrong peer shows as OCKAM_ETIMEDOUT.
  * Errors: OCKAM_ETIMEDOUT (the abandoned handshake is freed), OCKAM_ECRYPTO
- * (a low-order key or a vault failure), OCKAM_EINVAL. */
+ * (a low-order key or a vault failure), OCKAM_ETOOSMALL (cap),
+ * OCKAM_EINVAL. */
 OCKAM_MUST_CHECK int ockam_channel_create(ockam_node *node, const ockam_route *route,
                                           ockam_vault *vault, const ockam_channel_options *opts,
                                           int64_t timeout_ms, char *channel_address, size_t cap);

@@ -47,7 +47,8 @@ extern "C" {
   X(EUNAVAILABLE, -26, "service unavailable")         \
   X(EAUTH, -27, "identity verification failed")       \
   X(ECORRUPT, -28, "file corrupted or truncated")     \
-  X(EUNTRUSTED, -29, "peer refused by trust policy")
+  X(EUNTRUSTED, -29, "peer refused by trust policy")  \
+  X(ETOOSMALL, -30, "output buffer too small")
 
 typedef enum ockam_error {
 #define OCKAM_ERR_ENUM(name, value, msg) OCKAM_##name = value,

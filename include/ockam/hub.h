@@ -44,15 +44,20 @@ typedef struct ockam_hub_options {
   uint64_t forwarder_idle_timeout_s;      /* OCKAM_HUB_FORWARDER_IDLE_S */
 } ockam_hub_options;
 
-/* Start the hub services and the listener on node. bound (optional) receives
- * the listening "ip:port". Errors: OCKAM_EEXIST (port or service address in
- * use), OCKAM_ENOTFOUND (unknown store), OCKAM_ESTORAGE (store cannot open;
- * with lmdb also: the data directory is locked by another hub, not owned by
- * this user, writable by group or others, or holds a symlink where a store
- * file goes — the log says which). */
-OCKAM_MUST_CHECK int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts,
-                                     ockam_hub **out, char *bound, size_t bound_cap);
-/* Stop the services and close the store (pending writes finish first). */
+/* Start the hub services and the listener on node (its own TCP transport:
+ * the node must not have one). bound (optional, bound_cap bytes, at least
+ * OCKAM_TCP_ADDRESS_CAP) receives the listening "ip:port". *out is released by
+ * ockam_hub_stop(), before or after the node's destruction ("Handles" in
+ * ockam/node.h). Errors: OCKAM_EEXIST (port, service address or TCP
+ * transport in use), OCKAM_ENOTFOUND (unknown store), OCKAM_ESTORAGE (store
+ * cannot open; with lmdb also: the data directory is locked by another hub,
+ * not owned by this user, writable by group or others, or holds a symlink
+ * where a store file goes — the log says which), OCKAM_ETOOSMALL (bound_cap). */
+OCKAM_MUST_CHECK int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound,
+                                     size_t bound_cap, ockam_hub **out);
+/* Stop everything the hub started: the stream services (pending writes finish
+ * and the store closes), every forwarder and the forwarding service, echo,
+ * the listener and every connection; then free hub. */
 void ockam_hub_stop(ockam_hub *hub);
 
 #ifdef __cplusplus

@@ -5,6 +5,7 @@
 #ifndef OCKAM_MESSAGE_H
 #define OCKAM_MESSAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,8 +37,8 @@ OCKAM_MUST_CHECK int ockam_message_set_payload(ockam_message *m, const uint8_t *
 /* Local metadata: empty unless a local worker (a secure channel) set it. */
 const uint8_t *ockam_message_local_info(const ockam_message *m, size_t *len);
 OCKAM_MUST_CHECK int ockam_message_set_local_info(ockam_message *m, const uint8_t *p, size_t len);
-/* 1 when the message was decrypted by a secure channel of this node. */
-int ockam_message_via_channel(const ockam_message *m);
+/* True when the message was decrypted by a secure channel of this node. */
+bool ockam_message_via_channel(const ockam_message *m);
 /* Who sent this: the identifier (64 lowercase hex characters, the 2021
  * ProfileIdentifier without a display prefix) of the peer that an identity
  * channel of this node authenticated, copied NUL-terminated into buf (cap >=

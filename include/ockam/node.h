@@ -13,6 +13,29 @@
  * Threading: every function here must be called on the node's loop thread
  * (inside a worker or timer callback, or from main() between blocking calls),
  * except ockam_node_post(), which any thread may call.
+ *
+ * Handles. Every object the user creates on a node follows one rule:
+ *
+ *   mailbox           ockam_mailbox_create()          ockam_mailbox_destroy()
+ *   TCP transport     ockam_tcp_create()              ockam_tcp_close()
+ *   forwarder         ockam_forwarder_register()      ockam_forwarder_close()
+ *   channel listener  ockam_channel_listener_create() ockam_channel_listener_close()
+ *   stream client     ockam_stream_connect()          ockam_stream_close()
+ *   hub               ockam_hub_start()               ockam_hub_stop()
+ *
+ * Each handle is released by exactly one call of its close function, made
+ * either while the node lives or after ockam_node_destroy(). Closing while
+ * the node lives stops the handle's workers, sockets and timers at once.
+ * Destroying the node stops every handle still open and frees everything it
+ * holds on the node; the handle itself stays valid until its close, which
+ * then only frees it. Between the two, calls that need the node return
+ * OCKAM_ECLOSED (a mailbox still hands out the messages it had queued), and
+ * getters return what they last knew. Passing a handle after its close, or
+ * closing it twice, is a use-after-free. NULL is ignored by every close.
+ *
+ * Workers and timers are lower-level: the loop owns them, they are freed
+ * after their `stopped` callback or their last firing (see below), and they
+ * are gone with their node.
  */
 #ifndef OCKAM_NODE_H
 #define OCKAM_NODE_H
@@ -36,8 +59,9 @@ typedef struct ockam_mailbox ockam_mailbox;
 
 /* Create a node with its own event loop. Caller frees with ockam_node_destroy(). */
 OCKAM_MUST_CHECK int ockam_node_create(ockam_node **out);
-/* Stop every worker (their `stopped` callbacks run), close transports, run the
- * loop until every handle is closed, free. NULL is ignored. */
+/* Stop every handle still open (see "Handles" above) and every worker (their
+ * `stopped` callbacks run), close transports, run the loop until every libuv
+ * handle is closed, free. NULL is ignored. */
 void ockam_node_destroy(ockam_node *node);
 /* Run the loop until ockam_node_stop(). Returns at once when the node was
  * already stopped. Errors: OCKAM_ESTATE (called from a callback of this node). */
@@ -139,12 +163,14 @@ void ockam_timer_stop(ockam_timer *t);
 OCKAM_MUST_CHECK int ockam_mailbox_create(ockam_node *node, const char *address,
                                           ockam_mailbox **out);
 /* Run the loop until a message arrives or timeout_ms passes (< 0: forever).
- * Caller owns *out. Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED. */
+ * Caller owns *out. Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED (the node was
+ * destroyed and nothing is queued). */
 OCKAM_MUST_CHECK int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms,
                                            ockam_message **out);
+/* The mailbox's local address; "" once its node is destroyed. */
 const char *ockam_mailbox_address(const ockam_mailbox *mb);
-/* Stop the mailbox's worker and free queued messages. Mailboxes still open
- * when their node is destroyed are freed with it. */
+/* Stop the mailbox's worker, free queued messages and the mailbox; before or
+ * after the node's destruction (see "Handles"). */
 void ockam_mailbox_destroy(ockam_mailbox *mb);
 
 /* Connection events. Transports tell the node when a connection to a peer is

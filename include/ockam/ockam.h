@@ -3,23 +3,19 @@
 #ifndef OCKAM_OCKAM_H
 #define OCKAM_OCKAM_H
 
+#include "ockam/channel.h"
 #include "ockam/error.h"
 #include "ockam/forwarder.h"
+#include "ockam/hub.h"
 #include "ockam/identity.h"
 #include "ockam/limits.h"
 #include "ockam/log.h"
 #include "ockam/message.h"
 #include "ockam/node.h"
 #include "ockam/route.h"
+#include "ockam/stream.h"
 #include "ockam/tcp.h"
 #include "ockam/vault.h"
 #include "ockam/version.h"
-#if __has_include("ockam/channel.h")
-#include "ockam/channel.h"
-#endif
-#if __has_include("ockam/stream.h")
-#include "ockam/stream.h"
-#endif
-#include "ockam/hub.h"
 
 #endif

@@ -8,6 +8,7 @@
 #ifndef OCKAM_ROUTE_H
 #define OCKAM_ROUTE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,8 +57,8 @@ void ockam_route_clear(ockam_route *r);
 size_t ockam_route_len(const ockam_route *r);
 /* Hop i (0 = next). Errors: OCKAM_ENOTFOUND when i is out of range. */
 OCKAM_MUST_CHECK int ockam_route_get(const ockam_route *r, size_t i, ockam_address *out);
-/* 1 when equal hop by hop (type and exact bytes), else 0. */
-int ockam_route_equal(const ockam_route *a, const ockam_route *b);
+/* True when equal hop by hop (type and exact bytes). */
+bool ockam_route_equal(const ockam_route *a, const ockam_route *b);
 /* Text form "[0#app, 1#127.0.0.1:4000]" into out (always NUL-terminated when
  * cap > 0; truncated output ends in "..."). Returns the length written. */
 size_t ockam_route_format(const ockam_route *r, char *out, size_t cap);

@@ -193,7 +193,8 @@ void ockam_stream_get_stats(const ockam_stream *s, ockam_stream_stats *out);
 /* Stop both workers and release s. Unconfirmed messages are discarded (call
  * ockam_stream_flush() first to avoid that); nothing more is sent. Call it
  * exactly once, before or after ockam_node_destroy() (destroying the node
- * stops the client, close then only frees it). NULL is ignored. */
+ * stops the client, close then only frees it: "Handles" in ockam/node.h).
+ * NULL is ignored. */
 void ockam_stream_close(ockam_stream *s);
 
 #ifdef __cplusplus

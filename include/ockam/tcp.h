@@ -27,7 +27,8 @@
  *
  * A frame that does not decode (bad varint, truncated route, address type >=
  * 128, trailing bytes, oversize) closes that one connection with a log line.
- * The transport is freed with its node.
+ * The transport is released by ockam_tcp_close(), before or after the node's
+ * destruction ("Handles" in ockam/node.h).
  *
  * Failures are reported when they happen: ockam_tcp_connect() returns
  * OCKAM_ECONNREFUSED as soon as the peer refuses; every connection going up
@@ -53,6 +54,9 @@ extern "C" {
 #endif
 
 typedef struct ockam_tcp ockam_tcp;
+
+/* Room for any "ip:port" the transport writes ("[v6 address]:port" + NUL). */
+#define OCKAM_TCP_ADDRESS_CAP 64
 
 typedef struct ockam_tcp_options {
   size_t send_queue_bytes;  /* per connection; 0 = OCKAM_TCP_SEND_QUEUE_BYTES */
@@ -95,7 +99,9 @@ typedef struct ockam_tcp_stats {
 OCKAM_MUST_CHECK int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts,
                                       ockam_tcp **out);
 /* Listen on "host:port" ("127.0.0.1:0" picks a free port). bound (optional,
- * bound_cap bytes) receives the actual "ip:port". */
+ * bound_cap bytes, at least OCKAM_TCP_ADDRESS_CAP) receives the actual
+ * "ip:port". Errors: OCKAM_EADDR, OCKAM_EEXIST (in use), OCKAM_ETOOSMALL,
+ * OCKAM_ECLOSED (transport closed), OCKAM_EIO. */
 OCKAM_MUST_CHECK int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound,
                                       size_t bound_cap);
 /* Open (or reuse) the connection to "host:port" and run the loop until it is
@@ -109,9 +115,11 @@ OCKAM_MUST_CHECK int ockam_tcp_connect(ockam_tcp *tcp, const char *host_port, in
  * returns 0 without doing anything when it is another type. */
 OCKAM_MUST_CHECK int ockam_tcp_connect_route(ockam_tcp *tcp, const ockam_route *route,
                                              int64_t timeout_ms);
-/* 1 when an outgoing connection to host_port is currently open. */
-int ockam_tcp_is_connected(ockam_tcp *tcp, const char *host_port);
+/* True when an outgoing connection to host_port is currently open. */
+bool ockam_tcp_is_connected(const ockam_tcp *tcp, const char *host_port);
 void ockam_tcp_get_stats(const ockam_tcp *tcp, ockam_tcp_stats *out);
+/* Close every connection and listener, stop routing type-1 hops, free tcp. */
+void ockam_tcp_close(ockam_tcp *tcp);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@ static const uint8_t local_info_e13a[] = {0x11, 'S', 'E', 'C', 'U', 'R', 'E', '_
 
 typedef enum chan_state { CHAN_HANDSHAKE, CHAN_READY, CHAN_FAILED } chan_state;
 
-typedef struct listener listener;
+typedef struct ockam_channel_listener listener;
 
 typedef struct chan {
   ockam_worker *worker;
@@ -56,7 +56,10 @@ typedef struct chan {
   ockami_buf scratch;
 } chan;
 
-struct listener {
+/* The listener is the user's handle: worker is NULL once the listener stopped
+ * (closed, or its node destroyed: see "Handles" in ockam/node.h). */
+struct ockam_channel_listener {
+  ockam_worker *worker;
   ockam_vault *vault;
   ockam_channel_options opt;
   ockami_map pending; /* initiator ephemeral key -> chan, while the chan lives */
@@ -527,32 +530,53 @@ fail:
   return rc;
 }
 
-static void listener_stopped(ockam_worker *w) {
-  listener *l = ockam_worker_user(w);
-  /* Responders outlive their listener: detach them. */
+/* Responders outlive their listener: detach them. */
+static void listener_release(listener *l) {
   size_t b = 0;
   for (ockami_map_entry *e = ockami_map_next(&l->pending, &b, NULL); e;
        e = ockami_map_next(&l->pending, &b, e)) {
     ((chan *)e->value)->owner = NULL;
   }
   ockami_map_free(&l->pending);
-  free(l);
+  l->worker = NULL;
+}
+
+/* Only the node's destruction stops an attached listener worker:
+ * ockam_channel_listener_close() detaches first. */
+static void listener_stopped(ockam_worker *w) {
+  listener *l = ockam_worker_user(w);
+  if (l) listener_release(l);
 }
 
 static const ockam_worker_ops listener_ops = {listener_handle, listener_stopped};
 
-int ockam_channel_create_listener(ockam_node *node, const char *address, ockam_vault *vault,
-                                  const ockam_channel_options *opts) {
-  if (!node || !address || !vault) return OCKAM_EINVAL;
+int ockam_channel_listener_create(ockam_node *node, const char *address, ockam_vault *vault,
+                                  const ockam_channel_options *opts, ockam_channel_listener **out) {
+  if (!node || !address || !vault || !out) return OCKAM_EINVAL;
   listener *l = calloc(1, sizeof *l);
   if (!l) return OCKAM_ENOMEM;
   l->vault = vault;
   if (opts) l->opt = *opts;
   ockami_map_init(&l->pending);
   const char *addrs[1] = {address};
-  int rc = ockam_worker_start(node, addrs, 1, &listener_ops, l, NULL);
-  if (rc) free(l);
-  return rc;
+  int rc = ockam_worker_start(node, addrs, 1, &listener_ops, l, &l->worker);
+  if (rc) {
+    ockami_map_free(&l->pending);
+    free(l);
+    return rc;
+  }
+  *out = l;
+  return OCKAM_OK;
+}
+
+void ockam_channel_listener_close(ockam_channel_listener *l) {
+  if (!l) return;
+  if (l->worker) {
+    ockami_worker_set_user(l->worker, NULL);
+    ockam_worker_stop(l->worker);
+    listener_release(l);
+  }
+  free(l);
 }
 
 /* ---- initiator ------------------------------------------------------------------------------ */
@@ -577,7 +601,8 @@ static bool create_done(void *arg) {
 int ockam_channel_create(ockam_node *node, const ockam_route *route, ockam_vault *vault,
                          const ockam_channel_options *opts, int64_t timeout_ms,
                          char *channel_address, size_t cap) {
-  if (!node || !route || !vault || !channel_address || cap < 33 || ockam_route_len(route) == 0)
+  if (cap < 33 && channel_address) return OCKAM_ETOOSMALL;
+  if (!node || !route || !vault || !channel_address || ockam_route_len(route) == 0)
     return OCKAM_EINVAL;
   chan *c;
   int rc = chan_new(node, vault, true, opts, &c);

@@ -199,6 +199,6 @@ int ockam_message_peer_identifier(const ockam_message *m, char *buf, size_t cap)
   return OCKAM_OK;
 }
 
-int ockam_message_via_channel(const ockam_message *m) {
-  return m && (m->flags & OCKAMI_MSG_VIA_CHANNEL) ? 1 : 0;
+bool ockam_message_via_channel(const ockam_message *m) {
+  return m && (m->flags & OCKAMI_MSG_VIA_CHANNEL);
 }

@@ -77,7 +77,8 @@ struct ockam_node {
    * blocking call made while it is non-zero would nest the loop. */
   int run_depth;
   ockam_conn_sub *subs, *subs_tail;
-  int publishing; /* nested publish calls; cancelled subs are freed at 0 */
+  int publishing;          /* nested publish calls; cancelled subs are freed at 0 */
+  ockami_node_hook *hooks; /* run first by ockam_node_destroy() */
 };
 
 struct ockam_conn_sub {
@@ -88,12 +89,14 @@ struct ockam_conn_sub {
   ockam_conn_sub *next;
 };
 
+/* The handle the user holds. While its node lives, worker is the mailbox's
+ * worker; once the node destroyed it, worker and node are NULL and only
+ * ockam_mailbox_destroy() is left to do (see "Handles" in ockam/node.h). */
 struct ockam_mailbox {
   ockam_worker *worker;
   ockam_node *node;
   ockam_message *head, *tail;
   size_t count;
-  bool closed;
 };
 
 static void dispatch_cb(uv_idle_t *h);
@@ -192,6 +195,24 @@ void ockami_node_flush_narrow(ockam_node *node, ockami_flush_mark *m) {
 bool ockami_node_flush_reached(ockam_node *node, const ockami_flush_mark *m) {
   if (!node->has_flush_probe || (m->n == 0 && !m->all)) return true;
   return node->flush_probe.reached(node->flush_probe.ctx, m);
+}
+
+void ockami_node_hook_add(ockam_node *node, ockami_node_hook *h) {
+  h->prev = NULL;
+  h->next = node->hooks;
+  if (node->hooks) node->hooks->prev = h;
+  node->hooks = h;
+}
+
+void ockami_node_hook_remove(ockam_node *node, ockami_node_hook *h) {
+  if (h->prev)
+    h->prev->next = h->next;
+  else if (node->hooks == h)
+    node->hooks = h->next;
+  else
+    return; /* not registered (already run) */
+  if (h->next) h->next->prev = h->prev;
+  h->prev = h->next = NULL;
 }
 
 int ockam_node_post(ockam_node *node, void (*fn)(void *), void *arg) {
@@ -645,6 +666,12 @@ static void walk_close(uv_handle_t *h, void *arg) {
 
 void ockam_node_destroy(ockam_node *node) {
   if (!node) return;
+  /* Composite handles (the hub) stop their parts while everything still works. */
+  while (node->hooks) {
+    ockami_node_hook *h = node->hooks;
+    ockami_node_hook_remove(node, h);
+    h->fn(h);
+  }
   /* Stop every worker; transports close their sockets in `stopped`. */
   while (node->workers) ockam_worker_stop(node->workers);
   reap_stopped(node);
@@ -761,13 +788,14 @@ static void mailbox_free_queue(ockam_mailbox *mb) {
   mb->count = 0;
 }
 
-/* Only the node's destruction stops a mailbox worker that is still attached
- * (ockam_mailbox_destroy detaches first), so the node frees it here. */
+/* The worker is gone while the user still holds the mailbox: only the node's
+ * destruction does that (ockam_mailbox_destroy detaches first). Messages
+ * already queued stay receivable; the handle is freed by its destroy. */
 static void mailbox_stopped(ockam_worker *w) {
   ockam_mailbox *mb = ockam_worker_user(w);
   if (!mb) return;
-  mailbox_free_queue(mb);
-  free(mb);
+  mb->worker = NULL;
+  mb->node = NULL;
 }
 
 static const ockam_worker_ops mailbox_ops = {mailbox_handle, mailbox_stopped};
@@ -789,13 +817,13 @@ int ockam_mailbox_create(ockam_node *node, const char *address, ockam_mailbox **
 
 static bool mailbox_ready(void *arg) {
   ockam_mailbox *mb = arg;
-  return mb->head != NULL || mb->closed;
+  return mb->head != NULL || !mb->worker;
 }
 
 int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms, ockam_message **out) {
   if (!mb || !out) return OCKAM_EINVAL;
   int rc = OCKAM_OK;
-  if (!mb->head) rc = ockam_node_run_until(mb->node, timeout_ms, mailbox_ready, mb);
+  if (!mb->head && mb->worker) rc = ockam_node_run_until(mb->node, timeout_ms, mailbox_ready, mb);
   if (mb->head) {
     ockam_message *m = mb->head;
     mb->head = m->next;
@@ -806,18 +834,18 @@ int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms, ockam_message *
     *out = m;
     return OCKAM_OK;
   }
-  if (mb->closed) return OCKAM_ECLOSED;
+  if (!mb->worker) return OCKAM_ECLOSED;
   return rc ? rc : OCKAM_ETIMEDOUT;
 }
 
 const char *ockam_mailbox_address(const ockam_mailbox *mb) {
-  return mb->worker ? ockam_worker_address(mb->worker) : "";
+  return mb && mb->worker ? ockam_worker_address(mb->worker) : "";
 }
 
 void ockam_mailbox_destroy(ockam_mailbox *mb) {
   if (!mb) return;
   if (mb->worker) {
-    /* Detach so the deferred `stopped` callback does not free mb again. */
+    /* Detach so the deferred `stopped` callback does not touch mb. */
     ockami_worker_set_user(mb->worker, NULL);
     ockam_worker_stop(mb->worker);
   }

@@ -50,6 +50,16 @@ void ockami_node_set_flush_probe(ockam_node *node, const ockami_flush_probe *pro
 void ockami_node_flush_mark(ockam_node *node, ockami_flush_mark *out);
 void ockami_node_flush_narrow(ockam_node *node, ockami_flush_mark *m);
 bool ockami_node_flush_reached(ockam_node *node, const ockami_flush_mark *m);
+/* A hook run at the start of ockam_node_destroy(), before any worker stops,
+ * for handles made of several parts (the hub) that must stop them in order
+ * while the node still works. The hook is unregistered before fn runs; a
+ * handle closed earlier removes its hook itself. h is owned by the caller. */
+typedef struct ockami_node_hook {
+  void (*fn)(struct ockami_node_hook *h);
+  struct ockami_node_hook *prev, *next;
+} ockami_node_hook;
+void ockami_node_hook_add(ockam_node *node, ockami_node_hook *h);
+void ockami_node_hook_remove(ockam_node *node, ockami_node_hook *h);
 /* Node-wide counters. */
 typedef struct ockami_node_stats {
   uint64_t delivered;

@@ -268,7 +268,7 @@ int ockam_route_get(const ockam_route *r, size_t i, ockam_address *out) {
   return OCKAM_ENOTFOUND;
 }
 
-int ockam_route_equal(const ockam_route *a, const ockam_route *b) {
+bool ockam_route_equal(const ockam_route *a, const ockam_route *b) {
   if (!a || !b) return a == b;
   return a->count == b->count && a->len == b->len &&
          (a->len == 0 || !memcmp(a->buf, b->buf, a->len));

@@ -20,7 +20,7 @@ static int echo_handle(ockam_worker *w, ockam_message *m) {
 
 static const ockam_worker_ops echo_ops = {echo_handle, NULL};
 
-int ockami_echo_start(ockam_node *node) {
+int ockami_echo_start(ockam_node *node, ockam_worker **out) {
   const char *addrs[1] = {ECHO_ADDRESS};
-  return ockam_worker_start(node, addrs, 1, &echo_ops, NULL, NULL);
+  return ockam_worker_start(node, addrs, 1, &echo_ops, NULL, out);
 }

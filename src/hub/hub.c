@@ -1,21 +1,27 @@
 /* Hub assembly: listener + services + store. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hub_internal.h"
 #include "log.h"
+#include "node.h"
 #include "ockam/limits.h"
 
 #define MOD "hub"
 
+/* node is NULL once the parts are stopped: by ockam_hub_stop(), or by the
+ * node's destruction through the hook ("Handles" in ockam/node.h). */
 struct ockam_hub {
   ockam_node *node;
   ockam_tcp *tcp;
+  ockam_worker *echo;
   ockami_stream_service *streams;
   ockami_forwarding *forwarding;
   ockami_peers peers;
   ockam_timer *sweep;
   int lock_fd; /* the data directory lock, or -1 */
+  ockami_node_hook hook;
 };
 
 /* Periodic housekeeping: forwarders of closed connections and idle ones go,
@@ -26,17 +32,31 @@ static void hub_sweep(void *arg) {
   ockami_peers_sweep(&hub->peers);
 }
 
-static void hub_free(ockam_hub *hub) {
+/* Stop every part: the stream services first (pending appends finish), then
+ * the forwarders, echo, and last the listener and its connections. */
+static void hub_halt(ockam_hub *hub) {
   if (hub->sweep) ockam_timer_stop(hub->sweep);
-  if (hub->streams) ockami_stream_service_stop(hub->streams);
+  hub->sweep = NULL;
+  ockami_stream_service_stop(hub->streams);
+  hub->streams = NULL;
   ockami_forwarding_stop(hub->forwarding);
+  hub->forwarding = NULL;
+  ockam_worker_stop(hub->echo);
+  hub->echo = NULL;
+  ockam_tcp_close(hub->tcp);
+  hub->tcp = NULL;
   ockami_peers_free(&hub->peers);
   ockami_datadir_close(hub->lock_fd); /* after the store closed */
-  free(hub);
+  hub->lock_fd = -1;
+  hub->node = NULL;
 }
 
-int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, ockam_hub **out, char *bound,
-                    size_t bound_cap) {
+static void hub_node_destroyed(ockami_node_hook *h) {
+  hub_halt((ockam_hub *)((char *)h - offsetof(ockam_hub, hook)));
+}
+
+int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound, size_t bound_cap,
+                    ockam_hub **out) {
   if (!node || !out) return OCKAM_EINVAL;
   ockam_hub_options o = {0};
   if (opts) o = *opts;
@@ -54,13 +74,8 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, ockam_hub *
   if (!o.no_streams && (!o.store || strcmp(o.store, "lmdb") == 0))
     rc = ockami_datadir_open(o.data_dir ? o.data_dir : OCKAMI_HUB_DATA_DIR,
                              OCKAMI_HUB_REGISTRY_SUBDIR, &hub->lock_fd);
-  if (rc) {
-    ockami_peers_free(&hub->peers);
-    free(hub);
-    return rc;
-  }
-  rc = ockam_tcp_create(node, &topt, &hub->tcp);
-  if (!rc) rc = ockami_echo_start(node);
+  if (!rc) rc = ockam_tcp_create(node, &topt, &hub->tcp);
+  if (!rc) rc = ockami_echo_start(node, &hub->echo);
   if (!rc) rc = ockami_forwarding_start(node, &o, &hub->peers, &hub->forwarding);
   if (!rc && !o.no_streams) rc = ockami_stream_service_start(node, &o, &hub->streams);
   if (!rc)
@@ -69,14 +84,21 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, ockam_hub *
   if (!rc) rc = ockam_tcp_listen(hub->tcp, o.listen, bound, bound_cap);
   if (rc) {
     LOG_ERROR(MOD, "cannot start hub: %s", ockam_strerror(rc));
-    hub_free(hub);
+    hub_halt(hub);
+    free(hub);
     return rc;
   }
+  hub->hook.fn = hub_node_destroyed;
+  ockami_node_hook_add(node, &hub->hook);
   *out = hub;
   return OCKAM_OK;
 }
 
 void ockam_hub_stop(ockam_hub *hub) {
   if (!hub) return;
-  hub_free(hub);
+  if (hub->node) {
+    ockami_node_hook_remove(hub->node, &hub->hook);
+    hub_halt(hub);
+  }
+  free(hub);
 }

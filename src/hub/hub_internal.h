@@ -37,7 +37,7 @@ bool ockami_peer_alive(const ockami_peers *ps, const ockami_peer *p);
 void ockami_peers_sweep(ockami_peers *ps);
 void ockami_peers_free(ockami_peers *ps);
 
-OCKAM_MUST_CHECK int ockami_echo_start(ockam_node *node);
+OCKAM_MUST_CHECK int ockami_echo_start(ockam_node *node, ockam_worker **out);
 
 /* forwarding_service (forwarding.c). */
 typedef struct ockami_forwarding ockami_forwarding;

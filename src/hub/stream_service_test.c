@@ -68,7 +68,7 @@ static int hub_start(hub_proc *hp, const ockam_hub_options *o) {
   memset(hp, 0, sizeof *hp);
   int rc = ockam_node_create(&hp->node);
   if (rc) return rc;
-  rc = ockam_hub_start(hp->node, o, &hp->hub, hp->bound, sizeof hp->bound);
+  rc = ockam_hub_start(hp->node, o, hp->bound, sizeof hp->bound, &hp->hub);
   if (rc) {
     ockam_node_destroy(hp->node);
     hp->node = NULL;
@@ -113,6 +113,7 @@ static void client_open(client *c, const char *hub) {
 
 static void client_close(client *c) {
   ockam_mailbox_destroy(c->mb);
+  ockam_tcp_close(c->tcp);
   ockam_node_destroy(c->node);
   ockami_buf_free(&c->b);
 }

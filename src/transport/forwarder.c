@@ -13,6 +13,8 @@
 
 typedef enum fw_state { FW_REGISTERING, FW_READY, FW_FAILED } fw_state;
 
+/* The user's handle; worker is NULL once the node destroyed it (see
+ * "Handles" in ockam/node.h). */
 struct ockam_forwarder {
   ockam_worker *worker;
   fw_state state;
@@ -50,8 +52,11 @@ static int fw_handle(ockam_worker *w, ockam_message *m) {
   return rc;
 }
 
+/* Only the node's destruction stops an attached worker: ockam_forwarder_close
+ * detaches first. */
 static void fw_stopped(ockam_worker *w) {
-  free(ockam_worker_user(w));
+  ockam_forwarder *f = ockam_worker_user(w);
+  if (f) f->worker = NULL;
 }
 
 static const ockam_worker_ops fw_ops = {fw_handle, fw_stopped};
@@ -63,7 +68,9 @@ static bool fw_done(void *arg) {
 int ockam_forwarder_register(ockam_node *node, const ockam_route *route_to_hub,
                              const char *destination, int64_t timeout_ms, char *remote_address,
                              size_t cap, ockam_forwarder **out) {
-  if (!node || !route_to_hub || !destination || !remote_address || cap < 2) return OCKAM_EINVAL;
+  if (!node || !route_to_hub || !destination || !remote_address || !out) return OCKAM_EINVAL;
+  /* Any address the hub may choose must fit: never a truncated one. */
+  if (cap < OCKAM_FORWARDER_ADDRESS_CAP) return OCKAM_ETOOSMALL;
   if (strlen(destination) > OCKAM_ADDRESS_MAX_LEN) return OCKAM_EOVERFLOW;
   ockam_forwarder *f = calloc(1, sizeof *f);
   if (!f) return OCKAM_ENOMEM;
@@ -83,14 +90,19 @@ int ockam_forwarder_register(ockam_node *node, const ockam_route *route_to_hub,
   if (!rc) rc = ockam_node_run_until(node, timeout_ms, fw_done, f);
   if (!rc && f->state != FW_READY) rc = OCKAM_EPROTO;
   if (rc) {
-    ockam_worker_stop(f->worker); /* frees f */
+    ockam_forwarder_close(f);
     return rc;
   }
-  snprintf(remote_address, cap, "%s", f->remote);
-  if (out) *out = f;
+  memcpy(remote_address, f->remote, strlen(f->remote) + 1);
+  *out = f;
   return OCKAM_OK;
 }
 
 void ockam_forwarder_close(ockam_forwarder *f) {
-  if (f) ockam_worker_stop(f->worker);
+  if (!f) return;
+  if (f->worker) {
+    ockami_worker_set_user(f->worker, NULL);
+    ockam_worker_stop(f->worker);
+  }
+  free(f);
 }

@@ -209,8 +209,9 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   setvbuf(stdout, NULL, _IOLBF, 0);
   ockam_node *node;
-  ockam_tcp *tcp;
+  ockam_tcp *tcp = NULL;
   ockam_vault *vault = NULL;
+  ockam_channel_listener *listener = NULL;
   ockam_stream *s = NULL;
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
@@ -226,7 +227,7 @@ int main(int argc, char **argv) {
   ockam_channel_options co = {.max_pending = a.max_pending,
                               .handshake_timeout_ms = a.handshake_timeout_ms};
   if (a.listener &&
-      (rc = ockam_channel_create_listener(node, "secure_channel_listener", vault, &co)))
+      (rc = ockam_channel_listener_create(node, "secure_channel_listener", vault, &co, &listener)))
     goto out;
   if (a.sink) {
     const char *addr[1] = {"sink"};
@@ -260,7 +261,9 @@ int main(int argc, char **argv) {
     rc = ockam_node_run(node);
   }
 out:
-  if (s) ockam_stream_close(s);
+  ockam_stream_close(s);
+  ockam_channel_listener_close(listener);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
 fail:

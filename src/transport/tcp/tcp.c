@@ -71,6 +71,13 @@ typedef struct listener {
   struct listener *next;
 } listener;
 
+/* Who frees the handle ("Handles" in ockam/node.h). */
+typedef enum tcp_life {
+  TCP_OPEN,
+  TCP_CLOSED,   /* ockam_tcp_close() ran: freed once the node side is done */
+  TCP_DETACHED, /* the node side is done (node destroyed): freed by ockam_tcp_close() */
+} tcp_life;
+
 struct ockam_tcp {
   ockam_node *node;
   ockam_worker *router;
@@ -83,7 +90,8 @@ struct ockam_tcp {
   bool flush_active;
   uv_timer_t liveness; /* pings silent outgoing connections */
   bool liveness_active;
-  bool closing;
+  bool closing; /* the router stopped: no new connections or listeners */
+  tcp_life life;
   uint64_t next_conn_id;
   uint32_t accepted_open;
   uint32_t outgoing_count; /* outgoing connections (any state) */
@@ -782,11 +790,16 @@ static void listener_close_cb(uv_handle_t *h) {
 }
 
 static void flush_close_cb(uv_handle_t *h) {
-  free(h->data);
+  ockam_tcp *tcp = h->data;
+  if (tcp->life == TCP_CLOSED)
+    free(tcp);
+  else
+    tcp->life = TCP_DETACHED;
 }
 
 static void router_stopped(ockam_worker *w) {
   ockam_tcp *tcp = ockam_worker_user(w);
+  if (!tcp) return; /* ockam_tcp_create failed */
   tcp->closing = true;
   if (ockam_node_set_type_router(tcp->node, OCKAM_ADDRESS_TCP, NULL) != OCKAM_OK) {
     LOG_DEBUG(MOD, "type router already replaced");
@@ -812,7 +825,7 @@ static void router_stopped(ockam_worker *w) {
     uv_close((uv_handle_t *)&tcp->liveness, NULL); /* closes before flush (FIFO) */
   }
   uv_prepare_stop(&tcp->flush);
-  /* tcp itself is freed with the prepare handle. */
+  /* tcp itself is freed with the prepare handle, or by ockam_tcp_close(). */
   uv_close((uv_handle_t *)&tcp->flush, flush_close_cb);
 }
 
@@ -871,6 +884,8 @@ static void on_connection(uv_stream_t *server, int status) {
 
 int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t bound_cap) {
   if (!tcp || !host_port) return OCKAM_EINVAL;
+  if (tcp->closing) return OCKAM_ECLOSED;
+  if (bound && bound_cap < OCKAM_TCP_ADDRESS_CAP) return OCKAM_ETOOSMALL;
   char host[256];
   int port;
   int rc = split_host_port(host_port, host, sizeof host, &port);
@@ -893,7 +908,7 @@ int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t 
   }
   l->next = tcp->listeners;
   tcp->listeners = l;
-  if (bound && bound_cap) {
+  if (bound) {
     struct sockaddr_storage b;
     int blen = sizeof b;
     if (uv_tcp_getsockname(&l->h, (struct sockaddr *)&b, &blen) == 0)
@@ -1009,7 +1024,12 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   rc = ockam_node_set_type_router(node, OCKAM_ADDRESS_TCP, tcp->router);
   if (rc) {
     /* Nothing else owns tcp yet: detach it from the worker and free it. */
+    ockami_worker_set_user(tcp->router, NULL);
     ockam_worker_stop(tcp->router);
+    ockami_map_free(&tcp->outgoing);
+    for (size_t i = 0; i < tcp->n_allow; i++) free(tcp->allow[i]);
+    free(tcp->allow);
+    free(tcp);
     return rc;
   }
   uv_prepare_init(ockami_node_uv(node), &tcp->flush);
@@ -1040,6 +1060,7 @@ static bool connect_done(void *arg) {
 
 int ockam_tcp_connect(ockam_tcp *tcp, const char *host_port, int64_t timeout_ms) {
   if (!tcp || !host_port) return OCKAM_EINVAL;
+  if (tcp->closing) return OCKAM_ECLOSED;
   size_t len = strlen(host_port);
   if (len == 0 || len > OCKAM_ADDRESS_MAX_LEN) return OCKAM_EADDR;
   conn *c = ockami_map_get(&tcp->outgoing, host_port, len);
@@ -1069,11 +1090,24 @@ int ockam_tcp_connect_route(ockam_tcp *tcp, const ockam_route *route, int64_t ti
   return ockam_tcp_connect(tcp, hp, timeout_ms);
 }
 
-int ockam_tcp_is_connected(ockam_tcp *tcp, const char *host_port) {
+bool ockam_tcp_is_connected(const ockam_tcp *tcp, const char *host_port) {
+  if (!tcp || !host_port || tcp->closing) return false;
   conn *c = ockami_map_get(&tcp->outgoing, host_port, strlen(host_port));
   return c && c->state == CONN_OPEN;
 }
 
 void ockam_tcp_get_stats(const ockam_tcp *tcp, ockam_tcp_stats *out) {
-  *out = tcp->stats;
+  if (tcp && out) *out = tcp->stats;
+}
+
+void ockam_tcp_close(ockam_tcp *tcp) {
+  if (!tcp) return;
+  if (tcp->life == TCP_DETACHED) {
+    free(tcp);
+    return;
+  }
+  if (tcp->life != TCP_OPEN) return;
+  tcp->life = TCP_CLOSED;
+  /* router_stopped closes every socket; the prepare handle's close frees tcp. */
+  if (!tcp->closing) ockam_worker_stop(tcp->router);
 }
