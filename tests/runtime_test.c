@@ -76,6 +76,7 @@ static void test_short_timeouts_next_to_long_timer(void **state) {
   uint64_t worst = short_receives(mb, 3000);
   assert_true(worst < SHORT_WAIT_BOUND_MS * 1000u);
   ockam_node_destroy(node);
+  ockam_mailbox_destroy(mb);
 }
 
 /* The case that was seen stalling: a stream consumer whose long-poll pull is
@@ -106,6 +107,8 @@ static void test_short_timeouts_next_to_stream_consumer(void **state) {
   ockam_stream_close(s);
   ockam_route_free(r);
   ockam_node_destroy(node);
+  ockam_mailbox_destroy(mb);
+  ockam_tcp_close(tcp);
   assert_int_equal(tu_term(&hub), 0);
 }
 
@@ -222,6 +225,8 @@ static void run_stopped(blocking_call call, stopper how, const char *hub) {
   if (s) ockam_stream_close(s);
   ockam_route_free(r);
   ockam_node_destroy(node);
+  ockam_mailbox_destroy(mb);
+  ockam_tcp_close(tcp);
 }
 
 static void test_eclosed_on_stop(void **state) {
@@ -293,6 +298,7 @@ static void test_no_reentry(void **state) {
   assert_int_equal(ockam_node_run_until(re.node, 5, done_never, NULL), OCKAM_ETIMEDOUT);
   ockam_route_free(r);
   ockam_node_destroy(re.node);
+  ockam_mailbox_destroy(re.other);
 }
 
 /* ---- fail fast ---------------------------------------------------------------- */
@@ -311,6 +317,7 @@ static void test_connection_refused_at_once(void **state) {
   assert_int_equal(rc, OCKAM_ECONNREFUSED);
   assert_true(ms < PROMPT_MS);
   ockam_node_destroy(node);
+  ockam_tcp_close(tcp);
 }
 
 static void test_cli_send_to_dead_hub(void **state) {
