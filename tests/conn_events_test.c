@@ -130,6 +130,7 @@ static void test_down_and_back_up(void **state) {
   assert_int_equal(ockam_node_run_until(node, 500, NULL, NULL), 0);
   assert_int_equal(w.downs, 1);
   ockam_node_destroy(node);
+  ockam_tcp_close(tcp);
 }
 
 /* A hub that stops answering without closing (frozen process, dead host
@@ -161,6 +162,7 @@ static void test_silent_hub_detected(void **state) {
   assert_int_equal(kill(hub.pid, SIGCONT), 0);
   assert_int_equal(wait_events(node, &w, 2, 1, 15000), 0);
   ockam_node_destroy(node);
+  ockam_tcp_close(tcp);
   assert_int_equal(tu_term(&hub), 0);
 }
 

@@ -196,6 +196,7 @@ static void test_responder_never_dials(void **state) {
   assert_int_equal(trap_count(trap, 500), 0);
   ockam_stream_close(s);
   ockam_node_destroy(node);
+  ockam_tcp_close(tcp);
   close(trap);
   assert_int_equal(tu_term(&responder), 0);
   assert_int_equal(tu_term(&hub), 0);
@@ -301,6 +302,7 @@ static void test_library_dial_policy(void **state) {
       assert_int_equal(st.dials_refused, 0);
     }
     ockam_node_destroy(node);
+    ockam_tcp_close(tcp);
   }
   ockam_route_free(r);
   close(trap);
