@@ -72,8 +72,7 @@ static void parse(const uint8_t *data, size_t size, parsed *out) {
     FUZZ_CHECK(o->store && (!strcmp(o->store, "memory") || !strcmp(o->store, "lmdb") ||
                             !strcmp(o->store, "jetstream")));
     FUZZ_CHECK(o->replicas >= 1 && o->replicas <= 5);
-    FUZZ_CHECK(o->max_message >= 1 &&
-               o->max_message <= OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN);
+    FUZZ_CHECK(o->max_message >= 1 && o->max_message <= OCKAM_STREAM_STORED_MAX);
     FUZZ_CHECK(o->listen_backlog >= 1 && o->listen_backlog <= INT32_MAX);
     FUZZ_CHECK(o->max_streams && o->max_connections && o->max_forwarders && o->max_pending_pushes &&
                o->max_pending_bytes && o->long_poll_max_ms);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ockam/error.h"
+#include "ockam/limits.h"
 #include "ockam/node.h"
 #include "ockam/tcp.h"
 
@@ -28,13 +29,14 @@ typedef struct ockam_hub_options {
   uint64_t retention_bytes;    /* per stream; 0 = unlimited */
   uint64_t retention_age_s;    /* per stream; 0 = unlimited */
   uint32_t max_streams;        /* 0 = OCKAM_HUB_MAX_STREAMS */
-  uint32_t max_message;        /* bytes per stored message; 0 = 64511 (see limits.h) */
+  uint32_t max_message;        /* bytes per stored message; 0 = OCKAM_STREAM_STORED_MAX,
+                                  which is also the ceiling */
   uint32_t max_connections;    /* 0 = OCKAM_TCP_MAX_CONNECTIONS */
   uint32_t max_forwarders;     /* 0 = OCKAM_HUB_MAX_FORWARDERS */
   uint32_t long_poll_max_ms;   /* 0 = OCKAM_LONG_POLL_MAX_MS */
   uint32_t max_pending_pushes; /* pushes not yet durable before new ones are refused
-                                  with PushConfirm{ERROR}; 0 = 100000 */
-  uint64_t max_pending_bytes;  /* data bytes of those pushes; 0 = 256 MiB */
+                                  with PushConfirm{ERROR}; 0 = OCKAM_STREAM_PENDING_PUSHES */
+  uint64_t max_pending_bytes;  /* data bytes of those pushes; 0 = OCKAM_STREAM_PENDING_BYTES */
   bool no_streams;             /* offer only echo and forwarding */
   bool no_sync;                /* lmdb without fsync: benchmarks only */
   uint32_t listen_backlog;     /* listen(2) backlog; 0 = OCKAM_TCP_LISTEN_BACKLOG */

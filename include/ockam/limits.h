@@ -95,7 +95,8 @@
 #define OCKAM_CONTACT_MAX_LABEL_LEN 64u
 
 /* --- streams and hub ---------------------------------------------------- */
-/* Default: bytes of one stored stream message. */
+/* Data bytes of one stream message the stream codec accepts (push, pull
+ * reply); the hub stores at most OCKAM_STREAM_STORED_MAX of them. */
 #define OCKAM_STREAM_MESSAGE_MAX OCKAM_FRAME_MAX
 /* Default: streams one hub serves. */
 #define OCKAM_HUB_MAX_STREAMS 100000u
@@ -105,9 +106,11 @@
 #define OCKAM_RETENTION_MAX_AGE_S 0u
 /* Default: longest time the hub holds a long-poll pull (milliseconds). */
 #define OCKAM_LONG_POLL_MAX_MS 30000u
-/* Bytes of a PullResponse frame kept for routes and wrappers: the largest
- * stored message is OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN (64511). */
+/* Bytes of a PullResponse frame kept for routes and wrappers. */
 #define OCKAM_STREAM_REPLY_MARGIN 1024u
+/* Default and ceiling: bytes of one stored message (hub --max-message),
+ * 64511, so that any stored message fits a PullResponse frame. */
+#define OCKAM_STREAM_STORED_MAX (OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN)
 /* Default: pushes accepted but not yet durable before new pushes are answered
  * PushConfirm{ERROR} at once (hub --max-pending-pushes), and their bytes
  * (--max-pending-bytes). */
@@ -124,6 +127,10 @@
 #define OCKAM_STREAM_INIT_WAITERS 1024u
 /* How often a hub polls the shared registry for streams created elsewhere. */
 #define OCKAM_STREAM_REGISTRY_POLL_MS 1000u
+/* With a store other hubs append to as well (jetstream), an append through
+ * another hub wakes no pull parked here: a parked long-poll pull reads again
+ * this often until its deadline (milliseconds). */
+#define OCKAM_STREAM_SHARED_RECHECK_MS 200u
 /* Default: forwarders one hub keeps (hub --max-forwarders). */
 #define OCKAM_HUB_MAX_FORWARDERS 10000u
 /* Default: forwarders one client connection may keep (hub

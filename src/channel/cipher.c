@@ -5,6 +5,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "bytes.h"
+
 _Static_assert(OCKAM_REPLAY_WINDOW % 64 == 0 && OCKAM_REPLAY_WINDOW >= 64,
                "the replay window is a whole number of 64-bit words");
 
@@ -54,22 +56,6 @@ size_t ockami_cipher_overhead(ockami_framing framing) {
   return cipher_header(framing) + OCKAM_AEAD_TAG_LEN;
 }
 
-/* 00x4 || n as u64 BE; for n < 2^16 this is 00x10 || n as u16 BE (spec §4.1). */
-static void cipher_nonce(uint64_t n, uint8_t out[12]) {
-  memset(out, 0, 4);
-  for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)(n >> (56 - 8 * i));
-}
-
-static void put_be(uint8_t *p, size_t len, uint64_t v) {
-  for (size_t i = 0; i < len; i++) p[i] = (uint8_t)(v >> (8 * (len - 1 - i)));
-}
-
-static uint64_t get_be(const uint8_t *p, size_t len) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < len; i++) v = (v << 8) | p[i];
-  return v;
-}
-
 static int cipher_key_ok(ockam_vault *v, ockam_secret k) {
   ockam_secret_type t;
   int rc = ockam_vault_secret_info(v, k, &t, NULL);
@@ -117,7 +103,7 @@ int ockami_rekey(ockam_vault *vault, ockam_secret k, ockam_secret *out) {
   static const uint8_t zeros[32];
   uint8_t nonce[12], ct[32 + OCKAM_AEAD_TAG_LEN];
   size_t len = 0;
-  cipher_nonce(UINT64_MAX, nonce);
+  ockami_aead_nonce(UINT64_MAX, nonce);
   int rc =
       ockam_vault_aead_encrypt(vault, k, nonce, NULL, 0, zeros, sizeof zeros, ct, sizeof ct, &len);
   if (!rc && len != sizeof ct) rc = OCKAM_ECRYPTO;
@@ -260,8 +246,8 @@ int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, size_t len, uint8
   }
   uint8_t nonce[12];
   size_t ct_len = 0;
-  cipher_nonce(n, nonce);
-  put_be(out, hdr, n);
+  ockami_aead_nonce(n, nonce);
+  ockami_store_be(out, hdr, n);
   int rc = ockam_vault_aead_encrypt(c->vault, c->enc, nonce, NULL, 0, pt, len, out + hdr, cap - hdr,
                                     &ct_len);
   if (rc) {
@@ -288,7 +274,7 @@ int ockami_cipher_decrypt(ockami_cipher *c, const uint8_t *blob, size_t len, uin
   }
   size_t pt_len = len - hdr - OCKAM_AEAD_TAG_LEN;
   if (cap < pt_len) return OCKAM_EOVERFLOW;
-  uint64_t n = get_be(blob, hdr);
+  uint64_t n = ockami_load_be(blob, hdr);
   /* The window keeps n + 1; no valid extended sender ever reaches 2^64-1. */
   if (n == UINT64_MAX) {
     c->stats.malformed++;
@@ -321,7 +307,7 @@ int ockami_cipher_decrypt(ockami_cipher *c, const uint8_t *blob, size_t len, uin
   uint8_t nonce[12];
   uint8_t none;
   size_t got = 0;
-  cipher_nonce(n, nonce);
+  ockami_aead_nonce(n, nonce);
   rc = ockam_vault_aead_decrypt(c->vault, key, nonce, NULL, 0, blob + hdr, len - hdr,
                                 out ? out : &none, cap, &got);
   if (rc) {
@@ -368,7 +354,7 @@ int ockami_ext_offer_write(uint8_t flags, uint32_t rekey_messages, uint8_t *out,
     *out_len = 0;
     return OCKAM_EOVERFLOW;
   }
-  put_be(out + OCKAMI_EXT_PAYLOAD_LEN, 4, rekey_messages);
+  ockami_store_be(out + OCKAMI_EXT_PAYLOAD_LEN, 4, rekey_messages);
   *out_len = OCKAMI_EXT_PAYLOAD_REKEY_LEN;
   return OCKAM_OK;
 }
@@ -378,7 +364,7 @@ uint8_t ockami_ext_offer_parse(const uint8_t *payload, size_t len, uint32_t *rek
   uint32_t m = 0;
   if (flags & OCKAMI_EXT_FLAG_REKEY) {
     if (len >= OCKAMI_EXT_PAYLOAD_REKEY_LEN)
-      m = (uint32_t)get_be(payload + OCKAMI_EXT_PAYLOAD_LEN, 4);
+      m = (uint32_t)ockami_load_be(payload + OCKAMI_EXT_PAYLOAD_LEN, 4);
     if (m == 0) flags &= (uint8_t)~OCKAMI_EXT_FLAG_REKEY;
   }
   if (rekey_messages) *rekey_messages = m;

@@ -4,19 +4,13 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "log.h"
 
 /* 28 bytes: shorter than HASHLEN, so h0 is the name zero-padded to 32 (§5.1). */
 static const char xx_protocol_name[] = "Noise_XX_25519_AESGCM_SHA256";
 
 /* --- symmetric state (Noise §5.2) ------------------------------------------ */
-
-/* AESGCM nonce: 32 zero bits then the counter as u64 big-endian. For n < 2^16
- * this is Ockam's 00x10 || u16 BE (spec §4.1). */
-static void xx_nonce(uint64_t n, uint8_t out[12]) {
-  memset(out, 0, 4);
-  for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)(n >> (56 - 8 * i));
-}
 
 static int xx_mix_hash(ockami_xx *hs, const uint8_t *data, size_t len) {
   return ockam_vault_sha256_concat(hs->vault, hs->h, sizeof hs->h, data, len, hs->h);
@@ -54,7 +48,7 @@ static int xx_encrypt_and_hash(ockami_xx *hs, const uint8_t *pt, size_t len, uin
   if (hs->n == UINT64_MAX) return OCKAM_ENONCE; /* 2^64-1 is reserved by Noise */
   uint8_t nonce[12];
   size_t ct_len = 0;
-  xx_nonce(hs->n, nonce);
+  ockami_aead_nonce(hs->n, nonce);
   int rc = ockam_vault_aead_encrypt(hs->vault, hs->k, nonce, hs->h, sizeof hs->h, pt, len, out,
                                     len + OCKAM_AEAD_TAG_LEN, &ct_len);
   if (rc) return rc;
@@ -71,7 +65,7 @@ static int xx_decrypt_and_hash(ockami_xx *hs, const uint8_t *ct, size_t len, uin
   if (hs->n == UINT64_MAX) return OCKAM_ENONCE;
   uint8_t nonce[12];
   size_t pt_len = 0;
-  xx_nonce(hs->n, nonce);
+  ockami_aead_nonce(hs->n, nonce);
   /* h is the AD, so it must be hashed forward only after decrypting. */
   int rc = ockam_vault_aead_decrypt(hs->vault, hs->k, nonce, hs->h, sizeof hs->h, ct, len, out,
                                     len - OCKAM_AEAD_TAG_LEN, &pt_len);

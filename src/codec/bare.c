@@ -1,5 +1,7 @@
 #include "bare.h"
 
+#include "bytes.h"
+
 #include <string.h>
 
 static int fail(ockami_reader *r, int err) {
@@ -23,10 +25,8 @@ int ockami_read_u8(ockami_reader *r, uint8_t *out) {
 static int read_le(ockami_reader *r, size_t n, uint64_t *out) {
   int rc = need(r, n);
   if (rc) return rc;
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) v |= (uint64_t)r->p[r->pos + i] << (8 * i);
+  *out = ockami_load_le(r->p + r->pos, n);
   r->pos += n;
-  *out = v;
   return OCKAM_OK;
 }
 
@@ -173,7 +173,7 @@ int ockami_write_u8(ockami_buf *b, uint8_t v) {
 
 static int write_le(ockami_buf *b, uint64_t v, size_t n) {
   uint8_t tmp[8];
-  for (size_t i = 0; i < n; i++) tmp[i] = (uint8_t)(v >> (8 * i));
+  ockami_store_le(tmp, n, v);
   return ockami_buf_append(b, tmp, n);
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "ockam/limits.h"
 
 /* Address types >= 128 do not round-trip between Rust (u8) and Elixir (uint);
@@ -51,7 +52,8 @@ int ockami_tm_encode_frame(const ockam_message *m, ockami_buf *b) {
   if (n > OCKAM_FRAME_MAX) return OCKAM_EOVERFLOW;
   int rc = ockami_buf_reserve(b, n + 2);
   if (rc) return rc;
-  uint8_t hdr[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+  uint8_t hdr[2];
+  ockami_store_be16(hdr, (uint16_t)n);
   size_t start = b->len;
   rc = ockami_buf_append(b, hdr, 2);
   if (!rc) rc = ockami_tm_encode(m, b);

@@ -20,7 +20,7 @@
  * Frame budget. A TCP frame holds at most OCKAM_FRAME_MAX bytes (spec §2.1)
  * and a PullResponse must carry a stored message together with both routes
  * and the protocol wrappers, so the largest message the hub accepts is
- * OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN by default (routes of up to
+ * OCKAM_STREAM_STORED_MAX by default (routes of up to
  * ~970 encoded bytes still fit), and opts->max_message is clamped to it. A
  * pull whose reply route is so long that the next message cannot fit is
  * answered with `error` rather than with an empty list the client would
@@ -41,53 +41,8 @@
 #include "storage.h"
 #include "stream_proto.h"
 
-/* ---- limits (defaults of hub options where noted) ------------------------ */
+/* ---- limits: all in ockam/limits.h, except these internal ones -------------- */
 
-/* Bytes of a PullResponse frame kept for routes and wrappers. */
-#ifndef OCKAM_STREAM_REPLY_MARGIN
-#define OCKAM_STREAM_REPLY_MARGIN 1024u
-#endif
-/* Default and ceiling of opts->max_message. */
-#define OCKAMI_STREAM_STORED_MAX (OCKAM_FRAME_MAX - OCKAM_STREAM_REPLY_MARGIN)
-/* Default: pushes accepted but not yet durable, before new pushes are
- * answered PushConfirm{ERROR} at once (opts->max_pending_pushes). */
-#ifndef OCKAM_STREAM_PENDING_PUSHES
-#define OCKAM_STREAM_PENDING_PUSHES 100000u
-#endif
-/* Default: data bytes of those pushes (opts->max_pending_bytes). */
-#ifndef OCKAM_STREAM_PENDING_BYTES
-#define OCKAM_STREAM_PENDING_BYTES (256ull << 20)
-#endif
-/* Pull reads in flight in the store; more pulls are answered empty. */
-#ifndef OCKAM_STREAM_PENDING_READS
-#define OCKAM_STREAM_PENDING_READS 16384u
-#endif
-/* Index gets/saves in flight in the store; more are dropped (logged). */
-#ifndef OCKAM_STREAM_PENDING_INDEX_OPS
-#define OCKAM_STREAM_PENDING_INDEX_OPS 16384u
-#endif
-/* Long-poll pulls held at once, per stream and per hub; a pull over either
- * cap is answered (empty) at once. */
-#ifndef OCKAM_LONG_POLL_PARKED_PER_STREAM
-#define OCKAM_LONG_POLL_PARKED_PER_STREAM 1024u
-#endif
-#ifndef OCKAM_LONG_POLL_PARKED_MAX
-#define OCKAM_LONG_POLL_PARKED_MAX 65536u
-#endif
-/* Requesters one stream keeps waiting for Init while it is being created. */
-#ifndef OCKAM_STREAM_INIT_WAITERS
-#define OCKAM_STREAM_INIT_WAITERS 1024u
-#endif
-/* How often the registry is polled for streams created by other hubs. */
-#ifndef OCKAM_STREAM_REGISTRY_POLL_MS
-#define OCKAM_STREAM_REGISTRY_POLL_MS 1000u
-#endif
-/* With a store that other hubs append to as well (jetstream), an append
- * through another hub wakes no pull parked here: a parked long-poll pull
- * reads again this often until its deadline. */
-#ifndef OCKAM_STREAM_SHARED_RECHECK_MS
-#define OCKAM_STREAM_SHARED_RECHECK_MS 200u
-#endif
 /* Names read from the registry per request. */
 #define OCKAMI_STREAM_REGISTRY_BATCH 1024u
 

@@ -690,11 +690,11 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
     return OCKAM_ENOMEM;
   }
   svc->max_streams = opts->max_streams ? opts->max_streams : OCKAM_HUB_MAX_STREAMS;
-  svc->max_message = opts->max_message ? opts->max_message : OCKAMI_STREAM_STORED_MAX;
-  if (svc->max_message > OCKAMI_STREAM_STORED_MAX) {
+  svc->max_message = opts->max_message ? opts->max_message : OCKAM_STREAM_STORED_MAX;
+  if (svc->max_message > OCKAM_STREAM_STORED_MAX) {
     LOG_WARN(MOD, "max message %" PRIu32 " bytes leaves no room for routes; using %u",
-             svc->max_message, OCKAMI_STREAM_STORED_MAX);
-    svc->max_message = OCKAMI_STREAM_STORED_MAX;
+             svc->max_message, OCKAM_STREAM_STORED_MAX);
+    svc->max_message = OCKAM_STREAM_STORED_MAX;
   }
   svc->long_poll_max_ms = opts->long_poll_max_ms ? opts->long_poll_max_ms : OCKAM_LONG_POLL_MAX_MS;
   svc->recheck_ms = ops->shared ? OCKAM_STREAM_SHARED_RECHECK_MS : 0;

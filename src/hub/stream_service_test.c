@@ -740,7 +740,7 @@ static void test_max_message(void **state) {
   char a[33];
   create_stream(c, "stream", sn("big"), a, NULL, 0);
   /* The largest message the hub stores by default, and one byte more. */
-  size_t max = OCKAMI_STREAM_STORED_MAX;
+  size_t max = OCKAM_STREAM_STORED_MAX;
   uint8_t *big = malloc(max + 1);
   for (size_t i = 0; i <= max; i++) big[i] = (uint8_t)(i * 7);
   send_push(c, a, 1, big, max + 1);
@@ -877,8 +877,8 @@ static void test_bad_options(void **state) {
   client *c = &fx->cl;
   char a[33];
   create_stream(c, "stream", sn("clamped"), a, NULL, 0);
-  uint8_t *big = calloc(1, OCKAMI_STREAM_STORED_MAX + 1);
-  send_push(c, a, 1, big, OCKAMI_STREAM_STORED_MAX + 1);
+  uint8_t *big = calloc(1, OCKAM_STREAM_STORED_MAX + 1);
+  send_push(c, a, 1, big, OCKAM_STREAM_STORED_MAX + 1);
   expect_confirm(c, a, 1, OCKAMI_SP_STATUS_ERROR, 0);
   free(big);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bare.h"
+#include "bytes.h"
 #include "client_internal.h"
 #include "log.h"
 #include "wire.h"
@@ -99,15 +100,14 @@ bool ockami_stream_read_marker(const ockam_message *msg, uint64_t *seq) {
   size_t len;
   const uint8_t *p = ockam_message_payload(msg, &len);
   if (len != MARKER_LEN) return false;
-  *seq = 0;
-  for (unsigned i = 0; i < MARKER_LEN; i++) *seq |= (uint64_t)p[i] << (8 * i);
+  *seq = ockami_load_le(p, MARKER_LEN);
   return true;
 }
 
 /* A marker to one of the client's own private addresses. */
 int ockami_stream_send_marker(ockam_stream *s, const char *mark, uint64_t seq) {
   uint8_t v[MARKER_LEN];
-  for (unsigned i = 0; i < MARKER_LEN; i++) v[i] = (uint8_t)(seq >> (8 * i));
+  ockami_store_le(v, MARKER_LEN, seq);
   ockam_route r = OCKAMI_ROUTE_INIT;
   int rc = ockam_route_append(&r, OCKAM_ADDRESS_LOCAL, mark, ADDR_LEN);
   if (!rc) rc = ockam_send(s->node, mark, &r, v, sizeof v);

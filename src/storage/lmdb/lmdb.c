@@ -39,7 +39,7 @@ static int ids_load(ldb_be *be, MDB_txn *txn, ldb_ids *ids) {
   if (rc == 0 && v.mv_size != 4) rc = MDB_CORRUPTED;
   if (rc == 0) rc = mdb_stat(txn, be->streams, &st);
   if (rc) return rc;
-  ids->next_id = get_u32(v.mv_data);
+  ids->next_id = ockami_load_be32(v.mv_data);
   ids->streams = st.ms_entries;
   ids->loaded = true;
   return 0;
@@ -48,7 +48,7 @@ static int ids_load(ldb_be *be, MDB_txn *txn, ldb_ids *ids) {
 static int ids_store(ldb_be *be, MDB_txn *txn, ldb_ids *ids) {
   if (!ids->dirty) return 0;
   uint8_t buf[4];
-  put_u32(buf, ids->next_id);
+  ockami_store_be32(buf, ids->next_id);
   MDB_val k = {7, "next_id"}, v = {4, buf};
   return mdb_put(txn, be->info, &k, &v, 0);
 }
@@ -86,7 +86,7 @@ static int retain(ldb_be *be, MDB_txn *txn, ldb_meta *m, uint64_t now, bool by_a
     int rc = mdb_get(txn, be->records, &k, &v);
     if (rc == 0 && v.mv_size < LDB_REC_HDR) rc = MDB_CORRUPTED;
     if (rc) return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-    if (!over && get_u64(v.mv_data) + be->max_age_ms > now) break;
+    if (!over && ockami_load_be64(v.mv_data) + be->max_age_ms > now) break;
     size_t len = v.mv_size - LDB_REC_HDR;
     if ((rc = mdb_del(txn, be->records, &k, NULL))) return rc;
     m->bytes = m->bytes >= len ? m->bytes - len : 0;
@@ -148,7 +148,7 @@ static int append_txn(ldb_be *be, MDB_txn *txn, void *p, bool *changed) {
     MDB_val k = {sizeof key, key}, v = {LDB_REC_HDR + it->len, NULL};
     rc = mdb_put(txn, be->records, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
     if (rc) return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
-    put_u64(v.mv_data, c->now);
+    ockami_store_be64(v.mv_data, c->now);
     if (it->len) memcpy((uint8_t *)v.mv_data + LDB_REC_HDR, it->data, it->len);
     it->index = m.next++;
     m.bytes += it->len;
@@ -204,14 +204,14 @@ static int ldb_read(void *p, const char *stream, size_t stream_len, uint64_t fro
     uint32_t got = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && got < limit;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      if (k.mv_size != LDB_REC_KEY_LEN || get_u32(k.mv_data) != m.id) break;
+      if (k.mv_size != LDB_REC_KEY_LEN || ockami_load_be32(k.mv_data) != m.id) break;
       if (v.mv_size < LDB_REC_HDR) {
         rc = MDB_CORRUPTED;
         break;
       }
       size_t len = v.mv_size - LDB_REC_HDR;
       if (max_bytes && got > 0 && len > max_bytes - bytes) break;
-      orc = ockami_records_push(out, get_u64((uint8_t *)k.mv_data + 4),
+      orc = ockami_records_push(out, ockami_load_be64((uint8_t *)k.mv_data + 4),
                                 (const uint8_t *)v.mv_data + LDB_REC_HDR, len);
       if (orc) break;
       got++;
@@ -260,7 +260,7 @@ static int ldb_index_get(void *p, const char *client, size_t client_len, const c
   uint64_t value = 0;
   rc = mdb_get(txn, be->indexes, &k, &v);
   if (rc == 0 && v.mv_size != 8) rc = MDB_CORRUPTED;
-  if (rc == 0) value = get_u64(v.mv_data);
+  if (rc == 0) value = ockami_load_be64(v.mv_data);
   mdb_txn_abort(txn);
   if (rc && rc != MDB_NOTFOUND) return ockami_ldb_map_err(rc);
   *found = rc == 0;
@@ -278,10 +278,10 @@ static int save_txn(ldb_be *be, MDB_txn *txn, void *p, bool *changed) {
   save_ctx *c = p;
   MDB_val k = {c->key_len, (void *)c->key}, v;
   int rc = mdb_get(txn, be->indexes, &k, &v);
-  if (rc == 0 && v.mv_size == 8 && get_u64(v.mv_data) >= c->index) return 0;
+  if (rc == 0 && v.mv_size == 8 && ockami_load_be64(v.mv_data) >= c->index) return 0;
   if (rc && rc != MDB_NOTFOUND) return rc;
   uint8_t buf[8];
-  put_u64(buf, c->index);
+  ockami_store_be64(buf, c->index);
   v = (MDB_val){8, buf};
   if ((rc = mdb_put(txn, be->indexes, &k, &v, 0))) return rc;
   *changed = true;
@@ -357,7 +357,7 @@ static int del_run(MDB_txn *txn, MDB_dbi dbi, MDB_val *start,
 }
 
 static bool rec_of_stream(const MDB_val *k, const void *arg) {
-  return k->mv_size == LDB_REC_KEY_LEN && get_u32(k->mv_data) == *(const uint32_t *)arg;
+  return k->mv_size == LDB_REC_KEY_LEN && ockami_load_be32(k->mv_data) == *(const uint32_t *)arg;
 }
 
 static bool index_of_stream(const MDB_val *k, const void *arg) {
@@ -406,7 +406,7 @@ static int list_entry(ldb_be *be, MDB_txn *txn, const MDB_val *k, const MDB_val 
     int rc = mdb_get(txn, be->records, &rk, &rv);
     if (rc == 0 && rv.mv_size < LDB_REC_HDR) rc = MDB_CORRUPTED;
     if (rc) return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-    last_ms = get_u64(rv.mv_data);
+    last_ms = ockami_load_be64(rv.mv_data);
   }
   ockami_stream_info_set(info, k->mv_data, k->mv_size, m.first, m.next, m.bytes, last_ms);
   return 0;

@@ -35,25 +35,25 @@ static pthread_mutex_t open_dirs_lock = PTHREAD_MUTEX_INITIALIZER;
 static ldb_open_dir *open_dirs;
 
 void ockami_ldb_meta_encode(const ldb_meta *m, uint8_t out[static LDB_META_LEN]) {
-  put_u32(out, m->id);
-  put_u64(out + 4, m->first);
-  put_u64(out + 12, m->next);
-  put_u64(out + 20, m->bytes);
+  ockami_store_be32(out, m->id);
+  ockami_store_be64(out + 4, m->first);
+  ockami_store_be64(out + 12, m->next);
+  ockami_store_be64(out + 20, m->bytes);
 }
 
 bool ockami_ldb_meta_decode(const MDB_val *v, ldb_meta *m) {
   if (v->mv_size != LDB_META_LEN) return false;
   const uint8_t *p = v->mv_data;
-  m->id = get_u32(p);
-  m->first = get_u64(p + 4);
-  m->next = get_u64(p + 12);
-  m->bytes = get_u64(p + 20);
+  m->id = ockami_load_be32(p);
+  m->first = ockami_load_be64(p + 4);
+  m->next = ockami_load_be64(p + 12);
+  m->bytes = ockami_load_be64(p + 20);
   return m->first <= m->next;
 }
 
 void ockami_ldb_rec_key(uint8_t out[static LDB_REC_KEY_LEN], uint32_t id, uint64_t index) {
-  put_u32(out, id);
-  put_u64(out + 4, index);
+  ockami_store_be32(out, id);
+  ockami_store_be64(out + 4, index);
 }
 
 /* LMDB codes are MDB_* (below -30700) or positive errno values. */
@@ -133,12 +133,12 @@ static int open_dbis(ldb_be *be, MDB_env *env) {
       rc = LDB_EBADFILE;
     }
     uint8_t fmt[4], next_id[4];
-    put_u32(fmt, LDB_FORMAT);
-    put_u32(next_id, 1);
+    ockami_store_be32(fmt, LDB_FORMAT);
+    ockami_store_be32(next_id, 1);
     MDB_val fv = {4, fmt}, nk = {7, "next_id"}, nv = {4, next_id};
     if (!rc) rc = mdb_put(txn, be->info, &k, &fv, 0);
     if (!rc) rc = mdb_put(txn, be->info, &nk, &nv, 0);
-  } else if (rc == 0 && (v.mv_size != 4 || get_u32(v.mv_data) != LDB_FORMAT)) {
+  } else if (rc == 0 && (v.mv_size != 4 || ockami_load_be32(v.mv_data) != LDB_FORMAT)) {
     LOG_ERROR(LDB_LOG, "%s: unsupported data format", be->path);
     rc = LDB_EBADFILE;
   }
@@ -160,7 +160,7 @@ static int check_streams(ldb_be *be, MDB_env *env) {
   MDB_val k = {7, "next_id"}, v;
   uint32_t next_id = 0;
   rc = mdb_get(txn, be->info, &k, &v);
-  if (rc == 0 && v.mv_size == 4) next_id = get_u32(v.mv_data);
+  if (rc == 0 && v.mv_size == 4) next_id = ockami_load_be32(v.mv_data);
   if (rc == 0 && v.mv_size != 4) rc = MDB_CORRUPTED;
   if (!rc) rc = mdb_cursor_open(txn, be->streams, &cur);
   if (rc) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "bytes.h"
 
 #define LDB_LOG "storage.lmdb"
 #define LDB_FORMAT 1u
@@ -44,21 +45,7 @@ typedef struct ldb_be {
   char *fail_file;
 } ldb_be;
 
-/* Big-endian fields: keys sort in index order. */
-static inline void put_u32(uint8_t *p, uint32_t v) {
-  for (int i = 3; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-static inline void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-static inline uint32_t get_u32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint64_t get_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-  return v;
-}
+/* Big-endian fields (core bytes.h): keys sort in index order. */
 
 bool ockami_ldb_meta_decode(const MDB_val *v, ldb_meta *m);
 void ockami_ldb_meta_encode(const ldb_meta *m, uint8_t out[static LDB_META_LEN]);
