@@ -5,7 +5,8 @@
  * the Noise XX messages), wrapped in the input layout each target expects,
  * plus inputs built with the library's own encoders for what the vectors do
  * not cover (every stream-protocol message kind, CLI argument lists, text
- * routes, storage contents, node programs).
+ * routes, storage contents, node programs, contacts of a fresh and of a
+ * rotated identity).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "bare.h"
+#include "ockam/identity.h"
 #include "ockam/limits.h"
 #include "stream_proto.h"
 
@@ -370,6 +372,26 @@ int main(int argc, char **argv) {
     put_buf("fuzz_node", "E6a", &b);
   }
   ockami_buf_free(&b);
+
+  /* fuzz_contact: a fresh identity's contact, then after one and two rotations. */
+  ockam_vault *vault;
+  ockam_identity *ident;
+  if (ockam_vault_create("software", &vault) == OCKAM_OK) {
+    if (ockam_identity_create(vault, &ident) == OCKAM_OK) {
+      static uint8_t contact[4096];
+      size_t clen;
+      for (int r = 0; r < 3; r++) {
+        if (ockam_identity_export_contact(ident, contact, sizeof contact, &clen) == OCKAM_OK) {
+          char name[32];
+          snprintf(name, sizeof name, "contact-%d-rotations", r);
+          put("fuzz_contact", name, contact, clen);
+        }
+        if (ockam_identity_rotate(ident) != OCKAM_OK) break;
+      }
+      ockam_identity_free(ident);
+    }
+    ockam_vault_destroy(vault);
+  }
   printf("fuzz_seeds: %zu vectors, %u seed files in %s\n", nvecs, written, outdir);
   return 0;
 }
