@@ -1,0 +1,160 @@
+/* The guide's scenario under connection cuts: the responder example (secure
+ * channel listener + echoer, in its own process) and an initiator in this
+ * process each reach the LMDB hub through a proxy; after the channel is up,
+ * the initiator sends ECHOES messages through the channel one after the
+ * other, each waiting for its echo. The same run is made without cuts and with
+ * every connection of a proxy cut every 0.5-2 s. Every echo must come back
+ * exactly once and in order; the test prints the longest gap between
+ * consecutive echoes and the total time of both runs (figures, not asserts:
+ * the bounds below only catch a hang). Client defaults are used, so a pull
+ * lost with a connection would cost its 20 s long-poll deadline. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ockam/ockam.h"
+#include "proxy.h"
+#include "testutil.h"
+
+#define RESPONDER OCKAM_EXAMPLES "/14-secure-channel-over-stream-over-cloud-node-responder"
+#define ECHOES 300
+
+typedef struct cutter {
+  tu_proxy *proxy[2];
+  ockam_node *node;
+  ockam_timer *timer;
+  unsigned cuts;
+} cutter;
+
+static void cut_cb(void *arg) {
+  cutter *c = arg;
+  c->timer = NULL;
+  tu_proxy_cut_all(c->proxy[rand() % 2]);
+  c->cuts++;
+  if (ockam_timer_start(c->node, 500 + (uint64_t)(rand() % 1500), 0, cut_cb, c, &c->timer))
+    c->timer = NULL;
+}
+
+typedef struct figures {
+  uint64_t total_ms, longest_gap_ms;
+  unsigned cuts;
+} figures;
+
+static void run(bool cut, figures *out) {
+  char *dir = tu_tempdir("echo-cuts");
+  char data[512], bound[64], via_r[64], via_i[64], hop[96];
+  snprintf(data, sizeof data, "%s/data", dir);
+  tu_proc hub, responder;
+  assert_int_equal(tu_start_hub(&hub, 0, "lmdb", data, NULL, bound, sizeof bound), 0);
+  tu_proxy_opts po = {.seed = 7};
+  tu_proxy *pr = tu_proxy_start(bound, &po, via_r, sizeof via_r);
+  tu_proxy *pi = tu_proxy_start(bound, &po, via_i, sizeof via_i);
+  assert_non_null(pr);
+  assert_non_null(pi);
+  char *argv[] = {(char *)RESPONDER, via_r, NULL};
+  assert_int_equal(tu_spawn(&responder, argv, true), 0);
+  assert_int_equal(tu_expect_line(&responder, "Responder listening", NULL, 0, 20000), 0);
+
+  ockam_node *node;
+  ockam_tcp *tcp;
+  ockam_vault *vault;
+  ockam_mailbox *app;
+  ockam_route *r;
+  ockam_stream *s;
+  assert_int_equal(ockam_node_create(&node), 0);
+  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  assert_int_equal(ockam_vault_create("software", &vault), 0);
+  assert_int_equal(ockam_mailbox_create(node, "app", &app), 0);
+  assert_int_equal(ockam_tcp_connect(tcp, via_i, 10000), 0);
+  snprintf(hop, sizeof hop, "1#%s", via_i);
+  assert_int_equal(ockam_route_parse(hop, &r), 0);
+  assert_int_equal(ockam_stream_connect(node, r, "sc-test-a-b", "sc-test-b-a", NULL, &s), 0);
+  ockam_route_free(r);
+  assert_int_equal(ockam_route_new(&r), 0);
+  assert_int_equal(ockam_route_append_str(r, ockam_stream_tx_address(s)), 0);
+  assert_int_equal(ockam_route_append_str(r, "secure_channel_listener"), 0);
+  char channel[64];
+  assert_int_equal(ockam_channel_create(node, r, vault, NULL, 60000, channel, sizeof channel), 0);
+  ockam_route_free(r);
+  assert_int_equal(ockam_route_new(&r), 0);
+  assert_int_equal(ockam_route_append_str(r, channel), 0);
+  assert_int_equal(ockam_route_append_str(r, "echoer"), 0);
+
+  cutter c = {{pr, pi}, node, NULL, 0};
+  srand(11);
+  if (cut) assert_int_equal(ockam_timer_start(node, 500, 0, cut_cb, &c, &c.timer), 0);
+  uint64_t t0 = tu_now_ms(), last = t0, longest = 0;
+  for (int i = 0; i < ECHOES; i++) {
+    char text[32];
+    uint8_t payload[33];
+    int n = snprintf(text, sizeof text, "echo %d", i);
+    payload[0] = (uint8_t)n;
+    memcpy(payload + 1, text, (size_t)n);
+    assert_int_equal(ockam_send(node, "app", r, payload, (size_t)n + 1), 0);
+    ockam_message *m = NULL;
+    int rc = ockam_mailbox_receive(app, 90000, &m);
+    if (rc) fprintf(stderr, "echo %d: %s\n", i, ockam_errname(rc));
+    assert_int_equal(rc, 0);
+    const char *got;
+    size_t len;
+    assert_int_equal(ockam_message_get_string(m, &got, &len), 0);
+    /* In order and exactly once: the reply to this very message, no other. */
+    if (len != (size_t)n || memcmp(got, text, len))
+      fprintf(stderr, "expected '%s', got '%.*s'\n", text, (int)len, got);
+    assert_int_equal(len, (size_t)n);
+    assert_memory_equal(got, text, len);
+    ockam_message_free(m);
+    uint64_t now = tu_now_ms();
+    if (now - last > longest) longest = now - last;
+    last = now;
+  }
+  out->total_ms = tu_now_ms() - t0;
+  out->longest_gap_ms = longest;
+  if (c.timer) ockam_timer_stop(c.timer);
+  out->cuts = c.cuts;
+  /* No late repeat of any echo. */
+  ockam_message *m = NULL;
+  assert_int_equal(ockam_mailbox_receive(app, 1500, &m), OCKAM_ETIMEDOUT);
+  printf("# %s: %d echoes in %llu ms, longest gap %llu ms, %u cuts\n",
+         cut ? "cutting proxies" : "no cuts", ECHOES, (unsigned long long)out->total_ms,
+         (unsigned long long)longest, c.cuts);
+  fflush(stdout);
+  ockam_route_free(r);
+  ockam_stream_close(s);
+  ockam_node_destroy(node);
+  ockam_vault_destroy(vault);
+  assert_int_equal(tu_term(&responder), 0);
+  tu_proxy_stop(pr);
+  tu_proxy_stop(pi);
+  assert_int_equal(tu_term(&hub), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+static void test_echoes_through_cuts(void **state) {
+  (void)state;
+  figures plain, cut;
+  run(false, &plain);
+  run(true, &cut);
+  printf("# longest gap %llu ms with cuts vs %llu ms without; total %llu ms vs %llu ms (%.2fx)\n",
+         (unsigned long long)cut.longest_gap_ms, (unsigned long long)plain.longest_gap_ms,
+         (unsigned long long)cut.total_ms, (unsigned long long)plain.total_ms,
+         plain.total_ms ? (double)cut.total_ms / (double)plain.total_ms : 0.0);
+  assert_true(cut.cuts >= 2 || cut.total_ms < 2000);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_echoes_through_cuts),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
