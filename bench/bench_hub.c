@@ -162,6 +162,7 @@ static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, con
   o.pull_limit = pull_limit;
   double t0 = bench_now();
   BENCH_CHECK(ockam_stream_connect(node, to_hub, dummy, name, &o, &s));
+  BENCH_CHECK(ockam_stream_allow(s, "sink"));
   until_n u = {&c, count};
   BENCH_CHECK(ockam_node_run_until(node, 60000, reached, &u));
   double dt = bench_now() - t0;

@@ -31,7 +31,7 @@ set(OCKAM_LAYER_channel_HEADERS channel.h)
 set(OCKAM_LAYER_storage_DEPENDS core)
 set(OCKAM_LAYER_storage_HEADERS)
 
-set(OCKAM_LAYER_stream_DEPENDS core codec)
+set(OCKAM_LAYER_stream_DEPENDS core codec channel)
 set(OCKAM_LAYER_stream_HEADERS stream.h)
 
 set(OCKAM_LAYER_hub_DEPENDS core codec transport storage)

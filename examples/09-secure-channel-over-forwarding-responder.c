@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
       (rc = ockam_tcp_connect(tcp, hub, 0)) || (rc = ockam_vault_create("software", &vault)) ||
       (rc = ockam_channel_listener_create(node, "secure_channel_listener", vault, NULL,
                                           &listener)) ||
-      (rc = echoer_start(node)) || (rc = ockam_route_parse(hop, &route)))
+      (rc = echoer_start_secure(node)) || (rc = ockam_route_parse(hop, &route)))
     goto fail_node;
   rc = ockam_forwarder_register(node, route, "secure_channel_listener", 10000, remote,
                                 sizeof remote, &forwarder);

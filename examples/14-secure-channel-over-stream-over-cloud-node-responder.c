@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
       (rc = ockam_vault_create("software", &vault)) ||
       (rc = ockam_channel_listener_create(node, "secure_channel_listener", vault, NULL,
                                           &listener)) ||
-      (rc = echoer_start(node)) ||
+      (rc = echoer_start_secure(node)) ||
       (rc = example_connect(node, tcp, &args, "sc-test-b-a", "sc-test-a-b", &stream)))
     goto fail_node;
   printf("Responder listening on streams sc-test-a-b (in) / sc-test-b-a (out) via %s\n", args.hub);

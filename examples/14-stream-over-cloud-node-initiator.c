@@ -16,7 +16,8 @@ int main(int argc, char **argv) {
   int rc;
   if ((rc = ockam_node_create(&node))) goto fail;
   if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_mailbox_create(node, "app", &app)) ||
-      (rc = example_connect(node, tcp, &args, "test-a-b", "test-b-a", &stream)))
+      (rc = example_connect(node, tcp, &args, "test-a-b", "test-b-a", &stream)) ||
+      (rc = ockam_stream_allow(stream, "app")))
     goto fail_node;
   if ((rc = ockam_route_new(&route)) ||
       (rc = ockam_route_append_str(route, ockam_stream_tx_address(stream))) ||

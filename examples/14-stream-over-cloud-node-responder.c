@@ -15,7 +15,9 @@ int main(int argc, char **argv) {
   if ((rc = ockam_node_create(&node))) goto fail;
   if ((rc = ockam_node_stop_on_signals(node)) || (rc = ockam_tcp_create(node, NULL, &tcp)) ||
       (rc = echoer_start(node)) ||
-      (rc = example_connect(node, tcp, &args, "test-b-a", "test-a-b", &stream)))
+      (rc = example_connect(node, tcp, &args, "test-b-a", "test-a-b", &stream)) ||
+      /* A plain stream: the echoer must be exposed to it explicitly. */
+      (rc = ockam_stream_allow(stream, "echoer")))
     goto fail_node;
   printf("Responder listening on streams test-a-b (in) / test-b-a (out) via %s\n", args.hub);
   fflush(stdout);

@@ -28,4 +28,14 @@ static inline int echoer_start(ockam_node *node) {
   return ockam_worker_start(node, addrs, 1, &echoer_ops, NULL, NULL);
 }
 
+/* The guide's echoer answers only what came through a secure channel: the
+ * runtime drops anything else sent to it. */
+static inline int echoer_start_secure(ockam_node *node) {
+  const char *addrs[1] = {"echoer"};
+  ockam_worker *w;
+  int rc = ockam_worker_start(node, addrs, 1, &echoer_ops, NULL, &w);
+  if (!rc) rc = ockam_worker_set_flags(w, OCKAM_WORKER_CHANNEL_ONLY);
+  return rc;
+}
+
 #endif

@@ -15,8 +15,11 @@
  *   injected routes   a message pushed into a stream reaches only addresses
  *                     its consumer allowed.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -434,6 +437,63 @@ static void test_handshake_injection(void **state) {
   assert_int_equal(tu_term(&hub), 0);
 }
 
+/* ---- routes injected into a stream ------------------------------------------------- */
+
+static void test_injected_routes(void **state) {
+  (void)state;
+  tu_proc hub, resp, ini;
+  char bound[64];
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
+  /* A listener that must see no connection. */
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(lfd >= 0);
+  struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof la), 0);
+  assert_int_equal(listen(lfd, 16), 0);
+  socklen_t ll = sizeof la;
+  assert_int_equal(getsockname(lfd, (struct sockaddr *)&la, &ll), 0);
+  char dial[64];
+  snprintf(dial, sizeof dial, "1#127.0.0.1:%d;x", ntohs(la.sin_port));
+
+  const char *rargv[] = {RESPONDER, bound, NULL};
+  spawn_merged(&resp, rargv);
+  assert_int_equal(tu_expect_line(&resp, "Responder listening", NULL, 0, 10000), 0);
+  int fd = tu_connect(bound, 5000);
+  assert_true(fd >= 0);
+  char a_b[64], b_a[64];
+  sp_create_ok(fd, "sc-test-a-b", a_b, sizeof a_b);
+  sp_create_ok(fd, "sc-test-b-a", b_a, sizeof b_a);
+  /* Into the responder's incoming stream: a dial-out, and plaintext for the
+   * echoer, which only a secure channel may reach. */
+  ockam_route *r;
+  assert_int_equal(ockam_route_parse(dial, &r), 0);
+  push_tm(fd, a_b, 1, r, (const uint8_t *)"\003abc", 4);
+  ockam_route_free(r);
+  assert_int_equal(ockam_route_parse("echoer", &r), 0);
+  push_tm(fd, a_b, 2, r, (const uint8_t *)"\010injected", 9);
+  ockam_route_free(r);
+  assert_int_equal(tu_expect_line(&resp, "not allowed", NULL, 0, 30000), 0);
+  /* Nothing dialled, nothing answered into the outgoing stream. */
+  struct pollfd pfd = {lfd, POLLIN, 0};
+  assert_int_equal(poll(&pfd, 1, 2000), 0);
+  assert_null(pull_first(fd, b_a, 0, 1000));
+  /* The guide still works through the same streams... */
+  const char *iargv[] = {INITIATOR, bound, NULL};
+  spawn_merged(&ini, iargv);
+  assert_int_equal(tu_expect_line(&ini, REPLY, NULL, 0, 60000), 0);
+  assert_int_equal(tu_wait(&ini, 10000), 0);
+  /* ... and the echoer only ever saw the channel's message. */
+  char line[512];
+  assert_int_equal(tu_expect_line(&resp, "echoer: received", line, sizeof line, 5000), 0);
+  assert_non_null(strstr(line, "Hello World!"));
+  assert_int_equal(tu_term(&resp), 0);
+  while (tu_read_line(&resp, line, sizeof line, 200) == 0) assert_null(strstr(line, "injected"));
+  assert_int_equal(poll(&pfd, 1, 0), 0);
+  close(lfd);
+  close(fd);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
 /* ---- forwarders ------------------------------------------------------------------- */
 
 /* Sends n registrations back to back; returns how many were answered within
@@ -554,10 +614,9 @@ static void test_data_dir(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_index_poisoning),
-      cmocka_unit_test(test_data_dir),
-      cmocka_unit_test(test_forwarders),
-      cmocka_unit_test(test_handshake_injection),
+      cmocka_unit_test(test_index_poisoning), cmocka_unit_test(test_data_dir),
+      cmocka_unit_test(test_forwarders),      cmocka_unit_test(test_handshake_injection),
+      cmocka_unit_test(test_injected_routes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

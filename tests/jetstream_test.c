@@ -388,6 +388,7 @@ static void peer_start(peer *p, const ockam_route *hub, const char *out, const c
   o.retry_ms = 200;
   o.long_poll_ms = 1000;
   assert_int_equal(ockam_stream_connect(p->node, hub, out, in, &o, &p->s), 0);
+  assert_int_equal(ockam_stream_allow(p->s, "sink"), 0);
   assert_int_equal(ockam_mailbox_create(p->node, "sink", &p->sink), 0);
 }
 

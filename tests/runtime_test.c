@@ -99,6 +99,7 @@ static void test_short_timeouts_next_to_stream_consumer(void **state) {
   assert_int_equal(ockam_mailbox_create(node, "app", &mb), 0);
   assert_int_equal(ockam_route_parse(hop, &r), 0);
   assert_int_equal(ockam_stream_connect(node, r, "rt-out", "rt-in", NULL, &s), 0);
+  assert_int_equal(ockam_stream_allow(s, "app"), 0);
   assert_int_equal(ockam_stream_wait_ready(s, 20000), 0);
   /* Let the first long-poll pull park at the hub. */
   assert_int_equal(ockam_node_run_until(node, 300, NULL, NULL), 0);

@@ -37,6 +37,7 @@ static void peer_start(peer *p, const ockam_route *hub, const char *out, const c
   assert_int_equal(ockam_tcp_create(p->node, NULL, &p->tcp), OCKAM_OK);
   assert_int_equal(ockam_tcp_connect_route(p->tcp, hub, 0), OCKAM_OK);
   assert_int_equal(ockam_stream_connect(p->node, hub, out, in, o, &p->s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(p->s, "sink"), OCKAM_OK);
   assert_int_equal(ockam_mailbox_create(p->node, "sink", &p->sink), OCKAM_OK);
 }
 

@@ -124,6 +124,15 @@ OCKAM_MUST_CHECK int ockam_worker_start(ockam_node *node, const char *const *add
  * restriction. Errors: OCKAM_EINVAL (malformed identifier), OCKAM_ENOMEM. */
 OCKAM_MUST_CHECK int ockam_worker_allow_identifiers(ockam_worker *w, const char *const *ids,
                                                     size_t n);
+/* Delivery rules a worker may ask the runtime to enforce (flags). */
+enum {
+  /* Accept only messages that a secure channel of this node decrypted; every
+   * other message (local, from a transport or a stream) is dropped and
+   * logged. For workers that must be reachable only through a channel. */
+  OCKAM_WORKER_CHANNEL_ONLY = 1u << 0
+};
+/* Replace w's delivery flags. Errors: OCKAM_EINVAL (unknown flag). */
+OCKAM_MUST_CHECK int ockam_worker_set_flags(ockam_worker *w, uint32_t flags);
 /* Register one more local address for a running worker. */
 OCKAM_MUST_CHECK int ockam_worker_add_address(ockam_worker *w, const char *address);
 /* Stop a worker: its addresses are released at once; `stopped` runs from the

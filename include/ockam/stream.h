@@ -138,6 +138,8 @@ typedef struct ockam_stream_stats {
   uint64_t skipped;     /* received but not delivered: older index, undecodable, or routed
                            to the client's private addresses */
   uint64_t delivered;   /* messages handed to their first local hop (or rx) */
+  uint64_t refused;     /* received but routed to an address not allowed for this
+                           stream (see ockam_stream_allow), dropped */
   uint64_t index_saved; /* stream_index Save requests sent */
   uint64_t polls;       /* pull requests sent, repeats included */
   uint64_t next_index;  /* now: next stream index the consumer reads */
@@ -175,6 +177,21 @@ const char *ockam_stream_tx_address(const ockam_stream *s);
  * or a mailbox at this address (before running the loop) to receive them;
  * otherwise they are dropped by the node with a log line. Owned by s. */
 const char *ockam_stream_rx_address(const ockam_stream *s);
+
+/* Who the consumer delivers to. Anyone who knows a stream's name can push
+ * into it, so a stored message is delivered only when the first hop of its
+ * onward route is a local address allowed for this stream: the node's secure
+ * channel listeners and the remote ends of its secure channels (always),
+ * rx, and the addresses added here. Every other message is dropped and
+ * counted (stats.refused), so nothing pushed into the stream can make this
+ * node dial out, reach a worker the application did not expose, or enter a
+ * secure channel from the plaintext side. Applications that run plain
+ * workers behind a stream (no channel) add them with this call: `address`
+ * is one hop in route syntax, "echoer" or "0#echoer" for a local worker;
+ * a relay may also list a TCP peer it chose ("1#host:port"). It is copied.
+ * Errors: OCKAM_EINVAL (NULL, empty or more than one hop), the errors of
+ * ockam_route_parse(), OCKAM_ENOMEM. */
+OCKAM_MUST_CHECK int ockam_stream_allow(ockam_stream *s, const char *address);
 
 /* Run the node's loop until both streams are initialised (the producer got
  * its Init, the consumer its Init and saved index) or timeout_ms passes

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bare.h"
+#include "channel_internal.h"
 #include "cipher.h"
 #include "log.h"
 #include "map.h"
@@ -674,4 +675,13 @@ int ockam_channel_close(ockam_node *node, const char *channel_address) {
   if (!c) return OCKAM_ENOTFOUND;
   ockam_worker_stop(c->worker);
   return OCKAM_OK;
+}
+
+bool ockami_channel_takes_peer_input(ockam_node *node, const void *address, size_t len) {
+  ockam_worker *w = node ? ockami_node_find(node, address, len) : NULL;
+  if (!w) return false;
+  if (ockami_worker_ops(w) == &listener_ops) return true;
+  if (ockami_worker_ops(w) != &chan_ops) return false;
+  const chan *c = ockam_worker_user(w);
+  return c && strlen(c->remote) == len && memcmp(c->remote, address, len) == 0;
 }

@@ -26,6 +26,7 @@ struct ockam_worker {
   worker_state state;
   char (*allowed)[OCKAMI_IDENTIFIER_LEN + 1]; /* peers it accepts messages from, if nallowed */
   size_t nallowed;
+  uint32_t flags;                    /* OCKAM_WORKER_* delivery rules */
   struct ockam_worker *prev, *next;  /* node->workers list */
   struct ockam_worker *next_stopped; /* node->stopped list */
 };
@@ -288,6 +289,12 @@ static void deliver(ockam_node *node, ockam_message *m) {
     ockam_message_free(m);
     return;
   }
+  if ((w->flags & OCKAM_WORKER_CHANNEL_ONLY) && !(m->flags & OCKAMI_MSG_VIA_CHANNEL)) {
+    node->stats.undeliverable++;
+    log_drop("the worker accepts only messages from a secure channel", m);
+    ockam_message_free(m);
+    return;
+  }
   if (w->nallowed && !sender_allowed(w, m)) {
     node->stats.undeliverable++;
     log_drop("sender not among the identifiers the worker accepts", m);
@@ -438,6 +445,12 @@ int ockam_worker_allow_identifiers(ockam_worker *w, const char *const *ids, size
   free(w->allowed);
   w->allowed = list;
   w->nallowed = n;
+  return OCKAM_OK;
+}
+
+int ockam_worker_set_flags(ockam_worker *w, uint32_t flags) {
+  if (!w || (flags & ~(uint32_t)OCKAM_WORKER_CHANNEL_ONLY)) return OCKAM_EINVAL;
+  w->flags = flags;
   return OCKAM_OK;
 }
 

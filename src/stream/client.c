@@ -167,6 +167,7 @@ static void stream_free(ockam_stream *s) {
   free(s->outgoing);
   free(s->incoming);
   ockami_buf_free(&s->scratch);
+  ockami_route_release(&s->allowed);
   free(s);
 }
 
@@ -187,6 +188,29 @@ static void stream_conn_event(void *arg, const ockam_conn_event *ev) {
   if (side_uses(&s->prod.sd, ev)) ockami_prod_conn(&s->prod, up, now);
   if (side_uses(&s->cons.sd, ev)) ockami_cons_conn(&s->cons, up, now);
   ockami_stream_schedule(s);
+}
+
+int ockam_stream_allow(ockam_stream *s, const char *address) {
+  if (!s || !address || !*address || strchr(address, ';')) return OCKAM_EINVAL;
+  ockam_route *hop;
+  int rc = ockam_route_parse(address, &hop);
+  if (rc) return rc;
+  ockam_address a;
+  if (ockam_route_len(hop) != 1 || ockam_route_get(hop, 0, &a)) {
+    ockam_route_free(hop);
+    return OCKAM_EINVAL;
+  }
+  if (!ockami_stream_allowed(s, &a)) rc = ockam_route_append_route(&s->allowed, hop);
+  ockam_route_free(hop);
+  return rc;
+}
+
+bool ockami_stream_allowed(const ockam_stream *s, const ockam_address *a) {
+  uint32_t pos = 0;
+  ockam_address b;
+  while (ockami_route_next(&s->allowed, &pos, &b))
+    if (b.type == a->type && b.len == a->len && !memcmp(b.value, a->value, a->len)) return true;
+  return false;
 }
 
 /* Nothing more is sent or scheduled; `life` says who frees. */

@@ -144,6 +144,7 @@ struct ockam_stream {
   stream_life life;
   ockami_buf scratch;
   ockam_stream_stats stats;
+  ockam_route allowed; /* ockam_stream_allow() addresses, one hop each */
 };
 
 static inline uint64_t backoff(const ockam_stream *s, uint32_t n) {
@@ -169,6 +170,8 @@ static inline push_entry *prod_at(const producer *p, size_t i) {
   return p->ring[(p->head + i) & (p->cap - 1)];
 }
 
+/* client.c: whether ockam_stream_allow() listed this address. */
+bool ockami_stream_allowed(const ockam_stream *s, const ockam_address *a);
 /* client.c: requests shared by both sides, markers, the timer. */
 void ockami_stream_schedule(ockam_stream *s);
 int ockami_side_send_to_service(side *sd, const char *service);

@@ -35,6 +35,7 @@ static ockam_stream *loop_client(tctx *t, ockam_stream_options *o) {
   ockam_route *hub = empty_route();
   ockam_stream *s;
   assert_int_equal(ockam_stream_connect(t->node, hub, "loop", "loop", o, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
   ockam_route_free(hub);
   return s;
 }
@@ -398,6 +399,7 @@ static void test_outbox_full(void **state) {
   ockam_route *hub = empty_route();
   ockam_stream *s;
   assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
   send_n(t, s, 0, 6);
   run_for(t, 30);
   ockam_stream_stats st;
@@ -410,6 +412,7 @@ static void test_outbox_full(void **state) {
   ockam_stream_close(s);
   o.outbox_max = 0;
   assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
   static uint8_t big[OCKAM_PAYLOAD_MAX - 64];
   char route[64];
   snprintf(route, sizeof route, "%s;x", ockam_stream_tx_address(s));
@@ -452,6 +455,7 @@ static void test_fallback_routes(void **state) {
   o.n_fallback = 1;
   ockam_stream *s;
   assert_int_equal(ockam_stream_connect(t->node, dead, "loop", "loop", &o, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
   assert_int_equal(ockam_stream_wait_ready(s, 3000), OCKAM_OK);
   ockam_stream_stats st;
   ockam_stream_get_stats(s, &st);
@@ -475,11 +479,13 @@ static void test_lifecycle(void **state) {
   /* Close before the loop ever ran, then destroy. */
   tctx *t = setup(false);
   assert_int_equal(ockam_stream_connect(t->node, hub, "a", "b", NULL, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
   ockam_stream_close(s);
   teardown(t);
   /* Destroy the node first, then close. */
   t = setup(false);
   assert_int_equal(ockam_stream_connect(t->node, hub, "a", "b", NULL, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
   assert_int_equal(ockam_stream_wait_ready(s, 2000), OCKAM_OK);
   send_n(t, s, 0, 3);
   teardown(t);

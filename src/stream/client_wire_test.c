@@ -115,6 +115,8 @@ static void test_long_poll_bytes_and_fallback(void **state) {
   ockam_stream_options o = manual_opts();
   ockam_stream *s;
   assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "secure_channel_listener"), OCKAM_OK);
   RUN_UNTIL(t, 2000, h->nreqs >= 2);
   hub_req *cc, *pc;
   creates(h, &cc, &pc);
@@ -229,6 +231,8 @@ static void test_push_deliver_save_bytes(void **state) {
   o.no_long_poll = true;
   ockam_stream *s;
   assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "secure_channel_listener"), OCKAM_OK);
   const char *tx = ockam_stream_tx_address(s);
 
   /* Sent before Init: queued, not pushed. */
@@ -392,6 +396,8 @@ static void test_stale_indexes(void **state) {
   o.no_long_poll = true;
   ockam_stream *s;
   assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(s, "secure_channel_listener"), OCKAM_OK);
   RUN_UNTIL(t, 2000, h->nreqs >= 2);
   hub_req *cc, *pc;
   creates(h, &cc, &pc);

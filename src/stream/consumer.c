@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bare.h"
+#include "channel_internal.h"
 #include "client_internal.h"
 #include "log.h"
 #include "wire.h"
@@ -79,6 +80,14 @@ static bool is_private(const ockam_stream *s, const ockam_address *a) {
           ockami_address_is(a, 0, s->cons.sd.ctl) || ockami_address_is(a, 0, s->cons.mark));
 }
 
+/* Whether a stored message may go to `a` (see ockam_stream_allow). */
+static bool may_deliver(const ockam_stream *s, const ockam_address *a) {
+  if (ockami_stream_allowed(s, a)) return true;
+  if (a->type != OCKAM_ADDRESS_LOCAL) return false;
+  if (ockami_address_is(a, OCKAM_ADDRESS_LOCAL, s->rx)) return true;
+  return ockami_channel_takes_peer_input(s->node, a->value, a->len);
+}
+
 /* Hand one stored TransportMessage on (spec §8.3 step 5): prepend 0#tx to its
  * return route; route it by its onward route, or to rx when that is empty. */
 static void cons_deliver(consumer *c, const ockami_sp_stream_msg *sm) {
@@ -94,6 +103,17 @@ static void cons_deliver(consumer *c, const ockami_sp_stream_msg *sm) {
     rc = OCKAM_EADDR; /* nobody outside may reach the client's control addresses */
   if (!rc && ockam_route_len(ockam_message_onward(m)) == 0)
     rc = ockam_route_append(ockam_message_onward_mut(m), OCKAM_ADDRESS_LOCAL, s->rx, strlen(s->rx));
+  if (!rc && !(ockami_route_first(ockam_message_onward(m), &first) && may_deliver(s, &first))) {
+    /* Whoever pushed it chose the route: never dial, never reach a worker
+     * the application did not expose through this stream. */
+    if (s->stats.refused++ % 1000 == 0)
+      LOG_WARN(MOD,
+               "stream %s: dropping message %llu routed to an address not allowed here "
+               "(%llu so far)",
+               c->sd.name, (unsigned long long)sm->index, (unsigned long long)s->stats.refused);
+    ockam_message_free(m);
+    return;
+  }
   if (!rc)
     rc = ockam_route_prepend(ockam_message_return_mut(m), OCKAM_ADDRESS_LOCAL, s->tx, ADDR_LEN);
   if (!rc) rc = ockam_send_message(s->node, m);

@@ -247,6 +247,14 @@ int main(int argc, char **argv) {
     rc = ockam_stream_connect(node, route, a.out, a.in, &o, &s);
     ockam_route_free(route);
     if (rc) goto out;
+    /* What this node exposes behind the stream (channels are reachable
+     * anyway): the sink, and the peer it relays to. */
+    if (a.sink && (rc = ockam_stream_allow(s, "sink"))) goto out;
+    if (a.tcp_connect) {
+      char peer[300];
+      snprintf(peer, sizeof peer, "1#%s", a.tcp_connect);
+      if ((rc = ockam_stream_allow(s, peer))) goto out;
+    }
     /* A consumer just runs: what arrives before both streams are ready is
      * delivered all the same. */
     if (a.count && (rc = ockam_stream_wait_ready(s, 60000))) goto out;
