@@ -226,7 +226,10 @@ extern const ockami_store_ops ockami_store_jetstream;
  * that fails as part of a group fails with the group's error; with a backend
  * without atomic_append (jetstream) the record may have been stored all the
  * same, so a producer that retries may store it twice (the hub reports the
- * failure and the client's retry gives at-least-once delivery).
+ * failure and the client's retry gives at-least-once delivery). Such a record
+ * wakes no parked pull directly; the hub re-reads parked pulls of a shared
+ * store (ops->shared, as jetstream is) every OCKAM_STREAM_SHARED_RECHECK_MS,
+ * which also finds records other hubs appended.
  *
  * Close. ockami_store_close is synchronous for the store thread: new submits
  * fail with OCKAM_ECLOSED, the thread finishes every queued request and is
