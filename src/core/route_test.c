@@ -1,8 +1,10 @@
-/* Strict parsing of numbers and TCP addresses (route.c). */
+/* Routes (route.c): strict parsing of numbers and TCP addresses; text
+ * parse/format round trips; inputs the parser must refuse. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -111,11 +113,123 @@ static void test_route_rejects_bad_tcp_hops(void **state) {
   ockam_route_free(r);
 }
 
+/* format() writes "[T#v, T#v]"; without the brackets that text parses back to
+ * the same route. */
+static void test_parse_format_round_trip(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *formatted;
+  } cases[] = {
+      {"", "[]"},
+      {"app", "[0#app]"},
+      {"0#app", "[0#app]"},
+      {"1#127.0.0.1:4000;echo_service", "[1#127.0.0.1:4000, 0#echo_service]"},
+      {" 1#[::1]:4000 , 0#a ;b;; c ", "[1#[::1]:4000, 0#a, 0#b, 0#c]"},
+      {"7#x;127#y;00#z", "[7#x, 127#y, 0#z]"},
+      {"0#with space", "[0#with space]"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ockam_route *r, *back;
+    if (ockam_route_parse(cases[i].in, &r) != OCKAM_OK) fail_msg("\"%s\" refused", cases[i].in);
+    char text[512];
+    size_t n = ockam_route_format(r, text, sizeof text);
+    assert_int_equal(n, strlen(text));
+    assert_string_equal(text, cases[i].formatted);
+    text[n - 1] = '\0';
+    assert_int_equal(ockam_route_parse(text + 1, &back), OCKAM_OK);
+    assert_true(ockam_route_equal(r, back));
+    ockam_route_free(back);
+    ockam_route_free(r);
+  }
+  /* Hop by hop, built with the API, through text and back. */
+  ockam_route *r, *back;
+  assert_int_equal(ockam_route_new(&r), OCKAM_OK);
+  char hop[OCKAM_ADDRESS_MAX_LEN + 1];
+  memset(hop, 'h', OCKAM_ADDRESS_MAX_LEN);
+  hop[OCKAM_ADDRESS_MAX_LEN] = '\0';
+  assert_int_equal(ockam_route_append_str(r, hop), OCKAM_OK); /* the longest hop */
+  assert_int_equal(ockam_route_prepend(r, 1, "10.0.0.1:1", 10), OCKAM_OK);
+  assert_int_equal(ockam_route_append(r, 3, "w", 1), OCKAM_OK);
+  static char text[4096];
+  size_t n = ockam_route_format(r, text, sizeof text);
+  text[n - 1] = '\0';
+  assert_int_equal(ockam_route_parse(text + 1, &back), OCKAM_OK);
+  assert_true(ockam_route_equal(r, back));
+  assert_int_equal(ockam_route_len(back), 3);
+  ockam_address a;
+  assert_int_equal(ockam_route_get(back, 2, &a), OCKAM_OK);
+  assert_int_equal(a.type, 3);
+  assert_int_equal(ockam_route_get(back, 3, &a), OCKAM_ENOTFOUND);
+  ockam_route_free(back);
+  ockam_route_free(r);
+}
+
+static void test_parse_refuses(void **state) {
+  (void)state;
+  ockam_route *r = NULL;
+  static const char *const bad_hops[] = {
+      "#x",     /* no type */
+      "0#",     /* no value */
+      "1234#x", /* type of four digits */
+      "128#x",  /* types >= 128 do not interoperate (spec §1.1) */
+      "x1#a",   /* type not a number */
+      "-1#a",   /* nor signed */
+      "0#a#b",  /* two separators */
+      "a;0#;b", /* an empty value between good hops */
+  };
+  for (size_t i = 0; i < sizeof bad_hops / sizeof bad_hops[0]; i++) {
+    int rc = ockam_route_parse(bad_hops[i], &r);
+    if (rc != OCKAM_EADDR) fail_msg("\"%s\": %s", bad_hops[i], ockam_errname(rc));
+  }
+  /* A hop one byte over the limit, and one hop too many. */
+  static char text[(OCKAM_ADDRESS_MAX_LEN + 2) * (OCKAM_ROUTE_MAX_HOPS + 2)];
+  memset(text, 'v', OCKAM_ADDRESS_MAX_LEN + 1);
+  text[OCKAM_ADDRESS_MAX_LEN + 1] = '\0';
+  assert_int_equal(ockam_route_parse(text, &r), OCKAM_EOVERFLOW);
+  size_t n = 0;
+  for (unsigned i = 0; i < OCKAM_ROUTE_MAX_HOPS; i++) n += (size_t)sprintf(text + n, "h;");
+  assert_int_equal(ockam_route_parse(text, &r), OCKAM_OK);
+  assert_int_equal(ockam_route_len(r), OCKAM_ROUTE_MAX_HOPS);
+  assert_int_equal(ockam_route_append_str(r, "one-more"), OCKAM_EOVERFLOW);
+  ockam_route_free(r);
+  sprintf(text + n, "h");
+  assert_int_equal(ockam_route_parse(text, &r), OCKAM_EOVERFLOW);
+  assert_int_equal(ockam_route_parse(NULL, &r), OCKAM_EINVAL);
+  assert_int_equal(ockam_route_parse("a", NULL), OCKAM_EINVAL);
+}
+
+/* format() never overflows its buffer: truncated text ends in "...", bytes
+ * that are not printable show as '?'. */
+static void test_format_bounds(void **state) {
+  (void)state;
+  ockam_route *r;
+  assert_int_equal(ockam_route_parse("0#abcdefgh;1#127.0.0.1:4000", &r), OCKAM_OK);
+  char out[12];
+  memset(out, 'X', sizeof out);
+  size_t n = ockam_route_format(r, out, 10);
+  assert_int_equal(n, 9);
+  assert_string_equal(out, "[0#abc...");
+  assert_int_equal(out[10], 'X'); /* nothing past cap */
+  assert_int_equal(ockam_route_format(r, out, 0), 0);
+  assert_int_equal(ockam_route_format(r, out, 1), 0);
+  assert_string_equal(out, "");
+  assert_int_equal(ockam_route_append(r, 0, "a\x01\xff", 3), OCKAM_OK);
+  char full[128];
+  ockam_route_format(r, full, sizeof full);
+  assert_string_equal(full, "[0#abcdefgh, 1#127.0.0.1:4000, 0#a??]");
+  ockam_route_free(r);
+  assert_int_equal(ockam_route_format(NULL, full, sizeof full), 2);
+  assert_string_equal(full, "[]");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_uint),
       cmocka_unit_test(test_tcp_address),
       cmocka_unit_test(test_route_rejects_bad_tcp_hops),
+      cmocka_unit_test(test_parse_format_round_trip),
+      cmocka_unit_test(test_parse_refuses),
+      cmocka_unit_test(test_format_bounds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,260 @@
+/* TCP framing (tcp.c, spec §2): `u16 big-endian length ‖ TransportMessage`
+ * read from a real loopback socket. A frame split over many reads, many
+ * frames in one read, and frames that must close their connection (one that
+ * does not decode, a length the body does not fill, an empty frame) while
+ * another connection goes on being served. The client is a plain blocking
+ * socket in this thread; the node's loop runs between its writes. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ockam/log.h"
+#include "ockam/node.h"
+#include "ockam/tcp.h"
+
+/* Generous bound for anything that must happen; only reached on failure. */
+#define ARRIVE_MS 10000
+#define MAX_RECORDED 512
+
+typedef struct recorder {
+  char texts[MAX_RECORDED][16];
+  size_t n;
+} recorder;
+
+static int recorder_handle(ockam_worker *w, ockam_message *m) {
+  recorder *r = ockam_worker_user(w);
+  const char *s;
+  size_t len;
+  if (r->n < MAX_RECORDED && ockam_message_get_string(m, &s, &len) == OCKAM_OK && len < 16) {
+    memcpy(r->texts[r->n], s, len);
+    r->texts[r->n][len] = '\0';
+    r->n++;
+  }
+  return OCKAM_OK;
+}
+
+typedef struct fixture {
+  ockam_node *node;
+  ockam_tcp *tcp;
+  recorder rec;
+  char bound[OCKAM_TCP_ADDRESS_CAP];
+} fixture;
+
+static fixture *setup(void) {
+  static const ockam_worker_ops ops = {recorder_handle, NULL};
+  fixture *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(ockam_node_create(&f->node), OCKAM_OK);
+  assert_int_equal(ockam_tcp_create(f->node, NULL, &f->tcp), OCKAM_OK);
+  assert_int_equal(ockam_tcp_listen(f->tcp, "127.0.0.1:0", f->bound, sizeof f->bound), OCKAM_OK);
+  const char *a[1] = {"rec"};
+  assert_int_equal(ockam_worker_start(f->node, a, 1, &ops, &f->rec, NULL), OCKAM_OK);
+  return f;
+}
+
+static void teardown(fixture *f) {
+  ockam_tcp_close(f->tcp);
+  ockam_node_destroy(f->node);
+  free(f);
+}
+
+static int dial(const fixture *f) {
+  const char *colon = strrchr(f->bound, ':');
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)atoi(colon + 1));
+  assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+/* Never blocks: when the socket buffer is full, the node's loop runs so that
+ * it reads. */
+static void send_all(fixture *f, int fd, const uint8_t *p, size_t n) {
+  while (n) {
+    ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+      assert_int_equal(ockam_node_run_until(f->node, 1, NULL, NULL), OCKAM_OK);
+      continue;
+    }
+    assert_true(k > 0);
+    p += k;
+    n -= (size_t)k;
+  }
+}
+
+/* A frame to [0#rec] carrying the BARE string text; returns its length. */
+static size_t frame(uint8_t *out, size_t cap, const char *text) {
+  ockam_message *m;
+  assert_int_equal(ockam_message_new(&m), OCKAM_OK);
+  assert_int_equal(ockam_route_append_str(ockam_message_onward_mut(m), "rec"), OCKAM_OK);
+  assert_int_equal(ockam_route_append_str(ockam_message_return_mut(m), "app"), OCKAM_OK);
+  assert_int_equal(ockam_message_set_string(m, text, strlen(text)), OCKAM_OK);
+  size_t n;
+  assert_int_equal(ockam_message_encode(m, out + 2, cap - 2, &n), OCKAM_OK);
+  ockam_message_free(m);
+  out[0] = (uint8_t)(n >> 8);
+  out[1] = (uint8_t)n;
+  return n + 2;
+}
+
+typedef struct want {
+  const recorder *rec;
+  size_t n;
+} want;
+
+static bool have(void *arg) {
+  const want *w = arg;
+  return w->rec->n >= w->n;
+}
+
+static void run_until_recorded(fixture *f, size_t n) {
+  want w = {&f->rec, n};
+  assert_int_equal(ockam_node_run_until(f->node, ARRIVE_MS, have, &w), OCKAM_OK);
+}
+
+/* True once the node closed fd (orderly or reset), running the loop meanwhile. */
+static bool closed_by_node(fixture *f, int fd) {
+  for (int i = 0; i < ARRIVE_MS / 5; i++) {
+    assert_int_equal(ockam_node_run_until(f->node, 5, NULL, NULL), OCKAM_OK);
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 0) == 1) {
+      uint8_t b[64];
+      ssize_t k = recv(fd, b, sizeof b, MSG_DONTWAIT);
+      if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
+    }
+  }
+  return false;
+}
+
+static void test_frame_split_across_reads(void **state) {
+  (void)state;
+  fixture *f = setup();
+  int fd = dial(f);
+  uint8_t b[256];
+  for (int k = 0; k < 3; k++) {
+    char text[16];
+    snprintf(text, sizeof text, "split-%d", k);
+    size_t n = frame(b, sizeof b, text);
+    /* One byte at a time, the loop running between them: the length header
+     * and the body both arrive in pieces. */
+    for (size_t i = 0; i < n; i++) {
+      send_all(f, fd, b + i, 1);
+      assert_int_equal(ockam_node_run_until(f->node, 2, NULL, NULL), OCKAM_OK);
+      if (i + 1 < n) assert_int_equal(f->rec.n, (size_t)k); /* nothing before the last byte */
+    }
+    run_until_recorded(f, (size_t)k + 1);
+    assert_string_equal(f->rec.texts[k], text);
+  }
+  close(fd);
+  teardown(f);
+}
+
+static void test_many_frames_in_one_read(void **state) {
+  (void)state;
+  fixture *f = setup();
+  int fd = dial(f);
+  enum { N = 300 };
+  static uint8_t buf[N * 64];
+  size_t len = 0;
+  for (int i = 0; i < N; i++) {
+    char text[16];
+    snprintf(text, sizeof text, "m%d", i);
+    len += frame(buf + len, sizeof buf - len, text);
+  }
+  /* One write; the last frame's tail is sent later, so it ends mid-frame. */
+  send_all(f, fd, buf, len - 3);
+  run_until_recorded(f, N - 1);
+  assert_int_equal(ockam_node_run_until(f->node, 20, NULL, NULL), OCKAM_OK);
+  assert_int_equal(f->rec.n, N - 1);
+  send_all(f, fd, buf + len - 3, 3);
+  run_until_recorded(f, N);
+  for (int i = 0; i < N; i++) {
+    char text[16];
+    snprintf(text, sizeof text, "m%d", i);
+    assert_string_equal(f->rec.texts[i], text);
+  }
+  close(fd);
+  teardown(f);
+}
+
+/* Each bad frame closes its own connection; the good one is still served,
+ * and so are frames that came before the bad one on the same connection. */
+static void test_bad_frame_closes_only_its_connection(void **state) {
+  (void)state;
+  fixture *f = setup();
+  int good = dial(f);
+  uint8_t b[256];
+  size_t n = frame(b, sizeof b, "before");
+  send_all(f, good, b, n);
+  run_until_recorded(f, 1);
+
+  static uint8_t big[2 + 65535];
+  for (int kind = 0; kind < 3; kind++) {
+    int bad = dial(f);
+    size_t ok_len = frame(b, sizeof b, "first");
+    send_all(f, bad, b, ok_len); /* a good frame first, on the bad connection */
+    size_t blen;
+    if (kind == 0) {
+      /* The largest length the header can say, filled with bytes that are
+       * not a TransportMessage. */
+      big[0] = 0xff;
+      big[1] = 0xff;
+      memset(big + 2, 0xee, 65535);
+      blen = sizeof big;
+    } else if (kind == 1) {
+      /* A frame whose body says its payload is longer than the frame. */
+      blen = frame(big, sizeof big, "truncated");
+      /* The body ends in the payload: its length (10), the string's length
+       * (9), "truncated". Say the payload is 127 bytes long. */
+      assert_int_equal(big[blen - 11], 10);
+      big[blen - 11] = 0x7f;
+    } else {
+      big[0] = 0;
+      big[1] = 0; /* an empty frame */
+      blen = 2;
+    }
+    send_all(f, bad, big, blen);
+    if (!closed_by_node(f, bad)) fail_msg("bad frame %d did not close its connection", kind);
+    close(bad);
+    /* The good frame read with the bad one was queued before the close. */
+    run_until_recorded(f, 2 + (size_t)kind);
+    assert_string_equal(f->rec.texts[1 + kind], "first");
+  }
+  assert_int_equal(f->rec.n, 4);
+  /* The good connection was never touched. */
+  n = frame(b, sizeof b, "after");
+  send_all(f, good, b, n);
+  run_until_recorded(f, 5);
+  assert_string_equal(f->rec.texts[4], "after");
+  ockam_tcp_stats st;
+  ockam_tcp_get_stats(f->tcp, &st);
+  assert_int_equal(st.malformed, 3);
+  close(good);
+  teardown(f);
+}
+
+int main(void) {
+  if (!getenv("OCKAM_LOG")) ockam_log_set_level(OCKAM_LOG_ERROR);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_frame_split_across_reads),
+      cmocka_unit_test(test_many_frames_in_one_read),
+      cmocka_unit_test(test_bad_frame_closes_only_its_connection),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
