@@ -117,10 +117,12 @@ OCKAM_MUST_CHECK int ockam_identity_create_proof(ockam_identity *id,
 OCKAM_MUST_CHECK int ockam_identity_save(ockam_identity *id, const char *path);
 /* Read an identity file written by ockam_identity_save(), verify its history as
  * a received contact would be verified, and load its current key from the
- * (persistent) vault. Errors: OCKAM_ENOTFOUND (no file), OCKAM_ECORRUPT (bad
- * magic, truncated, checksum mismatch, undecodable history), OCKAM_EAUTH
- * (history does not verify, or the vault key does not match it),
- * OCKAM_ENOTFOUND (the key is missing from the vault), OCKAM_EIO. */
+ * (persistent) vault. Errors: OCKAM_ENOTFOUND (no identity file, and only
+ * then, so a caller may create a new identity on it), OCKAM_ECORRUPT (bad
+ * magic, truncated, checksum mismatch, undecodable history, or its key is
+ * missing from the vault or unreadable), OCKAM_EAUTH (history does not
+ * verify, or the vault key does not match it), OCKAM_ENOTSUP (in-memory
+ * vault), OCKAM_EIO. Each failure is logged with the path and the reason. */
 OCKAM_MUST_CHECK int ockam_identity_load(ockam_vault *vault, const char *path,
                                          ockam_identity **out);
 

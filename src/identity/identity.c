@@ -373,6 +373,7 @@ int ockam_identity_save(ockam_identity *id, const char *path) {
     rc = ockami_buf_append(&b, digest, 32);
   }
   if (!rc) rc = ockami_file_write(path, b.data, b.len);
+  if (rc == OCKAM_ENOTFOUND || rc == OCKAM_EINVAL) rc = OCKAM_EIO; /* directory missing, bad path */
   ockami_buf_free(&b);
   if (rc) {
     LOG_WARN("identity", "cannot save identity to %s: %s", path, ockam_strerror(rc));
@@ -446,7 +447,10 @@ int ockam_identity_load(ockam_vault *vault, const char *path, ockam_identity **o
   }
   rc = ockam_vault_secret_open(vault, key_id, OCKAM_SECRET_X25519, &key);
   if (rc) {
+    /* ENOTFOUND is kept for "no identity file": a caller that creates an
+     * identity on ENOTFOUND must not overwrite this one. */
     why = rc == OCKAM_ENOTFOUND ? "its key is missing from the vault" : "cannot read its key";
+    if (rc == OCKAM_ENOTFOUND) rc = OCKAM_ECORRUPT;
     goto out;
   }
   rc = ockam_vault_x25519_public(vault, key, pub);

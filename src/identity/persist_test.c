@@ -133,8 +133,17 @@ static void test_restart_same_identity(void **state) {
   ockam_identity_free(id);
   ockam_vault_destroy(v);
 
-  /* In-memory vaults cannot save. */
+  /* A missing directory is an I/O error; in-memory vaults can neither save
+   * nor load. */
+  assert_int_equal(ockam_vault_create_persistent(p.vault, &v), OCKAM_OK);
+  assert_int_equal(ockam_identity_load(v, p.file, &id), OCKAM_OK);
+  char nodir[400];
+  snprintf(nodir, sizeof nodir, "%s/missing/identity", p.base);
+  assert_int_equal(ockam_identity_save(id, nodir), OCKAM_EIO);
+  ockam_identity_free(id);
+  ockam_vault_destroy(v);
   assert_int_equal(ockam_vault_create("software", &v), OCKAM_OK);
+  assert_int_equal(ockam_identity_load(v, p.file, &id), OCKAM_ENOTSUP);
   assert_int_equal(ockam_identity_create(v, &id), OCKAM_OK);
   assert_int_equal(ockam_identity_save(id, p.file), OCKAM_ENOTSUP);
   ockam_identity_free(id);
@@ -199,7 +208,7 @@ static void test_damaged_files(void **state) {
   snprintf(key, sizeof key, "%s/%s", p.vault, ident);
   snprintf(moved, sizeof moved, "%s/moved", p.base);
   assert_int_equal(rename(key, moved), 0);
-  assert_int_equal(load(&p, NULL), OCKAM_ENOTFOUND);
+  assert_int_equal(load(&p, NULL), OCKAM_ECORRUPT); /* ENOTFOUND means "no file" only */
   uint8_t kb[64];
   size_t kn = read_all(moved, kb, sizeof kb);
   assert_int_equal(kn, 33);
