@@ -50,7 +50,9 @@ function(ockam_unit_test name)
   target_link_libraries(${name} PRIVATE ockam_static PkgConfig::CMOCKA ${T_LIBS})
   target_compile_definitions(${name} PRIVATE OCKAM_VECTORS_DIR="${CMAKE_SOURCE_DIR}/tests/vectors")
   add_test(NAME ${name} COMMAND ${name})
-  set_tests_properties(${name} PROPERTIES ENVIRONMENT "OCKAM_TEST_VECTORS=${CMAKE_SOURCE_DIR}/tests/vectors")
+  # Label "unit": one process, no hub binary (scripts/valgrind runs these).
+  set_tests_properties(${name} PROPERTIES LABELS unit
+                       ENVIRONMENT "OCKAM_TEST_VECTORS=${CMAKE_SOURCE_DIR}/tests/vectors")
   if(T_TIMEOUT)
     set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT})
   else()
