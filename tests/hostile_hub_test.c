@@ -542,6 +542,48 @@ static void test_forwarders(void **state) {
   assert_int_equal(tu_term(&hub), 0);
 }
 
+/* ---- stream quotas ------------------------------------------------------------------ */
+
+static void test_stream_quota(void **state) {
+  (void)state;
+  tu_proc hub;
+  char bound[64];
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
+  int fd = tu_connect(bound, 5000);
+  assert_true(fd >= 0);
+  /* 100,000 creates with junk names, read back batch by batch. */
+  int inits = 0, errors = 0;
+  char reply[256];
+  for (int batch = 0; batch < 100; batch++) {
+    for (int i = 0; i < 1000; i++) {
+      char name[64];
+      snprintf(name, sizeof name, "junk-%d-%d", batch, i);
+      sp_create(fd, "stream", name);
+    }
+    for (int i = 0; i < 1000; i++) {
+      int rc = sp_create_reply(fd, reply, sizeof reply, 10000);
+      assert_true(rc >= 0);
+      if (rc == 1) inits++;
+      if (rc == 0) {
+        assert_string_equal(reply, "Stream limit reached");
+        errors++;
+      }
+    }
+  }
+  assert_int_equal(inits, OCKAM_HUB_MAX_STREAMS_PER_CONNECTION);
+  assert_int_equal(errors, 100000 - OCKAM_HUB_MAX_STREAMS_PER_CONNECTION);
+  /* Streams it made still answer it; other connections still create. */
+  char w[64];
+  sp_create_ok(fd, "junk-0-0", w, sizeof w);
+  int other = tu_connect(bound, 5000);
+  assert_true(other >= 0);
+  sp_create_ok(other, "honest", w, sizeof w);
+  assert_int_equal(sp_push_confirmed(other, w, 1, "hello", 5), 0);
+  close(other);
+  close(fd);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
 /* ---- data directory --------------------------------------------------------------- */
 
 /* Runs `ockam hub` on dir, expects it to exit non-zero with a line holding
@@ -614,9 +656,9 @@ static void test_data_dir(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_index_poisoning), cmocka_unit_test(test_data_dir),
-      cmocka_unit_test(test_forwarders),      cmocka_unit_test(test_handshake_injection),
-      cmocka_unit_test(test_injected_routes),
+      cmocka_unit_test(test_index_poisoning),     cmocka_unit_test(test_data_dir),
+      cmocka_unit_test(test_forwarders),          cmocka_unit_test(test_stream_quota),
+      cmocka_unit_test(test_handshake_injection), cmocka_unit_test(test_injected_routes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

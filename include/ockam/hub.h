@@ -44,6 +44,9 @@ typedef struct ockam_hub_options {
    * and lifetimes; 0 = the default in limits.h. */
   uint32_t max_forwarders_per_connection; /* OCKAM_HUB_MAX_FORWARDERS_PER_CONNECTION */
   uint64_t forwarder_idle_timeout_s;      /* OCKAM_HUB_FORWARDER_IDLE_S */
+  uint32_t max_streams_per_connection;    /* OCKAM_HUB_MAX_STREAMS_PER_CONNECTION */
+  uint32_t max_pulls_per_connection;      /* OCKAM_HUB_MAX_PULLS_PER_CONNECTION */
+  uint32_t max_pushes_per_connection;     /* OCKAM_HUB_MAX_PUSHES_PER_CONNECTION */
 } ockam_hub_options;
 
 /* Start the hub services and the listener on node (its own TCP transport:

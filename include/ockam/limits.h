@@ -138,6 +138,15 @@
  * nothing lives (--forwarder-idle-timeout, seconds). */
 #define OCKAM_HUB_MAX_FORWARDERS_PER_CONNECTION 64u
 #define OCKAM_HUB_FORWARDER_IDLE_S 86400u
+/* Default per client connection: streams it may create (beyond, stream_create
+ * of a new name answers `error`; existing streams still answer Init), pulls
+ * it may have in flight or held (beyond, answered empty at once), pushes not
+ * yet durable (beyond, PushConfirm{ERROR}: the client retries). Hub flags
+ * --max-streams-per-connection, --max-pulls-per-connection,
+ * --max-pushes-per-connection. */
+#define OCKAM_HUB_MAX_STREAMS_PER_CONNECTION 1000u
+#define OCKAM_HUB_MAX_PULLS_PER_CONNECTION 4096u
+#define OCKAM_HUB_MAX_PUSHES_PER_CONNECTION 16384u
 /* How often the hub looks for closed connections and idle forwarders and
  * streams (milliseconds). */
 #define OCKAM_HUB_SWEEP_MS 1000u

@@ -77,7 +77,7 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound
   if (!rc) rc = ockam_tcp_create(node, &topt, &hub->tcp);
   if (!rc) rc = ockami_echo_start(node, &hub->echo);
   if (!rc) rc = ockami_forwarding_start(node, &o, &hub->peers, &hub->forwarding);
-  if (!rc && !o.no_streams) rc = ockami_stream_service_start(node, &o, &hub->streams);
+  if (!rc && !o.no_streams) rc = ockami_stream_service_start(node, &o, &hub->peers, &hub->streams);
   if (!rc)
     rc = ockam_timer_start(node, OCKAM_HUB_SWEEP_MS, OCKAM_HUB_SWEEP_MS, hub_sweep, hub,
                            &hub->sweep);

@@ -53,7 +53,7 @@ void ockami_forwarding_stop(ockami_forwarding *svc);
  * (stream_service.c). */
 typedef struct ockami_stream_service ockami_stream_service;
 OCKAM_MUST_CHECK int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
-                                                 ockami_stream_service **out);
+                                                 ockami_peers *peers, ockami_stream_service **out);
 void ockami_stream_service_stop(ockami_stream_service *svc);
 
 /* The default data directory and the registry's place inside it. */

@@ -78,6 +78,7 @@ typedef struct ockami_init_waiter {
 struct ockami_pull {
   ockami_pull *prev, *next; /* the stream's parked list */
   ockami_stream *stream;
+  ockami_peer *peer; /* counted in its OCKAMI_PEER_PULLS, or NULL */
   ockam_route reply;
   ockam_timer *timer; /* parked only: the deadline */
   uint64_t request_id;
@@ -109,11 +110,15 @@ struct ockami_stream {
 typedef struct ockami_stream_stats {
   uint64_t creates, pushes, push_errors, pushes_refused, pulls, pulls_parked, pulls_woken, invalid;
   uint64_t index_clamped; /* index saves beyond the stream's end, lowered or dropped */
+  uint64_t over_quota;    /* requests refused by a per-connection quota */
   uint64_t pulls_dropped; /* parked pulls whose connection closed */
 } ockami_stream_stats;
 
 struct ockami_stream_service {
   ockam_node *node;
+  ockami_peers *peers; /* per-connection quotas (hub_internal.h) */
+  uint32_t max_streams_per_peer, max_pulls_per_peer, max_pushes_per_peer;
+  bool peer_limit_logged;
   ockami_svc_state state;
   const ockami_store_ops *ops;
   ockami_store *store;
@@ -150,6 +155,8 @@ struct ockami_stream_service {
 /* ---- stream_service.c -------------------------------------------------------- */
 
 /* The worker address of a stream name (see the top of this file). */
+/* A per-connection quota refused a request (logged once per hub). */
+void ockami_stream_over_quota(ockami_stream_service *svc, const char *what, uint32_t max);
 void ockami_stream_worker_address(const char *name, size_t len,
                                   char out[static OCKAMI_STREAM_ADDRESS_LEN + 1]);
 /* Record that the record at `index` exists (raises st->next_seen). */

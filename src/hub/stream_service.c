@@ -48,6 +48,17 @@ void ockami_stream_worker_address(const char *name, size_t len,
 
 /* ---- replies ---------------------------------------------------------------- */
 
+void ockami_stream_over_quota(ockami_stream_service *svc, const char *what, uint32_t max) {
+  svc->stats.over_quota++;
+  if (!svc->peer_limit_logged)
+    LOG_WARN(MOD,
+             "a connection reached its quota of %" PRIu32
+             " %s; refusing more from it "
+             "(logged once; see the final statistics)",
+             max, what);
+  svc->peer_limit_logged = true;
+}
+
 bool ockami_stream_reply_ok(const ockami_stream_service *svc, const ockam_route *to) {
   ockam_address a;
   if (!ockami_route_first(to, &a)) return false;
@@ -291,6 +302,12 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
       ockami_stream_error(svc, from, ret, "Storage error");
     return;
   }
+  ockami_peer *peer = ockami_peers_get(svc->peers, ret);
+  if (peer && peer->n[OCKAMI_PEER_STREAMS] >= svc->max_streams_per_peer) {
+    ockami_stream_over_quota(svc, "streams created", svc->max_streams_per_peer);
+    ockami_stream_error(svc, from, ret, "Stream limit reached");
+    return;
+  }
   if (svc->streams.count >= svc->max_streams) {
     if (!svc->limit_logged)
       LOG_WARN(MOD, "stream limit (%" PRIu32 ") reached; refusing new streams", svc->max_streams);
@@ -305,6 +322,7 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
     ockami_stream_error(svc, from, ret, "Storage error");
     return;
   }
+  if (peer) peer->n[OCKAMI_PEER_STREAMS]++;
   rc = ockami_store_stream_create(svc->store, name, len, created_cb, st);
   if (rc) creation_failed(st, rc);
 }
@@ -669,7 +687,7 @@ static void on_conn_event(void *arg, const ockam_conn_event *ev) {
 }
 
 int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
-                                ockami_stream_service **out) {
+                                ockami_peers *peers, ockami_stream_service **out) {
   if (!node || !opts || !out) return OCKAM_EINVAL;
   *out = NULL;
   const char *store_name = opts->store ? opts->store : DEFAULT_STORE;
@@ -682,6 +700,14 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
   if (!svc) return OCKAM_ENOMEM;
   svc->node = node;
   svc->ops = ops;
+  svc->peers = peers;
+  svc->max_streams_per_peer = opts->max_streams_per_connection
+                                  ? opts->max_streams_per_connection
+                                  : OCKAM_HUB_MAX_STREAMS_PER_CONNECTION;
+  svc->max_pulls_per_peer = opts->max_pulls_per_connection ? opts->max_pulls_per_connection
+                                                           : OCKAM_HUB_MAX_PULLS_PER_CONNECTION;
+  svc->max_pushes_per_peer = opts->max_pushes_per_connection ? opts->max_pushes_per_connection
+                                                             : OCKAM_HUB_MAX_PUSHES_PER_CONNECTION;
   ockami_map_init(&svc->streams);
   ockami_map_init(&svc->by_addr);
   svc->msgs = calloc(OCKAM_PULL_LIMIT_MAX, sizeof *svc->msgs);
@@ -762,9 +788,10 @@ void ockami_stream_service_stop(ockami_stream_service *svc) {
   LOG_INFO(MOD,
            "stopping: %zu streams; %" PRIu64 " creates, %" PRIu64 " pushes (%" PRIu64
            " failed, %" PRIu64 " refused), %" PRIu64 " pulls (%" PRIu64 " parked, %" PRIu64
-           " woken), %" PRIu64 " invalid requests, %" PRIu64 " index saves clamped",
+           " woken), %" PRIu64 " invalid requests, %" PRIu64 " index saves clamped, %" PRIu64
+           " over per-connection quotas",
            svc->streams.count, t->creates, t->pushes, t->push_errors, t->pushes_refused, t->pulls,
-           t->pulls_parked, t->pulls_woken, t->invalid, t->index_clamped);
+           t->pulls_parked, t->pulls_woken, t->invalid, t->index_clamped, t->over_quota);
   if (svc->registry_timer) ockam_timer_stop(svc->registry_timer);
   svc->registry_timer = NULL;
   ockam_conn_sub_cancel(svc->conn_sub);

@@ -62,6 +62,7 @@ static size_t reply_budget(const ockam_route *to, const char *from, uint64_t req
 /* ---- pulls ------------------------------------------------------------------ */
 
 static void pull_free(ockami_pull *p) {
+  if (p->peer) p->peer->n[OCKAMI_PEER_PULLS]--;
   ockami_route_release(&p->reply);
   free(p);
 }
@@ -258,6 +259,8 @@ static void stream_pull(ockami_stream *st, const ockam_route *ret, const ockami_
     free(p);
     return;
   }
+  p->peer = ockami_peers_get(svc->peers, ret);
+  if (p->peer) p->peer->n[OCKAMI_PEER_PULLS]++;
   p->request_id = req->u.pull.request_id;
   p->index = req->u.pull.index;
   /* The codec clamps limit to OCKAM_PULL_LIMIT_MAX. */
@@ -267,6 +270,11 @@ static void stream_pull(ockami_stream *st, const ockam_route *ret, const ockami_
   p->long_poll = wait > 0 && p->limit > 0;
   p->deadline_ms = ockam_node_now_ms(svc->node) + wait;
   p->budget = reply_budget(ret, st->addr, p->request_id);
+  if (p->peer && p->peer->n[OCKAMI_PEER_PULLS] > svc->max_pulls_per_peer) {
+    ockami_stream_over_quota(svc, "pulls in flight", svc->max_pulls_per_peer);
+    pull_answer(p, NULL);
+    return;
+  }
   if (p->limit == 0) {
     pull_answer(p, NULL);
     return;
@@ -278,6 +286,7 @@ static void stream_pull(ockami_stream *st, const ockam_route *ret, const ockami_
 
 typedef struct push_ctx {
   ockami_stream *stream;
+  ockami_peer *peer; /* counted in its OCKAMI_PEER_PUSHES, or NULL */
   ockam_route reply;
   uint64_t request_id;
   size_t len;
@@ -289,6 +298,7 @@ static void push_done(void *arg, int status, uint64_t index) {
   ockami_stream_service *svc = st->svc;
   svc->pending_pushes--;
   svc->pending_bytes -= c->len;
+  if (c->peer) c->peer->n[OCKAMI_PEER_PUSHES]--;
   if (status) {
     svc->stats.push_errors++;
     /* The store logs the failed commit once for its whole group. */
@@ -336,6 +346,13 @@ static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_
     send_confirm(st, ret, rid, OCKAMI_SP_STATUS_ERROR, 0);
     return;
   }
+  ockami_peer *peer = ockami_peers_get(svc->peers, ret);
+  if (peer && peer->n[OCKAMI_PEER_PUSHES] >= svc->max_pushes_per_peer) {
+    ockami_stream_over_quota(svc, "pushes pending", svc->max_pushes_per_peer);
+    svc->stats.pushes_refused++;
+    send_confirm(st, ret, rid, OCKAMI_SP_STATUS_ERROR, 0);
+    return;
+  }
   push_ctx *c = calloc(1, sizeof *c);
   int rc = c ? ockami_route_assign(&c->reply, ret) : OCKAM_ENOMEM;
   if (!rc) {
@@ -355,6 +372,8 @@ static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_
   }
   svc->pending_pushes++;
   svc->pending_bytes += len;
+  c->peer = peer;
+  if (peer) peer->n[OCKAMI_PEER_PUSHES]++;
 }
 
 /* ---- the worker -------------------------------------------------------------------- */
