@@ -26,7 +26,7 @@ set(OCKAM_LAYER_transport_DEPENDS core codec)
 set(OCKAM_LAYER_transport_HEADERS tcp.h forwarder.h)
 
 set(OCKAM_LAYER_channel_DEPENDS core codec vault identity)
-set(OCKAM_LAYER_channel_HEADERS channel.h)
+set(OCKAM_LAYER_channel_HEADERS channel.h identity_channel.h)
 
 set(OCKAM_LAYER_storage_DEPENDS core)
 set(OCKAM_LAYER_storage_HEADERS)

@@ -1,4 +1,4 @@
-/* Shared by the stream examples: parse "HUB [--client-id ID] [--service NAME]"
+/* Shared by the stream examples: parse "HUB [--client-id ID] [--service NAME] [--out S --in S]"
  * and connect a bi-directional stream pair through the hub. */
 #ifndef OCKAM_EXAMPLE_STREAM_COMMON_H
 #define OCKAM_EXAMPLE_STREAM_COMMON_H
@@ -14,6 +14,8 @@ typedef struct example_args {
   const char *stream_service; /* NULL: "stream" */
   const char *index_service;  /* NULL: "stream_index" */
   const char *fallback_hub;   /* NULL: none */
+  const char *out_stream;     /* NULL: the guide's name for this side */
+  const char *in_stream;      /* NULL: the guide's name for this side */
 } example_args;
 
 static inline void example_parse(int argc, char **argv, example_args *a) {
@@ -28,6 +30,10 @@ static inline void example_parse(int argc, char **argv, example_args *a) {
       a->index_service = argv[++i];
     else if (!strcmp(argv[i], "--fallback-hub") && i + 1 < argc)
       a->fallback_hub = argv[++i];
+    else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+      a->out_stream = argv[++i];
+    else if (!strcmp(argv[i], "--in") && i + 1 < argc)
+      a->in_stream = argv[++i];
     else
       a->hub = argv[i];
   }
@@ -43,6 +49,8 @@ static inline int example_connect(ockam_node *node, ockam_tcp *tcp, const exampl
   int rc = ockam_tcp_connect(tcp, a->hub, 0);
   if (!rc && a->fallback_hub) rc = ockam_tcp_connect(tcp, a->fallback_hub, 0);
   if (rc) return rc;
+  if (a->out_stream) out = a->out_stream;
+  if (a->in_stream) in = a->in_stream;
   snprintf(hop, sizeof hop, "1#%s", a->hub);
   rc = ockam_route_parse(hop, &route);
   if (rc) return rc;

@@ -48,7 +48,8 @@ extern "C" {
   X(EAUTH, -27, "identity verification failed")       \
   X(ECORRUPT, -28, "file corrupted or truncated")     \
   X(EUNTRUSTED, -29, "peer refused by trust policy")  \
-  X(ETOOSMALL, -30, "output buffer too small")
+  X(ETOOSMALL, -30, "output buffer too small")        \
+  X(EPEERAUTH, -31, "peer failed to prove its identity")
 
 typedef enum ockam_error {
 #define OCKAM_ERR_ENUM(name, value, msg) OCKAM_##name = value,

@@ -45,7 +45,7 @@ bool ockam_message_via_channel(const ockam_message *m);
  * 65). It comes only from node-local metadata that the identity channel set
  * on delivery, never from message bytes; setting local_info by hand
  * (ockam_message_set_local_info) removes it. Errors: OCKAM_ENOTFOUND (the
- * message did not come through an identity channel), OCKAM_EOVERFLOW,
+ * message did not come through an identity channel), OCKAM_ETOOSMALL,
  * OCKAM_EINVAL. */
 OCKAM_MUST_CHECK int ockam_message_peer_identifier(const ockam_message *m, char *buf, size_t cap);
 

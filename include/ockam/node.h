@@ -20,6 +20,8 @@
  *   TCP transport     ockam_tcp_create()              ockam_tcp_close()
  *   forwarder         ockam_forwarder_register()      ockam_forwarder_close()
  *   channel listener  ockam_channel_listener_create() ockam_channel_listener_close()
+ *   identity channel listener  ockam_identity_channel_listener_create()
+ *                     ockam_identity_channel_listener_close()
  *   stream client     ockam_stream_connect()          ockam_stream_close()
  *   hub               ockam_hub_start()               ockam_hub_stop()
  *
@@ -178,6 +180,9 @@ OCKAM_MUST_CHECK int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms
                                            ockam_message **out);
 /* The mailbox's local address; "" once its node is destroyed. */
 const char *ockam_mailbox_address(const ockam_mailbox *mb);
+/* ockam_worker_allow_identifiers() for the mailbox's worker. */
+OCKAM_MUST_CHECK int ockam_mailbox_allow_identifiers(ockam_mailbox *mb, const char *const *ids,
+                                                     size_t n);
 /* Stop the mailbox's worker, free queued messages and the mailbox; before or
  * after the node's destruction (see "Handles"). */
 void ockam_mailbox_destroy(ockam_mailbox *mb);

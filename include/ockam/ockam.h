@@ -8,6 +8,7 @@
 #include "ockam/forwarder.h"
 #include "ockam/hub.h"
 #include "ockam/identity.h"
+#include "ockam/identity_channel.h"
 #include "ockam/limits.h"
 #include "ockam/log.h"
 #include "ockam/message.h"

@@ -51,6 +51,7 @@ typedef struct chan {
   ockam_route callback; /* responder: KeyExchangeCompleted target (may be empty) */
   ockami_xx xx;
   ockami_cipher cipher;
+  uint8_t h[32]; /* final handshake hash, kept for the identity layer (public value) */
   ockam_timer *timer;
   int result;         /* initiator: outcome for the blocking create */
   int *waiter_result; /* initiator: where a failure is reported while create waits */
@@ -180,6 +181,7 @@ static void chan_ready(chan *c, uint8_t remote_flags, uint32_t remote_rekey) {
     return;
   }
   ockami_xx_clear(&c->xx);
+  memcpy(c->h, h, sizeof h);
   if (c->timer) {
     ockam_timer_stop(c->timer);
     c->timer = NULL;
@@ -421,6 +423,7 @@ static void chan_stopped(ockam_worker *w) {
   ockami_route_release(&c->remote_route);
   ockami_route_release(&c->callback);
   ockami_buf_free(&c->scratch);
+  sodium_memzero(c->h, sizeof c->h);
   free(c);
 }
 
@@ -599,32 +602,77 @@ static bool create_done(void *arg) {
   return !c || c->state != CHAN_HANDSHAKE;
 }
 
+int ockami_channel_initiate(ockam_node *node, const ockam_route *route, ockam_vault *vault,
+                            const ockam_channel_options *opts, const char *callback,
+                            char local[static 33]) {
+  if (!node || !route || !vault || ockam_route_len(route) == 0) return OCKAM_EINVAL;
+  if (callback && (!*callback || strlen(callback) > OCKAM_ADDRESS_MAX_LEN)) return OCKAM_EINVAL;
+  chan *c;
+  int rc = chan_new(node, vault, true, opts, &c);
+  if (rc) return rc;
+  if ((rc = ockami_route_assign(&c->remote_route, route))) goto fail;
+  /* The completion notice goes to the local callback (identity layer). */
+  if (callback &&
+      (rc = ockam_route_append(&c->callback, OCKAM_ADDRESS_LOCAL, callback, strlen(callback))))
+    goto fail;
+  uint8_t payload[OCKAMI_EXT_PAYLOAD_REKEY_LEN];
+  size_t plen = chan_offer(c, payload);
+  uint8_t m1[OCKAMI_XX_M1_MIN + OCKAMI_EXT_PAYLOAD_REKEY_LEN];
+  size_t m1len;
+  if ((rc = ockami_xx_write(&c->xx, payload, plen, m1, sizeof m1, &m1len))) goto fail;
+  /* CreateResponderChannelMessage{payload: m1, completed_callback_address:
+   * None, or Some(0#callback) for the identity layer (identity spec §6.3 step 1)} */
+  c->scratch.len = 0;
+  if ((rc = ockami_write_data(&c->scratch, m1, m1len)) ||
+      (rc = ockami_write_option(&c->scratch, callback != NULL)))
+    goto fail;
+  if (callback && ((rc = ockami_write_u8(&c->scratch, OCKAM_ADDRESS_LOCAL)) ||
+                   (rc = ockami_write_string(&c->scratch, callback, strlen(callback)))))
+    goto fail;
+  if ((rc = send_remote(c, c->scratch.data, c->scratch.len))) goto fail;
+  memcpy(local, c->local, 33);
+  return OCKAM_OK;
+fail:
+  chan_fail(c, rc, "cannot start handshake");
+  return rc;
+}
+
+int ockami_channel_completed(ockam_node *node, const char *local, const char *callback,
+                             uint8_t h[static 32]) {
+  chan *c = find_chan(node, local);
+  if (!c) return OCKAM_ENOTFOUND;
+  if (c->state != CHAN_READY) return OCKAM_ESTATE;
+  ockam_address a;
+  if (c->callback.count != 1 || !ockami_route_first(&c->callback, &a) ||
+      !ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, callback))
+    return OCKAM_EPROTO;
+  memcpy(h, c->h, 32);
+  return OCKAM_OK;
+}
+
+void ockami_channel_set_waiter(ockam_node *node, const char *local, int *result) {
+  chan *c = find_chan(node, local);
+  if (c) c->waiter_result = result;
+}
+
+int ockami_channel_failed(ockam_node *node, const char *local) {
+  chan *c = find_chan(node, local);
+  if (!c) return OCKAM_ECLOSED;
+  return c->state == CHAN_FAILED ? (c->result ? c->result : OCKAM_ECLOSED) : OCKAM_OK;
+}
+
 int ockam_channel_create(ockam_node *node, const ockam_route *route, ockam_vault *vault,
                          const ockam_channel_options *opts, int64_t timeout_ms,
                          char *channel_address, size_t cap) {
   if (cap < 33 && channel_address) return OCKAM_ETOOSMALL;
   if (!node || !route || !vault || !channel_address || ockam_route_len(route) == 0)
     return OCKAM_EINVAL;
-  chan *c;
-  int rc = chan_new(node, vault, true, opts, &c);
-  if (rc) return rc;
-  if ((rc = ockami_route_assign(&c->remote_route, route))) goto fail;
-  uint8_t payload[OCKAMI_EXT_PAYLOAD_REKEY_LEN];
-  size_t plen = chan_offer(c, payload);
-  uint8_t m1[OCKAMI_XX_M1_MIN + OCKAMI_EXT_PAYLOAD_REKEY_LEN];
-  size_t m1len;
-  if ((rc = ockami_xx_write(&c->xx, payload, plen, m1, sizeof m1, &m1len))) goto fail;
-  /* CreateResponderChannelMessage{payload: m1, completed_callback_address: None} */
-  c->scratch.len = 0;
-  if ((rc = ockami_write_data(&c->scratch, m1, m1len)) ||
-      (rc = ockami_write_option(&c->scratch, false)))
-    goto fail;
-  if ((rc = send_remote(c, c->scratch.data, c->scratch.len))) goto fail;
-
   create_wait cw = {node, ""};
-  memcpy(cw.local, c->local, sizeof cw.local);
+  int rc = ockami_channel_initiate(node, route, vault, opts, NULL, cw.local);
+  if (rc) return rc;
+  chan *c = find_chan(node, cw.local);
   int failure = OCKAM_ETIMEDOUT;
-  c->waiter_result = &failure;
+  if (c) c->waiter_result = &failure;
   rc = ockam_node_run_until(node, timeout_ms, create_done, &cw);
   c = find_chan(node, cw.local);
   if (c) c->waiter_result = NULL;
@@ -641,9 +689,6 @@ int ockam_channel_create(ockam_node *node, const ockam_route *route, ockam_vault
   }
   /* The channel failed while we waited (handshake timeout, bad message). */
   return failure;
-fail:
-  chan_fail(c, rc, "cannot start handshake");
-  return rc;
 }
 
 int ockam_channel_get_stats(ockam_node *node, const char *channel_address,
@@ -680,7 +725,7 @@ int ockam_channel_close(ockam_node *node, const char *channel_address) {
 bool ockami_channel_takes_peer_input(ockam_node *node, const void *address, size_t len) {
   ockam_worker *w = node ? ockami_node_find(node, address, len) : NULL;
   if (!w) return false;
-  if (ockami_worker_ops(w) == &listener_ops) return true;
+  if (ockami_worker_ops(w) == &listener_ops || ockami_identity_listener_is(w)) return true;
   if (ockami_worker_ops(w) != &chan_ops) return false;
   const chan *c = ockam_worker_user(w);
   return c && strlen(c->remote) == len && memcmp(c->remote, address, len) == 0;

@@ -1,17 +1,49 @@
-/* What other layers may ask of the secure channel workers. */
+/* What other layers may ask of the secure channel workers, and the hooks of
+ * the plain channel for the identity channel layered on it. */
 #ifndef OCKAMI_CHANNEL_INTERNAL_H
 #define OCKAMI_CHANNEL_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "ockam/channel.h"
 #include "ockam/node.h"
 
 /* Whether `address` (local, len bytes) is where a secure channel of this node
- * takes input from its peer: a listener, or a channel's remote address. A
- * channel's local address (which encrypts whatever it is given and sends it
- * to the peer as authenticated) is not. The stream consumer delivers stored
- * messages to these addresses by default. */
+ * takes input from its peer: a listener (plain or identity), or a channel's
+ * remote address. A channel's local address (which encrypts whatever it is
+ * given and sends it to the peer as authenticated) is not. The stream
+ * consumer delivers stored messages to these addresses by default. */
 bool ockami_channel_takes_peer_input(ockam_node *node, const void *address, size_t len);
+
+/* Whether w is an identity channel listener (identity_channel.c). */
+bool ockami_identity_listener_is(const ockam_worker *w);
+
+/* Start an initiator channel along route without waiting: sends m1 and
+ * returns the channel's local address in local. callback (may be NULL) is a
+ * local address that is both announced in the CreateResponderChannelMessage
+ * (Some(0#callback), identity spec §6.3 step 1) and sent KeyExchangeCompleted
+ * once the handshake completes. Errors: as ockam_channel_create(). */
+OCKAM_MUST_CHECK int ockami_channel_initiate(ockam_node *node, const ockam_route *route,
+                                             ockam_vault *vault, const ockam_channel_options *opts,
+                                             const char *callback, char local[static 33]);
+
+/* Is `local` the local address of an established channel of this node whose
+ * completion callback is exactly [callback]? If so, h receives its final
+ * handshake hash. The identity layer asks this instead of trusting the bytes
+ * of a KeyExchangeCompleted message. Errors: OCKAM_ENOTFOUND (no such
+ * channel), OCKAM_ESTATE (handshake not complete), OCKAM_EPROTO (another
+ * callback). */
+OCKAM_MUST_CHECK int ockami_channel_completed(ockam_node *node, const char *local,
+                                              const char *callback, uint8_t h[static 32]);
+
+/* Where the channel at `local` reports its error if it fails (NULL to stop);
+ * the pointer must stay valid until reset. No-op when the channel is gone. */
+void ockami_channel_set_waiter(ockam_node *node, const char *local, int *result);
+
+/* 0 while the channel at `local` lives and has not failed; otherwise why it
+ * stopped (OCKAM_ECLOSED when it is gone). */
+OCKAM_MUST_CHECK int ockami_channel_failed(ockam_node *node, const char *local);
 
 #endif

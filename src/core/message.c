@@ -193,7 +193,7 @@ int ockam_message_peer_identifier(const ockam_message *m, char *buf, size_t cap)
   if (!m || !buf) return OCKAM_EINVAL;
   if (!(m->flags & OCKAMI_MSG_VIA_IDENTITY) || m->local_info.len != ENTITY_INFO_LEN)
     return OCKAM_ENOTFOUND;
-  if (cap < OCKAMI_IDENTIFIER_LEN + 1) return OCKAM_EOVERFLOW;
+  if (cap < OCKAMI_IDENTIFIER_LEN + 1) return OCKAM_ETOOSMALL;
   memcpy(buf, m->local_info.data + sizeof entity_info_id + 1, OCKAMI_IDENTIFIER_LEN);
   buf[OCKAMI_IDENTIFIER_LEN] = '\0';
   return OCKAM_OK;

@@ -851,6 +851,11 @@ int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms, ockam_message *
   return rc ? rc : OCKAM_ETIMEDOUT;
 }
 
+int ockam_mailbox_allow_identifiers(ockam_mailbox *mb, const char *const *ids, size_t n) {
+  if (!mb || !mb->worker) return OCKAM_EINVAL;
+  return ockam_worker_allow_identifiers(mb->worker, ids, n);
+}
+
 const char *ockam_mailbox_address(const ockam_mailbox *mb) {
   return mb && mb->worker ? ockam_worker_address(mb->worker) : "";
 }

@@ -1,0 +1,114 @@
+/* Shared by the identity examples: a persistent identity in a directory and
+ * the trust policy given on the command line.
+ *
+ *   --identity-dir DIR    DIR/vault holds the keys (0700/0600), DIR/identity the
+ *                         change history; created on first use (default: a
+ *                         fresh identity in memory)
+ *   --show-identifier     print the identifier and exit (creating it if needed)
+ *   --trust ID            accept only the peer with this identifier (repeatable;
+ *                         "@FILE" reads the identifier from FILE)
+ *   --trust-file FILE     accept the peers whose contacts are in FILE
+ *   --trust-everyone      accept any peer that proves an identity
+ * Other arguments are left for example_parse() (hub, stream options).
+ */
+#ifndef OCKAM_EXAMPLE_IDENTITY_COMMON_H
+#define OCKAM_EXAMPLE_IDENTITY_COMMON_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ockam/ockam.h"
+
+#define EXAMPLE_MAX_TRUST 8
+
+typedef struct identity_args {
+  const char *dir;
+  bool show;
+  const char *trust[EXAMPLE_MAX_TRUST];
+  size_t ntrust;
+  const char *trust_file;
+  bool trust_everyone;
+  char ids[EXAMPLE_MAX_TRUST][OCKAM_IDENTIFIER_BUF]; /* identifiers read from "@FILE" */
+  int argc;                                          /* what is left for example_parse() */
+  char *argv[64];
+} identity_args;
+
+static inline int identity_parse(int argc, char **argv, identity_args *a) {
+  memset(a, 0, sizeof *a);
+  a->argv[a->argc++] = argv[0];
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--identity-dir") && i + 1 < argc)
+      a->dir = argv[++i];
+    else if (!strcmp(argv[i], "--show-identifier"))
+      a->show = true;
+    else if (!strcmp(argv[i], "--trust") && i + 1 < argc && a->ntrust < EXAMPLE_MAX_TRUST)
+      a->trust[a->ntrust++] = argv[++i];
+    else if (!strcmp(argv[i], "--trust-file") && i + 1 < argc)
+      a->trust_file = argv[++i];
+    else if (!strcmp(argv[i], "--trust-everyone"))
+      a->trust_everyone = true;
+    else if (a->argc < 63)
+      a->argv[a->argc++] = argv[i];
+  }
+  a->argv[a->argc] = NULL;
+  return OCKAM_OK;
+}
+
+/* Load DIR's identity, or create and save it; in memory without a directory. */
+static inline int identity_open(const identity_args *a, ockam_vault **vault,
+                                ockam_identity **identity) {
+  *vault = NULL;
+  *identity = NULL;
+  if (!a->dir) {
+    int rc = ockam_vault_create("software", vault);
+    if (!rc) rc = ockam_identity_create(*vault, identity);
+    return rc;
+  }
+  char path[512];
+  if (mkdir(a->dir, 0700) != 0 && errno != EEXIST) return OCKAM_EIO;
+  snprintf(path, sizeof path, "%s/vault", a->dir);
+  int rc = ockam_vault_create_persistent(path, vault);
+  if (rc) return rc;
+  snprintf(path, sizeof path, "%s/identity", a->dir);
+  rc = ockam_identity_load(*vault, path, identity);
+  if (rc == OCKAM_ENOTFOUND) {
+    rc = ockam_identity_create(*vault, identity);
+    if (!rc) rc = ockam_identity_save(*identity, path);
+  }
+  return rc;
+}
+
+/* Identifier given as text or as "@FILE" holding it. */
+static inline int identity_read_id(const char *arg, char out[static OCKAM_IDENTIFIER_BUF]) {
+  char text[256] = "";
+  if (arg[0] == '@') {
+    FILE *f = fopen(arg + 1, "r");
+    if (!f) return OCKAM_ENOTFOUND;
+    if (!fgets(text, sizeof text, f)) text[0] = '\0';
+    fclose(f);
+    text[strcspn(text, " \r\n")] = '\0';
+    arg = text;
+  }
+  return ockam_identifier_parse(arg, out);
+}
+
+static inline int identity_policy(identity_args *a, ockam_trust_policy **out) {
+  if (a->trust_file) return ockam_trust_contacts_file(a->trust_file, out);
+  if (a->ntrust) {
+    const char *ids[EXAMPLE_MAX_TRUST];
+    for (size_t i = 0; i < a->ntrust; i++) {
+      int rc = identity_read_id(a->trust[i], a->ids[i]);
+      if (rc) return rc;
+      ids[i] = a->ids[i];
+    }
+    return ockam_trust_identifiers(ids, a->ntrust, out);
+  }
+  if (a->trust_everyone) return ockam_trust_everyone(out);
+  fprintf(stderr, "say whom to trust: --trust ID, --trust-file FILE or --trust-everyone\n");
+  return OCKAM_EINVAL;
+}
+
+#endif
