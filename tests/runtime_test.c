@@ -228,6 +228,7 @@ static void run_stopped(blocking_call call, stopper how, const char *hub) {
   ockam_node_destroy(node);
   ockam_mailbox_destroy(mb);
   ockam_tcp_close(tcp);
+  ockam_vault_destroy(vault);
 }
 
 static void test_eclosed_on_stop(void **state) {
