@@ -32,7 +32,8 @@ function(ockam_layer name)
   endforeach()
 endfunction()
 
-# ockam_unit_test(NAME SOURCES ... ) : a cmocka test linked against the static library.
+# ockam_unit_test(NAME SOURCES ... ) : a cmocka test linked against the static
+# library and the shared test support (tests/support, tests/include).
 function(ockam_unit_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;INCLUDES;LIBS" ${ARGN})
   if(NOT OCKAM_TESTS)
@@ -47,7 +48,7 @@ function(ockam_unit_test name)
   endforeach()
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}
     ${layer_dirs} ${CMAKE_SOURCE_DIR}/tests/include ${T_INCLUDES})
-  target_link_libraries(${name} PRIVATE ockam_static PkgConfig::CMOCKA ${T_LIBS})
+  target_link_libraries(${name} PRIVATE ockam_test_support ockam_static PkgConfig::CMOCKA ${T_LIBS})
   target_compile_definitions(${name} PRIVATE OCKAM_VECTORS_DIR="${CMAKE_SOURCE_DIR}/tests/vectors")
   add_test(NAME ${name} COMMAND ${name})
   # Label "unit": one process, no hub binary (scripts/valgrind runs these).

@@ -12,26 +12,13 @@
 #include <cmocka.h>
 
 #include "test_hex.h"
+#include "test_support.h"
 
 #include "cipher.h"
 #include "ockam/vault.h"
 #include "xx.h"
 
 #define W ((uint64_t)OCKAM_REPLAY_WINDOW)
-
-static int setup(void **state) {
-  ockam_vault *v = NULL;
-  if (ockam_vault_create("software", &v) != OCKAM_OK) return -1;
-  *state = v;
-  return 0;
-}
-
-static int teardown(void **state) {
-  ockam_vault *v = *state;
-  assert_int_equal(ockam_vault_secret_count(v), 0);
-  ockam_vault_destroy(v);
-  return 0;
-}
 
 static ockam_secret import_aes(ockam_vault *v, const uint8_t key[32]) {
   ockam_secret s = 0;
@@ -864,21 +851,26 @@ static void test_rekey_negotiation(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_ockam_vectors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ockam_vectors, ts_vault_setup, ts_vault_teardown),
       cmocka_unit_test(test_replay_tables),
       cmocka_unit_test(test_replay_model),
-      cmocka_unit_test_setup_teardown(test_cipher_replay_and_reorder, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cipher_too_old, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cipher_malformed_and_forged, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_2021_refuses_65536th_send, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_extended_carries_many, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_extended_counter_limit, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cipher_misuse, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cipher_replay_and_reorder, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_cipher_too_old, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_cipher_malformed_and_forged, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_2021_refuses_65536th_send, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_extended_carries_many, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_extended_counter_limit, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_cipher_misuse, ts_vault_setup, ts_vault_teardown),
       cmocka_unit_test(test_ext_payload),
-      cmocka_unit_test_setup_teardown(test_negotiation, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_rekey_known_answer, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_rekey_table, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_rekey_limits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_negotiation, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_rekey_known_answer, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_rekey_table, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_rekey_limits, ts_vault_setup, ts_vault_teardown),
       cmocka_unit_test(test_rekey_negotiation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

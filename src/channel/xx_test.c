@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "test_hex.h"
+#include "test_support.h"
 
 #include "ockam/vault.h"
 #include "xx.h"
@@ -29,20 +30,6 @@ static ockam_secret import_x25519(ockam_vault *v, const char *hex) {
   ockam_secret s = 0;
   assert_int_equal(ockam_vault_secret_import(v, OCKAM_SECRET_X25519, b, 32, &s), OCKAM_OK);
   return s;
-}
-
-static int setup(void **state) {
-  ockam_vault *v = NULL;
-  if (ockam_vault_create("software", &v) != OCKAM_OK) return -1;
-  *state = v;
-  return 0;
-}
-
-static int teardown(void **state) {
-  ockam_vault *v = *state;
-  assert_int_equal(ockam_vault_secret_count(v), 0); /* nothing leaked */
-  ockam_vault_destroy(v);
-  return 0;
 }
 
 /* --- Ockam vectors (vectors §2.5, §3.1, §3.2) -------------------------------- */
@@ -634,16 +621,20 @@ static void test_state_misuse(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_ockam_handshake_1, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ockam_intermediate_ee, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ockam_handshake_2, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cacophony, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ockam_handshake_1, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_ockam_intermediate_ee, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_ockam_handshake_2, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_cacophony, ts_vault_setup, ts_vault_teardown),
       cmocka_unit_test(test_vectors_match_files),
-      cmocka_unit_test_setup_teardown(test_generated_keys_no_leak, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_failed_read_wipes_payload, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_oversized_and_small_buffers, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_state_misuse, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_generated_keys_no_leak, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_messages, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_failed_read_wipes_payload, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_oversized_and_small_buffers, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_state_misuse, ts_vault_setup, ts_vault_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

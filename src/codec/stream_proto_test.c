@@ -14,6 +14,7 @@
 #include "bare.h"
 #include "ockam/limits.h"
 #include "stream_proto.h"
+#include "test_support.h"
 
 /* ---- vectors ------------------------------------------------------------ */
 
@@ -57,56 +58,15 @@ static vec vecs[V_COUNT] = {
 /* Backing store of decode_body(). */
 static ockami_buf scratch = OCKAMI_BUF_INIT;
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-/* Finds "### <heading>", reads "len=N" and the indented hex lines after it. */
-static int load_vector(const char *text, vec *v) {
-  char key[64];
-  snprintf(key, sizeof key, "\n### %s", v->heading);
-  const char *s = strstr(text, key);
-  if (!s) return -1;
-  s = strstr(s + 1, "\nlen="); /* E3 has a note line before it */
-  size_t want;
-  if (!s || sscanf(s + 1, "len=%zu", &want) != 1) return -1;
-  s = strchr(s + 1, '\n');
-  v->p = malloc(want ? want : 1);
-  v->len = 0;
-  while (s && s[1] == ' ' && s[2] == ' ') {
-    s += 3;
-    while (hexval(s[0]) >= 0 && hexval(s[1]) >= 0 && v->len < want) {
-      v->p[v->len++] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
-      s += 2;
-    }
-    s = strchr(s, '\n');
-  }
-  return v->len == want ? 0 : -1;
-}
-
 static int load_all(void **state) {
   (void)state;
-  const char *dir = getenv("OCKAM_TEST_VECTORS");
-  char path[512];
-  snprintf(path, sizeof path, "%s/ockam-2021-vectors.md", dir ? dir : "tests/vectors");
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "cannot open %s\n", path);
-    return -1;
-  }
-  static char text[1 << 17];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  fclose(f);
-  text[n] = 0;
-  for (int i = 0; i < V_COUNT; i++) {
-    if (load_vector(text, &vecs[i])) {
-      fprintf(stderr, "vector %s not found\n", vecs[i].heading);
-      return -1;
-    }
-  }
-  return 0;
+  char *text = ts_vector_file("ockam-2021-vectors.md");
+  if (!text) return -1;
+  int rc = 0;
+  for (int i = 0; i < V_COUNT && !rc; i++)
+    if (!(vecs[i].p = ts_vector_block(text, vecs[i].heading, &vecs[i].len))) rc = -1;
+  free(text);
+  return rc;
 }
 
 static int free_all(void **state) {

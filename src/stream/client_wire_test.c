@@ -17,6 +17,7 @@
 #include "bare.h"
 #include "client_test_hub.h"
 #include "ockam/log.h"
+#include "test_support.h"
 #include "wire.h"
 
 /* ---- vectors -------------------------------------------------------------- */
@@ -30,49 +31,19 @@ static const char *const vec_heading[NVEC] = {
 };
 static ockami_buf vec[NVEC];
 
-static int nibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-/* "### <heading>...", then "len=N", then lines of hex indented by two spaces. */
-static int parse_vector(const char *text, const char *heading, ockami_buf *out) {
-  char key[80];
-  snprintf(key, sizeof key, "### %s", heading);
-  const char *p = strstr(text, key);
-  if (!p || !(p = strstr(p, "\nlen="))) return -1;
-  size_t want = strtoul(p + 5, NULL, 10);
-  p = strchr(p + 1, '\n');
-  out->len = 0;
-  while (p && p[1] == ' ' && p[2] == ' ') {
-    for (p += 3; nibble(p[0]) >= 0 && nibble(p[1]) >= 0; p += 2) {
-      uint8_t byte = (uint8_t)(nibble(p[0]) * 16 + nibble(p[1]));
-      if (ockami_buf_append(out, &byte, 1)) return -1;
-    }
-    p = strchr(p, '\n');
-  }
-  return out->len == want ? 0 : -1;
-}
-
 static int load_vectors(void **state) {
   (void)state;
-  const char *dir = getenv("OCKAM_TEST_VECTORS");
-  char path[1024];
-  snprintf(path, sizeof path, "%s/ockam-2021-vectors.md", dir ? dir : "tests/vectors");
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  static char text[1 << 17];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  fclose(f);
-  text[n] = '\0';
-  for (int i = 0; i < NVEC; i++) {
-    if (parse_vector(text, vec_heading[i], &vec[i])) {
-      fprintf(stderr, "vector '%s' missing in %s\n", vec_heading[i], path);
-      return -1;
-    }
+  char *text = ts_vector_file("ockam-2021-vectors.md");
+  if (!text) return -1;
+  int rc = 0;
+  for (int i = 0; i < NVEC && !rc; i++) {
+    size_t len;
+    uint8_t *p = ts_vector_block(text, vec_heading[i], &len);
+    if (!p || ockami_buf_append(&vec[i], p, len)) rc = -1;
+    free(p);
   }
-  return 0;
+  free(text);
+  return rc;
 }
 
 static int free_vectors(void **state) {

@@ -13,23 +13,10 @@
 #include <cmocka.h>
 
 #include "test_hex.h"
+#include "test_support.h"
 
 #include "ockam/vault.h"
 #include "vault_internal.h"
-
-static int setup(void **state) {
-  ockam_vault *v = NULL;
-  if (ockam_vault_create("software", &v) != OCKAM_OK) return -1;
-  *state = v;
-  return 0;
-}
-
-static int teardown(void **state) {
-  ockam_vault *v = *state;
-  assert_int_equal(ockam_vault_secret_count(v), 0);
-  ockam_vault_destroy(v);
-  return 0;
-}
 
 static ockam_secret import(ockam_vault *v, ockam_secret_type type, const char *hex) {
   uint8_t b[64];
@@ -590,20 +577,23 @@ static void test_persistent_vault(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_create_unknown_backend),
-      cmocka_unit_test_setup_teardown(test_sha256, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_hkdf_vector, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_hkdf_rfc5869, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_key_id_and_x25519_import, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_x25519_dh_agrees, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_x25519_low_order_rejected, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_aead_round_trip_and_tamper, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_aead_known_answer, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ed25519, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sha256, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_hkdf_vector, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_hkdf_rfc5869, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_key_id_and_x25519_import, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_x25519_dh_agrees, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_x25519_low_order_rejected, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_aead_round_trip_and_tamper, ts_vault_setup,
+                                      ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_aead_known_answer, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_ed25519, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_key_file, ts_vault_setup, ts_vault_teardown),
       cmocka_unit_test(test_persistent_vault),
-      cmocka_unit_test_setup_teardown(test_secret_destroy_wipes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_secret_destroy_wipes, ts_vault_setup, ts_vault_teardown),
       cmocka_unit_test(test_vault_destroy_wipes),
-      cmocka_unit_test_setup_teardown(test_many_secrets, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_secrets, ts_vault_setup, ts_vault_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
