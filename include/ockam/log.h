@@ -4,9 +4,16 @@
  * or above the threshold, which starts from the OCKAM_LOG environment variable
  * (debug|info|warn|error|off; default info). The sink may be called from any
  * thread that runs a node loop or a storage thread; it must be thread-safe.
+ *
+ * Lines at INFO and above are rate-limited per call site: at most 10 similar
+ * lines (same format) a second; the rest are counted and reported as one
+ * "N similar messages suppressed" line, at the same level and module, when
+ * that call site logs again after its second is over.
  */
 #ifndef OCKAM_LOG_H
 #define OCKAM_LOG_H
+
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,6 +34,10 @@ typedef void (*ockam_log_fn)(ockam_log_level level, const char *module, const ch
 void ockam_log_set_sink(ockam_log_fn fn, void *user);
 void ockam_log_set_level(ockam_log_level level);
 ockam_log_level ockam_log_get_level(void);
+/* Lines suppressed by the rate limit since the process started. */
+uint64_t ockam_log_suppressed(void);
+/* Report every pending "N similar messages suppressed" now (e.g. at exit). */
+void ockam_log_flush_suppressed(void);
 /* Parse "debug", "info", "warn", "error", "off"; returns 0 or OCKAM_EINVAL. */
 int ockam_log_level_parse(const char *s, ockam_log_level *out);
 

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,28 @@ static ockam_log_fn sink_fn;
 static void *sink_user;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR", "OFF"};
+
+/* Rate limit (one mechanism for every line at INFO and above): lines with the
+ * same format string (the same call site) are "similar". Each may print
+ * OCKAMI_LOG_BURST lines per OCKAMI_LOG_WINDOW_MS; the rest are counted and
+ * reported as one "N similar suppressed" line when its next window opens. A
+ * small table keyed by the format pointer: a collision only starts a new
+ * window early, after reporting what the evicted key suppressed. */
+#define OCKAMI_LOG_BURST 10u
+#define OCKAMI_LOG_WINDOW_MS 1000u
+#define OCKAMI_LOG_SLOTS 64u
+
+typedef struct log_slot {
+  const char *fmt;
+  const char *module;
+  ockam_log_level level;
+  uint64_t window_start;
+  uint32_t in_window;
+  uint64_t suppressed;
+} log_slot;
+
+static log_slot slots[OCKAMI_LOG_SLOTS]; /* guarded by sink_lock */
+static uint64_t total_suppressed;        /* guarded by sink_lock */
 
 int ockam_log_level_parse(const char *s, ockam_log_level *out) {
   static const char *const names[] = {"debug", "info", "warn", "error", "off"};
@@ -57,15 +81,8 @@ void ockam_log_set_sink(ockam_log_fn fn, void *user) {
   pthread_mutex_unlock(&sink_lock);
 }
 
-void ockami_log(ockam_log_level level, const char *module, const char *fmt, ...) {
-  if (ockami_log_threshold < 0) threshold_init();
-  if ((int)level < ockami_log_threshold) return;
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  pthread_mutex_lock(&sink_lock);
+/* Called with sink_lock held. */
+static void emit(ockam_log_level level, const char *module, const char *msg) {
   if (sink_fn) {
     sink_fn(level, module, msg, sink_user);
   } else {
@@ -77,5 +94,71 @@ void ockami_log(ockam_log_level level, const char *module, const char *fmt, ...)
             ts.tv_nsec / 1000000, level_names[level > OCKAM_LOG_OFF ? OCKAM_LOG_OFF : level],
             module ? module : "-", msg);
   }
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Called with sink_lock held: report what a slot suppressed. */
+static void slot_report(log_slot *s) {
+  if (!s->suppressed) return;
+  char msg[96];
+  snprintf(msg, sizeof msg, "%llu similar messages suppressed", (unsigned long long)s->suppressed);
+  emit(s->level, s->module, msg);
+  s->suppressed = 0;
+}
+
+/* Called with sink_lock held: true when this line may be printed. */
+static bool admit(ockam_log_level level, const char *module, const char *fmt) {
+  if (level < OCKAM_LOG_INFO) return true;
+  uint64_t now = now_ms();
+  log_slot *s = &slots[((uintptr_t)fmt >> 3) % OCKAMI_LOG_SLOTS];
+  if (s->fmt != fmt) {
+    slot_report(s);
+    *s = (log_slot){fmt, module, level, now, 0, 0};
+  } else if (now - s->window_start >= OCKAMI_LOG_WINDOW_MS) {
+    slot_report(s);
+    s->window_start = now;
+    s->in_window = 0;
+  }
+  if (s->in_window >= OCKAMI_LOG_BURST) {
+    s->suppressed++;
+    total_suppressed++;
+    return false;
+  }
+  s->in_window++;
+  return true;
+}
+
+void ockami_log(ockam_log_level level, const char *module, const char *fmt, ...) {
+  if (ockami_log_threshold < 0) threshold_init();
+  if ((int)level < ockami_log_threshold) return;
+  pthread_mutex_lock(&sink_lock);
+  bool ok = admit(level, module, fmt);
+  pthread_mutex_unlock(&sink_lock);
+  if (!ok) return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  pthread_mutex_lock(&sink_lock);
+  emit(level, module, msg);
+  pthread_mutex_unlock(&sink_lock);
+}
+
+uint64_t ockam_log_suppressed(void) {
+  pthread_mutex_lock(&sink_lock);
+  uint64_t n = total_suppressed;
+  pthread_mutex_unlock(&sink_lock);
+  return n;
+}
+
+void ockam_log_flush_suppressed(void) {
+  pthread_mutex_lock(&sink_lock);
+  for (size_t i = 0; i < OCKAMI_LOG_SLOTS; i++) slot_report(&slots[i]);
   pthread_mutex_unlock(&sink_lock);
 }
