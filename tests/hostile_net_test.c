@@ -263,6 +263,207 @@ static void test_nul_in_tcp_address(void **state) {
   assert_int_equal(tu_term(&hub), 0);
 }
 
+/* ---- 4. bounded memory: clients that never read ----------------------------------- */
+
+/* Same amount of memory slack for sanitizer builds, whose allocator keeps
+ * freed memory in quarantine. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BOUND_KB (320L * 1024)
+#else
+#define BOUND_KB (64L * 1024)
+#endif
+
+/* N connections each send requests whose replies they never read (echoes of
+ * 60,000 bytes: 12 MB of replies per connection, 240 MB in all). The hub must
+ * stop reading them, stay under idle RSS + 64 MiB, close them once their
+ * output stalls, and keep serving others. */
+static void test_never_reading_clients(void **state) {
+  (void)state;
+  enum { N = 20, PER = 200, SIZE = 60000 };
+  tu_proc hub;
+  char bound[64];
+  const char *extra[] = {"--write-stall-timeout", "3000", NULL};
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, extra, bound, sizeof bound), 0);
+  check_served(bound);
+  long rss0 = tu_rss_kb(hub.pid);
+  int fd0 = tu_fd_count(hub.pid);
+  static uint8_t payload[SIZE], f[SIZE + 256];
+  payload[0] = 0xe0; /* a BARE string of 59998 bytes: u16 varint length */
+  payload[1] = 0xd4;
+  payload[2] = 0x03;
+  memset(payload + 3, 'x', SIZE - 3);
+  size_t fl = frame_hops(f, sizeof f, payload, SIZE, 0, "echo_service", (size_t)12, -1);
+  int fds[N];
+  size_t sent_total = 0;
+  for (int i = 0; i < N; i++) {
+    fds[i] = tu_connect(bound, 5000);
+    assert_true(fds[i] >= 0);
+    int one = 1;
+    setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &(int){4096}, sizeof(int));
+    (void)one;
+    fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+  }
+  /* Send as much as the hub takes, never reading. */
+  long rss_max = 0;
+  uint64_t until = tu_now_ms() + 4000;
+  size_t off[N] = {0}, count[N] = {0};
+  while (tu_now_ms() < until) {
+    bool progress = false;
+    for (int i = 0; i < N; i++) {
+      if (count[i] >= PER) continue;
+      ssize_t w = send(fds[i], f + off[i], fl - off[i], MSG_NOSIGNAL);
+      if (w > 0) {
+        progress = true;
+        sent_total += (size_t)w;
+        off[i] += (size_t)w;
+        if (off[i] == fl) {
+          off[i] = 0;
+          count[i]++;
+        }
+      }
+    }
+    long r = tu_rss_kb(hub.pid);
+    if (r > rss_max) rss_max = r;
+    if (!progress) usleep(10000);
+  }
+  long r = tu_rss_kb(hub.pid);
+  if (r > rss_max) rss_max = r;
+  printf("# %d never-reading clients sent %zu bytes; hub RSS %ld kB idle, %ld kB at most\n", N,
+         sent_total, rss0, rss_max);
+  assert_true(rss_max < rss0 + BOUND_KB);
+  /* The stalled connections are closed (their replies were never read). */
+  int fd1 = tu_fd_count(hub.pid);
+  uint64_t deadline = tu_now_ms() + 20000;
+  while ((fd1 = tu_fd_count(hub.pid)) > fd0 + 2 && tu_now_ms() < deadline) usleep(50000);
+  printf("# hub fds: %d before, %d after the stall timeout\n", fd0, fd1);
+  assert_true(fd1 <= fd0 + 2);
+  for (int i = 0; i < N; i++) close(fds[i]);
+  check_served(bound);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
+/* ---- 6. connection hygiene ---------------------------------------------------------- */
+
+/* With --max-connections 30, 30 sockets that each sent one byte hold every
+ * slot; the first-frame deadline closes them and a legitimate client gets in. */
+static void test_idle_sockets_closed_by_deadline(void **state) {
+  (void)state;
+  enum { N = 30 };
+  tu_proc hub;
+  char bound[64];
+  const char *extra[] = {"--max-connections", "30", "--first-frame-timeout", "2000", NULL};
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, extra, bound, sizeof bound), 0);
+  int fds[N];
+  uint64_t t0 = tu_now_ms();
+  for (int i = 0; i < N; i++) {
+    fds[i] = tu_connect(bound, 5000);
+    assert_true(fds[i] >= 0);
+    assert_int_equal(tu_send_all(fds[i], "\0", 1), 0);
+  }
+  /* Every slot is taken: a newcomer is turned away at once. */
+  int late = tu_connect(bound, 5000);
+  assert_true(late >= 0);
+  assert_int_equal(tu_wait_closed(late, 3000), 1);
+  close(late);
+  /* The deadline closes the silent ones ... */
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(tu_wait_closed(fds[i], 15000), 1);
+    close(fds[i]);
+  }
+  printf("# %d half-open sockets closed after %llu ms\n", N,
+         (unsigned long long)(tu_now_ms() - t0));
+  /* ... and a legitimate client is served. */
+  check_served(bound);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
+/* One IP address cannot take more than --max-connections-per-ip slots. */
+static void test_per_ip_cap(void **state) {
+  (void)state;
+  tu_proc hub;
+  char bound[64];
+  const char *extra[] = {"--max-connections-per-ip", "5", NULL};
+  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, extra, bound, sizeof bound), 0);
+  int fds[5];
+  for (int i = 0; i < 5; i++) {
+    fds[i] = tu_connect(bound, 5000);
+    assert_true(fds[i] >= 0);
+    check_echo(fds[i], "within the cap");
+  }
+  int extra_fd = tu_connect(bound, 5000);
+  assert_true(extra_fd >= 0);
+  assert_int_equal(tu_wait_closed(extra_fd, 3000), 1);
+  close(extra_fd);
+  close(fds[0]);
+  /* A slot freed is a slot available again. */
+  uint64_t deadline = tu_now_ms() + 5000;
+  bool served = false;
+  while (!served && tu_now_ms() < deadline) {
+    int fd = tu_connect(bound, 5000);
+    assert_true(fd >= 0);
+    uint8_t fr[64];
+    const uint8_t p[] = {2, 'o', 'k'};
+    size_t n = frame_hops(fr, sizeof fr, p, sizeof p, 0, "echo_service", (size_t)12, -1);
+    if (tu_send_all(fd, fr, n) == 0) {
+      ockam_message *m = recv_msg(fd, 2000);
+      served = m != NULL;
+      ockam_message_free(m);
+    }
+    close(fd);
+    if (!served) usleep(100000);
+  }
+  assert_true(served);
+  for (int i = 1; i < 5; i++) close(fds[i]);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
+/* ---- 11. log flooding ---------------------------------------------------------------- */
+
+/* 100,000 tiny undeliverable frames: the hub's log stays short. */
+static void test_log_flood_bounded(void **state) {
+  (void)state;
+  char *dir = tu_tempdir("hostile-log");
+  char log[512], ready[512], cmd[2048], bound[64];
+  snprintf(log, sizeof log, "%s/hub.log", dir);
+  snprintf(ready, sizeof ready, "%s/ready", dir);
+  snprintf(cmd, sizeof cmd,
+           "OCKAM_LOG=info exec %s hub --listen 127.0.0.1:0 --store memory --ready-file %s 2>%s",
+           OCKAM_BIN, ready, log);
+  char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+  tu_proc hub;
+  assert_int_equal(tu_spawn(&hub, argv, true), 0);
+  assert_int_equal(tu_wait_file(ready, bound, sizeof bound, 10000), 0);
+  int fd = tu_connect(bound, 5000);
+  assert_true(fd >= 0);
+  static uint8_t batch[1000 * 32];
+  uint8_t f[64];
+  const uint8_t p[] = {0};
+  size_t fl = frame_hops(f, sizeof f, p, 1, 0, "nobody", (size_t)6, -1);
+  assert_true(fl <= 32);
+  for (int i = 0; i < 1000; i++) memcpy(batch + (size_t)i * fl, f, fl);
+  uint64_t t0 = tu_now_ms();
+  for (int k = 0; k < 100; k++) assert_int_equal(tu_send_all(fd, batch, 1000 * fl), 0);
+  check_echo(fd, "after the flood");
+  uint64_t ms = tu_now_ms() - t0;
+  close(fd);
+  assert_int_equal(tu_term(&hub), 0);
+  FILE *lf = fopen(log, "r");
+  assert_non_null(lf);
+  char line[2048];
+  long lines = 0, suppressed = 0;
+  while (fgets(line, sizeof line, lf)) {
+    lines++;
+    if (strstr(line, "similar messages suppressed")) suppressed++;
+  }
+  fclose(lf);
+  printf("# 100000 undeliverable frames in %llu ms: %ld log lines (%ld suppression reports)\n",
+         (unsigned long long)ms, lines, suppressed);
+  /* At most ~10 similar lines a second per call site, plus one report each. */
+  assert_true(lines <= 40 + 25 * (long)(ms / 1000));
+  tu_rmrf(dir);
+  free(dir);
+}
+
 /* A node that asked for nothing dials nothing; one that connected explicitly
  * or listed a destination reaches it; connect_on_use restores the old way. */
 static void test_library_dial_policy(void **state) {
@@ -315,6 +516,10 @@ int main(void) {
       cmocka_unit_test(test_responder_never_dials),
       cmocka_unit_test(test_library_dial_policy),
       cmocka_unit_test(test_nul_in_tcp_address),
+      cmocka_unit_test(test_never_reading_clients),
+      cmocka_unit_test(test_idle_sockets_closed_by_deadline),
+      cmocka_unit_test(test_per_ip_cap),
+      cmocka_unit_test(test_log_flood_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,24 @@ static const ockam_cli_option hub_options[] = {
     OCKAM_CLI_UINT_OPT(T, hub.listen_backlog, "listen-backlog", "listen_backlog", "N",
                        OCKAM_TCP_LISTEN_BACKLOG, 1, INT32_MAX,
                        "connections queued by the kernel before accept"),
+    OCKAM_CLI_UINT_OPT(T, hub.max_connections_per_ip, "max-connections-per-ip",
+                       "max_connections_per_ip", "N", OCKAM_TCP_MAX_PER_IP, 1, 0,
+                       "connections one IP address may hold at once"),
+    OCKAM_CLI_DURATION_OPT(T, hub.first_frame_timeout_ms, "first-frame-timeout",
+                           "first_frame_timeout", 1, OCKAM_TCP_FIRST_FRAME_MS, 1, UINT32_MAX,
+                           "a new connection must send a complete frame within this"),
+    OCKAM_CLI_DURATION_OPT(T, hub.idle_timeout_ms, "idle-timeout", "idle_timeout", 1,
+                           OCKAM_TCP_IDLE_MS, 1, UINT32_MAX,
+                           "a connection that sends no frame this long is closed"),
+    OCKAM_CLI_DURATION_OPT(T, hub.write_stall_timeout_ms, "write-stall-timeout",
+                           "write_stall_timeout", 1, OCKAM_TCP_WRITE_STALL_MS, 1, UINT32_MAX,
+                           "a connection that reads none of its replies this long is closed"),
+    OCKAM_CLI_SIZE_OPT(T, hub.output_budget, "output-budget", "output_budget",
+                       OCKAM_TCP_OUTPUT_BUDGET, 65536, 0,
+                       "bytes queued for writing on all connections together"),
+    OCKAM_CLI_SIZE_OPT(T, hub.send_queue_bytes, "send-queue", "send_queue",
+                       OCKAM_TCP_SEND_QUEUE_BYTES, 65536, 0,
+                       "bytes queued for writing on one connection"),
     OCKAM_CLI_DURATION_OPT(T, hub.long_poll_max_ms, "long-poll-max", "long_poll_max", 1,
                            OCKAM_LONG_POLL_MAX_MS, 1, 0, "longest held pull"),
     OCKAM_CLI_UINT_OPT(T, hub.max_forwarders, "max-forwarders", "max_forwarders", "N",
@@ -140,6 +158,7 @@ int ockam_cmd_hub(int argc, char **argv) {
     fprintf(stderr, "ockam hub: cannot write %s: %s\n", o.ready_file, strerror(errno));
   rc = ockam_node_run(node);
   fprintf(stderr, "ockam hub: shutting down\n");
+  ockam_log_flush_suppressed();
   ockam_hub_stop(hub);
   ockam_node_destroy(node);
   return rc ? 1 : 0;

@@ -47,6 +47,14 @@ typedef struct ockam_hub_options {
   uint32_t max_streams_per_connection;    /* OCKAM_HUB_MAX_STREAMS_PER_CONNECTION */
   uint32_t max_pulls_per_connection;      /* OCKAM_HUB_MAX_PULLS_PER_CONNECTION */
   uint32_t max_pushes_per_connection;     /* OCKAM_HUB_MAX_PUSHES_PER_CONNECTION */
+  /* Connection hygiene and memory of the TCP listener (see ockam_tcp_options);
+   * 0 = the default in limits.h. */
+  uint32_t max_connections_per_ip; /* OCKAM_TCP_MAX_PER_IP */
+  uint32_t first_frame_timeout_ms; /* OCKAM_TCP_FIRST_FRAME_MS */
+  uint32_t idle_timeout_ms;        /* OCKAM_TCP_IDLE_MS */
+  uint32_t write_stall_timeout_ms; /* OCKAM_TCP_WRITE_STALL_MS */
+  uint64_t output_budget;          /* OCKAM_TCP_OUTPUT_BUDGET */
+  uint64_t send_queue_bytes;       /* per connection; OCKAM_TCP_SEND_QUEUE_BYTES */
 } ockam_hub_options;
 
 /* Start the hub services and the listener on node (its own TCP transport:

@@ -39,7 +39,7 @@
 
 /* --- TCP transport ------------------------------------------------------ */
 /* Default: bytes queued for one connection before further frames are refused. */
-#define OCKAM_TCP_SEND_QUEUE_BYTES (8u * 1024u * 1024u)
+#define OCKAM_TCP_SEND_QUEUE_BYTES (2u * 1024u * 1024u)
 /* Bytes handed to one write() call: larger loopback writes measured slower. */
 #define OCKAM_TCP_WRITE_CHUNK 64000u
 /* Default: accepted connections a listener keeps at once. */
@@ -63,6 +63,33 @@
 /* Default: an outgoing destination failing this long drops its queued frames
  * (milliseconds). */
 #define OCKAM_TCP_GIVE_UP_MS 60000u
+/* Default: bytes queued for writing on all connections of a transport
+ * together; beyond, frames are dropped and counted. */
+#define OCKAM_TCP_OUTPUT_BUDGET (32u * 1024u * 1024u)
+/* A connection with this many bytes waiting to be written stops being read
+ * until half of them are written (its peer is not reading its replies). */
+#define OCKAM_TCP_OUTPUT_PAUSE_BYTES (256u * 1024u)
+/* Default: a connection whose queued output makes no progress this long is
+ * closed (milliseconds). */
+#define OCKAM_TCP_WRITE_STALL_MS 30000u
+/* Default: an accepted connection must deliver a complete first frame within
+ * this time (milliseconds). */
+#define OCKAM_TCP_FIRST_FRAME_MS 10000u
+/* Default: an accepted connection that sends no frame this long is closed
+ * (milliseconds). */
+#define OCKAM_TCP_IDLE_MS 3600000u
+/* Default: accepted connections from one IP address at once. */
+#define OCKAM_TCP_MAX_PER_IP 1024u
+/* Bytes of the read buffer shared by all connections of a transport; a
+ * connection keeps its own buffer only for a partial frame. */
+#define OCKAM_TCP_READ_BUFFER 65536u
+/* Bytes all connections of a transport read in one loop iteration before
+ * reading waits for the next one (after the node delivered what came in). */
+#define OCKAM_TCP_READ_BURST (1024u * 1024u)
+/* How long the local address of a closed accepted connection stays known, so
+ * late replies to it are dropped quietly (milliseconds), and how many. */
+#define OCKAM_TCP_RETIRED_MS 35000u
+#define OCKAM_TCP_RETIRED_MAX 4096u
 
 /* --- secure channel ------------------------------------------------------ */
 /* Replay window width (messages) on the receive side. */

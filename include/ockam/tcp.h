@@ -80,6 +80,13 @@ typedef struct ockam_tcp_options {
   uint32_t ping_idle_ms;
   uint32_t dead_after_ms;
   bool no_ping;
+  /* Connection hygiene and memory (0 = the default in limits.h). */
+  size_t output_budget;    /* bytes queued on all connections: OCKAM_TCP_OUTPUT_BUDGET */
+  uint32_t write_stall_ms; /* queued output without progress: close; OCKAM_TCP_WRITE_STALL_MS */
+  uint32_t first_frame_ms; /* accepted: first complete frame within; OCKAM_TCP_FIRST_FRAME_MS */
+  uint32_t idle_ms;        /* accepted: no frame for this long: close; OCKAM_TCP_IDLE_MS;
+                              UINT32_MAX = never */
+  uint32_t max_per_ip;     /* accepted from one IP address at once; OCKAM_TCP_MAX_PER_IP */
 } ockam_tcp_options;
 
 typedef struct ockam_tcp_stats {
@@ -90,8 +97,16 @@ typedef struct ockam_tcp_stats {
   uint64_t accepted, rejected; /* connections accepted / refused over the cap */
   uint64_t connects, reconnects;
   uint32_t open_connections;
-  uint64_t dials_refused; /* frames for destinations this node did not ask for */
-  uint64_t given_up;      /* destinations that failed for give_up_ms */
+  uint64_t dials_refused;      /* frames for destinations this node did not ask for */
+  uint64_t given_up;           /* destinations that failed for give_up_ms */
+  uint64_t rejected_per_ip;    /* accepted and closed at once: over max_per_ip */
+  uint64_t closed_first_frame; /* no complete first frame within first_frame_ms */
+  uint64_t closed_idle;        /* no frame for idle_ms */
+  uint64_t closed_stalled;     /* queued output not read for write_stall_ms */
+  uint64_t output_paused;      /* times a connection stopped being read for unread output */
+  uint64_t dropped_budget;     /* frames dropped: output budget of all connections used up */
+  uint64_t output_bytes;       /* bytes queued for writing on all connections now */
+  uint64_t output_bytes_max;   /* ... and at most so far */
 } ockam_tcp_stats;
 
 /* Create the transport on node (opts may be NULL). Only one per node.

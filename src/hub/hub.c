@@ -69,6 +69,12 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound
   ockam_tcp_options topt = {0};
   topt.max_connections = o.max_connections;
   topt.listen_backlog = o.listen_backlog;
+  topt.max_per_ip = o.max_connections_per_ip;
+  topt.first_frame_ms = o.first_frame_timeout_ms;
+  topt.idle_ms = o.idle_timeout_ms;
+  topt.write_stall_ms = o.write_stall_timeout_ms;
+  topt.output_budget = (size_t)o.output_budget;
+  topt.send_queue_bytes = (size_t)o.send_queue_bytes;
   int rc = OCKAM_OK;
   /* Only the lmdb store keeps files in the data directory. */
   if (!o.no_streams && (!o.store || strcmp(o.store, "lmdb") == 0))

@@ -41,7 +41,13 @@ struct conn {
   conn_state state;
   bool outgoing;
   bool writing;
-  bool read_paused;
+  bool read_paused;       /* reading stopped: pause_why says why */
+  uint8_t pause_why;      /* PAUSE_* bits */
+  bool got_frame;         /* accepted: a complete frame arrived */
+  uint64_t opened_ms;     /* loop time the connection opened */
+  uint64_t last_frame_ms; /* loop time of the last complete frame */
+  uint64_t progress_ms;   /* loop time output last moved (or started waiting) */
+  char ip[48];            /* accepted: the peer's IP address (per-IP cap key) */
   bool dirty;             /* on tcp->dirty list */
   bool persistent;        /* outgoing, asked for by ockam_tcp_connect: never forgotten */
   bool gave_up;           /* outgoing, failing for give_up_ms: frames dropped until open */
@@ -94,13 +100,25 @@ struct ockam_tcp {
   tcp_life life;
   uint64_t next_conn_id;
   uint32_t accepted_open;
+  uv_timer_t hygiene; /* deadlines of accepted connections, stalled output */
+  bool hygiene_active;
+  uint8_t *rshared; /* read buffer shared by all connections */
+  uv_check_t burst; /* after each poll: the read burst starts again */
+  bool burst_active;
+  size_t burst_bytes;      /* read in this loop iteration, all connections */
+  ockami_map per_ip;       /* ip -> number of accepted connections (as a pointer-sized count) */
   uint32_t outgoing_count; /* outgoing connections (any state) */
   char **allow;            /* destinations opened on first use */
   size_t n_allow;
   ockam_tcp_stats stats;
 };
 
+enum { PAUSE_NODE = 1, PAUSE_OUTPUT = 2, PAUSE_BURST = 4 };
+
 static void conn_start_connect(conn *c);
+static void resume_reading(conn *c, uint8_t why);
+static void pause_reading(conn *c, uint8_t why);
+static void hygiene_start(ockam_tcp *tcp);
 static void conn_lost(conn *c, int err);
 static void conn_mark_dirty(conn *c);
 static void tcp_read_start(conn *c);
@@ -171,6 +189,17 @@ static void conn_unlink_free(conn *c) {
   }
   if (c->timer) ockam_timer_stop(c->timer);
   sock_detach_close(c);
+  tcp->stats.output_bytes -= c->pending.len + c->inflight.len;
+  if (c->ip[0]) {
+    ockami_map_entry *e = ockami_map_find(&tcp->per_ip, c->ip, strlen(c->ip));
+    if (e) {
+      uintptr_t n = (uintptr_t)e->value - 1;
+      if (n)
+        e->value = (void *)n;
+      else
+        ockami_map_remove(&tcp->per_ip, c->ip, strlen(c->ip));
+    }
+  }
   if (c->worker) {
     ockam_worker *w = c->worker;
     c->worker = NULL;
@@ -220,13 +249,18 @@ static void write_cb(uv_write_t *req, int status) {
   }
   c->tcp->stats.bytes_out += s->wbuf.len;
   c->inflight_off += s->wbuf.len;
+  c->progress_ms = uv_now(req->handle->loop);
   if (c->inflight_off < c->inflight.len) {
     write_next_chunk(c);
     return;
   }
+  c->tcp->stats.output_bytes -= c->inflight.len;
   c->inflight.len = 0;
   c->inflight_off = 0;
   if (c->pending.len) conn_mark_dirty(c);
+  /* The peer reads again: read from it again. */
+  if ((c->pause_why & PAUSE_OUTPUT) && c->pending.len < OCKAM_TCP_OUTPUT_PAUSE_BYTES / 2)
+    resume_reading(c, PAUSE_OUTPUT);
 }
 
 static void write_next_chunk(conn *c) {
@@ -301,9 +335,27 @@ static int conn_queue_message(conn *c, const ockam_message *m) {
              c->pending.len + c->inflight.len);
     return OCKAM_EFULL;
   }
+  if (tcp->stats.output_bytes >= tcp->opt.output_budget) {
+    tcp->stats.dropped++;
+    tcp->stats.dropped_budget++;
+    LOG_WARN(MOD, "output budget (%zu bytes on all connections) used up, dropping a frame for %s",
+             tcp->opt.output_budget, c->peer);
+    return OCKAM_EFULL;
+  }
   size_t before = c->pending.len;
+  if (c->pending.len + c->inflight.len == 0) c->progress_ms = uv_now(ockami_node_uv(tcp->node));
   int rc = ockami_tm_encode_frame(m, &c->pending);
   c->queued_total += c->pending.len - before;
+  tcp->stats.output_bytes += c->pending.len - before;
+  if (tcp->stats.output_bytes > tcp->stats.output_bytes_max)
+    tcp->stats.output_bytes_max = tcp->stats.output_bytes;
+  /* A peer that does not read its replies is not read either: it cannot
+   * make this node queue more for it. */
+  if (c->pending.len + c->inflight.len >= OCKAM_TCP_OUTPUT_PAUSE_BYTES &&
+      !(c->pause_why & PAUSE_OUTPUT) && c->state == CONN_OPEN) {
+    tcp->stats.output_paused++;
+    pause_reading(c, PAUSE_OUTPUT);
+  }
   if (rc) {
     tcp->stats.dropped++;
     LOG_WARN(MOD, "cannot frame message for %s: %s", c->peer, ockam_strerror(rc));
@@ -316,15 +368,23 @@ static int conn_queue_message(conn *c, const ockam_message *m) {
 
 /* ---- reading -------------------------------------------------------------- */
 
+/* Reads land in the transport's shared buffer; a connection holds bytes of
+ * its own only while a frame is incomplete (then reads append to them). */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sock *s = h->data;
   conn *c = s->c;
   (void)suggested;
-  if (!c || ockami_buf_reserve(&c->rbuf, 65536) != OCKAM_OK) {
+  if (c && c->rbuf.len == 0) {
+    *buf = uv_buf_init((char *)c->tcp->rshared, OCKAM_TCP_READ_BUFFER);
+    return;
+  }
+  size_t need = 2 + OCKAM_FRAME_MAX;
+  if (c && c->rbuf.len >= 2) need = 2 + (((size_t)c->rbuf.data[0] << 8) | c->rbuf.data[1]);
+  if (!c || need <= c->rbuf.len || ockami_buf_reserve(&c->rbuf, need - c->rbuf.len) != OCKAM_OK) {
     *buf = uv_buf_init(NULL, 0);
     return;
   }
-  *buf = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
+  *buf = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(need - c->rbuf.len));
 }
 
 static void conn_close_bad_peer(conn *c, int err, const char *what) {
@@ -333,19 +393,25 @@ static void conn_close_bad_peer(conn *c, int err, const char *what) {
   conn_lost(c, UV_EPROTO);
 }
 
-static void pause_reading(conn *c) {
+static void pause_reading(conn *c, uint8_t why) {
+  c->pause_why |= why;
   if (c->read_paused || !c->s) return;
   uv_read_stop((uv_stream_t *)&c->s->h);
   c->read_paused = true;
 }
 
+static void resume_reading(conn *c, uint8_t why) {
+  c->pause_why &= (uint8_t)~why;
+  if (c->pause_why || !c->read_paused || !c->s || c->state != CONN_OPEN) return;
+  c->read_paused = false;
+  tcp_read_start(c);
+}
+
 static void resume_all(void *arg) {
   ockam_tcp *tcp = arg;
-  for (conn *c = tcp->conns; c; c = c->next) {
-    if (c->read_paused && c->s && c->state == CONN_OPEN) {
-      c->read_paused = false;
-      tcp_read_start(c);
-    }
+  for (conn *c = tcp->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->pause_why & PAUSE_NODE) resume_reading(c, PAUSE_NODE);
   }
 }
 
@@ -398,10 +464,11 @@ static bool handle_frame(conn *c, const uint8_t *p, size_t n) {
   return true;
 }
 
+static void burst_cb(uv_check_t *h);
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   sock *s = stream->data;
   conn *c = s->c;
-  (void)buf;
   if (!c) return;
   if (nread < 0) {
     if (nread != UV_EOF) LOG_INFO(MOD, "connection %s: %s", c->peer, uv_strerror((int)nread));
@@ -409,22 +476,65 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0) return;
-  c->rbuf.len += (size_t)nread;
-  c->tcp->stats.bytes_in += (uint64_t)nread;
+  ockam_tcp *tcp = c->tcp;
+  tcp->stats.bytes_in += (uint64_t)nread;
   c->last_rx_ms = uv_now(stream->loop);
+  const uint8_t *p;
+  size_t len;
+  bool shared = buf->base == (char *)tcp->rshared;
+  if (shared) {
+    p = tcp->rshared;
+    len = (size_t)nread;
+  } else {
+    c->rbuf.len += (size_t)nread;
+    p = c->rbuf.data;
+    len = c->rbuf.len;
+  }
   size_t off = 0;
-  while (c->rbuf.len - off >= 2) {
-    size_t n = ((size_t)c->rbuf.data[off] << 8) | c->rbuf.data[off + 1];
-    if (c->rbuf.len - off - 2 < n) break;
+  while (len - off >= 2) {
+    size_t n = ((size_t)p[off] << 8) | p[off + 1];
+    if (len - off - 2 < n) break;
     if (n == 0) {
       conn_close_bad_peer(c, OCKAM_ETRUNC, "empty frame");
       return;
     }
-    if (!handle_frame(c, c->rbuf.data + off + 2, n)) return;
+    if (!handle_frame(c, p + off + 2, n)) return;
+    c->got_frame = true;
+    c->last_frame_ms = c->last_rx_ms;
     off += 2 + n;
   }
-  ockami_buf_consume(&c->rbuf, off);
-  if (ockami_node_queue_len(c->tcp->node) > OCKAM_NODE_QUEUE_HIGH_WATER) pause_reading(c);
+  if (shared) {
+    if (off < len && ockami_buf_append(&c->rbuf, p + off, len - off) != OCKAM_OK) {
+      conn_lost(c, UV_ENOMEM);
+      return;
+    }
+  } else if (off == c->rbuf.len) {
+    ockami_buf_free(&c->rbuf); /* the partial frame is complete: give its memory back */
+  } else {
+    ockami_buf_consume(&c->rbuf, off);
+  }
+  if (ockami_node_queue_len(tcp->node) > OCKAM_NODE_QUEUE_HIGH_WATER) pause_reading(c, PAUSE_NODE);
+  /* What one loop iteration reads is bounded: the node delivers it before
+   * more comes in, so frames waiting in the node stay bounded in bytes too. */
+  tcp->burst_bytes += (size_t)nread;
+  if (tcp->burst_bytes >= OCKAM_TCP_READ_BURST && c->state == CONN_OPEN) {
+    pause_reading(c, PAUSE_BURST);
+    if (!tcp->burst_active && !tcp->closing) {
+      uv_check_start(&tcp->burst, burst_cb);
+      tcp->burst_active = true;
+    }
+  }
+}
+
+static void burst_cb(uv_check_t *h) {
+  ockam_tcp *tcp = h->data;
+  tcp->burst_bytes = 0;
+  uv_check_stop(h);
+  tcp->burst_active = false;
+  for (conn *c = tcp->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->pause_why & PAUSE_BURST) resume_reading(c, PAUSE_BURST);
+  }
 }
 
 static void tcp_read_start(conn *c) {
@@ -442,6 +552,7 @@ static void conn_opened(conn *c) {
   c->failing_since = 0;
   c->gave_up = false;
   c->last_rx_ms = c->last_ping_ms = uv_now(ockami_node_uv(c->tcp->node));
+  c->opened_ms = c->last_frame_ms = c->progress_ms = c->last_rx_ms;
   uv_tcp_nodelay(&c->s->h, 1);
   uv_tcp_keepalive(&c->s->h, 1, OCKAM_TCP_KEEPALIVE_S);
   tcp_read_start(c);
@@ -555,7 +666,8 @@ static void conn_lost(conn *c, int err) {
   sock_detach_close(c);
   c->writing = false;
   c->read_paused = false;
-  c->rbuf.len = 0;
+  c->pause_why = 0;
+  ockami_buf_free(&c->rbuf);
   c->last_error = err;
   if (was_open && tcp->stats.open_connections) tcp->stats.open_connections--;
   if (!c->outgoing || tcp->closing) {
@@ -575,6 +687,7 @@ static void conn_lost(conn *c, int err) {
       c->pending = merged;
     } else {
       ockami_buf_free(&merged);
+      tcp->stats.output_bytes -= c->inflight.len;
     }
     c->inflight.len = 0;
     c->inflight_off = 0;
@@ -587,6 +700,7 @@ static void conn_lost(conn *c, int err) {
     tcp->stats.given_up++;
     LOG_WARN(MOD, "%s unreachable for %u ms: dropping %zu queued bytes%s", c->peer,
              tcp->opt.give_up_ms, c->pending.len, c->persistent ? "" : " and the destination");
+    tcp->stats.output_bytes -= c->pending.len;
     ockami_buf_free(&c->pending);
     c->gave_up = true;
     if (!c->persistent) {
@@ -816,6 +930,17 @@ static void router_stopped(ockam_worker *w) {
     conn_unlink_free(c);
   }
   ockami_map_free(&tcp->outgoing);
+  ockami_map_free(&tcp->per_ip);
+  free(tcp->rshared);
+  tcp->rshared = NULL;
+  if (tcp->hygiene.loop) {
+    uv_timer_stop(&tcp->hygiene);
+    uv_close((uv_handle_t *)&tcp->hygiene, NULL);
+  }
+  if (tcp->burst.loop) {
+    uv_check_stop(&tcp->burst);
+    uv_close((uv_handle_t *)&tcp->burst, NULL);
+  }
   for (size_t i = 0; i < tcp->n_allow; i++) free(tcp->allow[i]);
   free(tcp->allow);
   tcp->allow = NULL;
@@ -856,13 +981,34 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  char peer[80] = "unknown";
-  if (uv_tcp_getpeername(&s->h, (struct sockaddr *)&ss, &len) == 0)
+  char peer[80] = "unknown", ip[48] = "";
+  if (uv_tcp_getpeername(&s->h, (struct sockaddr *)&ss, &len) == 0) {
     format_peer(&ss, peer, sizeof peer);
+    if (ss.ss_family == AF_INET)
+      uv_ip4_name((const struct sockaddr_in *)&ss, ip, sizeof ip);
+    else if (ss.ss_family == AF_INET6)
+      uv_ip6_name((const struct sockaddr_in6 *)&ss, ip, sizeof ip);
+  }
+  /* Per-IP cap: one address cannot take every slot. */
+  ockami_map_entry *e = ip[0] ? ockami_map_find(&tcp->per_ip, ip, strlen(ip)) : NULL;
+  if (e && (uintptr_t)e->value >= tcp->opt.max_per_ip) {
+    tcp->stats.rejected++;
+    tcp->stats.rejected_per_ip++;
+    LOG_WARN(MOD, "%s already has %u connections; refusing another", ip, tcp->opt.max_per_ip);
+    uv_close((uv_handle_t *)&s->h, sock_close_cb);
+    return;
+  }
   conn *c = conn_new(tcp, peer, strlen(peer), false);
   if (!c) {
     uv_close((uv_handle_t *)&s->h, sock_close_cb);
     return;
+  }
+  if (ip[0]) {
+    if (e)
+      e->value = (void *)((uintptr_t)e->value + 1);
+    else if (ockami_map_put(&tcp->per_ip, ip, strlen(ip), (void *)(uintptr_t)1) != OCKAM_OK)
+      ip[0] = '\0';
+    memcpy(c->ip, ip, sizeof c->ip);
   }
   s->c = c;
   c->s = s;
@@ -880,6 +1026,49 @@ static void on_connection(uv_stream_t *server, int status) {
   tcp->stats.open_connections++;
   LOG_DEBUG(MOD, "accepted %s as 0#%s", peer, addr);
   conn_opened(c);
+  hygiene_start(tcp);
+}
+
+/* ---- connection hygiene ------------------------------------------------------ */
+
+/* Once a second: accepted connections that sent no complete frame in time or
+ * went idle, and any connection whose queued output stopped moving, are
+ * closed (counted). */
+static void hygiene_cb(uv_timer_t *h) {
+  ockam_tcp *tcp = h->data;
+  uint64_t now = uv_now(h->loop);
+  bool any = false;
+  for (conn *c = tcp->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->state != CONN_OPEN) continue;
+    if (!c->outgoing) any = true;
+    const char *why = NULL;
+    if (c->pending.len + c->inflight.len && now - c->progress_ms >= tcp->opt.write_stall_ms) {
+      tcp->stats.closed_stalled++;
+      why = "its replies are not being read";
+    } else if (!c->outgoing && !c->got_frame && now - c->opened_ms >= tcp->opt.first_frame_ms) {
+      tcp->stats.closed_first_frame++;
+      why = "no complete frame in time";
+    } else if (!c->outgoing && tcp->opt.idle_ms != UINT32_MAX &&
+               now - c->last_frame_ms >= tcp->opt.idle_ms) {
+      tcp->stats.closed_idle++;
+      why = "idle";
+    }
+    if (why) {
+      LOG_INFO(MOD, "closing connection %s: %s", c->peer, why);
+      conn_lost(c, UV_ETIMEDOUT);
+    }
+  }
+  if (!any) {
+    uv_timer_stop(&tcp->hygiene);
+    tcp->hygiene_active = false;
+  }
+}
+
+static void hygiene_start(ockam_tcp *tcp) {
+  if (tcp->hygiene_active || tcp->closing) return;
+  uv_timer_start(&tcp->hygiene, hygiene_cb, 1000, 1000);
+  tcp->hygiene_active = true;
 }
 
 int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t bound_cap) {
@@ -1015,9 +1204,25 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   if (!tcp->opt.dead_after_ms) tcp->opt.dead_after_ms = OCKAM_TCP_DEAD_AFTER_MS;
   if (tcp->opt.backoff_max_ms < tcp->opt.backoff_min_ms)
     tcp->opt.backoff_max_ms = tcp->opt.backoff_min_ms;
+  if (!tcp->opt.output_budget) tcp->opt.output_budget = OCKAM_TCP_OUTPUT_BUDGET;
+  if (!tcp->opt.write_stall_ms) tcp->opt.write_stall_ms = OCKAM_TCP_WRITE_STALL_MS;
+  if (!tcp->opt.first_frame_ms) tcp->opt.first_frame_ms = OCKAM_TCP_FIRST_FRAME_MS;
+  if (!tcp->opt.idle_ms) tcp->opt.idle_ms = OCKAM_TCP_IDLE_MS;
+  if (!tcp->opt.max_per_ip) tcp->opt.max_per_ip = OCKAM_TCP_MAX_PER_IP;
+  tcp->rshared = malloc(OCKAM_TCP_READ_BUFFER);
+  if (!tcp->rshared) {
+    for (size_t i = 0; i < tcp->n_allow; i++) free(tcp->allow[i]);
+    free(tcp->allow);
+    free(tcp);
+    return OCKAM_ENOMEM;
+  }
+  ockami_map_init(&tcp->per_ip);
   ockami_map_init(&tcp->outgoing);
   int rc = ockam_worker_start(node, NULL, 0, &router_ops, tcp, &tcp->router);
   if (rc) {
+    for (size_t i = 0; i < tcp->n_allow; i++) free(tcp->allow[i]);
+    free(tcp->allow);
+    free(tcp->rshared);
     free(tcp);
     return rc;
   }
@@ -1037,6 +1242,12 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   uv_timer_init(ockami_node_uv(node), &tcp->liveness);
   tcp->liveness.data = tcp;
   uv_unref((uv_handle_t *)&tcp->liveness); /* pinging alone does not keep the loop alive */
+  uv_check_init(ockami_node_uv(node), &tcp->burst);
+  tcp->burst.data = tcp;
+  uv_unref((uv_handle_t *)&tcp->burst);
+  uv_timer_init(ockami_node_uv(node), &tcp->hygiene);
+  tcp->hygiene.data = tcp;
+  uv_unref((uv_handle_t *)&tcp->hygiene);
   ockami_node_set_drain_cb(node, resume_all, tcp);
   ockami_flush_probe probe = {probe_mark, probe_narrow, probe_reached, tcp};
   ockami_node_set_flush_probe(node, &probe);
