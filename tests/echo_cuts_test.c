@@ -159,6 +159,8 @@ static void run(mode md, figures *out) {
   fflush(stdout);
   ockam_route_free(r);
   ockam_stream_close(s);
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_mailbox_destroy(app);
   ockam_tcp_close(tcp);

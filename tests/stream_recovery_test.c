@@ -98,6 +98,7 @@ static void test_parked_pull_survives_cuts(void **state) {
   ockam_stream_close(consumer);
   ockam_stream_close(producer);
   ockam_mailbox_destroy(mb);
+  ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_tcp_close(tcp);
   tu_proxy_stop(proxy);
