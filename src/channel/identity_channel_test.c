@@ -341,6 +341,43 @@ static void test_rekey_through_channel(void **state) {
   assert_int_equal(st.rekeys_sent, 2); /* counters 2048 and 4096 started new keys */
 }
 
+/* Keys also move on time: a key that encrypted something is replaced after
+ * rekey_ms; an idle one is kept (the receiver never falls behind). */
+static void test_rekey_on_time(void **state) {
+  fixture *f = *state;
+  ockam_trust_policy *pol = everyone();
+  ockam_channel_options o = {.rekey_ms = 100};
+  assert_int_equal(start_listener(f, "bob", f->bob, pol, &o), 0);
+  char chan[64];
+  assert_int_equal(open_channel(f, "bob", pol, &o, chan), 0);
+  ockam_trust_policy_free(pol);
+  ockam_message *m = send_through(f, chan, "before");
+  ockam_message_free(m);
+  settle(f, 400);
+  ockam_channel_stats st;
+  assert_int_equal(ockam_identity_channel_get_stats(f->node, chan, &st), 0);
+  uint64_t moved = st.rekeys_sent;
+  assert_true(moved >= 1);
+  /* Idle: nothing was encrypted under the new key, so it stays. */
+  settle(f, 300);
+  assert_int_equal(ockam_identity_channel_get_stats(f->node, chan, &st), 0);
+  assert_int_equal(st.rekeys_sent, moved);
+  m = send_through(f, chan, "after");
+  const char *s;
+  size_t len;
+  assert_int_equal(ockam_message_get_string(m, &s, &len), 0);
+  assert_int_equal(len, 5);
+  /* The responder sent its handshake messages under its first key and moved
+   * on time too: its reply comes under the next key, and still opens. */
+  assert_int_equal(
+      ockam_send(f->node, "inbox", ockam_message_return(m), (const uint8_t *)"\x02ok", 3), 0);
+  ockam_message_free(m);
+  assert_int_equal(ockam_mailbox_receive(f->app, 10000, &m), 0);
+  ockam_message_free(m);
+  assert_int_equal(ockam_identity_channel_get_stats(f->node, chan, &st), 0);
+  assert_true(st.rekeys_received >= 1);
+}
+
 static void test_junk_is_dropped(void **state) {
   fixture *f = *state;
   ockam_trust_policy *pol = everyone();
@@ -371,6 +408,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_callback_and_contacts_policies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_worker_allow_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rekey_through_channel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rekey_on_time, setup, teardown),
       cmocka_unit_test_setup_teardown(test_junk_is_dropped, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,8 +102,10 @@ static int parse_hex_lines(ockam_trust_policy *p, const char *text, size_t len) 
       size_t n = 0;
       for (size_t k = a; !rc && k < b; k += 2) {
         int hi = hexval(text[k]), lo = hexval(text[k + 1]);
-        if (hi < 0 || lo < 0) rc = OCKAM_EMALFORMED;
-        bytes[n++] = (uint8_t)(hi << 4 | lo);
+        if (hi < 0 || lo < 0)
+          rc = OCKAM_EMALFORMED;
+        else
+          bytes[n++] = (uint8_t)(hi << 4 | lo);
       }
       if (!rc) rc = add_contact(p, bytes, n);
     }
