@@ -162,8 +162,6 @@ static void run(mode md, figures *out) {
   ockam_mailbox_destroy(app);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
-  ockam_mailbox_destroy(app);
-  ockam_tcp_close(tcp);
   ockam_vault_destroy(vault);
   assert_int_equal(tu_term(&responder), 0);
   tu_proxy_stop(pr);

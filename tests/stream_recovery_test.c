@@ -100,7 +100,6 @@ static void test_parked_pull_survives_cuts(void **state) {
   ockam_mailbox_destroy(mb);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
-  ockam_tcp_close(tcp);
   tu_proxy_stop(proxy);
   assert_int_equal(tu_term(&hub), 0);
 }
