@@ -22,6 +22,12 @@ char *ts_vector_file(const char *name);
  * count in *len; NULL when the block is missing or its length is not N. */
 uint8_t *ts_vector_block(const char *md, const char *prefix, size_t *len);
 
+/* The value of the first line at or after `from` that reads "<key> = <hex>"
+ * (key after the line's indentation): hex digits, spaces skipped, continued on
+ * following lines that are indented; stops at anything else (a comment).
+ * Returns the byte count, or -1 when there is no such line or it is over cap. */
+long ts_vector_field(const char *from, const char *key, uint8_t *out, size_t cap);
+
 /* The next `"<key>": "<hex>"` of a JSON vector file at or after *cursor:
  * decodes the hex into out and moves *cursor past it. Returns the byte
  * count, or -1 when there is none, the hex is malformed or over cap. */

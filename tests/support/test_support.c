@@ -86,6 +86,34 @@ missing:
   return NULL;
 }
 
+long ts_vector_field(const char *from, const char *key, uint8_t *out, size_t cap) {
+  size_t klen = strlen(key);
+  for (const char *line = from; line && *line;
+       line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    const char *p = line;
+    while (*p == ' ') p++;
+    if (strncmp(p, key, klen)) continue;
+    p += klen;
+    while (*p == ' ') p++;
+    if (*p != '=') continue;
+    p++;
+    size_t n = 0;
+    for (;;) {
+      while (*p == ' ') p++;
+      if (*p == '\n' && p[1] == ' ') {
+        p++;
+        continue;
+      }
+      if (nibble(p[0]) < 0 || nibble(p[1]) < 0) break;
+      if (n >= cap) return -1;
+      out[n++] = (uint8_t)(nibble(p[0]) << 4 | nibble(p[1]));
+      p += 2;
+    }
+    return (long)n;
+  }
+  return -1;
+}
+
 long ts_json_hex(const char **cursor, const char *key, uint8_t *out, size_t cap) {
   char pat[128];
   snprintf(pat, sizeof pat, "\"%s\"", key);
