@@ -74,6 +74,8 @@ static const ockam_cli_option hub_options[] = {
     OCKAM_CLI_DURATION_OPT(T, hub.forwarder_idle_timeout_s, "forwarder-idle-timeout",
                            "forwarder_idle_timeout", 1000, OCKAM_HUB_FORWARDER_IDLE_S, 1,
                            UINT64_MAX / 1000, "a forwarder that carries nothing this long goes"),
+    OCKAM_CLI_DURATION_OPT(T, hub.stream_idle_expiry_ms, "stream-idle-expiry", "stream_idle_expiry",
+                           1, 0, 0, 0, "delete an empty stream unused this long (0 = never)"),
     OCKAM_CLI_UINT_OPT(T, hub.max_streams_per_connection, "max-streams-per-connection",
                        "max_streams_per_connection", "N", OCKAM_HUB_MAX_STREAMS_PER_CONNECTION, 1,
                        0, "streams one client connection may create"),

@@ -55,6 +55,8 @@ typedef struct ockam_hub_options {
   uint32_t write_stall_timeout_ms; /* OCKAM_TCP_WRITE_STALL_MS */
   uint64_t output_budget;          /* OCKAM_TCP_OUTPUT_BUDGET */
   uint64_t send_queue_bytes;       /* per connection; OCKAM_TCP_SEND_QUEUE_BYTES */
+  uint64_t stream_idle_expiry_ms;  /* an empty stream unused this long is
+                                      deleted; 0 = never */
 } ockam_hub_options;
 
 /* Start the hub services and the listener on node (its own TCP transport:

@@ -82,6 +82,18 @@ static int dec_index_req(ockami_reader *r, ockami_sp_msg *m) {
   return OCKAM_OK;
 }
 
+static int dec_delete(ockami_reader *r, ockami_sp_msg *m) {
+  TRY(read_name(r, &m->u.del.name));
+  m->kind = OCKAMI_SP_DELETE;
+  return OCKAM_OK;
+}
+
+static int dec_deleted(ockami_reader *r, ockami_sp_msg *m) {
+  TRY(read_name(r, &m->u.del.name));
+  m->kind = OCKAMI_SP_DELETED;
+  return OCKAM_OK;
+}
+
 static int dec_init(ockami_reader *r, ockami_sp_msg *m) {
   TRY(read_name(r, &m->u.init.name));
   m->kind = OCKAMI_SP_INIT;
@@ -147,6 +159,7 @@ static body_decoder pick(ockami_sp_str name, bool request) {
   if (name_is(name, OCKAMI_SP_PULL_NAME)) return request ? dec_pull : dec_pull_response;
   if (name_is(name, OCKAMI_SP_INDEX_NAME)) return request ? dec_index_req : dec_index;
   if (name_is(name, OCKAMI_SP_ERROR_NAME)) return request ? NULL : dec_error;
+  if (name_is(name, OCKAMI_SP_DELETE_NAME)) return request ? dec_delete : dec_deleted;
   return NULL;
 }
 
@@ -357,6 +370,25 @@ int ockami_sp_encode_index_save(ockami_buf *b, const char *client_id, size_t cli
   return index_req(b, true, client_id, client_id_len, stream_name, stream_name_len, index);
 }
 
+static int enc_named(ockami_buf *b, const char *protocol, const char *name, size_t name_len) {
+  size_t mark;
+  TRY(payload_begin(b, protocol, &mark));
+  TRY(ockami_write_string(b, name, name_len));
+  return payload_end(b, mark);
+}
+
+int ockami_sp_encode_delete(ockami_buf *b, const char *name, size_t name_len) {
+  TRY(check_name(name, name_len, OCKAM_NAME_MAX));
+  size_t start = b->len;
+  return done(b, start, enc_named(b, OCKAMI_SP_DELETE_NAME, name, name_len));
+}
+
+int ockami_sp_encode_deleted(ockami_buf *b, const char *name, size_t name_len) {
+  TRY(check_name(name, name_len, OCKAM_NAME_MAX));
+  size_t start = b->len;
+  return done(b, start, enc_named(b, OCKAMI_SP_DELETE_NAME, name, name_len));
+}
+
 static int enc_init(ockami_buf *b, const char *name, size_t name_len) {
   size_t mark;
   TRY(payload_begin(b, OCKAMI_SP_CREATE_NAME, &mark));
@@ -492,6 +524,10 @@ int ockami_sp_encode(ockami_buf *b, const ockami_sp_msg *m) {
                                     m->u.index.has_index, m->u.index.index);
     case OCKAMI_SP_ERROR:
       return ockami_sp_encode_error(b, m->u.error.reason.p, m->u.error.reason.len);
+    case OCKAMI_SP_DELETE:
+      return ockami_sp_encode_delete(b, m->u.del.name.p, m->u.del.name.len);
+    case OCKAMI_SP_DELETED:
+      return ockami_sp_encode_deleted(b, m->u.del.name.p, m->u.del.name.len);
     case OCKAMI_SP_NONE:
     case OCKAMI_SP_UNKNOWN:
       break;

@@ -67,6 +67,12 @@
  *   interval. Our hub accepts both: 3 fields = plain (long_poll false,
  *   wait_ms 0), 4 fields = long-poll; fewer fields give OCKAM_ETRUNC, more
  *   give OCKAM_ETRAILING.
+ *
+ * Stream deletion extension (ockam-c only; docs/protocol-extensions.md)
+ *   Request to the `stream` service: protocol `stream_delete`, data =
+ *   string stream_name. Response, from the same service: protocol
+ *   `stream_delete`, data = string stream_name (the stream and its records
+ *   and consumer indexes are gone), or the usual `error`.
  */
 #ifndef OCKAMI_STREAM_PROTO_H
 #define OCKAMI_STREAM_PROTO_H
@@ -84,6 +90,8 @@
 #define OCKAMI_SP_PULL_NAME "stream_pull"
 #define OCKAMI_SP_INDEX_NAME "stream_index"
 #define OCKAMI_SP_ERROR_NAME "error"
+/* ockam-c extension (docs/protocol-extensions.md): delete a stream. */
+#define OCKAMI_SP_DELETE_NAME "stream_delete"
 
 /* Reason the 2021 hub sends for any request it cannot decode (vector E12). */
 #define OCKAMI_SP_INVALID_REQUEST "Invalid request"
@@ -138,12 +146,14 @@ typedef enum ockami_sp_kind {
   OCKAMI_SP_PULL,       /* stream_pull    PullRequest, plain or long-poll */
   OCKAMI_SP_INDEX_GET,  /* stream_index   Get (union tag 0) */
   OCKAMI_SP_INDEX_SAVE, /* stream_index   Save (union tag 1) */
+  OCKAMI_SP_DELETE,     /* stream_delete  DeleteStreamRequest (extension) */
   /* responses: hub -> client */
   OCKAMI_SP_INIT,          /* stream_create  Init */
   OCKAMI_SP_PUSH_CONFIRM,  /* stream_push    PushConfirm */
   OCKAMI_SP_PULL_RESPONSE, /* stream_pull    PullResponse */
   OCKAMI_SP_INDEX,         /* stream_index   Index */
   OCKAMI_SP_ERROR,         /* error          Error */
+  OCKAMI_SP_DELETED,       /* stream_delete  Deleted (extension) */
 } ockami_sp_kind;
 
 typedef struct ockami_sp_msg {
@@ -191,6 +201,9 @@ typedef struct ockami_sp_msg {
     struct {
       ockami_sp_str reason;
     } error;
+    struct {
+      ockami_sp_str name;
+    } del;                   /* OCKAMI_SP_DELETE and OCKAMI_SP_DELETED */
     ockami_sp_bytes unknown; /* OCKAMI_SP_UNKNOWN: the undecoded data */
   } u;
 } ockami_sp_msg;
@@ -259,7 +272,13 @@ OCKAM_MUST_CHECK int ockami_sp_encode_index_save(ockami_buf *b, const char *clie
                                                  size_t client_id_len, const char *stream_name,
                                                  size_t stream_name_len, uint64_t index);
 
+/* stream_delete DeleteStreamRequest{stream_name} (extension). */
+OCKAM_MUST_CHECK int ockami_sp_encode_delete(ockami_buf *b, const char *name, size_t name_len);
+
 /* ---- responses (hub encodes, client decodes) --------------------------- */
+
+/* stream_delete Deleted{stream_name} (extension): the stream is gone. */
+OCKAM_MUST_CHECK int ockami_sp_encode_deleted(ockami_buf *b, const char *name, size_t name_len);
 
 /* stream_create Init{stream_name}. */
 OCKAM_MUST_CHECK int ockami_sp_encode_init(ockami_buf *b, const char *name, size_t name_len);

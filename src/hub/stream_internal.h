@@ -61,6 +61,7 @@ typedef struct ockami_pull ockami_pull;
 typedef enum ockami_stream_state {
   OCKAMI_STREAM_CREATING, /* stream_create / registry append in flight */
   OCKAMI_STREAM_READY,    /* worker running */
+  OCKAMI_STREAM_DELETING, /* worker stopped, stream_delete / tombstone in flight */
 } ockami_stream_state;
 
 typedef enum ockami_svc_state {
@@ -103,6 +104,16 @@ struct ockami_stream {
   uint64_t next_seen; /* one past the highest index this hub saw stored (a
                          lower bound of the stream's end): index saves up to
                          it need no check (stream_service.c) */
+  /* Deletion. Pulls and pushes in flight point at the stream, so each holds
+   * a reference; a stream that is gone (removed from svc->streams) is freed
+   * when its last reference drops (ockami_stream_unref). */
+  uint32_t refs;
+  bool gone;
+  bool has_delete_reply;
+  ockam_route delete_reply; /* who asked for the deletion (DELETING only) */
+  char delete_from[48];     /* the service address the request arrived at */
+  uint64_t reg_index;       /* registry record of its name; UINT64_MAX = none */
+  uint64_t last_active_ms;  /* loop clock of the last create, push or pull */
   size_t name_len;
   char name[]; /* name_len bytes + NUL (names may contain NUL; use name_len) */
 };
@@ -150,6 +161,12 @@ struct ockami_stream_service {
   ockami_sp_stream_msg *msgs; /* OCKAM_PULL_LIMIT_MAX entries */
   ockami_stream_stats stats;
   ockam_conn_sub *conn_sub; /* connection events: drop parked pulls of closed connections */
+  uint64_t idle_expiry_ms;  /* 0 = empty streams never expire */
+  ockam_timer *expiry_timer;
+  bool sweeping;
+  uint8_t sweep_after[OCKAM_NAME_MAX]; /* where the next sweep's list starts */
+  size_t sweep_after_len;
+  uint64_t deletes, expired;
 };
 
 /* ---- stream_service.c -------------------------------------------------------- */
@@ -177,12 +194,20 @@ void ockami_stream_invalid(ockami_stream_service *svc, const char *from, const o
 void ockami_stream_error(ockami_stream_service *svc, const char *from, const ockam_route *to,
                          const char *reason);
 
+/* References held by pulls and pushes in flight (see struct ockami_stream). */
+static inline void ockami_stream_ref(ockami_stream *st) {
+  st->refs++;
+}
+void ockami_stream_unref(ockami_stream *st);
+
 /* ---- stream_worker.c ---------------------------------------------------------- */
 
 /* Starts the stream's worker under st->addr; the stream becomes READY. */
 OCKAM_MUST_CHECK int ockami_stream_worker_start(ockami_stream *st);
 /* Stops the worker (its `stopped` callback no longer touches st). */
 void ockami_stream_worker_stop(ockami_stream *st);
+/* Answers every parked pull of st with an empty list (stream deleted). */
+void ockami_stream_answer_parked(ockami_stream *st);
 /* Answers nothing and frees every parked pull of st (service stop). */
 void ockami_stream_drop_parked(ockami_stream *st);
 /* Frees, unanswered, the parked pulls of st whose reply goes first to `hop`

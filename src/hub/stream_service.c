@@ -128,6 +128,8 @@ static ockami_stream *stream_new(ockami_stream_service *svc, const char *name, s
   st->state = OCKAMI_STREAM_CREATING;
   st->name_len = len;
   memcpy(st->name, name, len);
+  st->reg_index = UINT64_MAX;
+  st->last_active_ms = ockam_node_now_ms(svc->node);
   ockami_stream_worker_address(name, len, st->addr);
   return st;
 }
@@ -144,7 +146,13 @@ static void stream_free_waiters(ockami_stream *st) {
 
 static void stream_free(ockami_stream *st) {
   stream_free_waiters(st);
+  if (st->has_delete_reply) ockami_route_release(&st->delete_reply);
   free(st);
+}
+
+void ockami_stream_unref(ockami_stream *st) {
+  if (st->refs) st->refs--;
+  if (st->refs == 0 && st->gone) stream_free(st);
 }
 
 static int stream_add_waiter(ockami_stream *st, const ockam_route *reply) {
@@ -220,13 +228,13 @@ static void creation_done(ockami_stream *st) {
 }
 
 static void registered_cb(void *arg, int status, uint64_t index) {
-  (void)index;
   ockami_stream *st = arg;
   if (st->svc->state != OCKAMI_SVC_RUNNING) return; /* freed by the stop */
   if (status) {
     creation_failed(st, status);
     return;
   }
+  st->reg_index = index;
   creation_done(st);
 }
 
@@ -297,6 +305,10 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
     send_init(st, ret);
     return;
   }
+  if (st && st->state == OCKAMI_STREAM_DELETING) {
+    ockami_stream_error(svc, from, ret, "Stream is being deleted");
+    return;
+  }
   if (st) { /* creation in progress: answer with the others */
     if (st->nwaiters >= OCKAM_STREAM_INIT_WAITERS || stream_add_waiter(st, ret))
       ockami_stream_error(svc, from, ret, "Storage error");
@@ -327,6 +339,164 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
   if (rc) creation_failed(st, rc);
 }
 
+/* ---- deletion ---------------------------------------------------------------- */
+
+/* The stream is gone: its worker stops, parked pulls get an empty list, a
+ * later create starts over; freed once no pull or push refers to it. */
+static void stream_retire(ockami_stream *st) {
+  ockami_stream_service *svc = st->svc;
+  if (ockami_map_get(&svc->by_addr, st->addr, OCKAMI_STREAM_ADDRESS_LEN) == st)
+    ockami_map_remove(&svc->by_addr, st->addr, OCKAMI_STREAM_ADDRESS_LEN);
+  ockami_stream_worker_stop(st);
+  st->state = OCKAMI_STREAM_DELETING;
+  ockami_stream_answer_parked(st);
+  ockami_map_remove(&svc->streams, st->name, st->name_len);
+  st->gone = true;
+  st->refs++;
+  ockami_stream_unref(st); /* frees it unless something is in flight */
+}
+
+static void delete_answer(ockami_stream *st, int rc) {
+  ockami_stream_service *svc = st->svc;
+  if (!st->has_delete_reply) return;
+  if (rc) {
+    ockami_stream_error(svc, st->delete_from, &st->delete_reply, "Storage error");
+  } else {
+    svc->scratch.len = 0;
+    rc = ockami_sp_encode_deleted(&svc->scratch, st->name, st->name_len);
+    if (rc)
+      LOG_WARN(MOD, "cannot encode a deletion reply: %s", ockam_strerror(rc));
+    else
+      ockami_stream_send(svc, st->delete_from, &st->delete_reply);
+  }
+  ockami_route_release(&st->delete_reply);
+  st->has_delete_reply = false;
+}
+
+static void delete_finish(ockami_stream *st) {
+  st->svc->deletes++;
+  LOG_INFO(MOD, "stream '%.*s' deleted", (int)st->name_len, st->name);
+  delete_answer(st, OCKAM_OK);
+  stream_retire(st);
+}
+
+static void tombstoned_cb(void *arg, int status, uint64_t index) {
+  (void)index;
+  ockami_stream *st = arg;
+  if (st->svc->state != OCKAMI_SVC_RUNNING) return; /* freed by the stop */
+  if (status)
+    LOG_WARN(MOD,
+             "stream '%.*s': cannot record its deletion in the registry (%s); it comes back, "
+             "empty, after a restart",
+             (int)st->name_len, st->name, ockam_strerror(status));
+  delete_finish(st);
+}
+
+static void deleted_cb(void *arg, int status) {
+  ockami_stream *st = arg;
+  ockami_stream_service *svc = st->svc;
+  if (svc->state != OCKAMI_SVC_RUNNING) return;
+  if (status && status != OCKAM_ENOTFOUND) {
+    /* Nothing was deleted: the stream stays as it was. */
+    LOG_WARN(MOD, "stream '%.*s': cannot delete: %s", (int)st->name_len, st->name,
+             ockam_strerror(status));
+    delete_answer(st, status);
+    st->state = OCKAMI_STREAM_READY;
+    return;
+  }
+  if (!svc->registry) {
+    delete_finish(st);
+    return;
+  }
+  /* Tombstone: 0xff ‖ name (0xff never occurs in a client's UTF-8 name),
+   * so the registry does not bring the stream back at the next start. */
+  uint8_t rec[OCKAM_NAME_MAX + 1];
+  rec[0] = 0xff;
+  memcpy(rec + 1, st->name, st->name_len);
+  int rc = ockami_store_append(svc->registry, REGISTRY_STREAM, REGISTRY_STREAM_LEN, rec,
+                               st->name_len + 1, tombstoned_cb, st);
+  if (rc) tombstoned_cb(st, rc, 0);
+}
+
+/* Deletes a READY stream: requests to its worker are ignored meanwhile, the
+ * store removes records and consumer indexes (after the stream's earlier
+ * requests), the registry records a tombstone, then the stream is retired.
+ * `ret` (may be NULL) gets the answer. */
+static void stream_delete_start(ockami_stream *st, const char *from, const ockam_route *ret) {
+  ockami_stream_service *svc = st->svc;
+  if (ret && ockami_route_assign(&st->delete_reply, ret) == OCKAM_OK) {
+    st->has_delete_reply = true;
+    snprintf(st->delete_from, sizeof st->delete_from, "%s", from);
+  }
+  st->state = OCKAMI_STREAM_DELETING;
+  ockami_stream_answer_parked(st);
+  int rc = ockami_store_stream_delete(svc->store, st->name, st->name_len, deleted_cb, st);
+  if (rc) deleted_cb(st, rc);
+}
+
+static void service_delete(ockami_stream_service *svc, const char *from, const ockam_route *ret,
+                           const ockami_sp_msg *req) {
+  if (!ockami_stream_reply_ok(svc, ret)) {
+    LOG_DEBUG(MOD, "%s: delete without a usable return route dropped", from);
+    return;
+  }
+  ockami_stream *st = ockami_map_get(&svc->streams, req->u.del.name.p, req->u.del.name.len);
+  if (!st) {
+    ockami_stream_error(svc, from, ret, "Stream not found");
+    return;
+  }
+  if (st->state != OCKAMI_STREAM_READY) {
+    ockami_stream_error(svc, from, ret,
+                        st->state == OCKAMI_STREAM_CREATING ? "Stream is being created"
+                                                            : "Stream is being deleted");
+    return;
+  }
+  stream_delete_start(st, from, ret);
+}
+
+/* ---- idle expiry ------------------------------------------------------------- */
+
+static void expiry_sweep(void *arg);
+
+static void expiry_listed(void *arg, int status, const ockami_stream_info *streams, size_t count) {
+  ockami_stream_service *svc = arg;
+  svc->sweeping = false;
+  if (svc->state != OCKAMI_SVC_RUNNING) return;
+  if (status) {
+    LOG_DEBUG(MOD, "expiry: cannot list streams: %s", ockam_strerror(status));
+    return;
+  }
+  uint64_t now = ockam_node_now_ms(svc->node);
+  for (size_t i = 0; i < count; i++) {
+    const ockami_stream_info *in = &streams[i];
+    if (in->next != in->first) continue; /* records kept: not empty */
+    ockami_stream *st = ockami_map_get(&svc->streams, in->name, in->name_len);
+    if (!st || st->state != OCKAMI_STREAM_READY || st->refs || st->nparked ||
+        now - st->last_active_ms < svc->idle_expiry_ms)
+      continue;
+    LOG_INFO(MOD, "stream '%.*s' empty and unused for %" PRIu64 " ms: deleting", (int)st->name_len,
+             st->name, now - st->last_active_ms);
+    svc->expired++;
+    stream_delete_start(st, NULL, NULL);
+  }
+  /* A full page: the rest of the list in the next round, from the last name. */
+  if (count == OCKAMI_STORE_LIST_MAX) {
+    svc->sweep_after_len = streams[count - 1].name_len;
+    memcpy(svc->sweep_after, streams[count - 1].name, svc->sweep_after_len);
+  } else {
+    svc->sweep_after_len = 0;
+  }
+}
+
+static void expiry_sweep(void *arg) {
+  ockami_stream_service *svc = arg;
+  if (svc->sweeping || svc->state != OCKAMI_SVC_RUNNING) return;
+  int rc =
+      ockami_store_stream_list(svc->store, (const char *)svc->sweep_after, svc->sweep_after_len,
+                               OCKAMI_STORE_LIST_MAX, expiry_listed, svc);
+  if (!rc) svc->sweeping = true;
+}
+
 static int service_handle(ockam_worker *w, ockam_message *m) {
   ockami_stream_service *svc = ockam_worker_user(w);
   if (!svc) return OCKAM_OK;
@@ -337,6 +507,10 @@ static int service_handle(ockam_worker *w, ockam_message *m) {
   const ockam_route *ret = ockam_message_return(m);
   ockami_sp_msg req;
   int rc = ockami_sp_decode_request(p, len, &req);
+  if (!rc && req.kind == OCKAMI_SP_DELETE) {
+    service_delete(svc, from, ret, &req);
+    return OCKAM_OK;
+  }
   if (rc || req.kind != OCKAMI_SP_CREATE) {
     ockami_stream_invalid(svc, from, ret, p, len, rc ? rc : OCKAM_ENOTSUP);
     return OCKAM_OK;
@@ -354,8 +528,19 @@ static const ockam_worker_ops service_ops = {service_handle, service_stopped};
 
 /* ---- registry ------------------------------------------------------------- */
 
-/* A name found in the registry: start its worker unless it is known. */
-static void registry_add(ockami_stream_service *svc, const uint8_t *name, size_t len) {
+/* A record found in the registry at `index`: a name (start its worker
+ * unless it is known) or a tombstone, 0xff ‖ name (a deletion: forget the
+ * stream if its name was recorded before the tombstone). */
+static void registry_add(ockami_stream_service *svc, const uint8_t *name, size_t len,
+                         uint64_t index) {
+  if (len > 1 && name[0] == 0xff) {
+    ockami_stream *st = ockami_map_get(&svc->streams, name + 1, len - 1);
+    if (st && st->state == OCKAMI_STREAM_READY && st->reg_index < index) {
+      LOG_DEBUG(MOD, "stream '%.*s' was deleted", (int)len - 1, (const char *)name + 1);
+      stream_retire(st);
+    }
+    return;
+  }
   if (ockami_store_check_stream((const char *)name, len)) {
     LOG_WARN(MOD, "registry: skipping an invalid stream name (%zu bytes)", len);
     return;
@@ -375,6 +560,7 @@ static void registry_add(ockami_stream_service *svc, const uint8_t *name, size_t
     stream_free(st);
     return;
   }
+  st->reg_index = index;
   LOG_DEBUG(MOD, "stream '%.*s' restored, worker %s", (int)len, (const char *)name, st->addr);
 }
 
@@ -393,7 +579,7 @@ static int registry_load(ockami_stream_service *svc, void *be) {
       break;
     }
     for (size_t i = 0; i < recs.count; i++)
-      registry_add(svc, recs.items[i].data, recs.items[i].len);
+      registry_add(svc, recs.items[i].data, recs.items[i].len, recs.items[i].index);
     from = recs.items[recs.count - 1].index + 1;
     ockami_records_free(&recs);
   }
@@ -412,7 +598,7 @@ static void registry_read_cb(void *arg, int status, ockami_records *recs) {
     return;
   }
   for (size_t i = 0; i < recs->count; i++)
-    registry_add(svc, recs->items[i].data, recs->items[i].len);
+    registry_add(svc, recs->items[i].data, recs->items[i].len, recs->items[i].index);
   if (recs->count) svc->registry_next = recs->items[recs->count - 1].index + 1;
   if (recs->count == OCKAMI_STREAM_REGISTRY_BATCH) registry_poll(svc);
 }
@@ -765,6 +951,14 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
   if (!rc && svc->registry)
     rc = ockam_timer_start(node, OCKAM_STREAM_REGISTRY_POLL_MS, OCKAM_STREAM_REGISTRY_POLL_MS,
                            registry_poll, svc, &svc->registry_timer);
+  svc->idle_expiry_ms = opts->stream_idle_expiry_ms;
+  if (!rc && svc->idle_expiry_ms) {
+    /* Swept at a quarter of the expiry, between 100 ms and a minute. */
+    uint64_t period = svc->idle_expiry_ms / 4;
+    if (period < 100) period = 100;
+    if (period > 60000) period = 60000;
+    rc = ockam_timer_start(node, period, period, expiry_sweep, svc, &svc->expiry_timer);
+  }
   if (rc) {
     ockami_stream_service_stop(svc);
     return rc;
@@ -794,6 +988,11 @@ void ockami_stream_service_stop(ockami_stream_service *svc) {
            t->pulls_parked, t->pulls_woken, t->invalid, t->index_clamped, t->over_quota);
   if (svc->registry_timer) ockam_timer_stop(svc->registry_timer);
   svc->registry_timer = NULL;
+  if (svc->expiry_timer) ockam_timer_stop(svc->expiry_timer);
+  svc->expiry_timer = NULL;
+  if (svc->deletes || svc->expired)
+    LOG_INFO(MOD, "%" PRIu64 " streams deleted, %" PRIu64 " of them expired", svc->deletes,
+             svc->expired);
   ockam_conn_sub_cancel(svc->conn_sub);
   svc->conn_sub = NULL;
   size_t bucket = 0;

@@ -64,7 +64,9 @@ static size_t reply_budget(const ockam_route *to, const char *from, uint64_t req
 static void pull_free(ockami_pull *p) {
   if (p->peer) p->peer->n[OCKAMI_PEER_PULLS]--;
   ockami_route_release(&p->reply);
+  ockami_stream *st = p->stream;
   free(p);
+  ockami_stream_unref(st);
 }
 
 /* Answers p with the records that fit (recs may be NULL: empty) and frees p. */
@@ -166,6 +168,11 @@ static void pull_read_cb(void *arg, int status, ockami_records *recs) {
     pull_answer(p, NULL);
     return;
   }
+  if (st->state != OCKAMI_STREAM_READY) {
+    /* Deleted while the read was queued: what it found is gone. */
+    pull_answer(p, NULL);
+    return;
+  }
   if (recs->count) ockami_stream_seen(st, recs->items[recs->count - 1].index);
   if (recs->count == 0 && p->long_poll) {
     uint64_t now = ockam_node_now_ms(svc->node);
@@ -208,6 +215,7 @@ static void pull_submit(ockami_pull *p) {
 
 /* An append at `index` completed: parked pulls waiting for it read again. */
 static void wake_parked(ockami_stream *st, uint64_t index) {
+  if (st->state != OCKAMI_STREAM_READY) return;
   ockami_pull *p = st->parked_head;
   while (p) {
     ockami_pull *next = p->next;
@@ -219,6 +227,16 @@ static void wake_parked(ockami_stream *st, uint64_t index) {
       pull_submit(p);
     }
     p = next;
+  }
+}
+
+void ockami_stream_answer_parked(ockami_stream *st) {
+  while (st->parked_head) {
+    ockami_pull *p = st->parked_head;
+    unpark(p);
+    ockam_timer_stop(p->timer);
+    p->timer = NULL;
+    pull_answer(p, NULL);
   }
 }
 
@@ -259,6 +277,7 @@ static void stream_pull(ockami_stream *st, const ockam_route *ret, const ockami_
     free(p);
     return;
   }
+  ockami_stream_ref(st);
   p->peer = ockami_peers_get(svc->peers, ret);
   if (p->peer) p->peer->n[OCKAMI_PEER_PULLS]++;
   p->request_id = req->u.pull.request_id;
@@ -317,6 +336,7 @@ static void push_done(void *arg, int status, uint64_t index) {
   }
   ockami_route_release(&c->reply);
   free(c);
+  ockami_stream_unref(st);
 }
 
 static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_sp_msg *req) {
@@ -370,6 +390,7 @@ static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_
     send_confirm(st, ret, rid, OCKAMI_SP_STATUS_ERROR, 0);
     return;
   }
+  ockami_stream_ref(st);
   svc->pending_pushes++;
   svc->pending_bytes += len;
   c->peer = peer;
@@ -396,6 +417,8 @@ static int worker_handle(ockam_worker *w, ockam_message *m) {
     LOG_DEBUG(MOD, "stream %s: request without a usable return route dropped", st->addr);
     return OCKAM_OK;
   }
+  if (st->state != OCKAMI_STREAM_READY) return OCKAM_OK; /* being deleted */
+  st->last_active_ms = ockam_node_now_ms(svc->node);
   if (req.kind == OCKAMI_SP_PUSH)
     stream_push(st, ret, &req);
   else
