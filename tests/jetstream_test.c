@@ -321,12 +321,12 @@ static void run_failover(uint32_t total) {
   print_message(
       "  producer: resent %llu, timeouts %llu, reinits %llu, hub %u; consumer: "
       "delivered %llu, timeouts %llu, reinits %llu, hub %u; channel: delivered %llu, "
-      "replayed %llu, too old %llu\n",
+      "replayed %llu, too old %llu, malformed %llu\n",
       (unsigned long long)st.resent, (unsigned long long)st.timeouts,
       (unsigned long long)st.reinits, st.producer_hub, (unsigned long long)rs.delivered,
       (unsigned long long)rs.timeouts, (unsigned long long)rs.reinits, rs.consumer_hub,
       (unsigned long long)cs.delivered, (unsigned long long)cs.replayed,
-      (unsigned long long)cs.too_old);
+      (unsigned long long)cs.too_old, (unsigned long long)cs.malformed);
 
   /* Both ends moved to hub B. */
   assert_int_equal(st.producer_hub, 1);
@@ -346,8 +346,12 @@ static void run_failover(uint32_t total) {
   /* ... while the stream below may deliver repeats (a push stored by hub A
    * whose confirm died with it is stored again through hub B): the channel's
    * replay window removes every one. The responder's consumer also delivered
-   * the two handshake messages of the initiator. */
-  assert_int_equal(rs.delivered, total + cs.replayed + 2);
+   * the two handshake messages of the initiator; the last of them may have
+   * been pushed again too (no confirm within retry_ms on a loaded machine),
+   * and a repeat of it reaches the established channel, which drops it as
+   * malformed (it is not a channel ciphertext). */
+  assert_true(cs.malformed <= st.resent);
+  assert_int_equal(rs.delivered, total + cs.replayed + cs.malformed + 2);
 
   ockam_stream_close(r.s);
   ockam_channel_listener_close(r.listener);
