@@ -123,6 +123,47 @@ static void test_e2_create(void **state) {
   ockami_buf_free(&b);
 }
 
+/* ockam-c extension: stream_delete, the request and the ok reply share one
+ * schema (a string), as in docs/protocol-extensions.md. */
+static void test_delete(void **state) {
+  (void)state;
+  static const uint8_t want[] = {0x0d, 's', 't', 'r', 'e', 'a',  'm',  '_', 'd',
+                                 'e',  'l', 'e', 't', 'e', 0x03, 0x02, 'a', 'b'};
+  ockami_buf b = OCKAMI_BUF_INIT;
+  assert_int_equal(ockami_sp_encode_delete(&b, "ab", 2), OCKAM_OK);
+  assert_int_equal(b.len, sizeof want);
+  assert_memory_equal(b.data, want, sizeof want);
+  ockami_sp_msg m;
+  assert_int_equal(ockami_sp_decode_request(b.data, b.len, &m), OCKAM_OK);
+  assert_int_equal(m.kind, OCKAMI_SP_DELETE);
+  assert_str(m.u.del.name, "ab");
+  assert_int_equal(ockami_sp_decode_response(b.data, b.len, &m), OCKAM_OK);
+  assert_int_equal(m.kind, OCKAMI_SP_DELETED);
+  assert_str(m.u.del.name, "ab");
+  ockami_buf r = OCKAMI_BUF_INIT;
+  assert_int_equal(ockami_sp_encode(&r, &m), OCKAM_OK);
+  assert_int_equal(r.len, b.len);
+  assert_memory_equal(r.data, b.data, b.len);
+  r.len = 0;
+  assert_int_equal(ockami_sp_encode_deleted(&r, "ab", 2), OCKAM_OK);
+  assert_memory_equal(r.data, want, sizeof want);
+  /* Exact requests: a trailing byte inside the data is refused. */
+  uint8_t extra[sizeof want + 1];
+  memcpy(extra, want, sizeof want);
+  extra[14] = 0x04;
+  extra[sizeof want] = 0;
+  assert_int_equal(ockami_sp_decode_request(extra, sizeof extra, &m), OCKAM_ETRAILING);
+  /* An oversized name is refused (the hub answers an empty one "Stream not
+   * found"). */
+  char big[OCKAM_NAME_MAX + 1];
+  memset(big, 'x', sizeof big);
+  r.len = 0;
+  assert_int_equal(ockami_sp_encode_delete(&r, big, sizeof big), OCKAM_EOVERFLOW);
+  assert_int_equal(r.len, 0);
+  ockami_buf_free(&r);
+  ockami_buf_free(&b);
+}
+
 static void test_e3_init(void **state) {
   (void)state;
   ockami_buf b = OCKAMI_BUF_INIT;
@@ -643,21 +684,14 @@ static void test_append(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_e2_create),
-      cmocka_unit_test(test_e3_init),
-      cmocka_unit_test(test_e4_index),
-      cmocka_unit_test(test_e5_pull),
-      cmocka_unit_test(test_long_poll),
-      cmocka_unit_test(test_e6_push),
-      cmocka_unit_test(test_e7_pull_response),
-      cmocka_unit_test(test_e12_error),
-      cmocka_unit_test(test_truncated_prefixes),
-      cmocka_unit_test(test_trailing),
-      cmocka_unit_test(test_limits),
-      cmocka_unit_test(test_utf8),
-      cmocka_unit_test(test_unknown_protocol),
-      cmocka_unit_test(test_tags),
-      cmocka_unit_test(test_append),
+      cmocka_unit_test(test_e2_create), cmocka_unit_test(test_e3_init),
+      cmocka_unit_test(test_e4_index),  cmocka_unit_test(test_e5_pull),
+      cmocka_unit_test(test_long_poll), cmocka_unit_test(test_delete),
+      cmocka_unit_test(test_e6_push),   cmocka_unit_test(test_e7_pull_response),
+      cmocka_unit_test(test_e12_error), cmocka_unit_test(test_truncated_prefixes),
+      cmocka_unit_test(test_trailing),  cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_utf8),      cmocka_unit_test(test_unknown_protocol),
+      cmocka_unit_test(test_tags),      cmocka_unit_test(test_append),
   };
   return cmocka_run_group_tests(tests, load_all, free_all);
 }
