@@ -28,6 +28,10 @@
 #define OCKAM_WORKER_MAX_ADDRESSES 8u
 /* Default: messages waiting for delivery in one node before transports pause reading. */
 #define OCKAM_NODE_QUEUE_HIGH_WATER 65536u
+/* Addresses of recently stopped workers a node remembers, so that a message
+ * to one of them (a reply to a client that just disconnected) is logged at
+ * DEBUG rather than WARN. */
+#define OCKAM_NODE_GONE_ADDRESSES 64u
 /* Freed messages each thread keeps for reuse, the buffer bytes they may hold,
  * and the largest buffer kept (larger ones are freed). Under AddressSanitizer
  * nothing is kept. */

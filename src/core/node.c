@@ -80,6 +80,11 @@ struct ockam_node {
   ockam_conn_sub *subs, *subs_tail;
   int publishing;          /* nested publish calls; cancelled subs are freed at 0 */
   ockami_node_hook *hooks; /* run first by ockam_node_destroy() */
+  /* Addresses of the workers stopped most recently (a ring, oldest
+   * overwritten). A message to one of them is routine, e.g. a reply to a
+   * client that disconnected, and is logged at DEBUG instead of WARN. */
+  char *gone[OCKAM_NODE_GONE_ADDRESSES];
+  size_t gone_next;
 };
 
 struct ockam_conn_sub {
@@ -92,6 +97,7 @@ struct ockam_conn_sub {
 
 static void dispatch_cb(uv_idle_t *h);
 static void reap_stopped(ockam_node *node);
+static bool recently_gone(const ockam_node *node, const ockam_message *m);
 static void subs_sweep(ockam_node *node, bool all);
 
 void ockam_random_address(char out[static 33]) {
@@ -255,6 +261,14 @@ static void log_drop(const char *why, const ockam_message *m) {
   LOG_WARN(MOD, "dropping message: %s (onward %s, return %s)", why, on, ret);
 }
 
+static void log_drop_debug(const char *why, const ockam_message *m) {
+  if ((int)OCKAM_LOG_DEBUG < ockami_log_threshold) return;
+  char on[256], ret[256];
+  ockam_route_format(&m->onward, on, sizeof on);
+  ockam_route_format(&m->ret, ret, sizeof ret);
+  LOG_DEBUG(MOD, "dropping message: %s (onward %s, return %s)", why, on, ret);
+}
+
 static ockam_worker *resolve(ockam_node *node, const ockam_message *m) {
   ockam_address a;
   if (!ockami_route_first(&m->onward, &a)) return NULL;
@@ -275,7 +289,10 @@ static void deliver(ockam_node *node, ockam_message *m) {
   ockam_worker *w = resolve(node, m);
   if (!w || w->state != WORKER_RUNNING) {
     node->stats.undeliverable++;
-    log_drop(m->onward.count ? "no such worker" : "empty onward route", m);
+    if (w || recently_gone(node, m))
+      log_drop_debug("the worker has stopped", m);
+    else
+      log_drop(m->onward.count ? "no such worker" : "empty onward route", m);
     ockam_message_free(m);
     return;
   }
@@ -371,9 +388,28 @@ static int add_address(ockam_worker *w, const char *address) {
   return OCKAM_OK;
 }
 
+static void remember_gone(ockam_node *node, const char *address) {
+  char *copy = strdup(address);
+  if (!copy) return; /* only a log level depends on it */
+  size_t i = node->gone_next++ % OCKAM_NODE_GONE_ADDRESSES;
+  free(node->gone[i]);
+  node->gone[i] = copy;
+}
+
+static bool recently_gone(const ockam_node *node, const ockam_message *m) {
+  ockam_address a;
+  if (!ockami_route_first(&m->onward, &a) || a.type != OCKAM_ADDRESS_LOCAL) return false;
+  for (size_t i = 0; i < OCKAM_NODE_GONE_ADDRESSES; i++) {
+    const char *g = node->gone[i];
+    if (g && strlen(g) == a.len && !memcmp(g, a.value, a.len)) return true;
+  }
+  return false;
+}
+
 static void release_addresses(ockam_worker *w) {
   for (size_t i = 0; i < w->naddr; i++) {
     ockami_map_remove(&w->node->addresses, w->addresses[i], strlen(w->addresses[i]));
+    remember_gone(w->node, w->addresses[i]);
   }
   for (int t = 0; t < 128; t++)
     if (w->node->type_router[t] == w) w->node->type_router[t] = NULL;
@@ -703,6 +739,7 @@ void ockam_node_destroy(ockam_node *node) {
   pthread_mutex_destroy(&node->post_lock);
   subs_sweep(node, true);
   ockami_map_free(&node->addresses);
+  for (size_t i = 0; i < OCKAM_NODE_GONE_ADDRESSES; i++) free(node->gone[i]);
   free(node);
 }
 

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "ockam/log.h"
 #include "ockam/node.h"
 
 /* Generous bound for anything that must happen; only reached on failure. */
@@ -254,11 +255,52 @@ static void test_fifo_delivery(void **state) {
   ockam_node_destroy(node);
 }
 
+/* ---- drops: a stopped worker's address is routine, an unknown one is not ---- */
+
+typedef struct drop_log {
+  int warn, debug;
+} drop_log;
+
+static void drop_sink(ockam_log_level level, const char *module, const char *message, void *user) {
+  (void)module;
+  drop_log *d = user;
+  if (!strstr(message, "dropping message")) return;
+  if (level >= OCKAM_LOG_WARN) d->warn++;
+  if (level == OCKAM_LOG_DEBUG) d->debug++;
+}
+
+static void test_drop_to_stopped_worker_is_debug(void **state) {
+  (void)state;
+  static const ockam_worker_ops ops = {quitter_handle, quitter_stopped};
+  ockam_node *node;
+  assert_int_equal(ockam_node_create(&node), OCKAM_OK);
+  drop_log d = {0};
+  ockam_log_level old = ockam_log_get_level();
+  ockam_log_set_level(OCKAM_LOG_DEBUG);
+  ockam_log_set_sink(drop_sink, &d);
+  quitter q = {0};
+  const char *addr[1] = {"0123456789abcdef"};
+  assert_int_equal(ockam_worker_start(node, addr, 1, &ops, &q, NULL), OCKAM_OK);
+  send_byte(node, "app", "0123456789abcdef", 1); /* the worker stops itself */
+  assert_int_equal(ockam_node_run_until(node, ARRIVE_MS, quitter_gone, &q), OCKAM_OK);
+  send_byte(node, "app", "0123456789abcdef", 2); /* a late reply: DEBUG */
+  send_byte(node, "app", "never-existed", 3);    /* a bad address: WARN */
+  assert_int_equal(ockam_node_run_until(node, 50, NULL, NULL), OCKAM_OK);
+  ockam_log_set_sink(NULL, NULL);
+  ockam_log_set_level(old);
+  assert_int_equal(d.debug, 1);
+  assert_int_equal(d.warn, 1);
+  ockam_node_destroy(node);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_worker_stops_itself), cmocka_unit_test(test_timer_stops_itself),
-      cmocka_unit_test(test_run_until_eclosed),   cmocka_unit_test(test_mailboxes_and_node_destroy),
+      cmocka_unit_test(test_worker_stops_itself),
+      cmocka_unit_test(test_timer_stops_itself),
+      cmocka_unit_test(test_run_until_eclosed),
+      cmocka_unit_test(test_mailboxes_and_node_destroy),
       cmocka_unit_test(test_fifo_delivery),
+      cmocka_unit_test(test_drop_to_stopped_worker_is_debug),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
