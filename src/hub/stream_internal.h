@@ -45,6 +45,11 @@
 
 /* Names read from the registry per request. */
 #define OCKAMI_STREAM_REGISTRY_BATCH 1024u
+/* Registry stream name. 0xff never occurs in UTF-8, and clients can only
+ * name streams with UTF-8 strings, so no client stream can share its name
+ * (which matters when the registry lives on the same JetStream servers). */
+#define OCKAMI_STREAM_REGISTRY_STREAM "\xffockam.hub.registry"
+#define OCKAMI_STREAM_REGISTRY_STREAM_LEN (sizeof OCKAMI_STREAM_REGISTRY_STREAM - 1)
 
 #define OCKAMI_STREAM_SERVICE "stream"
 #define OCKAMI_STREAM_INDEX_SERVICE "stream_index"
@@ -199,6 +204,27 @@ static inline void ockami_stream_ref(ockami_stream *st) {
   st->refs++;
 }
 void ockami_stream_unref(ockami_stream *st);
+/* A new stream record (CREATING, in no map yet), or NULL. */
+ockami_stream *ockami_stream_new(ockami_stream_service *svc, const char *name, size_t len);
+void ockami_stream_free(ockami_stream *st);
+/* Starts the worker of a registered stream: 0 or an OCKAM_E* code. */
+int ockami_stream_activate(ockami_stream *st);
+/* Forgets a deleted stream: stops its worker, answers its parked pulls. */
+void ockami_stream_retire(ockami_stream *st);
+/* The local address a message arrived at, for the reply's `from`. */
+const char *ockami_stream_arrival_address(ockam_worker *w, const ockam_message *m, char *buf,
+                                          size_t cap);
+
+/* ---- stream_registry.c -------------------------------------------------------- */
+
+/* Opens the registry's store and starts the workers of the names in it. */
+int ockami_stream_registry_open(ockami_stream_service *svc, const ockami_store_options *so);
+/* Reads registry records added by other hubs sharing the store (timer callback). */
+void ockami_stream_registry_poll(void *arg);
+
+/* ---- stream_index.c ------------------------------------------------------------ */
+
+extern const ockam_worker_ops ockami_stream_index_ops;
 
 /* ---- stream_worker.c ---------------------------------------------------------- */
 

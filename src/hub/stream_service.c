@@ -1,7 +1,8 @@
-/* The `stream` and `stream_index` services of the hub (spec §7.3, §7.5): the
- * store behind them, stream creation, the registry of stream names that
- * lets stream workers come back at the same address (stream_internal.h), and
- * the consumer index service. Per-stream push/pull is in stream_worker.c.
+/* The `stream` service of the hub (spec §7.3): the store behind it, stream
+ * creation, deletion and idle expiry, and the service's start and stop. The
+ * registry of stream names that lets stream workers come back at the same
+ * address is in stream_registry.c, the consumer index service (§7.5) in
+ * stream_index.c, per-stream push/pull in stream_worker.c.
  */
 #include <inttypes.h>
 #include <sodium.h>
@@ -15,12 +16,6 @@
 #include "stream_internal.h"
 
 #define MOD "stream"
-/* Registry stream name. 0xff never occurs in UTF-8, and clients can only
- * name streams with UTF-8 strings, so no client stream can share its name
- * (which matters when the registry lives on the same JetStream servers). */
-#define REGISTRY_STREAM "\xffockam.hub.registry"
-#define REGISTRY_STREAM_LEN (sizeof REGISTRY_STREAM - 1)
-#define REGISTRY_SUBDIR OCKAMI_HUB_REGISTRY_SUBDIR
 #define DEFAULT_STORE "lmdb"
 #define DEFAULT_DATA_DIR OCKAMI_HUB_DATA_DIR
 /* "generated_" ‖ 8 hex (spec §7.3). */
@@ -108,7 +103,8 @@ void ockami_stream_invalid(ockami_stream_service *svc, const char *from, const o
 
 /* The local address a message was sent to (one of the worker's aliases),
  * so replies come from the address the client used. */
-static const char *arrival_address(ockam_worker *w, const ockam_message *m, char *buf, size_t cap) {
+const char *ockami_stream_arrival_address(ockam_worker *w, const ockam_message *m, char *buf,
+                                          size_t cap) {
   ockam_address a;
   if (ockami_route_first(ockam_message_onward(m), &a) && a.type == OCKAM_ADDRESS_LOCAL &&
       a.len < cap && !memchr(a.value, 0, a.len)) {
@@ -121,7 +117,7 @@ static const char *arrival_address(ockam_worker *w, const ockam_message *m, char
 
 /* ---- streams ---------------------------------------------------------------- */
 
-static ockami_stream *stream_new(ockami_stream_service *svc, const char *name, size_t len) {
+ockami_stream *ockami_stream_new(ockami_stream_service *svc, const char *name, size_t len) {
   ockami_stream *st = calloc(1, sizeof *st + len + 1);
   if (!st) return NULL;
   st->svc = svc;
@@ -144,7 +140,7 @@ static void stream_free_waiters(ockami_stream *st) {
   st->nwaiters = 0;
 }
 
-static void stream_free(ockami_stream *st) {
+void ockami_stream_free(ockami_stream *st) {
   stream_free_waiters(st);
   if (st->has_delete_reply) ockami_route_release(&st->delete_reply);
   free(st);
@@ -152,7 +148,7 @@ static void stream_free(ockami_stream *st) {
 
 void ockami_stream_unref(ockami_stream *st) {
   if (st->refs) st->refs--;
-  if (st->refs == 0 && st->gone) stream_free(st);
+  if (st->refs == 0 && st->gone) ockami_stream_free(st);
 }
 
 static int stream_add_waiter(ockami_stream *st, const ockam_route *reply) {
@@ -186,7 +182,7 @@ static void send_init(ockami_stream *st, const ockam_route *to) {
 
 /* Starts the worker of a stream whose storage exists; 0 or an error (the
  * stream is then still CREATING and the caller disposes of it). */
-static int stream_activate(ockami_stream *st) {
+int ockami_stream_activate(ockami_stream *st) {
   ockami_stream_service *svc = st->svc;
   int rc = ockami_stream_worker_start(st);
   if (rc) {
@@ -213,11 +209,11 @@ static void creation_failed(ockami_stream *st, int rc) {
   for (ockami_init_waiter *w = st->waiters; w; w = w->next)
     ockami_stream_error(svc, svc->service_names[0], &w->reply, reason);
   ockami_map_remove(&svc->streams, st->name, st->name_len);
-  stream_free(st);
+  ockami_stream_free(st);
 }
 
 static void creation_done(ockami_stream *st) {
-  int rc = stream_activate(st);
+  int rc = ockami_stream_activate(st);
   if (rc) {
     creation_failed(st, rc);
     return;
@@ -252,8 +248,9 @@ static void created_cb(void *arg, int status) {
   }
   /* The name must be durable in the registry before any client learns the
    * worker address, or a crash could leave that address unanswered. */
-  int rc = ockami_store_append(svc->registry, REGISTRY_STREAM, REGISTRY_STREAM_LEN,
-                               (const uint8_t *)st->name, st->name_len, registered_cb, st);
+  int rc = ockami_store_append(svc->registry, OCKAMI_STREAM_REGISTRY_STREAM,
+                               OCKAMI_STREAM_REGISTRY_STREAM_LEN, (const uint8_t *)st->name,
+                               st->name_len, registered_cb, st);
   if (rc) creation_failed(st, rc);
 }
 
@@ -328,9 +325,9 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
     ockami_stream_error(svc, from, ret, "Stream limit reached");
     return;
   }
-  st = stream_new(svc, name, len);
+  st = ockami_stream_new(svc, name, len);
   if (!st || stream_add_waiter(st, ret) || ockami_map_put(&svc->streams, name, len, st)) {
-    if (st) stream_free(st);
+    if (st) ockami_stream_free(st);
     ockami_stream_error(svc, from, ret, "Storage error");
     return;
   }
@@ -343,7 +340,7 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
 
 /* The stream is gone: its worker stops, parked pulls get an empty list, a
  * later create starts over; freed once no pull or push refers to it. */
-static void stream_retire(ockami_stream *st) {
+void ockami_stream_retire(ockami_stream *st) {
   ockami_stream_service *svc = st->svc;
   if (ockami_map_get(&svc->by_addr, st->addr, OCKAMI_STREAM_ADDRESS_LEN) == st)
     ockami_map_remove(&svc->by_addr, st->addr, OCKAMI_STREAM_ADDRESS_LEN);
@@ -377,7 +374,7 @@ static void delete_finish(ockami_stream *st) {
   st->svc->deletes++;
   LOG_INFO(MOD, "stream '%.*s' deleted", (int)st->name_len, st->name);
   delete_answer(st, OCKAM_OK);
-  stream_retire(st);
+  ockami_stream_retire(st);
 }
 
 static void tombstoned_cb(void *arg, int status, uint64_t index) {
@@ -413,8 +410,9 @@ static void deleted_cb(void *arg, int status) {
   uint8_t rec[OCKAM_NAME_MAX + 1];
   rec[0] = 0xff;
   memcpy(rec + 1, st->name, st->name_len);
-  int rc = ockami_store_append(svc->registry, REGISTRY_STREAM, REGISTRY_STREAM_LEN, rec,
-                               st->name_len + 1, tombstoned_cb, st);
+  int rc = ockami_store_append(svc->registry, OCKAMI_STREAM_REGISTRY_STREAM,
+                               OCKAMI_STREAM_REGISTRY_STREAM_LEN, rec, st->name_len + 1,
+                               tombstoned_cb, st);
   if (rc) tombstoned_cb(st, rc, 0);
 }
 
@@ -501,7 +499,7 @@ static int service_handle(ockam_worker *w, ockam_message *m) {
   ockami_stream_service *svc = ockam_worker_user(w);
   if (!svc) return OCKAM_OK;
   char buf[OCKAM_ADDRESS_MAX_LEN + 1];
-  const char *from = arrival_address(w, m, buf, sizeof buf);
+  const char *from = ockami_stream_arrival_address(w, m, buf, sizeof buf);
   size_t len;
   const uint8_t *p = ockam_message_payload(m, &len);
   const ockam_route *ret = ockam_message_return(m);
@@ -525,311 +523,6 @@ static void service_stopped(ockam_worker *w) {
 }
 
 static const ockam_worker_ops service_ops = {service_handle, service_stopped};
-
-/* ---- registry ------------------------------------------------------------- */
-
-/* A record found in the registry at `index`: a name (start its worker
- * unless it is known) or a tombstone, 0xff ‖ name (a deletion: forget the
- * stream if its name was recorded before the tombstone). */
-static void registry_add(ockami_stream_service *svc, const uint8_t *name, size_t len,
-                         uint64_t index) {
-  if (len > 1 && name[0] == 0xff) {
-    ockami_stream *st = ockami_map_get(&svc->streams, name + 1, len - 1);
-    if (st && st->state == OCKAMI_STREAM_READY && st->reg_index < index) {
-      LOG_DEBUG(MOD, "stream '%.*s' was deleted", (int)len - 1, (const char *)name + 1);
-      stream_retire(st);
-    }
-    return;
-  }
-  if (ockami_store_check_stream((const char *)name, len)) {
-    LOG_WARN(MOD, "registry: skipping an invalid stream name (%zu bytes)", len);
-    return;
-  }
-  if (ockami_map_get(&svc->streams, name, len)) return;
-  ockami_stream *st = stream_new(svc, (const char *)name, len);
-  if (!st) {
-    LOG_ERROR(MOD, "registry: out of memory");
-    return;
-  }
-  int rc = ockami_map_put(&svc->streams, name, len, st);
-  if (!rc) {
-    rc = stream_activate(st);
-    if (rc) ockami_map_remove(&svc->streams, name, len);
-  }
-  if (rc) {
-    stream_free(st);
-    return;
-  }
-  st->reg_index = index;
-  LOG_DEBUG(MOD, "stream '%.*s' restored, worker %s", (int)len, (const char *)name, st->addr);
-}
-
-/* Reads the whole registry synchronously, before the backend instance is
- * handed to the asynchronous store: the workers must exist before the hub
- * accepts its first connection. */
-static int registry_load(ockami_stream_service *svc, void *be) {
-  int rc = OCKAM_OK;
-  uint64_t from = 0;
-  for (;;) {
-    ockami_records recs = {0};
-    rc = svc->ops->read(be, REGISTRY_STREAM, REGISTRY_STREAM_LEN, from,
-                        OCKAMI_STREAM_REGISTRY_BATCH, 0, &recs);
-    if (rc || recs.count == 0) {
-      ockami_records_free(&recs);
-      break;
-    }
-    for (size_t i = 0; i < recs.count; i++)
-      registry_add(svc, recs.items[i].data, recs.items[i].len, recs.items[i].index);
-    from = recs.items[recs.count - 1].index + 1;
-    ockami_records_free(&recs);
-  }
-  svc->registry_next = from;
-  return rc;
-}
-
-static void registry_poll(void *arg);
-
-static void registry_read_cb(void *arg, int status, ockami_records *recs) {
-  ockami_stream_service *svc = arg;
-  svc->registry_reading = false;
-  if (svc->state != OCKAMI_SVC_RUNNING) return;
-  if (status) {
-    LOG_WARN(MOD, "registry: read failed: %s", ockam_strerror(status));
-    return;
-  }
-  for (size_t i = 0; i < recs->count; i++)
-    registry_add(svc, recs->items[i].data, recs->items[i].len, recs->items[i].index);
-  if (recs->count) svc->registry_next = recs->items[recs->count - 1].index + 1;
-  if (recs->count == OCKAMI_STREAM_REGISTRY_BATCH) registry_poll(svc);
-}
-
-static void registry_poll(void *arg) {
-  ockami_stream_service *svc = arg;
-  if (svc->registry_reading || svc->state != OCKAMI_SVC_RUNNING) return;
-  int rc =
-      ockami_store_read(svc->registry, REGISTRY_STREAM, REGISTRY_STREAM_LEN, svc->registry_next,
-                        OCKAMI_STREAM_REGISTRY_BATCH, 0, registry_read_cb, svc);
-  if (!rc) svc->registry_reading = true;
-}
-
-static int registry_open(ockami_stream_service *svc, const ockami_store_options *so) {
-  ockami_store_options ro = {0};
-  char *dir = NULL;
-  if (so->dir) {
-    size_t n = strlen(so->dir) + sizeof REGISTRY_SUBDIR + 1;
-    dir = malloc(n);
-    if (!dir) return OCKAM_ENOMEM;
-    snprintf(dir, n, "%s/%s", so->dir, REGISTRY_SUBDIR);
-  }
-  /* Same servers and durability, no retention, no stream cap. */
-  ro.dir = dir;
-  ro.url = so->url;
-  ro.replicas = so->replicas;
-  ro.no_sync = so->no_sync;
-  /* One backend instance (one NATS connection for jetstream) serves the
-   * load and then the asynchronous registry store. */
-  void *be = NULL;
-  int rc = svc->ops->open(&ro, &be);
-  if (!rc) {
-    rc = registry_load(svc, be);
-    if (rc) {
-      svc->ops->close(be);
-    } else {
-      rc = ockami_store_open_backend(ockam_node_loop(svc->node), svc->ops, &ro, be, &svc->registry);
-    }
-  }
-  if (rc) LOG_ERROR(MOD, "cannot read the stream registry: %s", ockam_strerror(rc));
-  free(dir);
-  return rc;
-}
-
-/* ---- stream_index ------------------------------------------------------------ */
-
-typedef struct index_get_ctx {
-  ockami_stream_service *svc;
-  ockam_route reply;
-  size_t client_len, stream_len;
-  char *from;   /* points into bytes */
-  char bytes[]; /* from ‖ NUL ‖ client ‖ stream */
-} index_get_ctx;
-
-static void index_got(void *arg, int status, bool found, uint64_t index) {
-  index_get_ctx *c = arg;
-  ockami_stream_service *svc = c->svc;
-  svc->pending_index--;
-  const char *client = c->from + strlen(c->from) + 1;
-  const char *stream = client + c->client_len;
-  if (status) {
-    /* No answer rather than None: None would make the consumer start over
-     * from index 0. */
-    LOG_WARN(MOD, "index get (%.*s, %.*s) failed: %s", (int)c->client_len, client,
-             (int)c->stream_len, stream, ockam_strerror(status));
-  } else {
-    svc->scratch.len = 0;
-    int rc = ockami_sp_encode_index(&svc->scratch, client, c->client_len, stream, c->stream_len,
-                                    found, index);
-    if (rc)
-      LOG_WARN(MOD, "cannot encode Index: %s", ockam_strerror(rc));
-    else
-      ockami_stream_send(svc, c->from, &c->reply);
-  }
-  ockami_route_release(&c->reply);
-  free(c);
-}
-
-static void index_saved(void *arg, int status) {
-  ockami_stream_service *svc = arg;
-  svc->pending_index--;
-  if (status) LOG_WARN(MOD, "index save failed: %s", ockam_strerror(status));
-}
-
-static void index_get(ockami_stream_service *svc, const char *from, const ockam_route *ret,
-                      const ockami_sp_msg *req) {
-  const ockami_sp_str *cl = &req->u.index_req.client_id, *sn = &req->u.index_req.stream_name;
-  if (!ockami_stream_reply_ok(svc, ret)) {
-    LOG_DEBUG(MOD, "%s: index get without a usable return route dropped", from);
-    return;
-  }
-  size_t from_len = strlen(from);
-  index_get_ctx *c = calloc(1, sizeof *c + from_len + 1 + cl->len + sn->len);
-  if (!c) return;
-  c->svc = svc;
-  c->from = c->bytes;
-  memcpy(c->bytes, from, from_len + 1);
-  if (cl->len) memcpy(c->bytes + from_len + 1, cl->p, cl->len);
-  if (sn->len) memcpy(c->bytes + from_len + 1 + cl->len, sn->p, sn->len);
-  c->client_len = cl->len;
-  c->stream_len = sn->len;
-  int rc = ockami_route_assign(&c->reply, ret);
-  if (!rc) rc = ockami_store_index_get(svc->store, cl->p, cl->len, sn->p, sn->len, index_got, c);
-  if (rc) {
-    LOG_DEBUG(MOD, "%s: index get refused: %s", from, ockam_strerror(rc));
-    ockami_route_release(&c->reply);
-    free(c);
-    return;
-  }
-  svc->pending_index++;
-}
-
-/* Index saves are clamped to the stream's end: any client may save any
- * (client, stream) pair, and since saves only go up, one save of 2^64-1
- * would make that consumer skip everything stored later. A save up to what
- * this hub saw stored goes straight to the store; a higher one first reads
- * the record just below it: if that record exists the save is genuine (a
- * consumer saves i after reading record i - 1), otherwise it is lowered to
- * what the hub knows exists, or dropped. Only authenticated clients can
- * stop a client from moving another consumer within the stored range. */
-typedef struct index_check_ctx {
-  ockami_stream_service *svc;
-  uint64_t index;
-  size_t client_len, stream_len;
-  char bytes[]; /* client ‖ stream */
-} index_check_ctx;
-
-static void index_store_save(ockami_stream_service *svc, const char *client, size_t client_len,
-                             const char *stream, size_t stream_len, uint64_t index) {
-  int rc = ockami_store_index_save(svc->store, client, client_len, stream, stream_len, index,
-                                   index_saved, svc);
-  if (rc)
-    LOG_DEBUG(MOD, "index save refused: %s", ockam_strerror(rc));
-  else
-    svc->pending_index++;
-}
-
-static void index_checked(void *arg, int status, ockami_records *recs) {
-  index_check_ctx *c = arg;
-  ockami_stream_service *svc = c->svc;
-  svc->pending_index--;
-  const char *client = c->bytes, *stream = c->bytes + c->client_len;
-  uint64_t index = c->index;
-  if (svc->state != OCKAMI_SVC_RUNNING) {
-    free(c);
-    return;
-  }
-  ockami_stream *st = ockami_map_get(&svc->streams, stream, c->stream_len);
-  if (status) {
-    LOG_DEBUG(MOD, "index save check failed: %s", ockam_strerror(status));
-    index = 0;
-  } else if (recs->count) {
-    if (st) ockami_stream_seen(st, recs->items[recs->count - 1].index);
-  } else {
-    /* Nothing at index - 1 or later: the save points past the end. */
-    uint64_t end = st ? st->next_seen : 0;
-    svc->stats.index_clamped++;
-    LOG_DEBUG(MOD, "index save (%.*s, %.*s) at %" PRIu64 " is past the stream's end; %s %" PRIu64,
-              (int)c->client_len, client, (int)c->stream_len, stream, index,
-              end ? "lowered to" : "dropped, end", end);
-    index = end;
-  }
-  if (index) index_store_save(svc, client, c->client_len, stream, c->stream_len, index);
-  free(c);
-}
-
-static void index_save(ockami_stream_service *svc, const char *from, const ockami_sp_msg *req) {
-  const ockami_sp_str *cl = &req->u.index_req.client_id, *sn = &req->u.index_req.stream_name;
-  uint64_t index = req->u.index_req.index;
-  ockami_stream *st = ockami_map_get(&svc->streams, sn->p, sn->len);
-  if (index == 0 || (st && index <= st->next_seen)) {
-    index_store_save(svc, cl->p, cl->len, sn->p, sn->len, index);
-    return;
-  }
-  if (ockami_store_check_client(cl->p, cl->len) || ockami_store_check_stream(sn->p, sn->len)) {
-    LOG_DEBUG(MOD, "%s: index save with a bad name dropped", from);
-    return;
-  }
-  index_check_ctx *c = calloc(1, sizeof *c + cl->len + sn->len);
-  if (!c) return;
-  c->svc = svc;
-  c->index = index;
-  c->client_len = cl->len;
-  c->stream_len = sn->len;
-  memcpy(c->bytes, cl->p, cl->len);
-  memcpy(c->bytes + cl->len, sn->p, sn->len);
-  int rc = ockami_store_read(svc->store, sn->p, sn->len, index - 1, 1, 1, index_checked, c);
-  if (rc) {
-    LOG_DEBUG(MOD, "%s: index save refused: %s", from, ockam_strerror(rc));
-    free(c);
-    return;
-  }
-  svc->pending_index++;
-}
-
-static int index_handle(ockam_worker *w, ockam_message *m) {
-  ockami_stream_service *svc = ockam_worker_user(w);
-  if (!svc) return OCKAM_OK;
-  char buf[OCKAM_ADDRESS_MAX_LEN + 1];
-  const char *from = arrival_address(w, m, buf, sizeof buf);
-  size_t len;
-  const uint8_t *p = ockam_message_payload(m, &len);
-  ockami_sp_msg req;
-  int rc = ockami_sp_decode_request(p, len, &req);
-  if (!rc && req.kind != OCKAMI_SP_INDEX_GET && req.kind != OCKAMI_SP_INDEX_SAVE)
-    rc = OCKAM_ENOTSUP;
-  if (rc) {
-    /* Spec §7.5: decode errors are only logged. */
-    svc->stats.invalid++;
-    LOG_DEBUG(MOD, "%s: invalid index request (%zu bytes): %s", from, len, ockam_strerror(rc));
-    return OCKAM_OK;
-  }
-  if (svc->pending_index >= OCKAM_STREAM_PENDING_INDEX_OPS) {
-    LOG_WARN(MOD, "%s: %" PRIu32 " index operations pending; request dropped", from,
-             svc->pending_index);
-    return OCKAM_EFULL;
-  }
-  if (req.kind == OCKAMI_SP_INDEX_GET) {
-    index_get(svc, from, ockam_message_return(m), &req);
-    return OCKAM_OK;
-  }
-  index_save(svc, from, &req);
-  return OCKAM_OK;
-}
-
-static void index_stopped(ockam_worker *w) {
-  ockami_stream_service *svc = ockam_worker_user(w);
-  if (svc) svc->index_worker = NULL;
-}
-
-static const ockam_worker_ops index_ops = {index_handle, index_stopped};
 
 /* ---- start / stop -------------------------------------------------------------- */
 
@@ -935,7 +628,7 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
     rc = map_open_error(rc);
   }
   if (!rc && strcmp(ops->name, "memory") != 0) {
-    rc = registry_open(svc, &so);
+    rc = ockami_stream_registry_open(svc, &so);
     if (rc) rc = map_open_error(rc);
   }
   const char *saddrs[OCKAMI_STREAM_ALIASES_MAX], *iaddrs[OCKAMI_STREAM_ALIASES_MAX];
@@ -946,11 +639,12 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
   if (!rc)
     rc = ockam_worker_start(node, saddrs, svc->naliases, &service_ops, svc, &svc->service_worker);
   if (!rc)
-    rc = ockam_worker_start(node, iaddrs, svc->naliases, &index_ops, svc, &svc->index_worker);
+    rc = ockam_worker_start(node, iaddrs, svc->naliases, &ockami_stream_index_ops, svc,
+                            &svc->index_worker);
   if (!rc) rc = ockam_node_subscribe_conn_events(node, on_conn_event, svc, &svc->conn_sub);
   if (!rc && svc->registry)
     rc = ockam_timer_start(node, OCKAM_STREAM_REGISTRY_POLL_MS, OCKAM_STREAM_REGISTRY_POLL_MS,
-                           registry_poll, svc, &svc->registry_timer);
+                           ockami_stream_registry_poll, svc, &svc->registry_timer);
   svc->idle_expiry_ms = opts->stream_idle_expiry_ms;
   if (!rc && svc->idle_expiry_ms) {
     /* Swept at a quarter of the expiry, between 100 ms and a minute. */
@@ -1010,7 +704,7 @@ void ockami_stream_service_stop(ockami_stream_service *svc) {
   while ((e = ockami_map_next(&svc->streams, &bucket, e))) {
     ockami_stream *st = e->value;
     ockami_stream_worker_stop(st);
-    stream_free(st);
+    ockami_stream_free(st);
   }
   ockami_map_free(&svc->streams);
   ockami_map_free(&svc->by_addr);
