@@ -90,6 +90,10 @@
 /* Bytes all connections of a transport read in one loop iteration before
  * reading waits for the next one (after the node delivered what came in). */
 #define OCKAM_TCP_READ_BURST (1024u * 1024u)
+/* Bytes all connections of a transport may hold in incomplete frames. Past
+ * it the connection whose partial frame is oldest is closed, so peers that
+ * start frames and never finish them cannot grow memory with their number. */
+#define OCKAM_TCP_PARTIAL_BUDGET (16u * 1024u * 1024u)
 /* How long the local address of a closed accepted connection stays known, so
  * late replies to it are dropped quietly (milliseconds), and how many. */
 #define OCKAM_TCP_RETIRED_MS 35000u

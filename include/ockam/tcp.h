@@ -107,6 +107,8 @@ typedef struct ockam_tcp_stats {
   uint64_t dropped_budget;     /* frames dropped: output budget of all connections used up */
   uint64_t output_bytes;       /* bytes queued for writing on all connections now */
   uint64_t output_bytes_max;   /* ... and at most so far */
+  uint64_t closed_partial;     /* closed: oldest partial frame when the partial budget ran out */
+  uint64_t partial_bytes;      /* bytes held for incomplete frames now */
 } ockam_tcp_stats;
 
 /* Create the transport on node (opts may be NULL). Only one per node.

@@ -60,6 +60,7 @@ void ockami_tcp_conn_unlink_free(conn *c) {
     ockam_worker_stop(w);
   }
   ockami_buf_free(&c->rbuf);
+  ockami_tcp_rbuf_counted(c);
   ockami_buf_free(&c->pending);
   ockami_buf_free(&c->inflight);
   free(c->peer);
@@ -221,6 +222,15 @@ int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m) {
 
 /* ---- reading -------------------------------------------------------------- */
 
+/* Keeps tcp->partial_bytes equal to the sum of the connections' rbuf.cap. */
+void ockami_tcp_rbuf_counted(conn *c) {
+  ockam_tcp *tcp = c->tcp;
+  tcp->partial_bytes -= c->rbuf_counted;
+  c->rbuf_counted = c->rbuf.cap;
+  tcp->partial_bytes += c->rbuf_counted;
+  tcp->stats.partial_bytes = tcp->partial_bytes;
+}
+
 /* Reads land in the transport's shared buffer; a connection holds bytes of
  * its own only while a frame is incomplete (then reads append to them). */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -237,6 +247,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = uv_buf_init(NULL, 0);
     return;
   }
+  ockami_tcp_rbuf_counted(c);
   *buf = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(need - c->rbuf.len));
 }
 
@@ -319,6 +330,27 @@ static bool handle_frame(conn *c, const uint8_t *p, size_t n) {
 
 static void burst_cb(uv_check_t *h);
 
+/* While the connections hold more than OCKAM_TCP_PARTIAL_BUDGET bytes in
+ * incomplete frames, closes the one whose partial frame is oldest (a peer that
+ * starts frames and never finishes them). Returns false when `self` was closed. */
+static bool enforce_partial_budget(ockam_tcp *tcp, conn *self) {
+  while (tcp->partial_bytes > OCKAM_TCP_PARTIAL_BUDGET) {
+    conn *victim = NULL;
+    for (conn *c = tcp->conns; c; c = c->next)
+      if (c->state == CONN_OPEN && c->rbuf.cap &&
+          (!victim || c->partial_since_ms < victim->partial_since_ms))
+        victim = c;
+    if (!victim) return true;
+    tcp->stats.closed_partial++;
+    LOG_WARN(MOD, "closing connection %s: incomplete frames of all connections over %u bytes",
+             victim->peer, OCKAM_TCP_PARTIAL_BUDGET);
+    bool is_self = victim == self;
+    ockami_tcp_conn_lost(victim, UV_ENOBUFS);
+    if (is_self) return false;
+  }
+  return true;
+}
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   sock *s = stream->data;
   conn *c = s->c;
@@ -361,11 +393,15 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
       ockami_tcp_conn_lost(c, UV_ENOMEM);
       return;
     }
+    if (off < len) c->partial_since_ms = c->last_rx_ms;
   } else if (off == c->rbuf.len) {
     ockami_buf_free(&c->rbuf); /* the partial frame is complete: give its memory back */
   } else {
     ockami_buf_consume(&c->rbuf, off);
+    c->partial_since_ms = c->last_rx_ms; /* a new partial frame starts */
   }
+  ockami_tcp_rbuf_counted(c);
+  if (!enforce_partial_budget(tcp, c)) return;
   if (ockami_node_queue_len(tcp->node) > OCKAM_NODE_QUEUE_HIGH_WATER) pause_reading(c, PAUSE_NODE);
   /* What one loop iteration reads is bounded: the node delivers it before
    * more comes in, so frames waiting in the node stay bounded in bytes too. */

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "ockam/limits.h"
 #include "ockam/log.h"
 #include "ockam/node.h"
 #include "ockam/tcp.h"
@@ -249,12 +250,55 @@ static void test_bad_frame_closes_only_its_connection(void **state) {
   teardown(f);
 }
 
+/* Peers that start the largest frame and never finish it: the memory held for
+ * incomplete frames stays within OCKAM_TCP_PARTIAL_BUDGET whatever their
+ * number; the oldest such connection is closed first; others keep working. */
+static void test_partial_frames_bounded(void **state) {
+  (void)state;
+  fixture *f = setup();
+  enum { N = OCKAM_TCP_PARTIAL_BUDGET / 65537 + 40 };
+  static int fds[N];
+  const uint8_t start[3] = {0xff, 0xff, 0x00}; /* says 65,535 bytes, sends two */
+  for (int i = 0; i < N; i++) {
+    fds[i] = dial(f);
+    send_all(f, fds[i], start, sizeof start);
+    assert_int_equal(ockam_node_run_until(f->node, 2, NULL, NULL), OCKAM_OK);
+    /* A second piece: the connection now reserves room for the whole frame. */
+    send_all(f, fds[i], start + 2, 1);
+    assert_int_equal(ockam_node_run_until(f->node, 2, NULL, NULL), OCKAM_OK);
+  }
+  ockam_tcp_stats st;
+  for (int i = 0; i < ARRIVE_MS / 10; i++) {
+    ockam_tcp_get_stats(f->tcp, &st);
+    if (st.closed_partial) break;
+    assert_int_equal(ockam_node_run_until(f->node, 10, NULL, NULL), OCKAM_OK);
+  }
+  ockam_tcp_get_stats(f->tcp, &st);
+  if (!st.closed_partial)
+    fail_msg("accepted %llu rejected %llu open %u partial %llu", (unsigned long long)st.accepted,
+             (unsigned long long)st.rejected, st.open_connections,
+             (unsigned long long)st.partial_bytes);
+  assert_true(st.partial_bytes <= OCKAM_TCP_PARTIAL_BUDGET);
+  if (!closed_by_node(f, fds[0])) fail_msg("the oldest partial frame's connection stayed open");
+  /* A newcomer with complete frames is served. */
+  int good = dial(f);
+  uint8_t b[256];
+  size_t n = frame(b, sizeof b, "still");
+  send_all(f, good, b, n);
+  run_until_recorded(f, 1);
+  assert_string_equal(f->rec.texts[0], "still");
+  close(good);
+  for (int i = 0; i < N; i++) close(fds[i]);
+  teardown(f);
+}
+
 int main(void) {
   if (!getenv("OCKAM_LOG")) ockam_log_set_level(OCKAM_LOG_ERROR);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frame_split_across_reads),
       cmocka_unit_test(test_many_frames_in_one_read),
       cmocka_unit_test(test_bad_frame_closes_only_its_connection),
+      cmocka_unit_test(test_partial_frames_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

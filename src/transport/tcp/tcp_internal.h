@@ -63,8 +63,10 @@ struct conn {
   ockam_worker *worker; /* accepted: routes 0#<addr> back to this socket */
   sock *s;
   ockami_buf rbuf;
-  ockami_buf pending;  /* frames waiting */
-  ockami_buf inflight; /* frames being written, from a frame boundary */
+  size_t rbuf_counted;       /* rbuf.cap as counted in tcp->partial_bytes */
+  uint64_t partial_since_ms; /* loop time rbuf last went from empty to in use */
+  ockami_buf pending;        /* frames waiting */
+  ockami_buf inflight;       /* frames being written, from a frame boundary */
   size_t inflight_off;
   uint32_t backoff_ms;
   ockam_timer *timer;
@@ -112,6 +114,7 @@ struct ockam_tcp {
   uv_check_t burst; /* after each poll: the read burst starts again */
   bool burst_active;
   size_t burst_bytes;      /* read in this loop iteration, all connections */
+  size_t partial_bytes;    /* held by all connections for incomplete frames */
   ockami_map per_ip;       /* ip -> number of accepted connections (as a pointer-sized count) */
   uint32_t outgoing_count; /* outgoing connections (any state) */
   char **allow;            /* destinations opened on first use */
@@ -123,6 +126,7 @@ enum { PAUSE_NODE = 1, PAUSE_OUTPUT = 2, PAUSE_BURST = 4 };
 
 extern const ockam_worker_ops ockami_tcp_accepted_ops;
 void ockami_tcp_conn_lost(conn *c, int err);
+void ockami_tcp_rbuf_counted(conn *c);
 conn *ockami_tcp_conn_new(ockam_tcp *tcp, const char *peer, size_t peer_len, bool outgoing);
 void ockami_tcp_conn_opened(conn *c);
 void ockami_tcp_conn_publish(conn *c, ockam_conn_event_kind kind, int err);

@@ -21,6 +21,7 @@ void ockami_tcp_conn_lost(conn *c, int err) {
   c->read_paused = false;
   c->pause_why = 0;
   ockami_buf_free(&c->rbuf);
+  ockami_tcp_rbuf_counted(c);
   c->last_error = err;
   if (was_open && tcp->stats.open_connections) tcp->stats.open_connections--;
   if (!c->outgoing || tcp->closing) {
