@@ -72,6 +72,9 @@ static bool same_msg(const ockami_sp_msg *a, const ockami_sp_msg *b) {
              (!a->u.index.has_index || a->u.index.index == b->u.index.index);
     case OCKAMI_SP_ERROR:
       return same_str(a->u.error.reason, b->u.error.reason);
+    case OCKAMI_SP_DELETE:
+    case OCKAMI_SP_DELETED:
+      return same_str(a->u.del.name, b->u.del.name);
     default:
       return false;
   }
