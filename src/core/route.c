@@ -113,41 +113,29 @@ bool ockami_tcp_address_valid(const uint8_t *v, size_t len) {
   return ockami_tcp_address_parse(v, len, NULL, NULL, NULL);
 }
 
-static int check_hop(const ockam_route *r, size_t len) {
+/* Insert one hop at byte offset `at` (0 = front, r->len = back). */
+static int insert_hop(ockam_route *r, size_t at, uint8_t type, const void *value, size_t len) {
+  if (!r || (len && !value)) return OCKAM_EINVAL;
   if (len > OCKAM_ADDRESS_MAX_LEN) return OCKAM_EOVERFLOW;
   if (r->count >= OCKAM_ROUTE_MAX_HOPS) return OCKAM_EOVERFLOW;
+  if (type == OCKAM_ADDRESS_TCP && !ockami_tcp_address_valid(value, len)) return OCKAM_EADDR;
+  int rc = reserve(r, 2 + len);
+  if (rc) return rc;
+  if (r->len > at) memmove(r->buf + at + 2 + len, r->buf + at, r->len - at);
+  r->buf[at] = type;
+  r->buf[at + 1] = (uint8_t)len;
+  if (len) memcpy(r->buf + at + 2, value, len);
+  r->len += (uint32_t)(2 + len);
+  r->count++;
   return OCKAM_OK;
 }
 
 int ockam_route_append(ockam_route *r, uint8_t type, const void *value, size_t len) {
-  if (!r || (len && !value)) return OCKAM_EINVAL;
-  int rc = check_hop(r, len);
-  if (rc) return rc;
-  if (type == OCKAM_ADDRESS_TCP && !ockami_tcp_address_valid(value, len)) return OCKAM_EADDR;
-  rc = reserve(r, 2 + len);
-  if (rc) return rc;
-  r->buf[r->len] = type;
-  r->buf[r->len + 1] = (uint8_t)len;
-  if (len) memcpy(r->buf + r->len + 2, value, len);
-  r->len += (uint32_t)(2 + len);
-  r->count++;
-  return OCKAM_OK;
+  return insert_hop(r, r ? r->len : 0, type, value, len);
 }
 
 int ockam_route_prepend(ockam_route *r, uint8_t type, const void *value, size_t len) {
-  if (!r || (len && !value)) return OCKAM_EINVAL;
-  int rc = check_hop(r, len);
-  if (rc) return rc;
-  if (type == OCKAM_ADDRESS_TCP && !ockami_tcp_address_valid(value, len)) return OCKAM_EADDR;
-  rc = reserve(r, 2 + len);
-  if (rc) return rc;
-  if (r->len) memmove(r->buf + 2 + len, r->buf, r->len);
-  r->buf[0] = type;
-  r->buf[1] = (uint8_t)len;
-  if (len) memcpy(r->buf + 2, value, len);
-  r->len += (uint32_t)(2 + len);
-  r->count++;
-  return OCKAM_OK;
+  return insert_hop(r, 0, type, value, len);
 }
 
 static int parse_hop(const char *s, size_t n, uint8_t *type, const char **value, size_t *vlen) {
