@@ -167,30 +167,27 @@ static void index_save(ockami_stream_service *svc, const char *from, const ockam
 static int index_handle(ockam_worker *w, ockam_message *m) {
   ockami_stream_service *svc = ockam_worker_user(w);
   if (!svc) return OCKAM_OK;
-  char buf[OCKAM_ADDRESS_MAX_LEN + 1];
-  const char *from = ockami_stream_arrival_address(w, m, buf, sizeof buf);
-  size_t len;
-  const uint8_t *p = ockam_message_payload(m, &len);
-  ockami_sp_msg req;
-  int rc = ockami_sp_decode_request(p, len, &req);
-  if (!rc && req.kind != OCKAMI_SP_INDEX_GET && req.kind != OCKAMI_SP_INDEX_SAVE)
+  ockami_stream_request rq;
+  int rc = ockami_stream_request_read(w, m, &rq);
+  if (!rc && rq.msg.kind != OCKAMI_SP_INDEX_GET && rq.msg.kind != OCKAMI_SP_INDEX_SAVE)
     rc = OCKAM_ENOTSUP;
   if (rc) {
     /* Spec §7.5: decode errors are only logged. */
     svc->stats.invalid++;
-    LOG_DEBUG(MOD, "%s: invalid index request (%zu bytes): %s", from, len, ockam_strerror(rc));
+    LOG_DEBUG(MOD, "%s: invalid index request (%zu bytes): %s", rq.from, rq.len,
+              ockam_strerror(rc));
     return OCKAM_OK;
   }
   if (svc->pending_index >= OCKAM_STREAM_PENDING_INDEX_OPS) {
-    LOG_WARN(MOD, "%s: %" PRIu32 " index operations pending; request dropped", from,
+    LOG_WARN(MOD, "%s: %" PRIu32 " index operations pending; request dropped", rq.from,
              svc->pending_index);
     return OCKAM_EFULL;
   }
-  if (req.kind == OCKAMI_SP_INDEX_GET) {
-    index_get(svc, from, ockam_message_return(m), &req);
+  if (rq.msg.kind == OCKAMI_SP_INDEX_GET) {
+    index_get(svc, rq.from, rq.ret, &rq.msg);
     return OCKAM_OK;
   }
-  index_save(svc, from, &req);
+  index_save(svc, rq.from, &rq.msg);
   return OCKAM_OK;
 }
 

@@ -211,9 +211,20 @@ void ockami_stream_free(ockami_stream *st);
 int ockami_stream_activate(ockami_stream *st);
 /* Forgets a deleted stream: stops its worker, answers its parked pulls. */
 void ockami_stream_retire(ockami_stream *st);
-/* The local address a message arrived at, for the reply's `from`. */
-const char *ockami_stream_arrival_address(ockam_worker *w, const ockam_message *m, char *buf,
-                                          size_t cap);
+/* One request as the stream and index services receive it. `from` is the
+ * local address it arrived at (the reply's `from`); it may point into
+ * from_buf, so the struct is not copied. */
+typedef struct ockami_stream_request {
+  const char *from;
+  const ockam_route *ret;
+  const uint8_t *p;
+  size_t len;
+  ockami_sp_msg msg;
+  char from_buf[OCKAM_ADDRESS_MAX_LEN + 1];
+} ockami_stream_request;
+/* Fills rq from m and decodes its payload: the decoder's 0 or OCKAM_E* code
+ * (every field but msg is set either way). */
+int ockami_stream_request_read(ockam_worker *w, const ockam_message *m, ockami_stream_request *rq);
 
 /* ---- stream_registry.c -------------------------------------------------------- */
 

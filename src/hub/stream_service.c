@@ -103,8 +103,7 @@ void ockami_stream_invalid(ockami_stream_service *svc, const char *from, const o
 
 /* The local address a message was sent to (one of the worker's aliases),
  * so replies come from the address the client used. */
-const char *ockami_stream_arrival_address(ockam_worker *w, const ockam_message *m, char *buf,
-                                          size_t cap) {
+static const char *arrival_address(ockam_worker *w, const ockam_message *m, char *buf, size_t cap) {
   ockam_address a;
   if (ockami_route_first(ockam_message_onward(m), &a) && a.type == OCKAM_ADDRESS_LOCAL &&
       a.len < cap && !memchr(a.value, 0, a.len)) {
@@ -113,6 +112,13 @@ const char *ockami_stream_arrival_address(ockam_worker *w, const ockam_message *
     return buf;
   }
   return ockam_worker_address(w);
+}
+
+int ockami_stream_request_read(ockam_worker *w, const ockam_message *m, ockami_stream_request *rq) {
+  rq->from = arrival_address(w, m, rq->from_buf, sizeof rq->from_buf);
+  rq->ret = ockam_message_return(m);
+  rq->p = ockam_message_payload(m, &rq->len);
+  return ockami_sp_decode_request(rq->p, rq->len, &rq->msg);
 }
 
 /* ---- streams ---------------------------------------------------------------- */
@@ -498,22 +504,17 @@ static void expiry_sweep(void *arg) {
 static int service_handle(ockam_worker *w, ockam_message *m) {
   ockami_stream_service *svc = ockam_worker_user(w);
   if (!svc) return OCKAM_OK;
-  char buf[OCKAM_ADDRESS_MAX_LEN + 1];
-  const char *from = ockami_stream_arrival_address(w, m, buf, sizeof buf);
-  size_t len;
-  const uint8_t *p = ockam_message_payload(m, &len);
-  const ockam_route *ret = ockam_message_return(m);
-  ockami_sp_msg req;
-  int rc = ockami_sp_decode_request(p, len, &req);
-  if (!rc && req.kind == OCKAMI_SP_DELETE) {
-    service_delete(svc, from, ret, &req);
+  ockami_stream_request rq;
+  int rc = ockami_stream_request_read(w, m, &rq);
+  if (!rc && rq.msg.kind == OCKAMI_SP_DELETE) {
+    service_delete(svc, rq.from, rq.ret, &rq.msg);
     return OCKAM_OK;
   }
-  if (rc || req.kind != OCKAMI_SP_CREATE) {
-    ockami_stream_invalid(svc, from, ret, p, len, rc ? rc : OCKAM_ENOTSUP);
+  if (rc || rq.msg.kind != OCKAMI_SP_CREATE) {
+    ockami_stream_invalid(svc, rq.from, rq.ret, rq.p, rq.len, rc ? rc : OCKAM_ENOTSUP);
     return OCKAM_OK;
   }
-  service_create(svc, from, ret, &req, p, len);
+  service_create(svc, rq.from, rq.ret, &rq.msg, rq.p, rq.len);
   return OCKAM_OK;
 }
 
