@@ -19,34 +19,38 @@ static int skip_fixed(ockami_reader *r, size_t n) {
   return ockami_read_fixed(r, n, &p);
 }
 
+/* An enum tag: a BARE uint (spec §0; one byte when written minimally, but a
+ * longer encoding is the same value, as change.c reads it) that must be <= max. */
+static int read_tag(ockami_reader *r, uint64_t max, uint64_t *out) {
+  int rc = ockami_read_uint(r, out);
+  if (!rc && *out > max) rc = OCKAM_EMALFORMED;
+  return rc;
+}
+
 /* KeyAttributes { label: String, meta: MetaKeyAttributes } */
 static int skip_key_attributes(ockami_reader *r) {
-  uint8_t meta = 0, stype = 0, persistence = 0;
-  uint64_t length;
+  uint64_t meta = 0, stype = 0, persistence = 0, length;
   int rc = skip_string(r, OCKAMI_AUTH_STRING_MAX);
-  if (!rc) rc = ockami_read_u8(r, &meta);
-  if (!rc && meta > 1) rc = OCKAM_EMALFORMED;
+  if (!rc) rc = read_tag(r, 1, &meta);
   if (!rc && meta == 1) {
     /* SecretAttributes { stype: 0..4, persistence: 0..1, length: u64 LE } */
-    if (!(rc = ockami_read_u8(r, &stype)) && !(rc = ockami_read_u8(r, &persistence)))
+    if (!(rc = read_tag(r, 4, &stype)) && !(rc = read_tag(r, 1, &persistence)))
       rc = ockami_read_u64le(r, &length);
-    if (!rc && (stype > 4 || persistence > 1)) rc = OCKAM_EMALFORMED;
   }
   return rc;
 }
 
 /* ProfileChange { version: u8, attributes: map, change_type: CreateKey | RotateKey } */
 static int skip_change(ockami_reader *r) {
-  uint8_t version, type;
-  uint64_t nattr;
+  uint8_t version;
+  uint64_t nattr, type = 0;
   int rc = ockami_read_u8(r, &version);
   if (!rc) rc = ockami_read_uint_max(r, OCKAMI_AUTH_ATTRIBUTES_MAX, &nattr);
   for (uint64_t i = 0; !rc && i < nattr; i++) {
     rc = skip_string(r, OCKAMI_AUTH_STRING_MAX);
     if (!rc) rc = skip_string(r, OCKAMI_AUTH_STRING_MAX);
   }
-  if (!rc) rc = ockami_read_u8(r, &type);
-  if (!rc && type > 1) rc = OCKAM_EMALFORMED;
+  if (!rc) rc = read_tag(r, 1, &type);
   /* {Create,Rotate}KeyChangeData { key_attributes, public_key: Vec<u8> } */
   if (!rc) rc = skip_key_attributes(r);
   const uint8_t *key;
@@ -59,8 +63,7 @@ static int skip_change(ockami_reader *r) {
 
 int ockami_contact_span(ockami_reader *r, const uint8_t **start, size_t *len) {
   size_t from = r->pos;
-  uint64_t nevents, nchanges;
-  uint8_t proof_tag, sig_type;
+  uint64_t nevents, nchanges, tag;
   int rc = skip_string(r, OCKAMI_AUTH_STRING_MAX); /* identifier */
   if (!rc) rc = ockami_read_uint_max(r, OCKAMI_AUTH_EVENTS_MAX, &nevents);
   for (uint64_t e = 0; !rc && e < nevents; e++) {
@@ -70,9 +73,8 @@ int ockami_contact_span(ockami_reader *r, const uint8_t **start, size_t *len) {
     if (!rc) rc = ockami_read_uint_max(r, OCKAMI_AUTH_CHANGES_MAX, &nchanges);
     for (uint64_t c = 0; !rc && c < nchanges; c++) rc = skip_change(r);
     /* ProfileChangeProof::Signature(Signature { RootSign, [u8; 64] }) */
-    if (!rc) rc = ockami_read_u8(r, &proof_tag);
-    if (!rc) rc = ockami_read_u8(r, &sig_type);
-    if (!rc && (proof_tag != 0 || sig_type != 0)) rc = OCKAM_EMALFORMED;
+    if (!rc) rc = read_tag(r, 0, &tag);
+    if (!rc) rc = read_tag(r, 0, &tag);
     if (!rc) rc = skip_fixed(r, 64);
   }
   if (!rc && r->pos - from > OCKAMI_AUTH_CONTACT_MAX) rc = OCKAM_EOVERFLOW;

@@ -16,6 +16,7 @@
 #include "test_hex.h"
 
 #include "bare.h"
+#include "change.h"
 #include "cipher.h"
 #include "identity_msgs.h"
 #include "message.h"
@@ -225,6 +226,36 @@ static void test_contact_span_rotation(void **state) {
   assert_int_equal(m.contact_len, 634);
 }
 
+/* Enum tags are BARE uints: a tag written in two bytes (81 00 for 1) is the
+ * same value. The change-history decoder reads it so; the walk that finds
+ * where the Contact ends must agree, or a Contact the verifier takes would be
+ * dropped as undecodable. */
+static void test_contact_span_long_tag(void **state) {
+  (void)state;
+  const vec *bob = &vecs[V_BOB_CONTACT];
+  uint8_t buf[1024];
+  /* identifier (65) | count (1) | id (32) | prev (32) | 1 change | version |
+   * no attributes | CreateKey | label "OCKAM_PUK" (10) | meta tag at 144 */
+  assert_int_equal(bob->p[134], 9);
+  assert_int_equal(bob->p[144], 1);
+  memcpy(buf, bob->p, 144);
+  buf[144] = 0x81;
+  buf[145] = 0x00;
+  memcpy(buf + 146, bob->p + 145, bob->len - 145);
+  size_t n = bob->len + 1;
+  ockami_history h;
+  assert_int_equal(ockami_history_decode_unverified(buf, n, &h), 0);
+  ockami_history_clear(&h);
+  buf[n] = 0x40;
+  memcpy(buf + n + 1, vecs[V_PROOF_BOB].p, 64);
+  ockami_auth_msg m;
+  assert_int_equal(ockami_auth_request_decode(buf, n + 65, &m), 0);
+  assert_int_equal(m.contact_len, n);
+  /* Still a tag: 82 00 (2) is no MetaKeyAttributes variant. */
+  buf[144] = 0x82;
+  assert_int_equal(ockami_auth_request_decode(buf, n + 65, &m), OCKAM_EMALFORMED);
+}
+
 /* --- inner TransportMessages and channel payloads -------------------------------------- */
 
 static ockam_message *tm(const char *on1, const char *on2, const char *re1, const char *re2,
@@ -383,6 +414,7 @@ int main(void) {
       cmocka_unit_test(test_encode_vectors),
       cmocka_unit_test(test_decode_vectors),
       cmocka_unit_test(test_contact_span_rotation),
+      cmocka_unit_test(test_contact_span_long_tag),
       cmocka_unit_test(test_inner_messages),
       cmocka_unit_test(test_local_info),
       cmocka_unit_test(test_malformed),
