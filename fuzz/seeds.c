@@ -6,7 +6,7 @@
  * plus inputs built with the library's own encoders for what the vectors do
  * not cover (every stream-protocol message kind, CLI argument lists, text
  * routes, storage contents, node programs, contacts of a fresh and of a
- * rotated identity).
+ * rotated identity, the identity channel's handshake messages).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "bare.h"
+#include "identity_msgs.h"
 #include "ockam/identity.h"
 #include "ockam/limits.h"
 #include "stream_proto.h"
@@ -147,6 +148,30 @@ static const char *const xx_msgs[][2] = {
      "f83db32a425e04d8f510c58a43325fbc56"},
     {"m1p", "358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254746573745f6d73675f30"},
 };
+
+/* fuzz_identity_msgs: [mode] then a Request (0), Response (1), Confirm (2)
+ * or a bare Contact (3), around the contact of an identity rotated r times. */
+static void put_identity_msgs(int r, const uint8_t *contact, size_t clen) {
+  static const char *const kinds[4] = {"request", "response", "confirm", "contact"};
+  uint8_t proof[OCKAMI_AUTH_PROOF_LEN];
+  memset(proof, 0x5a, sizeof proof);
+  for (uint8_t mode = 0; mode < 4; mode++) {
+    ockami_buf b = OCKAMI_BUF_INIT;
+    int rc = ockami_buf_append(&b, &mode, 1);
+    if (!rc && mode == 0) rc = ockami_auth_request_encode(&b, contact, clen, proof);
+    if (!rc && mode == 1) rc = ockami_auth_response_encode(&b, contact, clen, proof, "3fa1c0de");
+    if (!rc && mode == 2) rc = ockami_auth_confirm_encode(&b, "3fa1c0de");
+    if (!rc && mode == 3) rc = ockami_buf_append(&b, contact, clen);
+    if (rc) {
+      fprintf(stderr, "fuzz_seeds: cannot encode an identity channel message\n");
+      exit(1);
+    }
+    char name[48];
+    snprintf(name, sizeof name, "%s-%d-rotations", kinds[mode], r);
+    put_buf("fuzz_identity_msgs", name, &b);
+    ockami_buf_free(&b);
+  }
+}
 
 int main(int argc, char **argv) {
   if (argc != 3) {
@@ -385,6 +410,7 @@ int main(int argc, char **argv) {
           char name[32];
           snprintf(name, sizeof name, "contact-%d-rotations", r);
           put("fuzz_contact", name, contact, clen);
+          put_identity_msgs(r, contact, clen);
         }
         if (ockam_identity_rotate(ident) != OCKAM_OK) break;
       }
