@@ -69,6 +69,9 @@ static void parse(const uint8_t *data, size_t size, parsed *out) {
   FUZZ_CHECK(out->rc == 0 || out->rc == 1 || out->rc == -1);
   ockam_hub_options *o = &out->o.hub;
   if (out->rc == 0) {
+    /* Strings read from a --config file (one the input happened to name)
+     * point into out->o.strings instead of argv. */
+    bool from_file = out->o.strings.n > 0;
     FUZZ_CHECK(o->store && (!strcmp(o->store, "memory") || !strcmp(o->store, "lmdb") ||
                             !strcmp(o->store, "jetstream")));
     FUZZ_CHECK(o->replicas >= 1 && o->replicas <= 5);
@@ -76,12 +79,12 @@ static void parse(const uint8_t *data, size_t size, parsed *out) {
     FUZZ_CHECK(o->listen_backlog >= 1 && o->listen_backlog <= INT32_MAX);
     FUZZ_CHECK(o->max_streams && o->max_connections && o->max_forwarders && o->max_pending_pushes &&
                o->max_pending_bytes && o->long_poll_max_ms);
-    FUZZ_CHECK(valid_string(o->listen, "listen", argv, argc));
-    FUZZ_CHECK(valid_string(o->store, "store", argv, argc));
-    FUZZ_CHECK(valid_string(o->data_dir, "data", argv, argc));
-    FUZZ_CHECK(valid_string(o->nats_url, "nats", argv, argc));
-    FUZZ_CHECK(valid_string(out->o.ready_file, "ready-file", argv, argc));
-    FUZZ_CHECK(valid_string(out->o.log, "log", argv, argc));
+    FUZZ_CHECK(from_file || valid_string(o->listen, "listen", argv, argc));
+    FUZZ_CHECK(from_file || valid_string(o->store, "store", argv, argc));
+    FUZZ_CHECK(from_file || valid_string(o->data_dir, "data", argv, argc));
+    FUZZ_CHECK(from_file || valid_string(o->nats_url, "nats", argv, argc));
+    FUZZ_CHECK(from_file || valid_string(out->o.ready_file, "ready-file", argv, argc));
+    FUZZ_CHECK(from_file || valid_string(out->o.log, "log", argv, argc));
   }
   keep(out->strs[0], o->listen);
   keep(out->strs[1], o->store);
@@ -91,7 +94,8 @@ static void parse(const uint8_t *data, size_t size, parsed *out) {
   keep(out->strs[5], out->o.log);
   /* Pointers die with argv; only the copies above are compared. */
   o->listen = o->store = o->data_dir = o->nats_url = NULL;
-  out->o.ready_file = out->o.log = NULL;
+  out->o.ready_file = out->o.log = out->o.config = out->o.log_format = NULL;
+  if (out->rc == 0) ockam_cli_hub_free(&out->o);
   for (int i = 0; i < argc; i++) free(copy[i]);
 }
 

@@ -1,10 +1,14 @@
 /* ockam hub: run a hub on this process's node. */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
+#include "logsink.h"
 #include "ockam/error.h"
 #include "ockam/limits.h"
 #include "ockam/log.h"
@@ -97,7 +101,15 @@ static const ockam_cli_option hub_options[] = {
     OCKAM_CLI_STR(T, ready_file, "ready-file", "ready_file", "PATH", NULL, NULL, NULL,
                   "write the bound HOST:PORT to PATH once listening"),
     OCKAM_CLI_STR(T, log, "log", "log", "LEVEL", NULL, NULL, check_log_level,
-                  "debug|info|warn|error|off (default: $OCKAM_LOG or info)"),
+                  "debug|info|warn|error|off, any case (default: $OCKAM_LOG or info)"),
+    OCKAM_CLI_STR(T, config, "config", NULL, "FILE", NULL, NULL, NULL,
+                  "read options from this INI file first (flags override it)"),
+    OCKAM_CLI_BOOL_OPT(T, check, "check", NULL,
+                       "check the options and the configuration file, then exit (0 = valid)"),
+    OCKAM_CLI_STR(T, log_format, "log-format", "log_format", "text|json", "text", "text|json", NULL,
+                  "log lines as text or as JSON objects"),
+    OCKAM_CLI_DURATION_OPT(T, hub.stats_interval_s, "stats-interval", "stats_interval", 1000, 0, 0,
+                           0, "log a statistics line this often (0 = never)"),
 };
 #undef T
 
@@ -108,15 +120,39 @@ const ockam_cli_spec ockam_hub_cli_spec = {
     .count = sizeof hub_options / sizeof hub_options[0],
 };
 
+/* Defaults, then the configuration file, then the flags: the flags are parsed
+ * twice, first to find --config (and to report a bad flag before the file is
+ * read). */
 int ockam_cli_parse_hub(int argc, char **argv, ockam_hub_cli *out) {
   memset(out, 0, sizeof *out);
   int rc = ockam_cli_parse(&ockam_hub_cli_spec, out, argc, argv, NULL);
   if (rc) return rc;
+  if (out->config) {
+    const char *path = out->config;
+    ockam_cli_defaults(&ockam_hub_cli_spec, out);
+    char err[512];
+    if (ockam_cli_config_load(&ockam_hub_cli_spec, out, path, "hub", &out->strings, err,
+                              sizeof err)) {
+      fprintf(stderr, "ockam hub: %s\n", err);
+      ockam_cli_hub_free(out);
+      return -1;
+    }
+    rc = ockam_cli_parse_args(&ockam_hub_cli_spec, out, argc, argv, NULL);
+    if (rc) { /* the first pass accepted the same flags */
+      ockam_cli_hub_free(out);
+      return rc;
+    }
+  }
   if (!strcmp(out->hub.store, "jetstream") && !out->hub.nats_url) {
-    fprintf(stderr, "ockam hub: --store jetstream needs --nats URL\n");
+    fprintf(stderr, "ockam hub: --store jetstream needs --nats URL (key nats_url)\n");
+    ockam_cli_hub_free(out);
     return -1;
   }
   return 0;
+}
+
+void ockam_cli_hub_free(ockam_hub_cli *o) {
+  ockam_cli_strings_free(&o->strings);
 }
 
 static int write_ready_file(const char *path, const char *bound) {
@@ -132,25 +168,49 @@ static int write_ready_file(const char *path, const char *bound) {
 int ockam_cmd_hub(int argc, char **argv) {
   ockam_hub_cli o;
   int prc = ockam_cli_parse_hub(argc, argv, &o);
-  if (prc) return prc > 0 ? 0 : 2;
-  if (o.log) {
-    ockam_log_level lvl;
-    if (ockam_log_level_parse(o.log, &lvl) == OCKAM_OK) ockam_log_set_level(lvl);
+  bool check = false;
+  for (int i = 1; i < argc && !check; i++) check = !strcmp(argv[i], "--check");
+  if (prc) return prc > 0 ? 0 : check ? 1 : 2;
+  if (o.check) {
+    printf("ockam hub: configuration OK\n");
+    ockam_cli_hub_free(&o);
+    return 0;
   }
+  ockam_log_level lvl = OCKAM_LOG_INFO; /* the hub's default; the library's is warn */
+  const char *env = getenv("OCKAM_LOG");
+  if (o.log)
+    (void)ockam_log_level_parse(o.log, &lvl); /* checked by the option table */
+  else if (env && ockam_log_level_parse(env, &lvl) != OCKAM_OK)
+    lvl = OCKAM_LOG_INFO;
+  ockam_log_set_level(lvl);
+  ockam_cli_log log;
+  ockam_cli_log_install(&log, o.log_format);
   ockam_node *node;
   int rc = ockam_node_create(&node);
   if (rc) {
-    fprintf(stderr, "ockam hub: %s\n", ockam_strerror(rc));
+    char line[256];
+    snprintf(line, sizeof line, "cannot start: %s", ockam_strerror(rc));
+    ockam_cli_log_line(&log, OCKAM_LOG_ERROR, line);
+    ockam_cli_log_uninstall(&log);
+    ockam_cli_hub_free(&o);
     return 1;
   }
   ockam_hub *hub;
   char bound[128] = "";
   rc = ockam_hub_start(node, &o.hub, bound, sizeof bound, &hub);
   if (rc) {
-    fprintf(stderr, "ockam hub: cannot start: %s\n", ockam_strerror(rc));
+    /* One line that keeps the cause: the first error logged while starting
+     * (it names the path or address and the system's reason). */
+    char line[640];
+    snprintf(line, sizeof line, "cannot start: %s",
+             log.first_error[0] ? log.first_error : ockam_strerror(rc));
     ockam_node_destroy(node);
+    ockam_cli_log_line(&log, OCKAM_LOG_ERROR, line);
+    ockam_cli_log_uninstall(&log);
+    ockam_cli_hub_free(&o);
     return 1;
   }
+  ockam_cli_log_started(&log);
   if (ockam_node_stop_on_signals(node) != OCKAM_OK)
     fprintf(stderr, "ockam hub: no signal handling\n");
   signal(SIGPIPE, SIG_IGN);
@@ -159,9 +219,11 @@ int ockam_cmd_hub(int argc, char **argv) {
   if (o.ready_file && write_ready_file(o.ready_file, bound) != 0)
     fprintf(stderr, "ockam hub: cannot write %s: %s\n", o.ready_file, strerror(errno));
   rc = ockam_node_run(node);
-  fprintf(stderr, "ockam hub: shutting down\n");
+  ockam_cli_log_line(&log, OCKAM_LOG_INFO, "shutting down");
   ockam_log_flush_suppressed();
   ockam_hub_stop(hub);
   ockam_node_destroy(node);
+  ockam_cli_log_uninstall(&log);
+  ockam_cli_hub_free(&o);
   return rc ? 1 : 0;
 }

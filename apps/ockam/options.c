@@ -175,7 +175,7 @@ void ockam_cli_defaults(const ockam_cli_spec *spec, void *dst) {
 
 const ockam_cli_option *ockam_cli_find_key(const ockam_cli_spec *spec, const char *key) {
   for (size_t i = 0; i < spec->count; i++)
-    if (!strcmp(spec->options[i].key, key)) return &spec->options[i];
+    if (spec->options[i].key && !strcmp(spec->options[i].key, key)) return &spec->options[i];
   return NULL;
 }
 
@@ -246,10 +246,72 @@ void ockam_cli_help(const ockam_cli_spec *spec, FILE *f) {
       fprintf(f, "times may end in ms, s, m, h or d; BYTES in KiB, MiB or GiB\n");
       break;
     }
+  /* Configuration keys: the flag with '_' for '-', and the exceptions. */
+  bool keys = false, odd = false;
+  for (size_t i = 0; i < spec->count; i++) {
+    const ockam_cli_option *o = &spec->options[i];
+    if (!o->key) continue;
+    keys = true;
+    char k[64];
+    snprintf(k, sizeof k, "%s", o->flag);
+    for (char *c = k; *c; c++)
+      if (*c == '-') *c = '_';
+    if (strcmp(k, o->key)) odd = true;
+  }
+  if (!keys) return;
+  fprintf(f, "in a --config file ([%s] section) each option's key is its flag with '_' for '-'",
+          spec->command);
+  if (odd) {
+    fprintf(f, ", except");
+    const char *sep = " ";
+    for (size_t i = 0; i < spec->count; i++) {
+      const ockam_cli_option *o = &spec->options[i];
+      char k[64];
+      snprintf(k, sizeof k, "%s", o->flag);
+      for (char *c = k; *c; c++)
+        if (*c == '-') *c = '_';
+      if (o->key && strcmp(k, o->key)) {
+        fprintf(f, "%s--%s: %s", sep, o->flag, o->key);
+        sep = ", ";
+      }
+    }
+  }
+  fprintf(f, "\n");
 }
 
 int ockam_cli_parse(const ockam_cli_spec *spec, void *dst, int argc, char **argv, int *operands) {
   ockam_cli_defaults(spec, dst);
+  return ockam_cli_parse_args(spec, dst, argc, argv, operands);
+}
+
+void ockam_cli_expected(const ockam_cli_option *o, char *buf, size_t cap) {
+  uint64_t max = field_max(o);
+  switch (o->type) {
+    case OCKAM_CLI_STRING:
+      if (o->choices)
+        snprintf(buf, cap, "one of %s", o->choices);
+      else
+        snprintf(buf, cap, "%s", o->arg ? o->arg : "a string");
+      break;
+    case OCKAM_CLI_BOOL:
+      snprintf(buf, cap, "true or false");
+      break;
+    case OCKAM_CLI_UINT:
+      snprintf(buf, cap, "a whole number from %" PRIu64 " to %" PRIu64, o->min, max);
+      break;
+    case OCKAM_CLI_SIZE:
+      snprintf(buf, cap, "a size in bytes (KiB, MiB, GiB suffixes) from %" PRIu64 " to %" PRIu64,
+               o->min, max);
+      break;
+    case OCKAM_CLI_DURATION:
+      snprintf(buf, cap, "a duration (ms, s, m, h, d; a bare number counts %s) from %" PRIu64,
+               o->unit_ms == 1000 ? "seconds" : "milliseconds", o->min);
+      break;
+  }
+}
+
+int ockam_cli_parse_args(const ockam_cli_spec *spec, void *dst, int argc, char **argv,
+                         int *operands) {
   int nops = 0;
   bool only_operands = false;
   for (int i = 1; i < argc; i++) {

@@ -34,7 +34,7 @@ typedef enum ockam_cli_type {
 
 typedef struct ockam_cli_option {
   const char *flag; /* long flag without the leading "--" */
-  const char *key;  /* configuration key */
+  const char *key;  /* configuration key; NULL = command line only */
   ockam_cli_type type;
   size_t offset;       /* of the field in the options struct */
   size_t size;         /* of the field */
@@ -102,6 +102,14 @@ const ockam_cli_option *ockam_cli_find_flag(const ockam_cli_spec *spec, const ch
  * operand is an error. Returns 0, 1 (help printed to stdout) or -1 (error
  * printed to stderr). */
 int ockam_cli_parse(const ockam_cli_spec *spec, void *dst, int argc, char **argv, int *operands);
+
+/* The same without setting defaults first: flags applied over what dst holds
+ * (a configuration file's values). */
+int ockam_cli_parse_args(const ockam_cli_spec *spec, void *dst, int argc, char **argv,
+                         int *operands);
+
+/* What the option accepts, for error messages ("a whole number from 1 to 5"). */
+void ockam_cli_expected(const ockam_cli_option *opt, char *buf, size_t cap);
 
 /* Print the usage line and one line per option with its default. */
 void ockam_cli_help(const ockam_cli_spec *spec, FILE *f);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -154,7 +155,9 @@ static void test_parse_argv(void **state) {
   assert_int_equal(o.count, 4);
 }
 
-/* Every hub flag appears in --help, and each has a unique flag and key. */
+/* Every hub flag appears in --help, and each has a unique flag and a unique
+ * configuration key (only --config and --check are for the command line
+ * alone). */
 static void test_hub_table(void **state) {
   const ockam_cli_spec *s = &ockam_hub_cli_spec;
   char *text = NULL;
@@ -169,8 +172,14 @@ static void test_hub_table(void **state) {
     assert_non_null(strstr(text, flag));
     for (size_t j = 0; j < i; j++) {
       assert_string_not_equal(s->options[i].flag, s->options[j].flag);
-      assert_string_not_equal(s->options[i].key, s->options[j].key);
+      if (s->options[i].key && s->options[j].key)
+        assert_string_not_equal(s->options[i].key, s->options[j].key);
     }
+    bool cli_only = !strcmp(s->options[i].flag, "config") || !strcmp(s->options[i].flag, "check");
+    if (cli_only)
+      assert_null(s->options[i].key);
+    else
+      assert_non_null(s->options[i].key);
   }
   assert_non_null(strstr(text, "[default 64511]"));
   assert_non_null(strstr(text, "[default 30s]"));
@@ -193,6 +202,39 @@ static void test_hub_table(void **state) {
   assert_int_equal(ockam_cli_parse_hub(3, lvl, &o), -1);
 }
 
+/* The file's values land in the same fields as the flags'; flags win. */
+static void test_hub_config_file(void **state) {
+  (void)state;
+  char path[] = "/tmp/ockam-options-test-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  const char text[] =
+      "; comment\n"
+      "[hub]\n"
+      "store = memory\n"
+      "max_streams = 77\n"
+      "retention_age = 2h\n"
+      "retention_bytes = 3MiB\n"
+      "no_sync = true\n"
+      "log = WARN\n"
+      "listen = 127.0.0.1:4100\n";
+  assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+  close(fd);
+  ockam_hub_cli o;
+  char *argv[] = {"hub", "--config", path, "--listen", "127.0.0.1:4200", NULL};
+  assert_int_equal(ockam_cli_parse_hub(5, argv, &o), 0);
+  assert_string_equal(o.hub.store, "memory");
+  assert_int_equal(o.hub.max_streams, 77);
+  assert_int_equal(o.hub.retention_age_s, 7200);
+  assert_int_equal(o.hub.retention_bytes, 3u << 20);
+  assert_true(o.hub.no_sync);
+  assert_string_equal(o.log, "WARN");
+  assert_string_equal(o.hub.listen, "127.0.0.1:4200");
+  assert_int_equal(o.hub.max_connections, OCKAM_TCP_MAX_CONNECTIONS);
+  ockam_cli_hub_free(&o);
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
@@ -201,6 +243,7 @@ int main(void) {
       cmocka_unit_test(test_strings_and_bools),
       cmocka_unit_test(test_parse_argv),
       cmocka_unit_test(test_hub_table),
+      cmocka_unit_test(test_hub_config_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

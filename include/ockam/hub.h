@@ -57,6 +57,7 @@ typedef struct ockam_hub_options {
   uint64_t send_queue_bytes;       /* per connection; OCKAM_TCP_SEND_QUEUE_BYTES */
   uint64_t stream_idle_expiry_ms;  /* an empty stream unused this long is
                                       deleted; 0 = never */
+  uint64_t stats_interval_s;       /* log a statistics line (INFO) this often; 0 = never */
 } ockam_hub_options;
 
 /* Start the hub services and the listener on node (its own TCP transport:

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "ockam/error.h"
@@ -45,7 +46,7 @@ int ockam_log_level_parse(const char *s, ockam_log_level *out) {
   static const char *const names[] = {"debug", "info", "warn", "error", "off"};
   if (!s || !out) return OCKAM_EINVAL;
   for (int i = 0; i <= OCKAM_LOG_OFF; i++) {
-    if (strcmp(s, names[i]) == 0) {
+    if (strcasecmp(s, names[i]) == 0) {
       *out = (ockam_log_level)i;
       return OCKAM_OK;
     }
@@ -53,10 +54,12 @@ int ockam_log_level_parse(const char *s, ockam_log_level *out) {
   return OCKAM_EINVAL;
 }
 
+/* An embedding program hears only about problems unless it asks for more;
+ * the hub sets INFO itself. */
 static void threshold_init(void) {
-  ockam_log_level lvl = OCKAM_LOG_INFO;
+  ockam_log_level lvl = OCKAM_LOG_WARN;
   const char *env = getenv("OCKAM_LOG");
-  if (env && ockam_log_level_parse(env, &lvl) != OCKAM_OK) lvl = OCKAM_LOG_INFO;
+  if (env && ockam_log_level_parse(env, &lvl) != OCKAM_OK) lvl = OCKAM_LOG_WARN;
   ockami_log_threshold = (int)lvl;
 }
 
@@ -81,19 +84,40 @@ void ockam_log_set_sink(ockam_log_fn fn, void *user) {
   pthread_mutex_unlock(&sink_lock);
 }
 
+const char *ockam_log_level_name(ockam_log_level level) {
+  return level_names[(unsigned)level > OCKAM_LOG_OFF ? OCKAM_LOG_OFF : level];
+}
+
+size_t ockam_log_timestamp(char *buf, size_t cap) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  localtime_r(&ts.tv_sec, &tm);
+  long off = tm.tm_gmtoff / 60;
+  char sign = off < 0 ? '-' : '+';
+  if (off < 0) off = -off;
+  int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld%c%02ld:%02ld", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec / 1000000, sign, off / 60, off % 60);
+  if (n < 0) n = 0;
+  return (size_t)n < cap ? (size_t)n : (cap ? cap - 1 : 0);
+}
+
+void ockam_log_stderr_sink(ockam_log_level level, const char *module, const char *message,
+                           void *user) {
+  (void)user;
+  char when[40];
+  ockam_log_timestamp(when, sizeof when);
+  fprintf(stderr, "%s %-5s %s: %s\n", when, ockam_log_level_name(level), module ? module : "-",
+          message);
+}
+
 /* Called with sink_lock held. */
 static void emit(ockam_log_level level, const char *module, const char *msg) {
-  if (sink_fn) {
+  if (sink_fn)
     sink_fn(level, module, msg, sink_user);
-  } else {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    fprintf(stderr, "%02d:%02d:%02d.%03ld %-5s %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-            ts.tv_nsec / 1000000, level_names[level > OCKAM_LOG_OFF ? OCKAM_LOG_OFF : level],
-            module ? module : "-", msg);
-  }
+  else
+    ockam_log_stderr_sink(level, module, msg, NULL);
 }
 
 static uint64_t now_ms(void) {

@@ -1,5 +1,7 @@
 /* TCP transport: accepting connections (limits per transport and per IP)
  * and the hygiene timer for accepted connections and stalled output. */
+#include <netdb.h>
+
 #include "tcp_internal.h"
 
 static void hygiene_start(ockam_tcp *tcp);
@@ -73,7 +75,7 @@ static void on_connection(uv_stream_t *server, int status) {
   tcp->accepted_open++;
   tcp->stats.accepted++;
   tcp->stats.open_connections++;
-  LOG_DEBUG(MOD, "accepted %s as 0#%s", peer, addr);
+  LOG_INFO(MOD, "connection from %s opened (0#%s)", peer, addr);
   ockami_tcp_conn_opened(c);
   hygiene_start(tcp);
 }
@@ -120,6 +122,26 @@ static void hygiene_start(ockam_tcp *tcp) {
   tcp->hygiene_active = true;
 }
 
+/* A host name (localhost, a name in /etc/hosts or DNS): its first address,
+ * IPv4 preferred by the resolver's order. Blocks; used once when listening. */
+static int tcp_resolve(const char *host, int port, struct sockaddr_storage *out) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if (rc != 0 || !res) {
+    LOG_ERROR(MOD, "cannot listen on %s:%d: %s", host, port, rc ? gai_strerror(rc) : "no address");
+    return -1;
+  }
+  memset(out, 0, sizeof *out);
+  memcpy(out, res->ai_addr, res->ai_addrlen <= sizeof *out ? res->ai_addrlen : sizeof *out);
+  if (out->ss_family == AF_INET)
+    ((struct sockaddr_in *)out)->sin_port = htons((uint16_t)port);
+  else if (out->ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)out)->sin6_port = htons((uint16_t)port);
+  freeaddrinfo(res);
+  return 0;
+}
+
 int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t bound_cap) {
   if (!tcp || !host_port) return OCKAM_EINVAL;
   if (tcp->closing) return OCKAM_ECLOSED;
@@ -127,10 +149,13 @@ int ockam_tcp_listen(ockam_tcp *tcp, const char *host_port, char *bound, size_t 
   char host[256];
   int port;
   int rc = ockami_tcp_split_host_port(host_port, host, sizeof host, &port);
-  if (rc) return rc;
+  if (rc) {
+    LOG_ERROR(MOD, "cannot listen on '%s': not a HOST:PORT address", host_port);
+    return rc;
+  }
   struct sockaddr_storage ss;
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0 && tcp_resolve(host, port, &ss) != 0)
     return OCKAM_EADDR;
   listener *l = calloc(1, sizeof *l);
   if (!l) return OCKAM_ENOMEM;

@@ -25,6 +25,11 @@ void ockami_tcp_conn_lost(conn *c, int err) {
   c->last_error = err;
   if (was_open && tcp->stats.open_connections) tcp->stats.open_connections--;
   if (!c->outgoing || tcp->closing) {
+    if (!c->outgoing && was_open)
+      LOG_INFO(MOD, "connection from %s closed: %s", c->peer,
+               err == UV_EOF ? "closed by the peer"
+               : err < 0     ? uv_strerror(err)
+                             : "closed");
     if (!c->outgoing && tcp->accepted_open) tcp->accepted_open--;
     if (was_open) ockami_tcp_conn_publish(c, OCKAM_CONN_DOWN, err);
     c->state = CONN_CLOSED;
