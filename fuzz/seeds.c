@@ -171,6 +171,18 @@ static void put_identity_msgs(int r, const uint8_t *contact, size_t clen) {
     put_buf("fuzz_identity_msgs", name, &b);
     ockami_buf_free(&b);
   }
+  /* The same Contact with its meta tag written in two bytes (81 00 = 1), a
+   * valid BARE uint that the walk and the change-history decoder must both
+   * read (identifier 65, count 1, id 32, prev 32, 4 bytes, label 10). */
+  if (r == 0 && clen > 145 && clen < 4096 && contact[134] == 9 && contact[144] == 1) {
+    static uint8_t longer[4097];
+    longer[0] = 3;
+    memcpy(longer + 1, contact, 144);
+    longer[145] = 0x81;
+    longer[146] = 0x00;
+    memcpy(longer + 147, contact + 145, clen - 145);
+    put("fuzz_identity_msgs", "contact-long-tag", longer, clen + 2);
+  }
 }
 
 int main(int argc, char **argv) {
