@@ -45,7 +45,7 @@ int ockami_dir_open(const char *path, bool create, int *fd) {
   return OCKAM_OK;
 }
 
-static int keyfile_write_all(int fd, const uint8_t *p, size_t len) {
+int ockami_fd_write_all(int fd, const uint8_t *p, size_t len) {
   while (len > 0) {
     ssize_t w = write(fd, p, len);
     if (w < 0) {
@@ -71,7 +71,7 @@ int ockami_file_write_at(int dirfd, const char *name, const uint8_t *p, size_t l
     return OCKAM_EIO;
   }
   /* open() applied the umask; make the mode exact regardless. */
-  int rc = fchmod(fd, 0600) == 0 ? keyfile_write_all(fd, p, len) : OCKAM_EIO;
+  int rc = fchmod(fd, 0600) == 0 ? ockami_fd_write_all(fd, p, len) : OCKAM_EIO;
   if (rc == OCKAM_OK && fsync(fd) != 0) rc = OCKAM_EIO;
   if (close(fd) != 0 && rc == OCKAM_OK) rc = OCKAM_EIO;
   if (rc == OCKAM_OK && renameat(dirfd, tmp, dirfd, name) != 0) rc = OCKAM_EIO;

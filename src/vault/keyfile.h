@@ -22,6 +22,10 @@
  * (missing, create not set), OCKAM_EIO. */
 OCKAM_MUST_CHECK int ockami_dir_open(const char *path, bool create, int *fd);
 
+/* Write all of p[0..len) to fd, retrying on EINTR and short writes: 0 or
+ * OCKAM_EIO. */
+OCKAM_MUST_CHECK int ockami_fd_write_all(int fd, const uint8_t *p, size_t len);
+
 /* Atomically replace dirfd/name with p[0..len), mode 0600. */
 OCKAM_MUST_CHECK int ockami_file_write_at(int dirfd, const char *name, const uint8_t *p,
                                           size_t len);

@@ -218,19 +218,6 @@ int ockam_vault_ed25519_verify(const uint8_t pub[static 32], const uint8_t *msg,
 
 /* --- key files ------------------------------------------------------------ */
 
-static int vault_write_all(int fd, const uint8_t *p, size_t len) {
-  while (len > 0) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return OCKAM_EIO;
-    }
-    p += (size_t)w;
-    len -= (size_t)w;
-  }
-  return OCKAM_OK;
-}
-
 int ockam_vault_secret_save(ockam_vault *vault, ockam_secret secret, const char *path) {
   if (!vault || !path) return OCKAM_EINVAL;
   uint8_t bytes[OCKAMI_VAULT_SECRET_MAX];
@@ -249,7 +236,7 @@ int ockam_vault_secret_save(ockam_vault *vault, ockam_secret secret, const char 
   if (fchmod(fd, 0600) != 0) {
     rc = OCKAM_EIO;
   } else {
-    rc = vault_write_all(fd, bytes, len);
+    rc = ockami_fd_write_all(fd, bytes, len);
   }
   if (rc == OCKAM_OK && fsync(fd) != 0) rc = OCKAM_EIO;
   if (close(fd) != 0 && rc == OCKAM_OK) rc = OCKAM_EIO;
