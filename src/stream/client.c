@@ -64,6 +64,19 @@ void ockami_side_create_timeout(side *sd, uint64_t now) {
 
 /* The stream worker stopped answering (or answered `error`): create the
  * stream again, through the next hub route if there is one. */
+bool ockami_side_conn(side *sd, bool up, uint64_t now) {
+  if (!up) {
+    if (!sd->down) sd->down_since = now;
+    sd->down = true;
+    if (sd->s->n_hubs > 1) sd->failover_at = now + sd->s->retry_ms;
+    return false;
+  }
+  sd->down = false;
+  sd->failover_at = NEVER;
+  sd->failures = 0;
+  return true;
+}
+
 void ockami_side_recreate(side *sd, uint64_t now, const char *why) {
   ockam_stream *s = sd->s;
   s->stats.reinits++;
@@ -268,6 +281,14 @@ static int dup_str(const char *src, char **out) {
   return *out ? OCKAM_OK : OCKAM_ENOMEM;
 }
 
+static void side_init(side *sd, ockam_stream *s, const char *name) {
+  sd->s = s;
+  sd->name = name;
+  sd->deadline = NEVER;
+  sd->failover_at = NEVER;
+  ockam_random_address(sd->ctl);
+}
+
 static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, const char *outgoing,
                             const char *incoming, const ockam_stream_options *o) {
   int rc;
@@ -322,20 +343,12 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
     ockam_random_address(s->rx);
 
   producer *p = &s->prod;
-  p->sd.s = s;
-  p->sd.name = s->outgoing;
-  p->sd.deadline = NEVER;
-  p->sd.failover_at = NEVER;
-  ockam_random_address(p->sd.ctl);
+  side_init(&p->sd, s, s->outgoing);
   ockam_random_address(p->mark);
   p->state = PROD_CREATING;
 
   consumer *c = &s->cons;
-  c->sd.s = s;
-  c->sd.name = s->incoming;
-  c->sd.deadline = NEVER;
-  c->sd.failover_at = NEVER;
-  ockam_random_address(c->sd.ctl);
+  side_init(&c->sd, s, s->incoming);
   ockam_random_address(c->mark);
   c->state = CONS_CREATING;
   c->lp = o->no_long_poll ? LP_OFF : LP_TRYING;

@@ -178,6 +178,10 @@ int ockami_side_send_to_service(side *sd, const char *service);
 void ockami_side_send_create(side *sd, uint64_t now);
 void ockami_side_create_timeout(side *sd, uint64_t now);
 void ockami_side_recreate(side *sd, uint64_t now, const char *why);
+/* Records that the side's hub connection went down (false: nothing more to
+ * do until it is back) or came back (true: failures reset; the caller asks
+ * again for what was in flight). */
+bool ockami_side_conn(side *sd, bool up, uint64_t now);
 bool ockami_side_take_init(side *sd, const ockam_message *msg, const ockami_sp_msg *m);
 bool ockami_stream_read_marker(const ockam_message *msg, uint64_t *seq);
 int ockami_stream_send_marker(ockam_stream *s, const char *mark, uint64_t seq);

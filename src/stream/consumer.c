@@ -345,16 +345,7 @@ void ockami_cons_tick(consumer *c, uint64_t now) {
 }
 
 void ockami_cons_conn(consumer *c, bool up, uint64_t now) {
-  ockam_stream *s = c->sd.s;
-  if (!up) {
-    if (!c->sd.down) c->sd.down_since = now;
-    c->sd.down = true;
-    if (s->n_hubs > 1) c->sd.failover_at = now + s->retry_ms;
-    return;
-  }
-  c->sd.down = false;
-  c->sd.failover_at = NEVER;
-  c->sd.failures = 0;
+  if (!ockami_side_conn(&c->sd, up, now)) return;
   /* The reply to a request in flight went to the old connection (the hub
    * drops a pull parked for it): ask again now. */
   switch (c->state) {

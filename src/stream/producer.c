@@ -238,16 +238,7 @@ void ockami_prod_tick(producer *p, uint64_t now) {
 }
 
 void ockami_prod_conn(producer *p, bool up, uint64_t now) {
-  ockam_stream *s = p->sd.s;
-  if (!up) {
-    if (!p->sd.down) p->sd.down_since = now;
-    p->sd.down = true;
-    if (s->n_hubs > 1) p->sd.failover_at = now + s->retry_ms;
-    return;
-  }
-  p->sd.down = false;
-  p->sd.failover_at = NEVER;
-  p->sd.failures = 0;
+  if (!ockami_side_conn(&p->sd, up, now)) return;
   /* Whatever was in flight may be lost with the old connection: ask again
    * now rather than after a timeout. */
   switch (p->state) {
