@@ -30,14 +30,44 @@ static ockam_stream_options auto_opts(void) {
   return o;
 }
 
-/* One client whose outgoing and incoming stream are the same ("loop"). */
-static ockam_stream *loop_client(tctx *t, ockam_stream_options *o) {
-  ockam_route *hub = empty_route();
+/* A test against the auto hub: a "sink" recorder and one client whose
+ * outgoing and incoming stream are the same ("loop"). Set hub flags and
+ * options between loop_setup and loop_start. */
+typedef struct {
+  tctx *t;
+  fake_hub *h;
+  recorder *sink;
+  ockam_stream_options o;
   ockam_stream *s;
-  assert_int_equal(ockam_stream_connect(t->node, hub, "loop", "loop", o, &s), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
+} loop_fixture;
+
+static loop_fixture loop_setup(void) {
+  loop_fixture f = {0};
+  f.t = setup(false);
+  f.h = &f.t->hub;
+  f.sink = recorder_start(f.t, "sink");
+  f.o = auto_opts();
+  return f;
+}
+
+static void loop_start(loop_fixture *f, bool wait_ready) {
+  ockam_route *hub = empty_route();
+  assert_int_equal(ockam_stream_connect(f->t->node, hub, "loop", "loop", &f->o, &f->s), OCKAM_OK);
+  assert_int_equal(ockam_stream_allow(f->s, "sink"), OCKAM_OK);
   ockam_route_free(hub);
-  return s;
+  if (wait_ready) assert_int_equal(ockam_stream_wait_ready(f->s, 2000), OCKAM_OK);
+}
+
+static void loop_teardown(loop_fixture *f) {
+  ockam_stream_close(f->s);
+  teardown(f->t);
+  recorder_free(f->sink);
+}
+
+static ockam_stream_stats stats_of(ockam_stream *s) {
+  ockam_stream_stats st;
+  ockam_stream_get_stats(s, &st);
+  return st;
 }
 
 static void assert_sink_in_order(const recorder *sink, size_t n) {
@@ -59,336 +89,271 @@ static void send_n(tctx *t, ockam_stream *s, size_t from, size_t to) {
 
 static void test_push_resend_after_lost_confirm(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  ockam_stream *s = loop_client(t, &o);
-  assert_int_equal(ockam_stream_wait_ready(s, 2000), OCKAM_OK);
-  h->drop_confirms = 1;
-  send_n(t, s, 0, 5);
-  assert_int_equal(ockam_stream_flush(s, 3000), OCKAM_OK);
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  loop_fixture f = loop_setup();
+  loop_start(&f, true);
+  f.h->drop_confirms = 1;
+  send_n(f.t, f.s, 0, 5);
+  assert_int_equal(ockam_stream_flush(f.s, 3000), OCKAM_OK);
+  ockam_stream_stats st = stats_of(f.s);
   assert_int_equal(st.pushed, 5);
   assert_int_equal(st.confirmed, 5);
   assert_int_equal(st.resent, 1);
   assert_int_equal(st.reinits, 0);
   /* Push 0 was stored twice (its confirm was lost), under one request id. */
-  assert_int_equal(count_reqs(h, "sw-", OCKAMI_SP_PUSH), 6);
-  assert_int_equal(nth_req(h, OCKAMI_SP_PUSH, 5)->d.u.push.request_id, 0);
+  assert_int_equal(count_reqs(f.h, "sw-", OCKAMI_SP_PUSH), 6);
+  assert_int_equal(nth_req(f.h, OCKAMI_SP_PUSH, 5)->d.u.push.request_id, 0);
   /* The consumer delivers both copies: at-least-once. */
-  RUN_UNTIL(t, 3000, sink->n >= 6);
-  assert_int_equal(sink->n, 6);
-  assert_payload_str(sink->msgs[5], "n0");
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  RUN_UNTIL(f.t, 3000, f.sink->n >= 6);
+  assert_int_equal(f.sink->n, 6);
+  assert_payload_str(f.sink->msgs[5], "n0");
+  loop_teardown(&f);
 }
 
 static void test_pull_retry_after_lost_reply(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  o.no_long_poll = true;
-  h->drop_pull_replies = 1;
-  ockam_stream *s = loop_client(t, &o);
-  send_n(t, s, 0, 3);
-  RUN_UNTIL(t, 3000, sink->n >= 3);
-  run_for(t, 100);
-  assert_sink_in_order(sink, 3);
+  loop_fixture f = loop_setup();
+  f.o.no_long_poll = true;
+  f.h->drop_pull_replies = 1;
+  loop_start(&f, false);
+  send_n(f.t, f.s, 0, 3);
+  RUN_UNTIL(f.t, 3000, f.sink->n >= 3);
+  run_for(f.t, 100);
+  assert_sink_in_order(f.sink, 3);
   /* The first pull went unanswered and was sent again for the same index. */
-  hub_req *p0 = nth_req(h, OCKAMI_SP_PULL, 0), *p1 = nth_req(h, OCKAMI_SP_PULL, 1);
+  hub_req *p0 = nth_req(f.h, OCKAMI_SP_PULL, 0), *p1 = nth_req(f.h, OCKAMI_SP_PULL, 1);
   assert_non_null(p1);
   assert_int_equal(p0->d.u.pull.index, p1->d.u.pull.index);
   assert_int_not_equal(p0->d.u.pull.request_id, p1->d.u.pull.request_id);
-  assert_true(find_event(t, "hub:drop-pull-reply") >= 0);
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  assert_true(find_event(f.t, "hub:drop-pull-reply") >= 0);
+  ockam_stream_stats st = stats_of(f.s);
   assert_true(st.timeouts >= 1);
   assert_int_equal(st.reinits, 0);
   assert_int_equal(st.delivered, 3);
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  loop_teardown(&f);
 }
 
 static void test_long_poll_fallback_auto(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  h->no_long_poll = true;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  o.interval_ms = 50;
-  ockam_stream *s = loop_client(t, &o);
-  assert_int_equal(ockam_stream_wait_ready(s, 2000), OCKAM_OK);
-  send_n(t, s, 0, 4);
-  RUN_UNTIL(t, 3000, sink->n >= 4);
-  assert_sink_in_order(sink, 4);
+  loop_fixture f = loop_setup();
+  f.h->no_long_poll = true;
+  f.o.interval_ms = 50;
+  loop_start(&f, true);
+  send_n(f.t, f.s, 0, 4);
+  RUN_UNTIL(f.t, 3000, f.sink->n >= 4);
+  assert_sink_in_order(f.sink, 4);
   /* One refused long-poll, then only plain pulls, about one per interval. */
-  size_t polls0 = count_reqs(h, NULL, OCKAMI_SP_PULL);
-  run_for(t, 500);
-  size_t polls = count_reqs(h, NULL, OCKAMI_SP_PULL) - polls0;
+  size_t polls0 = count_reqs(f.h, NULL, OCKAMI_SP_PULL);
+  run_for(f.t, 500);
+  size_t polls = count_reqs(f.h, NULL, OCKAMI_SP_PULL) - polls0;
   assert_true(polls >= 4 && polls <= 12);
   size_t long_polls = 0;
-  for (size_t k = 0; nth_req(h, OCKAMI_SP_PULL, k); k++)
-    if (nth_req(h, OCKAMI_SP_PULL, k)->d.u.pull.long_poll) long_polls++;
+  for (size_t k = 0; nth_req(f.h, OCKAMI_SP_PULL, k); k++)
+    if (nth_req(f.h, OCKAMI_SP_PULL, k)->d.u.pull.long_poll) long_polls++;
   assert_int_equal(long_polls, 1);
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  ockam_stream_stats st = stats_of(f.s);
   assert_false(st.long_poll);
   assert_int_equal(st.errors, 1);
   assert_int_equal(st.reinits, 0);
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  loop_teardown(&f);
 }
 
 static void test_long_poll_held(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  h->hold_max_ms = 10000;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  o.long_poll_ms = 5000;
-  ockam_stream *s = loop_client(t, &o);
-  assert_int_equal(ockam_stream_wait_ready(s, 2000), OCKAM_OK);
-  run_for(t, 300);
+  loop_fixture f = loop_setup();
+  f.h->hold_max_ms = 10000;
+  f.o.long_poll_ms = 5000;
+  loop_start(&f, true);
+  run_for(f.t, 300);
   /* Idle: one pull held by the hub, no polling. */
-  assert_int_equal(count_reqs(h, NULL, OCKAMI_SP_PULL), 1);
-  uint64_t t0 = ockam_node_now_ms(t->node);
-  send_n(t, s, 0, 1);
-  RUN_UNTIL(t, 2000, sink->n >= 1);
-  assert_int_equal(sink->n, 1);
-  assert_true(ockam_node_now_ms(t->node) - t0 < 200);
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  assert_int_equal(count_reqs(f.h, NULL, OCKAMI_SP_PULL), 1);
+  uint64_t t0 = ockam_node_now_ms(f.t->node);
+  send_n(f.t, f.s, 0, 1);
+  RUN_UNTIL(f.t, 2000, f.sink->n >= 1);
+  assert_int_equal(f.sink->n, 1);
+  assert_true(ockam_node_now_ms(f.t->node) - t0 < 200);
+  ockam_stream_stats st = stats_of(f.s);
   assert_true(st.long_poll);
   assert_int_equal(st.timeouts, 0);
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  loop_teardown(&f);
 }
 
 static void test_recreate_after_timeouts(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  o.no_long_poll = true;
-  ockam_stream *s = loop_client(t, &o);
-  send_n(t, s, 0, 3);
-  RUN_UNTIL(t, 3000, sink->n >= 3);
-  assert_int_equal(ockam_stream_flush(s, 2000), OCKAM_OK);
-  RUN_UNTIL(t, 2000, h->nsaved == 1 && h->saved[0].index == 4);
-  assert_int_equal(h->saved[0].index, 4);
-  size_t creates0 = count_reqs(h, NULL, OCKAMI_SP_CREATE);
+  loop_fixture f = loop_setup();
+  f.o.no_long_poll = true;
+  loop_start(&f, false);
+  send_n(f.t, f.s, 0, 3);
+  RUN_UNTIL(f.t, 3000, f.sink->n >= 3);
+  assert_int_equal(ockam_stream_flush(f.s, 2000), OCKAM_OK);
+  RUN_UNTIL(f.t, 2000, f.h->nsaved == 1 && f.h->saved[0].index == 4);
+  assert_int_equal(f.h->saved[0].index, 4);
+  size_t creates0 = count_reqs(f.h, NULL, OCKAMI_SP_CREATE);
 
   /* The hub's stream workers vanish (restart, new addresses). */
-  hub_kill_workers(h);
-  send_n(t, s, 3, 6);
-  RUN_UNTIL(t, 5000, sink->n >= 6);
-  assert_int_equal(ockam_stream_flush(s, 2000), OCKAM_OK);
-  run_for(t, 100);
-  assert_sink_in_order(sink, 6);
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  hub_kill_workers(f.h);
+  send_n(f.t, f.s, 3, 6);
+  RUN_UNTIL(f.t, 5000, f.sink->n >= 6);
+  assert_int_equal(ockam_stream_flush(f.s, 2000), OCKAM_OK);
+  run_for(f.t, 100);
+  assert_sink_in_order(f.sink, 6);
+  ockam_stream_stats st = stats_of(f.s);
   assert_int_equal(st.reinits, 2); /* producer and consumer each once */
   assert_true(st.timeouts >= 6);
-  assert_int_equal(count_reqs(h, NULL, OCKAMI_SP_CREATE), creates0 + 2);
+  assert_int_equal(count_reqs(f.h, NULL, OCKAMI_SP_CREATE), creates0 + 2);
   /* The consumer re-read the index and went on from its own position. */
-  assert_int_equal(count_reqs(h, NULL, OCKAMI_SP_INDEX_GET), 2);
+  assert_int_equal(count_reqs(f.h, NULL, OCKAMI_SP_INDEX_GET), 2);
   assert_int_equal(st.next_index, 7);
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  loop_teardown(&f);
 }
 
 /* A Save whose delivery is not proven by a later reply is sent again with
  * the repeated pull. */
 static void test_save_resent(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  o.no_long_poll = true;
-  ockam_stream *s = loop_client(t, &o);
-  assert_int_equal(ockam_stream_wait_ready(s, 2000), OCKAM_OK);
-  h->drop_pull_after_save = true;
-  send_n(t, s, 0, 1);
-  RUN_UNTIL(t, 2000, nth_req(h, OCKAMI_SP_INDEX_SAVE, 1));
-  hub_req *s0 = nth_req(h, OCKAMI_SP_INDEX_SAVE, 0), *s1 = nth_req(h, OCKAMI_SP_INDEX_SAVE, 1);
+  loop_fixture f = loop_setup();
+  f.o.no_long_poll = true;
+  loop_start(&f, true);
+  f.h->drop_pull_after_save = true;
+  send_n(f.t, f.s, 0, 1);
+  RUN_UNTIL(f.t, 2000, nth_req(f.h, OCKAMI_SP_INDEX_SAVE, 1));
+  hub_req *s0 = nth_req(f.h, OCKAMI_SP_INDEX_SAVE, 0), *s1 = nth_req(f.h, OCKAMI_SP_INDEX_SAVE, 1);
   assert_non_null(s1);
   assert_int_equal(s0->d.u.index_req.index, 2);
   assert_int_equal(s1->d.u.index_req.index, 2);
-  assert_true(find_event(t, "hub:drop-pull-reply") >= 0);
+  assert_true(find_event(f.t, "hub:drop-pull-reply") >= 0);
   /* Once a later pull was answered, no more repeats. */
-  run_for(t, 200);
-  assert_null(nth_req(h, OCKAMI_SP_INDEX_SAVE, 2));
-  assert_sink_in_order(sink, 1);
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  run_for(f.t, 200);
+  assert_null(nth_req(f.h, OCKAMI_SP_INDEX_SAVE, 2));
+  assert_sink_in_order(f.sink, 1);
+  loop_teardown(&f);
 }
 
 /* The hub lost the saved index: after re-creating, the consumer goes on from
  * its own position (no redelivery) and saves it again. */
 static void test_recreate_keeps_local_position(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  h->ignore_saves = true;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  o.no_long_poll = true;
-  ockam_stream *s = loop_client(t, &o);
-  send_n(t, s, 0, 3);
-  RUN_UNTIL(t, 3000, sink->n >= 3);
-  assert_int_equal(ockam_stream_flush(s, 2000), OCKAM_OK);
-  h->ignore_saves = false;
-  hub_kill_workers(h);
-  RUN_UNTIL(t, 3000, nth_req(h, OCKAMI_SP_INDEX_GET, 1));
-  send_n(t, s, 3, 5);
-  RUN_UNTIL(t, 3000, sink->n >= 5);
-  run_for(t, 100);
-  assert_sink_in_order(sink, 5);
+  loop_fixture f = loop_setup();
+  f.h->ignore_saves = true;
+  f.o.no_long_poll = true;
+  loop_start(&f, false);
+  send_n(f.t, f.s, 0, 3);
+  RUN_UNTIL(f.t, 3000, f.sink->n >= 3);
+  assert_int_equal(ockam_stream_flush(f.s, 2000), OCKAM_OK);
+  f.h->ignore_saves = false;
+  hub_kill_workers(f.h);
+  RUN_UNTIL(f.t, 3000, nth_req(f.h, OCKAMI_SP_INDEX_GET, 1));
+  send_n(f.t, f.s, 3, 5);
+  RUN_UNTIL(f.t, 3000, f.sink->n >= 5);
+  run_for(f.t, 100);
+  assert_sink_in_order(f.sink, 5);
   /* The first Save after the second Get carries the local position (4). */
-  hub_req *get = nth_req(h, OCKAMI_SP_INDEX_GET, 1);
+  hub_req *get = nth_req(f.h, OCKAMI_SP_INDEX_GET, 1);
   size_t after = 0;
-  for (size_t k = 0; nth_req(h, OCKAMI_SP_INDEX_SAVE, k); k++)
-    if (nth_req(h, OCKAMI_SP_INDEX_SAVE, k) > get) {
+  for (size_t k = 0; nth_req(f.h, OCKAMI_SP_INDEX_SAVE, k); k++)
+    if (nth_req(f.h, OCKAMI_SP_INDEX_SAVE, k) > get) {
       after = k;
       break;
     }
   assert_true(after > 0);
-  assert_int_equal(nth_req(h, OCKAMI_SP_INDEX_SAVE, after)->d.u.index_req.index, 4);
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  assert_int_equal(nth_req(f.h, OCKAMI_SP_INDEX_SAVE, after)->d.u.index_req.index, 4);
+  ockam_stream_stats st = stats_of(f.s);
   assert_int_equal(st.delivered, 5);
   assert_int_equal(st.next_index, 6);
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  loop_teardown(&f);
 }
 
 static void test_error_reply_recreate(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  o.max_in_flight = 1; /* strict order even when a push is refused */
-  ockam_stream *s = loop_client(t, &o);
-  assert_int_equal(ockam_stream_wait_ready(s, 2000), OCKAM_OK);
-  h->error_pushes = 1;
-  send_n(t, s, 0, 2);
-  assert_int_equal(ockam_stream_flush(s, 3000), OCKAM_OK);
-  RUN_UNTIL(t, 3000, sink->n >= 2);
-  run_for(t, 50);
-  assert_sink_in_order(sink, 2);
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  loop_fixture f = loop_setup();
+  f.o.max_in_flight = 1; /* strict order even when a push is refused */
+  loop_start(&f, true);
+  f.h->error_pushes = 1;
+  send_n(f.t, f.s, 0, 2);
+  assert_int_equal(ockam_stream_flush(f.s, 3000), OCKAM_OK);
+  RUN_UNTIL(f.t, 3000, f.sink->n >= 2);
+  run_for(f.t, 50);
+  assert_sink_in_order(f.sink, 2);
+  ockam_stream_stats st = stats_of(f.s);
   assert_int_equal(st.errors, 1);
   assert_int_equal(st.reinits, 1);
   /* The `error` reply never became stream data. */
-  assert_int_equal(h->streams[0]->n, 2);
+  assert_int_equal(f.h->streams[0]->n, 2);
   for (size_t i = 0; i < 2; i++) {
     ockam_message *m;
     assert_int_equal(
-        ockam_message_decode(h->streams[0]->data[i].data, h->streams[0]->data[i].len, &m),
+        ockam_message_decode(f.h->streams[0]->data[i].data, f.h->streams[0]->data[i].len, &m),
         OCKAM_OK);
     assert_route1(ockam_message_onward(m), "sink");
     ockam_message_free(m);
   }
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  loop_teardown(&f);
 }
 
 static void test_confirm_error_backoff(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  ockam_stream *s = loop_client(t, &o);
-  assert_int_equal(ockam_stream_wait_ready(s, 2000), OCKAM_OK);
-  h->error_confirms = 1;
-  send_n(t, s, 0, 1);
-  uint64_t t0 = ockam_node_now_ms(t->node);
-  assert_int_equal(ockam_stream_flush(s, 3000), OCKAM_OK);
-  assert_true(ockam_node_now_ms(t->node) - t0 >= o.retry_ms - 5); /* backed off */
-  RUN_UNTIL(t, 2000, sink->n >= 1);
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  loop_fixture f = loop_setup();
+  loop_start(&f, true);
+  f.h->error_confirms = 1;
+  send_n(f.t, f.s, 0, 1);
+  uint64_t t0 = ockam_node_now_ms(f.t->node);
+  assert_int_equal(ockam_stream_flush(f.s, 3000), OCKAM_OK);
+  assert_true(ockam_node_now_ms(f.t->node) - t0 >= f.o.retry_ms - 5); /* backed off */
+  RUN_UNTIL(f.t, 2000, f.sink->n >= 1);
+  ockam_stream_stats st = stats_of(f.s);
   assert_int_equal(st.errors, 1);
   assert_int_equal(st.resent, 1);
   assert_int_equal(st.reinits, 0);
-  assert_int_equal(h->streams[0]->n, 1);
-  assert_sink_in_order(sink, 1);
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  assert_int_equal(f.h->streams[0]->n, 1);
+  assert_sink_in_order(f.sink, 1);
+  loop_teardown(&f);
 }
 
 /* Pipelining: many pushes in flight, bounded by max_in_flight; after lost
  * confirms the window is sent again in order. */
 static void test_pipelined_window(void **state) {
   (void)state;
-  tctx *t = setup(false);
-  fake_hub *h = &t->hub;
-  h->manual = true; /* hold the Init back while messages queue up */
-  recorder *sink = recorder_start(t, "sink");
-  ockam_stream_options o = auto_opts();
-  o.max_in_flight = 4;
-  o.retry_ms = 100;
-  ockam_stream *s = loop_client(t, &o);
-  send_n(t, s, 0, 20);
-  run_for(t, 20);
-  assert_int_equal(count_reqs(h, NULL, OCKAMI_SP_PUSH), 0);
+  loop_fixture f = loop_setup();
+  f.h->manual = true; /* hold the Init back while messages queue up */
+  f.o.max_in_flight = 4;
+  f.o.retry_ms = 100;
+  loop_start(&f, false);
+  send_n(f.t, f.s, 0, 20);
+  run_for(f.t, 20);
+  assert_int_equal(count_reqs(f.h, NULL, OCKAMI_SP_PUSH), 0);
   /* Answer both creates by hand with one worker, then behave as a hub. */
-  fstream *fs = hub_stream(h, "loop", 4);
+  fstream *fs = hub_stream(f.h, "loop", 4);
   snprintf(fs->addr, sizeof fs->addr, "sw-loop-0");
   const char *a[1] = {fs->addr};
-  assert_int_equal(ockam_worker_start(t->node, a, 1, &fstream_ops, fs, &fs->w), OCKAM_OK);
-  h->manual = false;
-  h->drop_confirms = 4; /* the first window is stored but not confirmed */
+  assert_int_equal(ockam_worker_start(f.t->node, a, 1, &fstream_ops, fs, &fs->w), OCKAM_OK);
+  f.h->manual = false;
+  f.h->drop_confirms = 4; /* the first window is stored but not confirmed */
   ockami_buf b = OCKAMI_BUF_INIT;
   for (size_t k = 0; k < 2; k++) {
     assert_int_equal(ockami_sp_encode_init(&b, "loop", 4), OCKAM_OK);
-    hub_answer_buf(t, nth_req(h, OCKAMI_SP_CREATE, k), fs->addr, &b);
+    hub_answer_buf(f.t, nth_req(f.h, OCKAMI_SP_CREATE, k), fs->addr, &b);
   }
   ockami_buf_free(&b);
-  run_for(t, 40);
-  assert_int_equal(count_reqs(h, NULL, OCKAMI_SP_PUSH), 4); /* the window is full */
-  assert_int_equal(ockam_stream_flush(s, 3000), OCKAM_OK);
-  RUN_UNTIL(t, 3000, sink->n >= 24);
-  run_for(t, 50);
+  run_for(f.t, 40);
+  assert_int_equal(count_reqs(f.h, NULL, OCKAMI_SP_PUSH), 4); /* the window is full */
+  assert_int_equal(ockam_stream_flush(f.s, 3000), OCKAM_OK);
+  RUN_UNTIL(f.t, 3000, f.sink->n >= 24);
+  run_for(f.t, 50);
   /* Request ids 0-3, 0-3 again, then 4-19; the stream (and the sink) holds
    * n0-n3 twice, then n4-n19: in order once repeats are dropped. */
   static const size_t order[24] = {0, 1, 2,  3,  0,  1,  2,  3,  4,  5,  6,  7,
                                    8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
-  assert_int_equal(count_reqs(h, NULL, OCKAMI_SP_PUSH), 24);
-  assert_int_equal(sink->n, 24);
+  assert_int_equal(count_reqs(f.h, NULL, OCKAMI_SP_PUSH), 24);
+  assert_int_equal(f.sink->n, 24);
   for (size_t k = 0; k < 24; k++) {
-    assert_int_equal(nth_req(h, OCKAMI_SP_PUSH, k)->d.u.push.request_id, order[k]);
+    assert_int_equal(nth_req(f.h, OCKAMI_SP_PUSH, k)->d.u.push.request_id, order[k]);
     char text[32];
     snprintf(text, sizeof text, "n%zu", order[k]);
-    assert_payload_str(sink->msgs[k], text);
+    assert_payload_str(f.sink->msgs[k], text);
   }
-  ockam_stream_stats st;
-  ockam_stream_get_stats(s, &st);
+  ockam_stream_stats st = stats_of(f.s);
   assert_int_equal(st.resent, 4);
   assert_int_equal(st.confirmed, 20);
-  ockam_stream_close(s);
-  teardown(t);
-  recorder_free(sink);
+  loop_teardown(&f);
 }
 
 static void test_outbox_full(void **state) {
@@ -396,10 +361,7 @@ static void test_outbox_full(void **state) {
   tctx *t = setup(true); /* never answers: everything stays queued */
   ockam_stream_options o = manual_opts();
   o.outbox_max = 4;
-  ockam_route *hub = empty_route();
-  ockam_stream *s;
-  assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
+  ockam_stream *s = connect_client(t, &o, false);
   send_n(t, s, 0, 6);
   run_for(t, 30);
   ockam_stream_stats st;
@@ -411,8 +373,7 @@ static void test_outbox_full(void **state) {
   /* Too large for a frame: refused at once. */
   ockam_stream_close(s);
   o.outbox_max = 0;
-  assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
+  s = connect_client(t, &o, false);
   static uint8_t big[OCKAM_PAYLOAD_MAX - 64];
   char route[64];
   snprintf(route, sizeof route, "%s;x", ockam_stream_tx_address(s));
@@ -424,7 +385,6 @@ static void test_outbox_full(void **state) {
   assert_int_equal(st.dropped, 1);
   assert_int_equal(st.pushed, 0);
   ockam_stream_close(s);
-  ockam_route_free(hub);
   teardown(t);
 }
 

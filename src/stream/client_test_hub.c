@@ -390,3 +390,13 @@ ockam_stream_options manual_opts(void) {
   o.rx_address = "app-rx";
   return o;
 }
+
+ockam_stream *connect_client(tctx *t, const ockam_stream_options *o, bool scl) {
+  ockam_route *hub = empty_route();
+  ockam_stream *s;
+  assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, o, &s), OCKAM_OK);
+  ockam_route_free(hub);
+  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
+  if (scl) assert_int_equal(ockam_stream_allow(s, "secure_channel_listener"), OCKAM_OK);
+  return s;
+}

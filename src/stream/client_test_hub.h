@@ -117,6 +117,10 @@ void hub_answer_buf(tctx *t, const hub_req *r, const char *from, ockami_buf *b);
 tctx *setup(bool manual);
 void teardown(tctx *t);
 ockam_stream_options manual_opts(void);
+/* A client of NAME_OUT → NAME_IN through the local node (the fake hub),
+ * accepting messages for "sink" and, with scl set, for
+ * "secure_channel_listener". */
+ockam_stream *connect_client(tctx *t, const ockam_stream_options *o, bool scl);
 /* The worker ops of one auto-hub stream (user data: its fstream). */
 extern const ockam_worker_ops fstream_ops;
 

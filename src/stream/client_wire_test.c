@@ -61,6 +61,19 @@ static void assert_bytes(const uint8_t *p, size_t len, const ockami_buf *want) {
 
 /* ---- byte-level: create, index, pull, push, delivery, save ---------------- */
 
+/* m's TCP frame, its return route replaced by the one hop ret, is want. */
+static void assert_frame(const ockam_message *m, const char *ret, const ockami_buf *want) {
+  ockam_message *copy;
+  assert_int_equal(ockam_message_copy(m, &copy), OCKAM_OK);
+  ockam_route_clear(ockam_message_return_mut(copy));
+  assert_int_equal(ockam_route_append_str(ockam_message_return_mut(copy), ret), OCKAM_OK);
+  ockami_buf frame = OCKAMI_BUF_INIT;
+  assert_int_equal(ockami_tm_encode_frame(copy, &frame), OCKAM_OK);
+  assert_bytes(frame.data, frame.len, want);
+  ockam_message_free(copy);
+  ockami_buf_free(&frame);
+}
+
 /* Find the consumer's and producer's stream_create among the first requests. */
 static void creates(fake_hub *h, hub_req **cons, hub_req **prod) {
   *cons = *prod = NULL;
@@ -82,12 +95,8 @@ static void test_long_poll_bytes_and_fallback(void **state) {
   (void)state;
   tctx *t = setup(true);
   fake_hub *h = &t->hub;
-  ockam_route *hub = empty_route();
   ockam_stream_options o = manual_opts();
-  ockam_stream *s;
-  assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "secure_channel_listener"), OCKAM_OK);
+  ockam_stream *s = connect_client(t, &o, true);
   RUN_UNTIL(t, 2000, h->nreqs >= 2);
   hub_req *cc, *pc;
   creates(h, &cc, &pc);
@@ -97,16 +106,7 @@ static void test_long_poll_bytes_and_fallback(void **state) {
   const uint8_t *p = req_payload(cc, &len);
   assert_bytes(p, len, &vec[E2]);
   assert_route1(ockam_message_onward(cc->m), "stream");
-  ockam_message *copy;
-  assert_int_equal(ockam_message_copy(cc->m, &copy), OCKAM_OK);
-  ockam_route_clear(ockam_message_return_mut(copy));
-  assert_int_equal(
-      ockam_route_append_str(ockam_message_return_mut(copy), "0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
-      OCKAM_OK);
-  ockami_buf frame = OCKAMI_BUF_INIT;
-  assert_int_equal(ockami_tm_encode_frame(copy, &frame), OCKAM_OK);
-  assert_bytes(frame.data, frame.len, &vec[E2_FRAME]);
-  ockam_message_free(copy);
+  assert_frame(cc->m, "0a1b2c3d4e5f60718293a4b5c6d7e8f9", &vec[E2_FRAME]);
 
   /* Replies go to private addresses: neither tx nor rx, one per worker. */
   char cctl[OCKAM_ADDRESS_MAX_LEN + 1], pctl[OCKAM_ADDRESS_MAX_LEN + 1];
@@ -185,9 +185,7 @@ static void test_long_poll_bytes_and_fallback(void **state) {
   assert_true(ockam_node_now_ms(t->node) - t0 >= OCKAM_STREAM_INTERVAL_MS - 5);
 
   ockami_buf_free(&b);
-  ockami_buf_free(&frame);
   ockam_stream_close(s);
-  ockam_route_free(hub);
   teardown(t);
 }
 
@@ -197,13 +195,9 @@ static void test_push_deliver_save_bytes(void **state) {
   fake_hub *h = &t->hub;
   recorder *scl = recorder_start(t, "secure_channel_listener");
   recorder *rx = recorder_start(t, "app-rx");
-  ockam_route *hub = empty_route();
   ockam_stream_options o = manual_opts();
   o.no_long_poll = true;
-  ockam_stream *s;
-  assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "secure_channel_listener"), OCKAM_OK);
+  ockam_stream *s = connect_client(t, &o, true);
   const char *tx = ockam_stream_tx_address(s);
 
   /* Sent before Init: queued, not pushed. */
@@ -242,17 +236,7 @@ static void test_push_deliver_save_bytes(void **state) {
   assert_bytes(p, len, &vec[E6C]);
   assert_route1(ockam_message_onward(push->m), SW_OUT);
   assert_route1(ockam_message_return(push->m), pctl);
-  ockam_message *copy;
-  assert_int_equal(ockam_message_copy(push->m, &copy), OCKAM_OK);
-  ockam_route_clear(ockam_message_return_mut(copy));
-  assert_int_equal(
-      ockam_route_append_str(ockam_message_return_mut(copy), "a0b1c2d3e4f5061728394a5b6c7d8e9f"),
-      OCKAM_OK);
-  ockami_buf frame = OCKAMI_BUF_INIT;
-  assert_int_equal(ockami_tm_encode_frame(copy, &frame), OCKAM_OK);
-  assert_bytes(frame.data, frame.len, &vec[E6D]);
-  ockam_message_free(copy);
-  ockami_buf_free(&frame);
+  assert_frame(push->m, "a0b1c2d3e4f5061728394a5b6c7d8e9f", &vec[E6D]);
 
   /* Second push: request id 1, the confirm-like payload stored as data. */
   push = nth_req(h, OCKAMI_SP_PUSH, 1);
@@ -349,7 +333,6 @@ static void test_push_deliver_save_bytes(void **state) {
   ockami_buf_free(&tm);
   ockami_buf_free(&b);
   ockam_stream_close(s);
-  ockam_route_free(hub);
   teardown(t);
   recorder_free(scl);
   recorder_free(rx);
@@ -362,13 +345,9 @@ static void test_stale_indexes(void **state) {
   tctx *t = setup(true);
   fake_hub *h = &t->hub;
   recorder *sink = recorder_start(t, "sink");
-  ockam_route *hub = empty_route();
   ockam_stream_options o = manual_opts();
   o.no_long_poll = true;
-  ockam_stream *s;
-  assert_int_equal(ockam_stream_connect(t->node, hub, NAME_OUT, NAME_IN, &o, &s), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "sink"), OCKAM_OK);
-  assert_int_equal(ockam_stream_allow(s, "secure_channel_listener"), OCKAM_OK);
+  ockam_stream *s = connect_client(t, &o, true);
   RUN_UNTIL(t, 2000, h->nreqs >= 2);
   hub_req *cc, *pc;
   creates(h, &cc, &pc);
@@ -441,7 +420,6 @@ static void test_stale_indexes(void **state) {
   for (int i = 0; i < 8; i++) ockami_buf_free(&tms[i]);
   ockami_buf_free(&b);
   ockam_stream_close(s);
-  ockam_route_free(hub);
   teardown(t);
   recorder_free(sink);
 }
