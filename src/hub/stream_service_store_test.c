@@ -309,8 +309,7 @@ static void test_shared_store(void **state) {
       cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown)
 
 int main(void) {
-  if (sodium_init() < 0) return 1;
-  if (!getenv("OCKAM_LOG")) ockam_log_set_level(OCKAM_LOG_ERROR);
+  if (test_init()) return 1;
   const struct CMUnitTest memory[] = {
       STORE_TESTS(setup_memory),
   };
@@ -324,12 +323,5 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_restart, setup_jetstream, teardown),
       cmocka_unit_test_setup_teardown(test_shared_store, setup_jetstream, teardown),
   };
-  int failed = cmocka_run_group_tests_name("stream service: memory", memory, NULL, NULL);
-  failed += cmocka_run_group_tests_name("stream service: lmdb", lmdb, NULL, NULL);
-  const char *nats = getenv("OCKAM_TEST_NATS_URL");
-  if (nats && *nats)
-    failed += cmocka_run_group_tests_name("stream service: jetstream", jetstream, NULL, NULL);
-  else
-    print_message("[  SKIPPED ] stream service: jetstream: set OCKAM_TEST_NATS_URL to run it\n");
-  return failed;
+  return RUN_STORE_GROUPS("stream service stores", memory, lmdb, jetstream);
 }

@@ -338,8 +338,7 @@ static void test_bad_options(void **state) {
       cmocka_unit_test_setup_teardown(test_no_local_loops, setup, teardown)
 
 int main(void) {
-  if (sodium_init() < 0) return 1;
-  if (!getenv("OCKAM_LOG")) ockam_log_set_level(OCKAM_LOG_ERROR);
+  if (test_init()) return 1;
   const struct CMUnitTest memory[] = {
       STORE_TESTS(setup_memory),
       cmocka_unit_test_setup_teardown(test_max_streams, setup_memory, teardown),
@@ -354,12 +353,5 @@ int main(void) {
   const struct CMUnitTest jetstream[] = {
       STORE_TESTS(setup_jetstream),
   };
-  int failed = cmocka_run_group_tests_name("stream service: memory", memory, NULL, NULL);
-  failed += cmocka_run_group_tests_name("stream service: lmdb", lmdb, NULL, NULL);
-  const char *nats = getenv("OCKAM_TEST_NATS_URL");
-  if (nats && *nats)
-    failed += cmocka_run_group_tests_name("stream service: jetstream", jetstream, NULL, NULL);
-  else
-    print_message("[  SKIPPED ] stream service: jetstream: set OCKAM_TEST_NATS_URL to run it\n");
-  return failed;
+  return RUN_STORE_GROUPS("stream service", memory, lmdb, jetstream);
 }

@@ -376,3 +376,26 @@ bool durable(const fixture *fx) {
 int setup_jetstream(void **state) {
   return setup_store(state, "jetstream");
 }
+
+int test_init(void) {
+  if (sodium_init() < 0) return -1;
+  if (!getenv("OCKAM_LOG")) ockam_log_set_level(OCKAM_LOG_ERROR);
+  return 0;
+}
+
+int run_store_groups(const char *suite, const struct CMUnitTest *memory, size_t nmemory,
+                     const struct CMUnitTest *lmdb, size_t nlmdb,
+                     const struct CMUnitTest *jetstream, size_t njetstream) {
+  char name[96];
+  snprintf(name, sizeof name, "%s: memory", suite);
+  int failed = _cmocka_run_group_tests(name, memory, nmemory, NULL, NULL);
+  snprintf(name, sizeof name, "%s: lmdb", suite);
+  failed += _cmocka_run_group_tests(name, lmdb, nlmdb, NULL, NULL);
+  snprintf(name, sizeof name, "%s: jetstream", suite);
+  const char *nats = getenv("OCKAM_TEST_NATS_URL");
+  if (nats && *nats)
+    failed += _cmocka_run_group_tests(name, jetstream, njetstream, NULL, NULL);
+  else
+    print_message("[  SKIPPED ] %s: set OCKAM_TEST_NATS_URL to run it\n", name);
+  return failed;
+}

@@ -86,4 +86,18 @@ void start(fixture *fx);
 bool durable(const fixture *fx);
 int setup_jetstream(void **state);
 
+struct CMUnitTest;
+
+/* libsodium, and the log level (errors only unless OCKAM_LOG is set): 0 or -1. */
+int test_init(void);
+/* Runs the per-store groups of a suite as "<suite>: memory", "…: lmdb" and,
+ * when OCKAM_TEST_NATS_URL names a server, "…: jetstream" (reported as
+ * skipped otherwise). Returns the number of failed tests. */
+int run_store_groups(const char *suite, const struct CMUnitTest *memory, size_t nmemory,
+                     const struct CMUnitTest *lmdb, size_t nlmdb,
+                     const struct CMUnitTest *jetstream, size_t njetstream);
+#define RUN_STORE_GROUPS(suite, memory, lmdb, jetstream)                \
+  run_store_groups(suite, memory, sizeof memory / sizeof *memory, lmdb, \
+                   sizeof lmdb / sizeof *lmdb, jetstream, sizeof jetstream / sizeof *jetstream)
+
 #endif
