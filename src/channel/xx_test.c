@@ -124,9 +124,11 @@ typedef struct pair {
   ockam_secret keys[4]; /* injected: init static, init eph, resp static, resp eph */
   ockami_xx i;
   ockami_xx r;
+  ockam_secret ie, id, re, rd; /* after pair_split */
 } pair;
 
 static void pair_init(pair *p, ockam_vault *v, const char *prologue_hex) {
+  memset(p, 0, sizeof *p);
   p->v = v;
   p->keys[0] = import_x25519(v, INIT_STATIC);
   p->keys[1] = import_x25519(v, INIT_EPH);
@@ -140,10 +142,26 @@ static void pair_init(pair *p, ockam_vault *v, const char *prologue_hex) {
                    OCKAM_OK);
 }
 
+/* Both sides split in Ockam's key order (§5.3); their handshake hashes. */
+static void pair_split(pair *p, uint8_t hi[32], uint8_t hr[32]) {
+  assert_int_equal(ockami_xx_split(&p->i, true, &p->ie, &p->id, hi), OCKAM_OK);
+  assert_int_equal(ockami_xx_split(&p->r, true, &p->re, &p->rd, hr), OCKAM_OK);
+}
+
+static void destroy_transport_keys(ockam_vault *v, ockam_secret ie, ockam_secret id,
+                                   ockam_secret re, ockam_secret rd) {
+  ockam_vault_secret_destroy(v, ie);
+  ockam_vault_secret_destroy(v, id);
+  ockam_vault_secret_destroy(v, re);
+  ockam_vault_secret_destroy(v, rd);
+}
+
+/* Clears both states and destroys the injected keys and the split ones. */
 static void pair_clear(pair *p) {
   ockami_xx_clear(&p->i);
   ockami_xx_clear(&p->r);
   for (int k = 0; k < 4; k++) ockam_vault_secret_destroy(p->v, p->keys[k]);
+  destroy_transport_keys(p->v, p->ie, p->id, p->re, p->rd);
 }
 
 static void test_ockam_handshake_1(void **state) {
@@ -194,27 +212,20 @@ static void test_ockam_handshake_1(void **state) {
   assert_int_equal(ockami_xx_get_state(&p.r), OCKAMI_XX_COMPLETE);
 
   /* Ockam's key order (§5.3): initiator encrypts with k2, responder with k1. */
-  ockam_secret ie, id, re, rd;
   uint8_t hi[32], hr[32];
-  assert_int_equal(ockami_xx_split(&p.i, true, &ie, &id, hi), OCKAM_OK);
-  assert_int_equal(ockami_xx_split(&p.r, true, &re, &rd, hr), OCKAM_OK);
-  assert_secret_hex(v, ie, K2);
-  assert_secret_hex(v, id, K1);
-  assert_secret_hex(v, re, K1);
-  assert_secret_hex(v, rd, K2);
+  pair_split(&p, hi, hr);
+  assert_secret_hex(v, p.ie, K2);
+  assert_secret_hex(v, p.id, K1);
+  assert_secret_hex(v, p.re, K1);
+  assert_secret_hex(v, p.rd, K2);
   assert_hex(hi, 32, H1_FINAL);
   assert_hex(hr, 32, H1_FINAL);
   assert_int_equal(ockami_xx_handshake_hash(&p.r, hr), OCKAM_OK);
   assert_hex(hr, 32, H1_FINAL);
   assert_int_equal(ockami_xx_remote_static(&p.r, rs), OCKAM_OK); /* still readable */
   ockam_secret_type t;
-  assert_int_equal(ockam_vault_secret_info(v, ie, &t, NULL), OCKAM_OK);
+  assert_int_equal(ockam_vault_secret_info(v, p.ie, &t, NULL), OCKAM_OK);
   assert_int_equal(t, OCKAM_SECRET_AES256);
-
-  ockam_vault_secret_destroy(v, ie);
-  ockam_vault_secret_destroy(v, id);
-  ockam_vault_secret_destroy(v, re);
-  ockam_vault_secret_destroy(v, rd);
   pair_clear(&p);
 }
 
@@ -245,40 +256,23 @@ static void test_ockam_handshake_2(void **state) {
   uint8_t msg[256], pl[64];
   size_t len, plen;
   const char *payloads[3] = {"test_msg_0", "test_msg_1", "test_msg_2"};
+  const char *want[3] = {H2_M1, H2_M2, H2_M3};
+  for (int k = 0; k < 3; k++) {
+    ockami_xx *from = k == 1 ? &p.r : &p.i, *to = k == 1 ? &p.i : &p.r;
+    assert_int_equal(ockami_xx_write(from, (const uint8_t *)payloads[k], 10, msg, sizeof msg, &len),
+                     OCKAM_OK);
+    assert_hex(msg, len, want[k]);
+    assert_int_equal(ockami_xx_read(to, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
+    assert_int_equal(plen, 10);
+    assert_memory_equal(pl, payloads[k], 10);
+  }
 
-  assert_int_equal(ockami_xx_write(&p.i, (const uint8_t *)payloads[0], 10, msg, sizeof msg, &len),
-                   OCKAM_OK);
-  assert_hex(msg, len, H2_M1);
-  assert_int_equal(ockami_xx_read(&p.r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
-  assert_int_equal(plen, 10);
-  assert_memory_equal(pl, payloads[0], 10);
-
-  assert_int_equal(ockami_xx_write(&p.r, (const uint8_t *)payloads[1], 10, msg, sizeof msg, &len),
-                   OCKAM_OK);
-  assert_hex(msg, len, H2_M2);
-  assert_int_equal(ockami_xx_read(&p.i, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
-  assert_int_equal(plen, 10);
-  assert_memory_equal(pl, payloads[1], 10);
-
-  assert_int_equal(ockami_xx_write(&p.i, (const uint8_t *)payloads[2], 10, msg, sizeof msg, &len),
-                   OCKAM_OK);
-  assert_hex(msg, len, H2_M3);
-  assert_int_equal(ockami_xx_read(&p.r, msg, len, pl, sizeof pl, &plen), OCKAM_OK);
-  assert_int_equal(plen, 10);
-  assert_memory_equal(pl, payloads[2], 10);
-
-  ockam_secret ie, id, re, rd;
   uint8_t hi[32], hr[32];
-  assert_int_equal(ockami_xx_split(&p.i, true, &ie, &id, hi), OCKAM_OK);
-  assert_int_equal(ockami_xx_split(&p.r, true, &re, &rd, hr), OCKAM_OK);
+  pair_split(&p, hi, hr);
   assert_hex(hi, 32, H2_FINAL);
   assert_hex(hr, 32, H2_FINAL);
-  assert_secret_hex(v, ie, K2); /* the keys do not depend on the payloads */
-  assert_secret_hex(v, re, K1);
-  ockam_vault_secret_destroy(v, ie);
-  ockam_vault_secret_destroy(v, id);
-  ockam_vault_secret_destroy(v, re);
-  ockam_vault_secret_destroy(v, rd);
+  assert_secret_hex(v, p.ie, K2); /* the keys do not depend on the payloads */
+  assert_secret_hex(v, p.re, K1);
   pair_clear(&p);
 }
 
@@ -436,6 +430,12 @@ static void run_handshake(ockam_vault *v, run *x, bool ockam_order) {
   assert_memory_equal(b, x->i.s_pub, 32);
 }
 
+static void run_clear(ockam_vault *v, run *x) {
+  ockami_xx_clear(&x->i);
+  ockami_xx_clear(&x->r);
+  destroy_transport_keys(v, x->ie, x->id, x->re, x->rd);
+}
+
 static void test_generated_keys_no_leak(void **state) {
   ockam_vault *v = *state;
   size_t start = ockam_vault_secret_count(v);
@@ -457,12 +457,7 @@ static void test_generated_keys_no_leak(void **state) {
                      OCKAM_OK);
     /* While split: only the two static keys and the four transport keys remain. */
     assert_int_equal(ockam_vault_secret_count(v), start + 6);
-    ockami_xx_clear(&x.i);
-    ockami_xx_clear(&x.r);
-    ockam_vault_secret_destroy(v, x.ie);
-    ockam_vault_secret_destroy(v, x.id);
-    ockam_vault_secret_destroy(v, x.re);
-    ockam_vault_secret_destroy(v, x.rd);
+    run_clear(v, &x);
     assert_int_equal(ockam_vault_secret_count(v), start);
   }
 }
@@ -622,12 +617,7 @@ static void test_state_misuse(void **state) {
   run_handshake(v, &x, true);
   assert_int_equal(ockami_xx_split(&x.i, true, &e, &d, h), OCKAM_ESTATE);
   assert_int_equal(ockami_xx_write(&x.r, NULL, 0, msg, sizeof msg, &len), OCKAM_ESTATE);
-  ockami_xx_clear(&x.i);
-  ockami_xx_clear(&x.r);
-  ockam_vault_secret_destroy(v, x.ie);
-  ockam_vault_secret_destroy(v, x.id);
-  ockam_vault_secret_destroy(v, x.re);
-  ockam_vault_secret_destroy(v, x.rd);
+  run_clear(v, &x);
 
   /* Bad arguments to init. */
   assert_int_equal(ockami_xx_init(&i, NULL, true, NULL, 0, 0, 0), OCKAM_EINVAL);
