@@ -87,58 +87,6 @@ static size_t hex(const char *h, uint8_t *out) {
   return n;
 }
 
-/* A framed TransportMessage onward `to` (text route), return [0#app]. */
-static size_t frame(uint8_t *out, size_t cap, const char *to, const uint8_t *payload, size_t len) {
-  ockam_message *m;
-  ockam_route *r;
-  assert_int_equal(ockam_message_new(&m), 0);
-  assert_int_equal(ockam_route_parse(to, &r), 0);
-  assert_int_equal(ockam_route_append_route(ockam_message_onward_mut(m), r), 0);
-  ockam_route_free(r);
-  assert_int_equal(ockam_route_append_str(ockam_message_return_mut(m), "app"), 0);
-  assert_int_equal(ockam_message_set_payload(m, payload, len), 0);
-  size_t n;
-  assert_int_equal(ockam_message_encode(m, out + 2, cap - 2, &n), 0);
-  out[0] = (uint8_t)(n >> 8);
-  out[1] = (uint8_t)n;
-  ockam_message_free(m);
-  return n + 2;
-}
-
-/* Receive one frame and decode it; NULL on close/timeout. */
-static ockam_message *recv_msg(int fd, int timeout_ms) {
-  static uint8_t buf[70000];
-  int n = tu_recv_frame(fd, buf, sizeof buf, timeout_ms);
-  if (n <= 0) return NULL;
-  ockam_message *m;
-  if (ockam_message_decode(buf, (size_t)n, &m) != OCKAM_OK) return NULL;
-  return m;
-}
-
-/* Echo a string on fd and check the answer. */
-static void check_echo(int fd, const char *text) {
-  uint8_t f[512], p[256];
-  p[0] = (uint8_t)strlen(text);
-  memcpy(p + 1, text, p[0]);
-  size_t n = frame(f, sizeof f, "echo_service", p, 1u + p[0]);
-  assert_int_equal(tu_send_all(fd, f, n), 0);
-  ockam_message *m = recv_msg(fd, REPLY_TIMEOUT_MS);
-  assert_non_null(m);
-  const char *s;
-  size_t len;
-  assert_int_equal(ockam_message_get_string(m, &s, &len), 0);
-  assert_int_equal(len, strlen(text));
-  assert_memory_equal(s, text, len);
-  ockam_message_free(m);
-}
-
-/* Read and drop whatever is waiting on fd. */
-static void discard(int fd) {
-  uint8_t buf[65536];
-  while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
-  }
-}
-
 /* Send raw bytes on a fresh connection; 1 when the hub closed it. */
 static int offend(const char *bound, const uint8_t *b, size_t n) {
   int fd = tu_connect(bound, 5000);
@@ -176,6 +124,22 @@ static void reply_protocol(ockam_message *m, char *out, size_t cap) {
     snprintf(out, cap, "%.*s", p[0], (const char *)p + 1);
 }
 
+/* ProtocolPayload{protocol, data} sent to `to` on fd; returns the reply
+ * (caller frees), whose protocol must be `want`. */
+static ockam_message *request(int fd, const char *to, const char *protocol, const uint8_t *data,
+                              size_t len, const char *want) {
+  static uint8_t p[2000], b[2100];
+  size_t pl = proto(p, protocol, data, len);
+  size_t n = tu_frame(b, sizeof b, to, p, pl);
+  assert_int_equal(tu_send_all(fd, b, n), 0);
+  ockam_message *m = tu_recv_msg(fd, REPLY_TIMEOUT_MS);
+  assert_non_null(m);
+  char name[64];
+  reply_protocol(m, name, sizeof name);
+  assert_string_equal(name, want);
+  return m;
+}
+
 /* ---- the hub ------------------------------------------------------------------- */
 
 /* 2,000 connections at once, each holding half a frame, closed; then 2,000
@@ -190,7 +154,7 @@ static void flood_round(tu_proc *hub, const char *bound, int good, int fd0) {
     assert_true(fds[i] >= 0);
     assert_int_equal(tu_send_all(fds[i], half, sizeof half), 0);
   }
-  check_echo(good, "during the flood");
+  tu_check_echo(good, "during the flood", REPLY_TIMEOUT_MS);
   long rss_peak = tu_rss_kb(hub->pid);
   int fd_peak = tu_fd_count(hub->pid);
   printf("# hub during the flood: %d fds, %ld kB\n", fd_peak, rss_peak);
@@ -201,7 +165,7 @@ static void flood_round(tu_proc *hub, const char *bound, int good, int fd0) {
     assert_true(fd >= 0);
     close(fd);
   }
-  check_echo(good, "after the flood");
+  tu_check_echo(good, "after the flood", REPLY_TIMEOUT_MS);
   int fd1 = wait_fds(hub->pid, fd0, 2, REPLY_TIMEOUT_MS);
   printf("# hub after the flood: %d fds (%d before)\n", fd1, fd0);
   assert_true(fd1 <= fd0 + 2);
@@ -218,7 +182,7 @@ static void test_hub_bad_frames_and_floods(void **state) {
   assert_int_equal(unsetenv("GLIBC_TUNABLES"), 0);
   int good = tu_connect(bound, 5000);
   assert_true(good >= 0);
-  check_echo(good, "warm up");
+  tu_check_echo(good, "warm up", REPLY_TIMEOUT_MS);
   int fd0 = tu_fd_count(hub.pid);
   long rss0 = tu_rss_kb(hub.pid);
   assert_true(fd0 > 0 && rss0 > 0);
@@ -238,7 +202,7 @@ static void test_hub_bad_frames_and_floods(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     size_t n = hex(bad[i], b);
     assert_int_equal(offend(bound, b, n), 1);
-    check_echo(good, "still here");
+    tu_check_echo(good, "still here", REPLY_TIMEOUT_MS);
   }
   /* A route of 3,000 hops (all present): over OCKAM_ROUTE_MAX_HOPS. */
   {
@@ -256,7 +220,7 @@ static void test_hub_bad_frames_and_floods(void **state) {
     b[0] = (uint8_t)((n - 2) >> 8);
     b[1] = (uint8_t)(n - 2);
     assert_int_equal(offend(bound, b, n), 1);
-    check_echo(good, "after 3000 hops");
+    tu_check_echo(good, "after 3000 hops", REPLY_TIMEOUT_MS);
   }
   /* A full-size frame of garbage, then a truncated one closed mid-frame. */
   for (size_t i = 0; i < 65537; i++) b[i] = (uint8_t)(i * 7 + 3);
@@ -269,7 +233,7 @@ static void test_hub_bad_frames_and_floods(void **state) {
     assert_int_equal(tu_send_all(fd, b, 30000), 0);
     close(fd);
   }
-  check_echo(good, "after garbage");
+  tu_check_echo(good, "after garbage", REPLY_TIMEOUT_MS);
 
   /* Stream requests that do not decode: answered with `error`, connection kept. */
   {
@@ -288,43 +252,21 @@ static void test_hub_bad_frames_and_floods(void **state) {
     };
     for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
       size_t dl = hex(reqs[i].data_hex, d);
-      size_t pl = proto(p, reqs[i].protocol, d, dl);
-      size_t n = frame(b, sizeof b, reqs[i].to, p, pl);
-      assert_int_equal(tu_send_all(good, b, n), 0);
-      ockam_message *m = recv_msg(good, REPLY_TIMEOUT_MS);
-      assert_non_null(m);
-      char name[64];
-      reply_protocol(m, name, sizeof name);
-      assert_string_equal(name, "error");
-      ockam_message_free(m);
+      ockam_message_free(request(good, reqs[i].to, reqs[i].protocol, d, dl, "error"));
     }
     /* A stream name of 300 bytes (over OCKAM_NAME_MAX). */
     d[0] = 1;
     d[1] = 0xac; /* 300 = varint ac 02 */
     d[2] = 0x02;
     memset(d + 3, 'n', 300);
-    size_t pl = proto(p, "stream_create", d, 303);
-    size_t n = frame(b, sizeof b, "stream", p, pl);
-    assert_int_equal(tu_send_all(good, b, n), 0);
-    ockam_message *m = recv_msg(good, REPLY_TIMEOUT_MS);
-    assert_non_null(m);
-    char name[64];
-    reply_protocol(m, name, sizeof name);
-    assert_string_equal(name, "error");
-    ockam_message_free(m);
+    ockam_message_free(request(good, "stream", "stream_create", d, 303, "error"));
 
     /* A good create, then a push over --max-message and garbage pushes/pulls
      * to the stream worker. */
     d[0] = 1;
     d[1] = 3;
     memcpy(d + 2, "bad", 3);
-    pl = proto(p, "stream_create", d, 5);
-    n = frame(b, sizeof b, "stream", p, pl);
-    assert_int_equal(tu_send_all(good, b, n), 0);
-    m = recv_msg(good, REPLY_TIMEOUT_MS);
-    assert_non_null(m);
-    reply_protocol(m, name, sizeof name);
-    assert_string_equal(name, "stream_create");
+    ockam_message *m = request(good, "stream", "stream_create", d, 5, "stream_create");
     ockam_address w;
     assert_int_equal(ockam_route_get(ockam_message_return(m), 0, &w), 0);
     char worker[300];
@@ -335,13 +277,7 @@ static void test_hub_bad_frames_and_floods(void **state) {
     d[1] = 0xb0; /* 1200 = varint b0 09 */
     d[2] = 0x09;
     memset(d + 3, 'x', 1200);
-    pl = proto(p, "stream_push", d, 1203);
-    n = frame(b, sizeof b, worker, p, pl);
-    assert_int_equal(tu_send_all(good, b, n), 0);
-    m = recv_msg(good, REPLY_TIMEOUT_MS);
-    assert_non_null(m);
-    reply_protocol(m, name, sizeof name);
-    assert_string_equal(name, "stream_push");
+    m = request(good, worker, "stream_push", d, 1203, "stream_push");
     size_t len;
     const uint8_t *rp = ockam_message_payload(m, &len);
     /* 0b "stream_push" 03 | request_id 07 | status 01 (ERROR) | index 00 */
@@ -361,35 +297,21 @@ static void test_hub_bad_frames_and_floods(void **state) {
     };
     for (size_t i = 0; i < sizeof wreqs / sizeof wreqs[0]; i++) {
       size_t dl = hex(wreqs[i].data_hex, d);
-      pl = proto(p, wreqs[i].protocol, d, dl);
-      n = frame(b, sizeof b, worker, p, pl);
-      assert_int_equal(tu_send_all(good, b, n), 0);
-      m = recv_msg(good, REPLY_TIMEOUT_MS);
-      assert_non_null(m);
-      reply_protocol(m, name, sizeof name);
-      assert_string_equal(name, "error");
-      ockam_message_free(m);
+      ockam_message_free(request(good, worker, wreqs[i].protocol, d, dl, "error"));
     }
     /* A pull asking for 2^60 messages is clamped and answered. */
     hex("0100808080808080808010", d);
-    pl = proto(p, "stream_pull", d, 11);
-    n = frame(b, sizeof b, worker, p, pl);
-    assert_int_equal(tu_send_all(good, b, n), 0);
-    m = recv_msg(good, REPLY_TIMEOUT_MS);
-    assert_non_null(m);
-    reply_protocol(m, name, sizeof name);
-    assert_string_equal(name, "stream_pull");
-    ockam_message_free(m);
+    ockam_message_free(request(good, worker, "stream_pull", d, 11, "stream_pull"));
     /* Index requests that do not decode get no reply (spec §7.5); the
      * connection keeps working. */
     hex("07", d);
-    pl = proto(p, "stream_index", d, 1);
-    n = frame(b, sizeof b, "stream_index", p, pl);
+    size_t pl = proto(p, "stream_index", d, 1);
+    size_t n = tu_frame(b, sizeof b, "stream_index", p, pl);
     assert_int_equal(tu_send_all(good, b, n), 0);
-    check_echo(good, "after stream garbage");
+    tu_check_echo(good, "after stream garbage", REPLY_TIMEOUT_MS);
   }
 
-  check_echo(good, "before the flood");
+  tu_check_echo(good, "before the flood", REPLY_TIMEOUT_MS);
   int fd1 = wait_fds(hub.pid, fd0, 2, REPLY_TIMEOUT_MS);
   long rss1 = tu_rss_kb(hub.pid);
   printf("# hub before: %d fds, %ld kB; after the garbage: %d fds, %ld kB\n", fd0, rss0, fd1, rss1);
@@ -499,7 +421,7 @@ static void test_channel_listener_garbage(void **state) {
   static const size_t sizes[] = {0, 1, 31, 33, 95, 96, 200, 1000, 65000};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     for (size_t k = 0; k < sizes[i]; k++) p[k] = (uint8_t)(k * 31 + i);
-    size_t n = frame(b, sizeof b, "secure_channel_listener", p, sizes[i]);
+    size_t n = tu_frame(b, sizeof b, "secure_channel_listener", p, sizes[i]);
     assert_int_equal(tu_send_all(raw, b, n), 0);
   }
   /* CreateResponderChannelMessage (spec §6.2) variants that do not decode:
@@ -515,7 +437,7 @@ static void test_channel_listener_garbage(void **state) {
   };
   for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
     size_t pl = hex(requests[i], p);
-    size_t n = frame(b, sizeof b, "secure_channel_listener", p, pl);
+    size_t n = tu_frame(b, sizeof b, "secure_channel_listener", p, pl);
     assert_int_equal(tu_send_all(raw, b, n), 0);
   }
   /* Well-formed requests with random m1s, answered with m2; then a garbage m3. */
@@ -523,9 +445,9 @@ static void test_channel_listener_garbage(void **state) {
     p[0] = 0x20;
     for (size_t k = 1; k <= 32; k++) p[k] = (uint8_t)(rand());
     p[33] = 0;
-    size_t n = frame(b, sizeof b, "secure_channel_listener", p, 34);
+    size_t n = tu_frame(b, sizeof b, "secure_channel_listener", p, 34);
     assert_int_equal(tu_send_all(raw, b, n), 0);
-    ockam_message *m2 = recv_msg(raw, REPLY_TIMEOUT_MS);
+    ockam_message *m2 = tu_recv_msg(raw, REPLY_TIMEOUT_MS);
     assert_non_null(m2); /* a 32-byte m1 is answered with m2 */
     ockam_address resp;
     assert_int_equal(ockam_route_get(ockam_message_return(m2), 0, &resp), 0);
@@ -534,7 +456,7 @@ static void test_channel_listener_garbage(void **state) {
     ockam_message_free(m2);
     p[0] = 0x40;
     for (size_t k = 1; k <= 64; k++) p[k] = (uint8_t)(rand());
-    n = frame(b, sizeof b, to, p, 65);
+    n = tu_frame(b, sizeof b, to, p, 65);
     assert_int_equal(tu_send_all(raw, b, n), 0);
   }
   /* A good channel through a tap: duplicated, tampered and replayed
@@ -592,9 +514,9 @@ static void test_channel_listener_garbage(void **state) {
     p[0] = 0x20;
     for (size_t k = 1; k <= 32; k++) p[k] = (uint8_t)(rand());
     p[33] = 0;
-    size_t n = frame(b, sizeof b, "secure_channel_listener", p, 34);
+    size_t n = tu_frame(b, sizeof b, "secure_channel_listener", p, 34);
     assert_int_equal(tu_send_all(raw, b, n), 0);
-    discard(raw);
+    tu_discard(raw);
   }
 
   uint64_t flood_end = tu_now_ms();
@@ -640,12 +562,11 @@ static void test_channel_listener_garbage(void **state) {
 }
 
 int main(void) {
-  signal(SIGPIPE, SIG_IGN);
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (getenv("OCKAM_TEST_FILTER")) cmocka_set_test_filter(getenv("OCKAM_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hub_bad_frames_and_floods),
       cmocka_unit_test(test_channel_listener_garbage),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return TU_RUN_TESTS(tests);
 }

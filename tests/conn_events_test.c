@@ -24,9 +24,7 @@ static void test_pong_goes_to_return_route(void **state) {
   (void)state;
   tu_proc hub;
   char bound[64];
-  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
-  int fd = tu_connect(bound, 5000);
-  assert_true(fd >= 0);
+  int fd = tu_memory_hub_connected(&hub, bound, sizeof bound);
   /* TransportMessage{version 1, onward [], return [0#"app"], payload [00]} */
   static const uint8_t ping[] = {0x00, 0x0a, 0x01, 0x00, 0x01, 0x00,
                                  0x03, 'a',  'p',  'p',  0x01, 0x00};
@@ -99,8 +97,7 @@ static void test_down_and_back_up(void **state) {
   ockam_conn_sub *sub;
   watch w = {0};
   snprintf(w.peer, sizeof w.peer, "%s", bound);
-  assert_int_equal(ockam_node_create(&node), 0);
-  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  tu_client_node(&node, &tcp);
   assert_int_equal(ockam_node_subscribe_conn_events(node, on_event, &w, &sub), 0);
   assert_int_equal(ockam_tcp_connect(tcp, bound, 10000), 0);
   assert_int_equal(wait_events(node, &w, 1, 0, 5000), 0);
@@ -144,8 +141,7 @@ static void test_silent_hub_detected(void **state) {
   ockam_tcp *tcp;
   watch w = {0};
   snprintf(w.peer, sizeof w.peer, "%s", bound);
-  assert_int_equal(ockam_node_create(&node), 0);
-  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  tu_client_node(&node, &tcp);
   assert_int_equal(ockam_node_subscribe_conn_events(node, on_event, &w, NULL), 0);
   assert_int_equal(ockam_tcp_connect(tcp, bound, 10000), 0);
   /* Idle long enough for a ping and its pong. */
@@ -167,11 +163,10 @@ static void test_silent_hub_detected(void **state) {
 }
 
 int main(void) {
-  signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pong_goes_to_return_route),
       cmocka_unit_test(test_down_and_back_up),
       cmocka_unit_test(test_silent_hub_detected),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return TU_RUN_TESTS(tests);
 }

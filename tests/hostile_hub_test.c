@@ -114,34 +114,6 @@ static const uint8_t *r_bytes(rd *r, size_t *len) {
   return p;
 }
 
-/* A framed TransportMessage to `to` (text route) with return [0#app]. */
-static void send_to(int fd, const char *to, const uint8_t *payload, size_t len) {
-  ockam_message *m;
-  ockam_route *r;
-  assert_int_equal(ockam_message_new(&m), 0);
-  assert_int_equal(ockam_route_parse(to, &r), 0);
-  assert_int_equal(ockam_route_append_route(ockam_message_onward_mut(m), r), 0);
-  ockam_route_free(r);
-  assert_int_equal(ockam_route_append_str(ockam_message_return_mut(m), "app"), 0);
-  assert_int_equal(ockam_message_set_payload(m, payload, len), 0);
-  static uint8_t out[70000];
-  size_t n;
-  assert_int_equal(ockam_message_encode(m, out + 2, sizeof out - 2, &n), 0);
-  out[0] = (uint8_t)(n >> 8);
-  out[1] = (uint8_t)n;
-  ockam_message_free(m);
-  assert_int_equal(tu_send_all(fd, out, n + 2), 0);
-}
-
-static ockam_message *recv_msg(int fd, int timeout_ms) {
-  static uint8_t buf[70000];
-  int n = tu_recv_frame(fd, buf, sizeof buf, timeout_ms);
-  if (n <= 0) return NULL;
-  ockam_message *m;
-  if (ockam_message_decode(buf, (size_t)n, &m) != OCKAM_OK) return NULL;
-  return m;
-}
-
 /* Splits a reply payload into its protocol name and body; false if it has none. */
 static bool reply_split(const ockam_message *m, char *proto, size_t cap, rd *body) {
   size_t len;
@@ -168,13 +140,13 @@ static void sp_create(int fd, const char *service, const char *name) {
     w_u8(&body, 0);
   }
   w_proto(&p, "stream_create", &body);
-  send_to(fd, service, p.b, p.n);
+  tu_send_msg(fd, service, p.b, p.n);
 }
 
 /* Waits for the answer to a create: 1 = Init (worker address copied to
  * addr), 0 = `error` (reason copied to addr), -1 = nothing. */
 static int sp_create_reply(int fd, char *addr, size_t cap, int timeout_ms) {
-  ockam_message *m = recv_msg(fd, timeout_ms);
+  ockam_message *m = tu_recv_msg(fd, timeout_ms);
   if (!m) return -1;
   char proto[64];
   rd body;
@@ -209,7 +181,7 @@ static void sp_push(int fd, const char *worker, uint64_t rid, const void *data, 
   w_uint(&body, rid);
   w_bytes(&body, data, len);
   w_proto(&p, "stream_push", &body);
-  send_to(fd, worker, p.b, p.n);
+  tu_send_msg(fd, worker, p.b, p.n);
 }
 
 static void sp_pull(int fd, const char *worker, uint64_t rid, uint64_t index, uint64_t limit) {
@@ -218,7 +190,7 @@ static void sp_pull(int fd, const char *worker, uint64_t rid, uint64_t index, ui
   w_uint(&body, index);
   w_uint(&body, limit);
   w_proto(&p, "stream_pull", &body);
-  send_to(fd, worker, p.b, p.n);
+  tu_send_msg(fd, worker, p.b, p.n);
 }
 
 static void sp_index(int fd, bool save, const char *client, const char *stream, uint64_t index) {
@@ -228,14 +200,14 @@ static void sp_index(int fd, bool save, const char *client, const char *stream, 
   w_str(&body, stream);
   if (save) w_uint(&body, index);
   w_proto(&p, "stream_index", &body);
-  send_to(fd, "stream_index", p.b, p.n);
+  tu_send_msg(fd, "stream_index", p.b, p.n);
 }
 
 /* Waits for a reply with protocol `want` (others are skipped); NULL if none. */
 static ockam_message *recv_proto(int fd, const char *want, rd *body, int timeout_ms) {
   uint64_t until = tu_now_ms() + (uint64_t)timeout_ms;
   while (tu_now_ms() < until) {
-    ockam_message *m = recv_msg(fd, (int)(until - tu_now_ms()) + 1);
+    ockam_message *m = tu_recv_msg(fd, (int)(until - tu_now_ms()) + 1);
     if (!m) return NULL;
     char proto[64];
     if (reply_split(m, proto, sizeof proto, body) && strcmp(proto, want) == 0) return m;
@@ -305,9 +277,7 @@ static void test_index_poisoning(void **state) {
   (void)state;
   tu_proc hub;
   char bound[64];
-  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
-  int fd = tu_connect(bound, 5000);
-  assert_true(fd >= 0);
+  int fd = tu_memory_hub_connected(&hub, bound, sizeof bound);
   char w[64];
   sp_create_ok(fd, "victim-in", w, sizeof w);
   /* Two messages the victim has not read yet, then the poisoned save. */
@@ -500,10 +470,10 @@ static void test_injected_routes(void **state) {
  * quiet_ms of the last answer. */
 static int register_many(int fd, int n, int quiet_ms) {
   static const uint8_t reg[] = "\x08register";
-  for (int i = 0; i < n; i++) send_to(fd, "forwarding_service", reg, sizeof reg - 1);
+  for (int i = 0; i < n; i++) tu_send_msg(fd, "forwarding_service", reg, sizeof reg - 1);
   int got = 0;
   ockam_message *m;
-  while ((m = recv_msg(fd, quiet_ms))) {
+  while ((m = tu_recv_msg(fd, quiet_ms))) {
     const char *s;
     size_t len;
     if (ockam_message_get_string(m, &s, &len) == 0 && len == 8 && !memcmp(s, "register", 8)) got++;
@@ -548,9 +518,7 @@ static void test_stream_quota(void **state) {
   (void)state;
   tu_proc hub;
   char bound[64];
-  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
-  int fd = tu_connect(bound, 5000);
-  assert_true(fd >= 0);
+  int fd = tu_memory_hub_connected(&hub, bound, sizeof bound);
   /* 100,000 creates with junk names, read back batch by batch. */
   int inits = 0, errors = 0;
   char reply[256];

@@ -54,37 +54,11 @@ static size_t frame_hops(uint8_t *out, size_t cap, const uint8_t *payload, size_
   return n + 2;
 }
 
-static ockam_message *recv_msg(int fd, int timeout_ms) {
-  static uint8_t buf[70000];
-  int n = tu_recv_frame(fd, buf, sizeof buf, timeout_ms);
-  if (n <= 0) return NULL;
-  ockam_message *m;
-  if (ockam_message_decode(buf, (size_t)n, &m) != OCKAM_OK) return NULL;
-  return m;
-}
-
-/* Echo a string through the hub's echo_service on fd and check the answer. */
-static void check_echo(int fd, const char *text) {
-  uint8_t f[512], p[256];
-  p[0] = (uint8_t)strlen(text);
-  memcpy(p + 1, text, p[0]);
-  size_t n = frame_hops(f, sizeof f, p, 1u + p[0], 0, "echo_service", (size_t)12, -1);
-  assert_int_equal(tu_send_all(fd, f, n), 0);
-  ockam_message *m = recv_msg(fd, 10000);
-  assert_non_null(m);
-  const char *s;
-  size_t len;
-  assert_int_equal(ockam_message_get_string(m, &s, &len), 0);
-  assert_int_equal(len, strlen(text));
-  assert_memory_equal(s, text, len);
-  ockam_message_free(m);
-}
-
 /* A fresh connection to the hub that echoes once. */
 static void check_served(const char *bound) {
   int fd = tu_connect(bound, 5000);
   assert_true(fd >= 0);
-  check_echo(fd, "still served");
+  tu_check_echo(fd, "still served", 10000);
   close(fd);
 }
 
@@ -128,9 +102,7 @@ static void test_hub_never_dials(void **state) {
   int trap = trap_listen(&port);
   tu_proc hub;
   char bound[64];
-  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
-  int fd = tu_connect(bound, 5000);
-  assert_true(fd >= 0);
+  int fd = tu_memory_hub_connected(&hub, bound, sizeof bound);
   const char *spellings[] = {"127.0.0.1:%d",  "127.000.0.1:%d",        "localhost:%d", "127.1:%d",
                              "0x7f.0.0.1:%d", "[::ffff:127.0.0.1]:%d", "127.0.0.1.:%d"};
   uint8_t f[1024];
@@ -148,7 +120,7 @@ static void test_hub_never_dials(void **state) {
       assert_int_equal(tu_send_all(fd, f, n), 0);
     }
   }
-  check_echo(fd, "after the dial attempts");
+  tu_check_echo(fd, "after the dial attempts", 10000);
   assert_int_equal(trap_count(trap, 1500), 0);
   check_served(bound);
   close(fd);
@@ -172,8 +144,7 @@ static void test_responder_never_dials(void **state) {
   ockam_node *node;
   ockam_tcp *tcp;
   ockam_stream *s;
-  assert_int_equal(ockam_node_create(&node), 0);
-  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  tu_client_node(&node, &tcp);
   assert_int_equal(ockam_tcp_connect(tcp, bound, 5000), 0);
   char text[128];
   snprintf(text, sizeof text, "1#%s", bound);
@@ -388,7 +359,7 @@ static void test_per_ip_cap(void **state) {
   for (int i = 0; i < 5; i++) {
     fds[i] = tu_connect(bound, 5000);
     assert_true(fds[i] >= 0);
-    check_echo(fds[i], "within the cap");
+    tu_check_echo(fds[i], "within the cap", 10000);
   }
   int extra_fd = tu_connect(bound, 5000);
   assert_true(extra_fd >= 0);
@@ -405,7 +376,7 @@ static void test_per_ip_cap(void **state) {
     const uint8_t p[] = {2, 'o', 'k'};
     size_t n = frame_hops(fr, sizeof fr, p, sizeof p, 0, "echo_service", (size_t)12, -1);
     if (tu_send_all(fd, fr, n) == 0) {
-      ockam_message *m = recv_msg(fd, 2000);
+      ockam_message *m = tu_recv_msg(fd, 2000);
       served = m != NULL;
       ockam_message_free(m);
     }
@@ -443,7 +414,7 @@ static void test_log_flood_bounded(void **state) {
   for (int i = 0; i < 1000; i++) memcpy(batch + (size_t)i * fl, f, fl);
   uint64_t t0 = tu_now_ms();
   for (int k = 0; k < 100; k++) assert_int_equal(tu_send_all(fd, batch, 1000 * fl), 0);
-  check_echo(fd, "after the flood");
+  tu_check_echo(fd, "after the flood", 10000);
   uint64_t ms = tu_now_ms() - t0;
   close(fd);
   assert_int_equal(tu_term(&hub), 0);
@@ -510,7 +481,6 @@ static void test_library_dial_policy(void **state) {
 }
 
 int main(void) {
-  signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hub_never_dials),
       cmocka_unit_test(test_responder_never_dials),
@@ -521,5 +491,5 @@ int main(void) {
       cmocka_unit_test(test_per_ip_cap),
       cmocka_unit_test(test_log_flood_bounded),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return TU_RUN_TESTS(tests);
 }

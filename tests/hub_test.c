@@ -55,9 +55,7 @@ static void test_echo_and_malformed_frames(void **state) {
   (void)state;
   tu_proc hub;
   char bound[64];
-  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
-  int good = tu_connect(bound, 5000);
-  assert_true(good >= 0);
+  int good = tu_memory_hub_connected(&hub, bound, sizeof bound);
   uint8_t req[1024], rep[70000];
   size_t n = echo_request(req, "Hello World!");
   assert_int_equal(tu_send_all(good, req, n), 0);
@@ -151,8 +149,7 @@ static void test_kill_restart_reconnect(void **state) {
   ockam_node *node;
   ockam_tcp *tcp;
   ockam_mailbox *app;
-  assert_int_equal(ockam_node_create(&node), 0);
-  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  tu_client_node(&node, &tcp);
   assert_int_equal(ockam_tcp_connect(tcp, bound, 5000), 0);
   assert_int_equal(ockam_mailbox_create(node, "app", &app), 0);
   assert_true(send_and_receive(node, app, bound, "before", 5000));
@@ -200,11 +197,10 @@ static void test_forwarding_between_processes(void **state) {
 }
 
 int main(void) {
-  signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_echo_and_malformed_frames),
       cmocka_unit_test(test_kill_restart_reconnect),
       cmocka_unit_test(test_forwarding_between_processes),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return TU_RUN_TESTS(tests);
 }

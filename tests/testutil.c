@@ -17,6 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* cmocka wants these before it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "ockam/ockam.h"
+
 uint64_t tu_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -340,4 +350,86 @@ int tu_fd_count(pid_t pid) {
     if (e->d_name[0] != '.') n++;
   closedir(d);
   return n;
+}
+
+/* ---- Ockam frames over a raw socket ------------------------------------------ */
+
+size_t tu_frame(uint8_t *out, size_t cap, const char *to, const uint8_t *payload, size_t len) {
+  ockam_message *m;
+  ockam_route *r;
+  assert_int_equal(ockam_message_new(&m), 0);
+  assert_int_equal(ockam_route_parse(to, &r), 0);
+  assert_int_equal(ockam_route_append_route(ockam_message_onward_mut(m), r), 0);
+  ockam_route_free(r);
+  assert_int_equal(ockam_route_append_str(ockam_message_return_mut(m), "app"), 0);
+  assert_int_equal(ockam_message_set_payload(m, payload, len), 0);
+  size_t n;
+  assert_true(cap >= 2);
+  assert_int_equal(ockam_message_encode(m, out + 2, cap - 2, &n), 0);
+  out[0] = (uint8_t)(n >> 8);
+  out[1] = (uint8_t)n;
+  ockam_message_free(m);
+  return n + 2;
+}
+
+void tu_send_msg(int fd, const char *to, const uint8_t *payload, size_t len) {
+  enum { CAP = 70000 };
+  uint8_t *out = malloc(CAP);
+  assert_non_null(out);
+  size_t n = tu_frame(out, CAP, to, payload, len);
+  int rc = tu_send_all(fd, out, n);
+  free(out);
+  assert_int_equal(rc, 0);
+}
+
+ockam_message *tu_recv_msg(int fd, int timeout_ms) {
+  enum { CAP = 70000 };
+  uint8_t *buf = malloc(CAP);
+  assert_non_null(buf);
+  int n = tu_recv_frame(fd, buf, CAP, timeout_ms);
+  ockam_message *m = NULL;
+  if (n > 0 && ockam_message_decode(buf, (size_t)n, &m) != OCKAM_OK) m = NULL;
+  free(buf);
+  return m;
+}
+
+void tu_check_echo(int fd, const char *text, int timeout_ms) {
+  uint8_t f[512], p[256];
+  size_t tl = strlen(text);
+  assert_true(tl < 128); /* a one-byte length prefix */
+  p[0] = (uint8_t)tl;
+  memcpy(p + 1, text, tl);
+  size_t n = tu_frame(f, sizeof f, "echo_service", p, 1u + tl);
+  assert_int_equal(tu_send_all(fd, f, n), 0);
+  ockam_message *m = tu_recv_msg(fd, timeout_ms);
+  assert_non_null(m);
+  const char *s;
+  size_t len;
+  assert_int_equal(ockam_message_get_string(m, &s, &len), 0);
+  assert_int_equal(len, tl);
+  assert_memory_equal(s, text, len);
+  ockam_message_free(m);
+}
+
+void tu_discard(int fd) {
+  uint8_t buf[65536];
+  while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+  }
+}
+
+int tu_memory_hub_connected(tu_proc *hub, char *bound, size_t cap) {
+  assert_int_equal(tu_start_hub(hub, 0, "memory", NULL, NULL, bound, cap), 0);
+  int fd = tu_connect(bound, 5000);
+  assert_true(fd >= 0);
+  return fd;
+}
+
+void tu_client_node(ockam_node **node, ockam_tcp **tcp) {
+  assert_int_equal(ockam_node_create(node), 0);
+  assert_int_equal(ockam_tcp_create(*node, NULL, tcp), 0);
+}
+
+int tu_run_tests(const char *name, const struct CMUnitTest *tests, size_t n) {
+  signal(SIGPIPE, SIG_IGN);
+  return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }
