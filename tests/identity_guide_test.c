@@ -71,19 +71,27 @@ static void start(guide *g, const char *store) {
   assert_int_equal(st.st_mode & 0777, 0700);
 }
 
-static void start_responder(guide *g, const char *extra) {
+/* One side of the guide with its identity directory, trusting `trust`. */
+static void spawn_side(guide *g, tu_proc *p, const char *bin, const char *dir, const char *trust,
+                       const char *extra) {
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "exec '%s' '%s' --identity-dir '%s' --trust %s %s 2>&1", RESPONDER,
-           g->bound, g->bob_dir, g->alice, extra ? extra : "");
-  spawn_sh(&g->responder, cmd);
+  snprintf(cmd, sizeof cmd, "exec '%s' '%s' --identity-dir '%s' --trust %s %s 2>&1", bin, g->bound,
+           dir, trust, extra ? extra : "");
+  spawn_sh(p, cmd);
+}
+
+/* Bob, trusting `trust`, up and listening. */
+static void start_responder_trusting(guide *g, const char *trust) {
+  spawn_side(g, &g->responder, RESPONDER, g->bob_dir, trust, NULL);
   assert_int_equal(tu_expect_line(&g->responder, "listening", NULL, 0, 20000), 0);
 }
 
+static void start_responder(guide *g) {
+  start_responder_trusting(g, g->alice);
+}
+
 static void start_initiator(guide *g, const char *extra) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "exec '%s' '%s' --identity-dir '%s' --trust %s %s 2>&1", INITIATOR,
-           g->bound, g->alice_dir, g->bob, extra ? extra : "");
-  spawn_sh(&g->initiator, cmd);
+  spawn_side(g, &g->initiator, INITIATOR, g->alice_dir, g->bob, extra);
 }
 
 /* The initiator printed the reply, from Bob; the echoer saw Alice. */
@@ -105,47 +113,41 @@ static void finish(guide *g) {
   free(g->dir);
 }
 
-static void test_responder_first_lmdb(void **state) {
-  (void)state;
+/* The guide on `store`; with the initiator first, its handshake waits in
+ * the stream for pause_s seconds while nobody listens. */
+static void run_guide(const char *store, bool responder_first, unsigned pause_s) {
   guide g;
-  start(&g, "lmdb");
-  start_responder(&g, NULL);
-  start_initiator(&g, NULL);
+  start(&g, store);
+  if (responder_first) {
+    start_responder(&g);
+    start_initiator(&g, NULL);
+  } else {
+    start_initiator(&g, NULL);
+    sleep(pause_s);
+    start_responder(&g);
+  }
   expect_success(&g);
   finish(&g);
+}
+
+static void test_responder_first_lmdb(void **state) {
+  (void)state;
+  run_guide("lmdb", true, 0);
 }
 
 static void test_responder_first_memory(void **state) {
   (void)state;
-  guide g;
-  start(&g, "memory");
-  start_responder(&g, NULL);
-  start_initiator(&g, NULL);
-  expect_success(&g);
-  finish(&g);
+  run_guide("memory", true, 0);
 }
 
 static void test_initiator_first_lmdb(void **state) {
   (void)state;
-  guide g;
-  start(&g, "lmdb");
-  start_initiator(&g, NULL);
-  /* The handshake waits in the stream while nobody listens. */
-  sleep(3);
-  start_responder(&g, NULL);
-  expect_success(&g);
-  finish(&g);
+  run_guide("lmdb", false, 3);
 }
 
 static void test_initiator_first_memory(void **state) {
   (void)state;
-  guide g;
-  start(&g, "memory");
-  start_initiator(&g, NULL);
-  sleep(2);
-  start_responder(&g, NULL);
-  expect_success(&g);
-  finish(&g);
+  run_guide("memory", false, 2);
 }
 
 /* Alice rotates her key between two runs (the identity files keep it): Bob,
@@ -155,7 +157,7 @@ static void test_rotation_and_restart(void **state) {
   (void)state;
   guide g;
   start(&g, "lmdb");
-  start_responder(&g, NULL);
+  start_responder(&g);
   start_initiator(&g, NULL);
   expect_success(&g);
   char line[512];
@@ -170,7 +172,7 @@ static void test_rotation_and_restart(void **state) {
   assert_string_equal(again, g.alice);
   show_identifier(RESPONDER, g.bob_dir, again, sizeof again);
   assert_string_equal(again, g.bob);
-  start_responder(&g, NULL);
+  start_responder(&g);
   start_initiator(&g, NULL);
   expect_success(&g);
   finish(&g);
@@ -182,11 +184,7 @@ static void test_responder_refuses(void **state) {
   (void)state;
   guide g;
   start(&g, "memory");
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "exec '%s' '%s' --identity-dir '%s' --trust %s 2>&1", RESPONDER,
-           g.bound, g.bob_dir, g.bob);
-  spawn_sh(&g.responder, cmd);
-  assert_int_equal(tu_expect_line(&g.responder, "listening", NULL, 0, 20000), 0);
+  start_responder_trusting(&g, g.bob);
   start_initiator(&g, NULL);
   char line[512];
   assert_int_equal(tu_expect_line(&g.initiator, "initiator: peer refused by trust policy", line,
@@ -234,7 +232,7 @@ static void test_mitm_reads_anonymous_channel(void **state) {
 static void run_identity_mitm(const char *mode, const char *error) {
   guide g;
   start(&g, "memory");
-  start_responder(&g, NULL);
+  start_responder(&g);
   start_mitm(&g, mode);
   start_initiator(&g, "--out mitm-a-b --in mitm-b-a");
   char line[512];
@@ -256,7 +254,6 @@ static void test_mitm_own_identity_refused(void **state) {
 }
 
 int main(void) {
-  signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_responder_first_lmdb),
       cmocka_unit_test(test_responder_first_memory),
@@ -268,5 +265,5 @@ int main(void) {
       cmocka_unit_test(test_mitm_relay_refused),
       cmocka_unit_test(test_mitm_own_identity_refused),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return TU_RUN_TESTS(tests);
 }
