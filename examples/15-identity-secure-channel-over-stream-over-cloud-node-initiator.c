@@ -39,8 +39,7 @@ int main(int argc, char **argv) {
   ockam_route *route = NULL;
   char id[OCKAM_IDENTIFIER_BUF], channel[64];
   int rc;
-  if ((rc = identity_open(&ia, &vault, &me)) || (rc = ockam_identity_identifier(me, id, sizeof id)))
-    goto fail;
+  if ((rc = identity_open_id(&ia, &vault, &me, id))) goto fail;
   if (ia.show) {
     printf("%s\n", id);
     goto done;
@@ -91,24 +90,14 @@ int main(int argc, char **argv) {
   /* Let the index save and acknowledgements reach the hub before leaving. */
   if (ockam_stream_flush(stream, 2000) != OCKAM_OK) fprintf(stderr, "some pushes unconfirmed\n");
 done:
-  ockam_route_free(route);
-  if (stream) ockam_stream_close(stream);
-  ockam_mailbox_destroy(app);
-  ockam_tcp_close(tcp);
-  ockam_node_destroy(node);
-  ockam_trust_policy_free(policy);
-  ockam_identity_free(me);
-  ockam_vault_destroy(vault);
-  return 0;
+  rc = OCKAM_OK;
 fail:
-  fprintf(stderr, "initiator: %s\n", ockam_strerror(rc));
+  if (rc) fprintf(stderr, "initiator: %s\n", ockam_strerror(rc));
   ockam_route_free(route);
   if (stream) ockam_stream_close(stream);
   ockam_mailbox_destroy(app);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
-  ockam_trust_policy_free(policy);
-  ockam_identity_free(me);
-  ockam_vault_destroy(vault);
-  return 1;
+  identity_close(vault, me, policy);
+  return rc ? 1 : 0;
 }

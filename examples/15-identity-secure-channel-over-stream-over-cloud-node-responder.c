@@ -45,8 +45,7 @@ int main(int argc, char **argv) {
   ockam_worker *echoer;
   char id[OCKAM_IDENTIFIER_BUF];
   int rc;
-  if ((rc = identity_open(&ia, &vault, &me)) || (rc = ockam_identity_identifier(me, id, sizeof id)))
-    goto fail;
+  if ((rc = identity_open_id(&ia, &vault, &me, id))) goto fail;
   if (ia.show) {
     printf("%s\n", id);
     goto done;
@@ -72,22 +71,13 @@ int main(int argc, char **argv) {
   fflush(stdout);
   rc = ockam_node_run(node);
 done:
-  if (stream) ockam_stream_close(stream);
-  ockam_identity_channel_listener_close(listener);
-  ockam_tcp_close(tcp);
-  ockam_node_destroy(node);
-  ockam_trust_policy_free(policy);
-  ockam_identity_free(me);
-  ockam_vault_destroy(vault);
-  return 0;
+  rc = OCKAM_OK; /* however the run ended (a signal stops it) */
 fail:
-  fprintf(stderr, "responder: %s\n", ockam_strerror(rc));
+  if (rc) fprintf(stderr, "responder: %s\n", ockam_strerror(rc));
   if (stream) ockam_stream_close(stream);
   ockam_identity_channel_listener_close(listener);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
-  ockam_trust_policy_free(policy);
-  ockam_identity_free(me);
-  ockam_vault_destroy(vault);
-  return 1;
+  identity_close(vault, me, policy);
+  return rc ? 1 : 0;
 }

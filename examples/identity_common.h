@@ -81,6 +81,23 @@ static inline int identity_open(const identity_args *a, ockam_vault **vault,
   return rc;
 }
 
+/* identity_open, and the identifier into id. */
+static inline int identity_open_id(const identity_args *a, ockam_vault **vault,
+                                   ockam_identity **identity,
+                                   char id[static OCKAM_IDENTIFIER_BUF]) {
+  int rc = identity_open(a, vault, identity);
+  if (!rc) rc = ockam_identity_identifier(*identity, id, OCKAM_IDENTIFIER_BUF);
+  return rc;
+}
+
+/* Frees what identity_open and identity_policy made (each may be NULL). */
+static inline void identity_close(ockam_vault *vault, ockam_identity *identity,
+                                  ockam_trust_policy *policy) {
+  ockam_trust_policy_free(policy);
+  ockam_identity_free(identity);
+  ockam_vault_destroy(vault);
+}
+
 /* Identifier given as text or as "@FILE" holding it. */
 static inline int identity_read_id(const char *arg, char out[static OCKAM_IDENTIFIER_BUF]) {
   char text[256] = "";
