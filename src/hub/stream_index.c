@@ -1,14 +1,10 @@
 /* The `stream_index` service (spec §7.5): the consumer index, kept per
  * client and stream in the store. */
 #include <inttypes.h>
-#include <sodium.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "message.h"
-#include "node.h"
 #include "stream_internal.h"
 
 #define MOD "stream"

@@ -1,15 +1,11 @@
 /* The registry of stream names (stream_internal.h): every created stream's
  * name, and tombstones for deleted ones, in a stream of the store, read back
  * at start and polled so stream workers come back at the same address. */
-#include <inttypes.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "message.h"
-#include "node.h"
 #include "stream_internal.h"
 
 #define MOD "stream"

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "message.h"
 #include "node.h"
 #include "stream_internal.h"
 

@@ -13,7 +13,6 @@
 #include "bytes.h"
 #include "client_internal.h"
 #include "log.h"
-#include "wire.h"
 
 /* Bytes of the BARE encoding of a route, at most (hop lengths over 127 take
  * a two-byte uint on the wire). */

@@ -1,9 +1,7 @@
 /* Stream client, consumer side (spec §8.3): pulls the incoming stream, hands
  * each message on, and saves the read position once a batch was handled. */
-#include <stdlib.h>
 #include <string.h>
 
-#include "bare.h"
 #include "channel_internal.h"
 #include "client_internal.h"
 #include "log.h"

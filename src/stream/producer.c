@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bare.h"
 #include "client_internal.h"
 #include "log.h"
 #include "wire.h"

@@ -2,7 +2,6 @@
  * layout is described there). One append() call is one write transaction and
  * one commit (group commit). The front end (storage.c) has checked every
  * argument (backend.h). */
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
