@@ -34,7 +34,7 @@ set(OCKAM_LAYER_storage_HEADERS)
 set(OCKAM_LAYER_stream_DEPENDS core codec channel)
 set(OCKAM_LAYER_stream_HEADERS stream.h)
 
-set(OCKAM_LAYER_hub_DEPENDS core codec transport storage)
+set(OCKAM_LAYER_hub_DEPENDS core codec transport storage identity channel)
 set(OCKAM_LAYER_hub_HEADERS hub.h)
 
 # ockam_layer_closure(LAYER OUT): LAYER and every layer it may use.

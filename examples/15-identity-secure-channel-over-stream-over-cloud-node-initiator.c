@@ -6,7 +6,8 @@
  *
  *   15-identity-secure-channel-over-stream-over-cloud-node-initiator [HUB]
  *       [--identity-dir DIR] [--show-identifier]
- *       (--trust ID | --trust-file FILE | --trust-everyone) [--client-id ID] [--out S --in S]
+ *       (--trust ID | --trust-file FILE | --trust-everyone) [--hub-identity ID] [--client-id ID]
+ * [--out S --in S]
  *       [--rotate]   rotate the identity key (and save it) before connecting
  */
 #include <errno.h>
@@ -54,7 +55,7 @@ int main(int argc, char **argv) {
   if ((rc = identity_policy(&ia, &policy))) goto fail;
   if ((rc = ockam_node_create(&node))) goto fail;
   if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_mailbox_create(node, "app", &app)) ||
-      (rc = example_connect(node, tcp, &args, "sc-test-a-b", "sc-test-b-a", &stream)))
+      (rc = identity_hub_connect(node, tcp, &ia, &args, me, "sc-test-a-b", "sc-test-b-a", &stream)))
     goto fail;
   /* [tx, secure_channel_listener]: the handshake travels through the streams. */
   if ((rc = ockam_route_new(&route)) ||

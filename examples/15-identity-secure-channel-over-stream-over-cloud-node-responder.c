@@ -5,8 +5,8 @@
  *
  *   15-identity-secure-channel-over-stream-over-cloud-node-responder [HUB]
  *       [--identity-dir DIR] [--show-identifier]
- *       (--trust ID | --trust-file FILE | --trust-everyone) [--client-id ID] [--out S --in S]
- * Runs until SIGINT/SIGTERM.
+ *       (--trust ID | --trust-file FILE | --trust-everyone) [--hub-identity ID] [--client-id ID]
+ * [--out S --in S] Runs until SIGINT/SIGTERM.
  */
 #include <errno.h>
 
@@ -64,7 +64,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < ia.ntrust; i++) ids[i] = ia.ids[i];
     if ((rc = ockam_worker_allow_identifiers(echoer, ids, ia.ntrust))) goto fail;
   }
-  if ((rc = example_connect(node, tcp, &args, "sc-test-b-a", "sc-test-a-b", &stream))) goto fail;
+  if ((rc = identity_hub_connect(node, tcp, &ia, &args, me, "sc-test-b-a", "sc-test-a-b", &stream)))
+    goto fail;
   printf("Responder P_ID.%s listening on streams %s (in) / %s (out) via %s\n", id,
          args.in_stream ? args.in_stream : "sc-test-a-b",
          args.out_stream ? args.out_stream : "sc-test-b-a", args.hub);

@@ -9,6 +9,10 @@
  *                         "@FILE" reads the identifier from FILE)
  *   --trust-file FILE     accept the peers whose contacts are in FILE
  *   --trust-everyone      accept any peer that proves an identity
+ *   --hub-identity ID     reach the hub's services through an identity channel
+ *                         to the hub, accepting only the hub with this
+ *                         identifier ("@FILE" reads it from FILE; `ockam hub
+ *                         --print-identifier` tells it)
  * Other arguments are left for example_parse() (hub, stream options).
  */
 #ifndef OCKAM_EXAMPLE_IDENTITY_COMMON_H
@@ -21,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "ockam/ockam.h"
+#include "stream_common.h"
 
 #define EXAMPLE_MAX_TRUST 8
 
@@ -31,6 +36,7 @@ typedef struct identity_args {
   size_t ntrust;
   const char *trust_file;
   bool trust_everyone;
+  const char *hub_identity;
   char ids[EXAMPLE_MAX_TRUST][OCKAM_IDENTIFIER_BUF]; /* identifiers read from "@FILE" */
   int argc;                                          /* what is left for example_parse() */
   char *argv[64];
@@ -50,6 +56,8 @@ static inline int identity_parse(int argc, char **argv, identity_args *a) {
       a->trust_file = argv[++i];
     else if (!strcmp(argv[i], "--trust-everyone"))
       a->trust_everyone = true;
+    else if (!strcmp(argv[i], "--hub-identity") && i + 1 < argc)
+      a->hub_identity = argv[++i];
     else if (a->argc < 63)
       a->argv[a->argc++] = argv[i];
   }
@@ -126,6 +134,39 @@ static inline int identity_policy(identity_args *a, ockam_trust_policy **out) {
   if (a->trust_everyone) return ockam_trust_everyone(out);
   fprintf(stderr, "say whom to trust: --trust ID, --trust-file FILE or --trust-everyone\n");
   return OCKAM_EINVAL;
+}
+
+/* example_connect(), through an identity channel to the hub when
+ * --hub-identity was given: the hub then knows this node as `me`. */
+static inline int identity_hub_connect(ockam_node *node, ockam_tcp *tcp, const identity_args *ia,
+                                       const example_args *a, ockam_identity *me, const char *out,
+                                       const char *in, ockam_stream **stream) {
+  if (!ia->hub_identity) return example_connect(node, tcp, a, out, in, stream);
+  char hub_id[OCKAM_IDENTIFIER_BUF], hop[300], channel[64];
+  int rc = identity_read_id(ia->hub_identity, hub_id);
+  if (!rc) rc = ockam_tcp_connect(tcp, a->hub, 0);
+  if (rc) return rc;
+  ockam_route *route = NULL;
+  snprintf(hop, sizeof hop, "1#%s", a->hub);
+  if ((rc = ockam_route_parse(hop, &route))) return rc;
+  rc = ockam_hub_channel_create(node, route, me, hub_id, 60000, channel, sizeof channel);
+  ockam_route_free(route);
+  route = NULL;
+  if (rc) return rc;
+  printf("Identity channel with the hub P_ID.%s established\n", hub_id);
+  fflush(stdout);
+  if ((rc = ockam_route_new(&route)) || (rc = ockam_route_append_str(route, channel))) {
+    ockam_route_free(route);
+    return rc;
+  }
+  ockam_stream_options opts = {0};
+  opts.client_id = a->client_id;
+  opts.stream_service = a->stream_service;
+  opts.index_service = a->index_service;
+  rc = ockam_stream_connect(node, route, a->out_stream ? a->out_stream : out,
+                            a->in_stream ? a->in_stream : in, &opts, stream);
+  ockam_route_free(route);
+  return rc;
 }
 
 #endif

@@ -19,6 +19,7 @@ typedef struct ockam_hub_cli {
   bool check;                /* only check the options */
   const char *log_format;    /* "text" or "json" */
   ockam_cli_strings strings; /* values read from the configuration file */
+  bool print_identifier;     /* print the hub's identifier and exit */
 } ockam_hub_cli;
 
 /* The option table of `ockam hub` (also read by a configuration file). */

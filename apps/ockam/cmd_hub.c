@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "cli.h"
 #include "config.h"
 #include "logsink.h"
@@ -110,6 +112,15 @@ static const ockam_cli_option hub_options[] = {
                   "log lines as text or as JSON objects"),
     OCKAM_CLI_DURATION_OPT(T, hub.stats_interval_s, "stats-interval", "stats_interval", 1000, 0, 0,
                            0, "log a statistics line this often (0 = never)"),
+    OCKAM_CLI_STR(T, hub.identity, "identity", "identity", "FILE", NULL, NULL, NULL,
+                  "hub identity (keys in DIR/vault beside it; default DATA/identity with "
+                  "lmdb, created 0600 if absent; else a new one per run)"),
+    OCKAM_CLI_STR(T, hub.acl, "acl", "acl", "FILE", NULL, NULL, NULL,
+                  "access control list (INI); reloaded on SIGHUP"),
+    OCKAM_CLI_STR(T, hub.anonymous, "anonymous", "anonymous", "allow|deny", NULL, "allow|deny",
+                  NULL, "plain clients without identity (default: allowed on loopback only)"),
+    OCKAM_CLI_BOOL_OPT(T, print_identifier, "print-identifier", NULL,
+                       "print the hub's identifier and exit"),
 };
 #undef T
 
@@ -165,12 +176,45 @@ static int write_ready_file(const char *path, const char *bound) {
   return rename(tmp, path);
 }
 
+/* SIGHUP: read the ACL again (the hub keeps the old one if the new one is bad). */
+static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
+  if (ockam_hub_reload_acl(h->data) == OCKAM_ESTATE)
+    fprintf(stderr, "ockam hub: SIGHUP: no --acl to reload\n");
+}
+
+static int print_identifier(const ockam_hub_cli *o) {
+  char id[OCKAM_IDENTIFIER_BUF];
+  int rc = ockam_hub_identity_identifier(&o->hub, id, sizeof id);
+  if (rc == OCKAM_ENOTFOUND)
+    fprintf(stderr,
+            "ockam hub: this hub has no persistent identity (give --identity FILE or "
+            "use the lmdb store)\n");
+  else if (rc)
+    fprintf(stderr, "ockam hub: identity: %s\n", ockam_strerror(rc));
+  else
+    printf("%s\n", id);
+  return rc ? 1 : 0;
+}
+
 int ockam_cmd_hub(int argc, char **argv) {
   ockam_hub_cli o;
   int prc = ockam_cli_parse_hub(argc, argv, &o);
   bool check = false;
   for (int i = 1; i < argc && !check; i++) check = !strcmp(argv[i], "--check");
   if (prc) return prc > 0 ? 0 : check ? 1 : 2;
+  if (o.print_identifier) {
+    int r = print_identifier(&o);
+    ockam_cli_hub_free(&o);
+    return r;
+  }
+  /* Access control: the ACL parses, and anonymous clients are decided on. */
+  char why[700];
+  if (ockam_hub_check_access(&o.hub, why, sizeof why) != OCKAM_OK) {
+    fprintf(stderr, "ockam hub: %s\n", why);
+    ockam_cli_hub_free(&o);
+    return 1;
+  }
   if (o.check) {
     printf("ockam hub: configuration OK\n");
     ockam_cli_hub_free(&o);
@@ -215,10 +259,20 @@ int ockam_cmd_hub(int argc, char **argv) {
     fprintf(stderr, "ockam hub: no signal handling\n");
   signal(SIGPIPE, SIG_IGN);
   printf("ockam hub listening on %s (store: %s)\n", bound, o.hub.no_streams ? "none" : o.hub.store);
+  char id[OCKAM_IDENTIFIER_BUF];
+  if (ockam_hub_identifier(hub, id, sizeof id) == OCKAM_OK) printf("ockam hub identity: %s\n", id);
   fflush(stdout);
+  uv_signal_t hup;
+  bool have_hup = uv_signal_init(ockam_node_loop(node), &hup) == 0;
+  if (have_hup) {
+    hup.data = hub;
+    if (uv_signal_start(&hup, on_sighup, SIGHUP) != 0) fprintf(stderr, "ockam hub: no SIGHUP\n");
+    uv_unref((uv_handle_t *)&hup);
+  }
   if (o.ready_file && write_ready_file(o.ready_file, bound) != 0)
     fprintf(stderr, "ockam hub: cannot write %s: %s\n", o.ready_file, strerror(errno));
   rc = ockam_node_run(node);
+  if (have_hup) uv_close((uv_handle_t *)&hup, NULL);
   ockam_cli_log_line(&log, OCKAM_LOG_INFO, "shutting down");
   ockam_log_flush_suppressed();
   ockam_hub_stop(hub);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ockam/error.h"
+#include "ockam/identity_channel.h"
 #include "ockam/limits.h"
 #include "ockam/node.h"
 #include "ockam/tcp.h"
@@ -58,7 +59,22 @@ typedef struct ockam_hub_options {
   uint64_t stream_idle_expiry_ms;  /* an empty stream unused this long is
                                       deleted; 0 = never */
   uint64_t stats_interval_s;       /* log a statistics line (INFO) this often; 0 = never */
+  /* Identity and access control (docs/OPERATIONS.md "Identities and access
+   * control"). identity: the hub's identity file (its keys in the vault
+   * directory beside it, DIR/vault); NULL = DATA_DIR/identity with the lmdb
+   * store (created, mode 0600, on first start), else a new identity in
+   * memory for this run. acl: ACL file (NULL = none: every identity may do
+   * everything). anonymous: "allow", "deny" or NULL; NULL = what the ACL
+   * says, else allowed only when the hub listens on loopback (a hub on any
+   * other address refuses to start without a decision). */
+  const char *identity;
+  const char *acl;
+  const char *anonymous;
 } ockam_hub_options;
+
+/* The hub runs an identity channel listener at OCKAM_HUB_IDENTITY_LISTENER
+ * (ockam/identity_channel.h): clients reach its services through a channel
+ * made by ockam_hub_channel_create(). */
 
 /* Start the hub services and the listener on node (its own TCP transport:
  * the node must not have one). bound (optional, bound_cap bytes, at least
@@ -71,6 +87,31 @@ typedef struct ockam_hub_options {
  * where a store file goes — the log says which), OCKAM_ETOOSMALL (bound_cap). */
 OCKAM_MUST_CHECK int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound,
                                      size_t bound_cap, ockam_hub **out);
+/* Whether opts make a startable hub as far as access control goes: 0, or
+ * OCKAM_EINVAL with the reason in msg (cap bytes): a non-loopback listener
+ * without --anonymous or an ACL, an anonymous value other than allow/deny,
+ * or an ACL file that does not parse. ockam_hub_start() checks the same. */
+OCKAM_MUST_CHECK int ockam_hub_check_access(const ockam_hub_options *opts, char *msg, size_t cap);
+/* Validate an ACL file: 0, or an error (OCKAM_EMALFORMED, OCKAM_ENOTFOUND,
+ * OCKAM_EIO, OCKAM_EOVERFLOW) with "PATH: line N: why" in msg. */
+OCKAM_MUST_CHECK int ockam_hub_acl_check(const char *path, char *msg, size_t cap);
+/* Load (creating it if needed, as ockam_hub_start() does) the identity opts
+ * name and write its identifier (64 hex + NUL) into buf (cap >=
+ * OCKAM_IDENTIFIER_BUF). OCKAM_ENOTFOUND when opts give the hub no
+ * persistent identity (it would be a new one at each start). */
+OCKAM_MUST_CHECK int ockam_hub_identity_identifier(const ockam_hub_options *opts, char *buf,
+                                                   size_t cap);
+/* The running hub's identifier (64 hex + NUL). */
+OCKAM_MUST_CHECK int ockam_hub_identifier(const ockam_hub *hub, char *buf, size_t cap);
+/* Read the ACL file again (SIGHUP). The new file is validated first: if it
+ * does not parse, the old ACL stays and the error is returned (and logged,
+ * with the line). Connections, channels and streams are untouched.
+ * Errors: OCKAM_ESTATE (the hub runs without an ACL file), those of
+ * ockam_hub_acl_check(). */
+OCKAM_MUST_CHECK int ockam_hub_reload_acl(ockam_hub *hub);
+/* Requests refused by the ACL and by per-identity quotas since start. */
+void ockam_hub_access_stats(const ockam_hub *hub, uint64_t *denied, uint64_t *over_quota);
+
 /* Stop everything the hub started: the stream services (pending writes finish
  * and the store closes), every forwarder and the forwarding service, echo,
  * the listener and every connection; then free hub. */

@@ -120,6 +120,25 @@ OCKAM_MUST_CHECK int ockam_identity_channel_get_stats(ockam_node *node, const ch
 /* Close the identity channel and the plain channel under it. */
 OCKAM_MUST_CHECK int ockam_identity_channel_close(ockam_node *node, const char *channel_address);
 
+/* --- channels to a hub ------------------------------------------------------------ */
+
+/* Where every ockam-c hub listens for identity channels. */
+#define OCKAM_HUB_IDENTITY_LISTENER "identity_listener"
+
+/* Create an identity channel to the hub reached by route_to_hub (e.g.
+ * [1#127.0.0.1:4000]), at its OCKAM_HUB_IDENTITY_LISTENER, accepting only the
+ * hub whose identifier is hub_identifier (any form ockam_identifier_parse()
+ * takes). Blocks like ockam_identity_channel_create(). The hub's services are
+ * then reached along [channel_address, service]: pass a route holding only
+ * channel_address as route_to_hub to ockam_stream_connect() or to forwarder
+ * registration, and the hub sees every request as coming from `identity`
+ * (its ACL decides what that identity may do). Errors: those of
+ * ockam_identity_channel_create(), OCKAM_EINVAL (a malformed identifier). */
+OCKAM_MUST_CHECK int ockam_hub_channel_create(ockam_node *node, const ockam_route *route_to_hub,
+                                              ockam_identity *identity, const char *hub_identifier,
+                                              int64_t timeout_ms, char *channel_address,
+                                              size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

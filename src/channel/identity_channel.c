@@ -663,3 +663,26 @@ int ockam_identity_channel_close(ockam_node *node, const char *channel_address) 
   ockam_worker_stop(c->worker);
   return OCKAM_OK;
 }
+
+int ockam_hub_channel_create(ockam_node *node, const ockam_route *route_to_hub,
+                             ockam_identity *identity, const char *hub_identifier,
+                             int64_t timeout_ms, char *channel_address, size_t cap) {
+  if (!node || !route_to_hub || !identity || !hub_identifier || !channel_address)
+    return OCKAM_EINVAL;
+  ockam_trust_policy *policy = NULL;
+  const char *ids[1] = {hub_identifier};
+  int rc = ockam_trust_identifiers(ids, 1, &policy);
+  if (rc) return rc;
+  ockam_route *route = NULL;
+  rc = ockam_route_new(&route);
+  if (!rc) rc = ockam_route_append_route(route, route_to_hub);
+  if (!rc)
+    rc = ockam_route_append(route, OCKAM_ADDRESS_LOCAL, OCKAM_HUB_IDENTITY_LISTENER,
+                            strlen(OCKAM_HUB_IDENTITY_LISTENER));
+  if (!rc)
+    rc = ockam_identity_channel_create(node, route, identity, policy, NULL, timeout_ms,
+                                       channel_address, cap);
+  ockam_route_free(route);
+  ockam_trust_policy_free(policy);
+  return rc;
+}

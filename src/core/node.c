@@ -80,6 +80,7 @@ struct ockam_node {
   ockam_conn_sub *subs, *subs_tail;
   int publishing;          /* nested publish calls; cancelled subs are freed at 0 */
   ockami_node_hook *hooks; /* run first by ockam_node_destroy() */
+  ockami_node_hook *late;  /* run once every worker has stopped */
   /* Addresses of the workers stopped most recently (a ring, oldest
    * overwritten). A message to one of them is routine, e.g. a reply to a
    * client that disconnected, and is logged at DEBUG instead of WARN. */
@@ -199,6 +200,12 @@ void ockami_node_hook_add(ockam_node *node, ockami_node_hook *h) {
   h->next = node->hooks;
   if (node->hooks) node->hooks->prev = h;
   node->hooks = h;
+}
+
+void ockami_node_hook_add_late(ockam_node *node, ockami_node_hook *h) {
+  h->prev = NULL;
+  h->next = node->late;
+  node->late = h;
 }
 
 void ockami_node_hook_remove(ockam_node *node, ockami_node_hook *h) {
@@ -729,6 +736,11 @@ void ockam_node_destroy(ockam_node *node) {
   /* Callbacks that ran during close may have queued messages. */
   while ((m = dequeue(node))) ockam_message_free(m);
   reap_stopped(node);
+  while (node->late) {
+    ockami_node_hook *h = node->late;
+    node->late = h->next;
+    h->fn(h);
+  }
   if (uv_loop_close(&node->loop) != 0) LOG_WARN(MOD, "loop closed with live handles");
   post_item *p = node->posts;
   while (p) {

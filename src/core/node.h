@@ -60,6 +60,10 @@ typedef struct ockami_node_hook {
 } ockami_node_hook;
 void ockami_node_hook_add(ockam_node *node, ockami_node_hook *h);
 void ockami_node_hook_remove(ockam_node *node, ockami_node_hook *h);
+/* A hook run at the end of ockam_node_destroy(), once every worker has
+ * stopped: for what workers may still use until then (a vault whose keys
+ * the channels hold). It cannot be removed; fn may free h. */
+void ockami_node_hook_add_late(ockam_node *node, ockami_node_hook *h);
 /* Node-wide counters. */
 typedef struct ockami_node_stats {
   uint64_t delivered;

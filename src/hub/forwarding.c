@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "hub_internal.h"
 #include "log.h"
 #include "message.h"
 #include "node.h"
 #include "ockam/limits.h"
+#include "stream_proto.h"
 
 #define MOD "forwarding"
 
@@ -80,6 +82,21 @@ static int service_handle(ockam_worker *w, ockam_message *m) {
   if (!svc) return OCKAM_ECLOSED;
   ockam_node *node = ockam_worker_node(w);
   if (m->ret.count == 0) return OCKAM_EINVAL;
+  char idbuf[OCKAM_IDENTIFIER_BUF];
+  if (!ockami_authz_check(svc->peers->authz, ockami_authz_requester(m, idbuf), OCKAMI_ACL_REGISTER,
+                          NULL, 0, "forwarding_service")) {
+    /* The stream protocol's `error`, with an empty return route: no forwarder. */
+    ockami_buf b = OCKAMI_BUF_INIT;
+    int rc = ockami_sp_encode_error(&b, OCKAMI_AUTHZ_DENIED, sizeof OCKAMI_AUTHZ_DENIED - 1);
+    if (!rc) rc = ockami_buf_set(&m->payload, b.data, b.len);
+    ockami_buf_free(&b);
+    if (rc) return rc;
+    ockam_route tmp = m->onward;
+    m->onward = m->ret;
+    m->ret = tmp;
+    ockam_route_clear(&m->ret);
+    return ockam_forward(node, m);
+  }
   if (svc->count >= svc->max) {
     svc->refused++;
     if (!svc->limit_logged)

@@ -1,12 +1,17 @@
 /* Hub assembly: listener + services + store. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "acl.h"
 #include "hub_internal.h"
 #include "log.h"
 #include "node.h"
+#include "ockam/identity_channel.h"
 #include "ockam/limits.h"
 
 #define MOD "hub"
@@ -24,6 +29,13 @@ struct ockam_hub {
   ockam_timer *stats; /* the periodic statistics line, or NULL */
   int lock_fd;        /* the data directory lock, or -1 */
   ockami_node_hook hook;
+  /* Identity and access control. */
+  ockam_vault *vault;
+  ockam_identity *identity;
+  ockam_identity_channel_listener *listener;
+  char identifier[OCKAM_IDENTIFIER_BUF];
+  char *acl_path; /* NULL: no ACL file */
+  ockami_authz authz;
 };
 
 /* Periodic housekeeping: forwarders of closed connections and idle ones go,
@@ -60,16 +72,248 @@ static void hub_halt(ockam_hub *hub) {
   hub->forwarding = NULL;
   ockam_worker_stop(hub->echo);
   hub->echo = NULL;
+  ockam_identity_channel_listener_close(hub->listener);
+  hub->listener = NULL;
   ockam_tcp_close(hub->tcp);
   hub->tcp = NULL;
   ockami_peers_free(&hub->peers);
+  ockami_authz_free(&hub->authz);
   ockami_datadir_close(hub->lock_fd); /* after the store closed */
   hub->lock_fd = -1;
   hub->node = NULL;
 }
 
+/* The identity and its vault stay until the node's workers are gone: the
+ * channels the hub accepted live on after the hub stops, holding keys in
+ * that vault, until the node is destroyed. */
+typedef struct identity_keeper {
+  ockami_node_hook hook;
+  ockam_vault *vault;
+  ockam_identity *identity;
+} identity_keeper;
+
+static void keeper_run(ockami_node_hook *h) {
+  identity_keeper *k = (identity_keeper *)h;
+  ockam_identity_free(k->identity);
+  ockam_vault_destroy(k->vault);
+  free(k);
+}
+
+/* node: the live node the hub stopped on, or NULL once it is destroyed. */
+static void hub_free(ockam_hub *hub, ockam_node *node) {
+  identity_keeper *k = node && hub->vault ? calloc(1, sizeof *k) : NULL;
+  if (k) {
+    k->hook.fn = keeper_run;
+    k->vault = hub->vault;
+    k->identity = hub->identity;
+    ockami_node_hook_add_late(node, &k->hook);
+  } else {
+    ockam_identity_free(hub->identity);
+    ockam_vault_destroy(hub->vault);
+  }
+  free(hub->acl_path);
+  free(hub);
+}
+
 static void hub_node_destroyed(ockami_node_hook *h) {
   hub_halt((ockam_hub *)((char *)h - offsetof(ockam_hub, hook)));
+}
+
+/* ---- identity and access control ------------------------------------------- */
+
+/* Is the listen address's host a loopback address? */
+static bool listen_loopback(const char *listen) {
+  char host[256];
+  const char *colon = strrchr(listen, ':');
+  size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+  if (n >= sizeof host) return false;
+  memcpy(host, listen, n);
+  host[n] = '\0';
+  if (!strcmp(host, "localhost") || !strcmp(host, "[::1]") || !strcmp(host, "::1")) return true;
+  unsigned a, b, c, d;
+  char tail;
+  return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+         c < 256 && d < 256;
+}
+
+static ockami_anon anon_of(const char *s) {
+  if (!s) return OCKAMI_ANON_UNSET;
+  return !strcmp(s, "allow") ? OCKAMI_ANON_ALLOW : OCKAMI_ANON_DENY;
+}
+
+int ockam_hub_acl_check(const char *path, char *msg, size_t cap) {
+  ockami_acl *acl = NULL;
+  int rc = ockami_acl_load(path, &acl, msg, cap);
+  ockami_acl_free(acl);
+  return rc;
+}
+
+int ockam_hub_check_access(const ockam_hub_options *opts, char *msg, size_t cap) {
+  if (msg && cap) msg[0] = '\0';
+  if (!opts) return OCKAM_EINVAL;
+  const char *listen = opts->listen ? opts->listen : "127.0.0.1:4000";
+  if (opts->anonymous && strcmp(opts->anonymous, "allow") && strcmp(opts->anonymous, "deny")) {
+    if (msg) snprintf(msg, cap, "--anonymous takes allow or deny, not '%s'", opts->anonymous);
+    return OCKAM_EINVAL;
+  }
+  if (opts->acl) {
+    char why[512];
+    int rc = ockam_hub_acl_check(opts->acl, why, sizeof why);
+    if (rc) {
+      if (msg) snprintf(msg, cap, "ACL %s", why);
+      return OCKAM_EINVAL;
+    }
+  }
+  if (!opts->anonymous && !opts->acl && !listen_loopback(listen)) {
+    if (msg)
+      snprintf(msg, cap,
+               "refusing to listen on %s (not loopback) without a decision about anonymous "
+               "clients: give --anonymous allow, --anonymous deny, or an ACL with --acl FILE",
+               listen);
+    return OCKAM_EINVAL;
+  }
+  return OCKAM_OK;
+}
+
+/* The identity file opts name, or "" when the hub has no persistent one. */
+static void identity_path(const ockam_hub_options *o, char *path, size_t cap) {
+  path[0] = '\0';
+  if (o->identity)
+    snprintf(path, cap, "%s", o->identity);
+  else if (!o->no_streams && (!o->store || !strcmp(o->store, "lmdb")))
+    snprintf(path, cap, "%s/identity", o->data_dir ? o->data_dir : OCKAMI_HUB_DATA_DIR);
+}
+
+/* Load the identity at path (keys in its directory's vault/), creating both
+ * if absent; with an empty path a new identity in memory. */
+static int identity_open(const char *path, ockam_vault **vault, ockam_identity **id) {
+  *vault = NULL;
+  *id = NULL;
+  if (!path[0]) {
+    int rc = ockam_vault_create("software", vault);
+    if (!rc) rc = ockam_identity_create(*vault, id);
+    return rc;
+  }
+  char dir[4096], vdir[4200];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash == dir)
+    dir[1] = '\0';
+  else if (slash)
+    *slash = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    LOG_ERROR(MOD, "identity directory %s: %s", dir, strerror(errno));
+    return OCKAM_EIO;
+  }
+  snprintf(vdir, sizeof vdir, "%s/vault", dir);
+  int rc = ockam_vault_create_persistent(vdir, vault);
+  if (rc) {
+    LOG_ERROR(MOD, "identity vault %s: %s", vdir, ockam_strerror(rc));
+    return rc;
+  }
+  rc = ockam_identity_load(*vault, path, id);
+  if (rc == OCKAM_ENOTFOUND) {
+    rc = ockam_identity_create(*vault, id);
+    if (!rc) rc = ockam_identity_save(*id, path);
+    if (!rc) LOG_INFO(MOD, "created the hub identity %s", path);
+  }
+  if (rc) {
+    LOG_ERROR(MOD, "hub identity %s: %s", path, ockam_strerror(rc));
+    ockam_identity_free(*id);
+    *id = NULL;
+    ockam_vault_destroy(*vault);
+    *vault = NULL;
+  }
+  return rc;
+}
+
+int ockam_hub_identity_identifier(const ockam_hub_options *opts, char *buf, size_t cap) {
+  if (!opts || !buf) return OCKAM_EINVAL;
+  char path[4200];
+  identity_path(opts, path, sizeof path);
+  if (!path[0]) return OCKAM_ENOTFOUND;
+  ockam_vault *vault;
+  ockam_identity *id;
+  int rc = identity_open(path, &vault, &id);
+  if (!rc) rc = ockam_identity_identifier(id, buf, cap);
+  ockam_identity_free(id);
+  ockam_vault_destroy(vault);
+  return rc;
+}
+
+int ockam_hub_identifier(const ockam_hub *hub, char *buf, size_t cap) {
+  if (!hub || !buf) return OCKAM_EINVAL;
+  if (cap < OCKAM_IDENTIFIER_BUF) return OCKAM_ETOOSMALL;
+  if (!hub->identifier[0]) return OCKAM_ESTATE;
+  memcpy(buf, hub->identifier, OCKAM_IDENTIFIER_BUF);
+  return OCKAM_OK;
+}
+
+int ockam_hub_reload_acl(ockam_hub *hub) {
+  if (!hub || !hub->node) return OCKAM_EINVAL;
+  if (!hub->acl_path) return OCKAM_ESTATE;
+  ockami_acl *acl = NULL;
+  char why[512];
+  int rc = ockami_acl_load(hub->acl_path, &acl, why, sizeof why);
+  if (rc) {
+    hub->authz.stats.reload_fails++;
+    LOG_ERROR(MOD, "ACL reload refused, the previous ACL stays: %s", why);
+    return rc;
+  }
+  size_t subjects, rules;
+  ockami_acl_counts(acl, &subjects, &rules);
+  ockami_authz_replace(&hub->authz, acl);
+  LOG_INFO(MOD, "ACL %s reloaded: %zu subjects, %zu stream rules", hub->acl_path, subjects, rules);
+  return OCKAM_OK;
+}
+
+void ockam_hub_access_stats(const ockam_hub *hub, uint64_t *denied, uint64_t *over_quota) {
+  if (denied) *denied = hub ? hub->authz.stats.denied : 0;
+  if (over_quota) *over_quota = hub ? hub->authz.stats.over_quota : 0;
+}
+
+/* The identity, the ACL, and the identity channel listener. */
+static int access_start(ockam_hub *hub, const ockam_hub_options *o) {
+  char msg[600];
+  int rc = ockam_hub_check_access(o, msg, sizeof msg);
+  if (rc) {
+    LOG_ERROR(MOD, "%s", msg);
+    return rc;
+  }
+  ockami_acl *acl = NULL;
+  if (o->acl) {
+    if (!(hub->acl_path = strdup(o->acl))) return OCKAM_ENOMEM;
+    if ((rc = ockami_acl_load(o->acl, &acl, msg, sizeof msg))) {
+      LOG_ERROR(MOD, "ACL %s", msg);
+      return rc;
+    }
+  }
+  rc = ockami_authz_init(&hub->authz, hub->node, acl, anon_of(o->anonymous),
+                         listen_loopback(o->listen));
+  if (rc) return rc;
+  hub->peers.authz = &hub->authz;
+  char path[4200];
+  identity_path(o, path, sizeof path);
+  if ((rc = identity_open(path, &hub->vault, &hub->identity))) return rc;
+  if ((rc = ockam_identity_identifier(hub->identity, hub->identifier, sizeof hub->identifier)))
+    return rc;
+  ockam_trust_policy *everyone;
+  if ((rc = ockam_trust_everyone(&everyone))) return rc;
+  /* Every identity that proves itself gets a channel; the ACL decides what it may do. */
+  rc = ockam_identity_channel_listener_create(hub->node, OCKAM_HUB_IDENTITY_LISTENER, hub->identity,
+                                              everyone, NULL, &hub->listener);
+  ockam_trust_policy_free(everyone);
+  if (rc) return rc;
+  size_t subjects = 0, rules = 0;
+  ockami_acl_counts(acl, &subjects, &rules);
+  LOG_INFO(MOD, "identity P_ID.%s%s%s; %s; anonymous clients %s", hub->identifier,
+           path[0] ? " from " : " (in memory)", path, o->acl ? "ACL loaded" : "no ACL",
+           hub->authz.anonymous == OCKAMI_ANON_ALLOW  ? "allowed"
+           : hub->authz.anonymous == OCKAMI_ANON_DENY ? "denied"
+                                                      : "as the ACL's [anonymous] says");
+  return OCKAM_OK;
 }
 
 int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound, size_t bound_cap,
@@ -95,12 +339,16 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound
   /* The listener first: a port in use fails at once, before the store is
    * touched. Nothing is accepted before the loop runs, by then every service
    * is up. */
-  int rc = ockam_tcp_create(node, &topt, &hub->tcp);
+  char why[600];
+  int rc = ockam_hub_check_access(&o, why, sizeof why); /* before anything listens */
+  if (rc) LOG_ERROR(MOD, "%s", why);
+  if (!rc) rc = ockam_tcp_create(node, &topt, &hub->tcp);
   if (!rc) rc = ockam_tcp_listen(hub->tcp, o.listen, bound, bound_cap);
   /* Only the lmdb store keeps files in the data directory. */
   if (!rc && !o.no_streams && (!o.store || strcmp(o.store, "lmdb") == 0))
     rc = ockami_datadir_open(o.data_dir ? o.data_dir : OCKAMI_HUB_DATA_DIR,
                              OCKAMI_HUB_REGISTRY_SUBDIR, &hub->lock_fd);
+  if (!rc) rc = access_start(hub, &o);
   if (!rc) rc = ockami_echo_start(node, &hub->echo);
   if (!rc) rc = ockami_forwarding_start(node, &o, &hub->peers, &hub->forwarding);
   if (!rc && !o.no_streams) rc = ockami_stream_service_start(node, &o, &hub->peers, &hub->streams);
@@ -114,7 +362,7 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound
   if (rc) {
     LOG_ERROR(MOD, "cannot start hub: %s", ockam_strerror(rc));
     hub_halt(hub);
-    free(hub);
+    hub_free(hub, node);
     return rc;
   }
   hub->hook.fn = hub_node_destroyed;
@@ -125,9 +373,10 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound
 
 void ockam_hub_stop(ockam_hub *hub) {
   if (!hub) return;
-  if (hub->node) {
-    ockami_node_hook_remove(hub->node, &hub->hook);
+  ockam_node *node = hub->node;
+  if (node) {
+    ockami_node_hook_remove(node, &hub->hook);
     hub_halt(hub);
   }
-  free(hub);
+  hub_free(hub, node);
 }

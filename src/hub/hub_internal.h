@@ -23,9 +23,13 @@ typedef struct ockami_peer {
   size_t key_len;
   uint8_t key[]; /* address type ‖ value */
 } ockami_peer;
+struct ockami_authz;
 typedef struct ockami_peers {
   ockam_node *node;
   ockami_map map; /* key -> ockami_peer */
+  /* Access control of the hub (acl.h), shared by every service that
+   * receives the peers; NULL = everything allowed. */
+  struct ockami_authz *authz;
 } ockami_peers;
 void ockami_peers_init(ockami_peers *ps, ockam_node *node);
 /* The peer of a request (created on first use); NULL for an empty route or

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "log.h"
 #include "stream_internal.h"
 
@@ -50,7 +51,7 @@ static void index_saved(void *arg, int status) {
 }
 
 static void index_get(ockami_stream_service *svc, const char *from, const ockam_route *ret,
-                      const ockami_sp_msg *req) {
+                      const ockami_sp_msg *req, const ockami_sp_str *key) {
   const ockami_sp_str *cl = &req->u.index_req.client_id, *sn = &req->u.index_req.stream_name;
   if (!ockami_stream_reply_ok(svc, ret)) {
     LOG_DEBUG(MOD, "%s: index get without a usable return route dropped", from);
@@ -67,7 +68,7 @@ static void index_get(ockami_stream_service *svc, const char *from, const ockam_
   c->client_len = cl->len;
   c->stream_len = sn->len;
   int rc = ockami_route_assign(&c->reply, ret);
-  if (!rc) rc = ockami_store_index_get(svc->store, cl->p, cl->len, sn->p, sn->len, index_got, c);
+  if (!rc) rc = ockami_store_index_get(svc->store, key->p, key->len, sn->p, sn->len, index_got, c);
   if (rc) {
     LOG_DEBUG(MOD, "%s: index get refused: %s", from, ockam_strerror(rc));
     ockami_route_release(&c->reply);
@@ -179,10 +180,26 @@ static int index_handle(ockam_worker *w, ockam_message *m) {
              svc->pending_index);
     return OCKAM_EFULL;
   }
-  if (rq.msg.kind == OCKAMI_SP_INDEX_GET) {
-    index_get(svc, rq.from, rq.ret, &rq.msg);
+  char idbuf[OCKAM_IDENTIFIER_BUF];
+  const char *who = ockami_authz_requester(m, idbuf);
+  const ockami_sp_str *sn = &rq.msg.u.index_req.stream_name;
+  if (!ockami_authz_check(svc->peers->authz, who, OCKAMI_ACL_INDEX, sn->p, sn->len, rq.from)) {
+    ockami_stream_error(svc, rq.from, rq.ret, OCKAMI_AUTHZ_DENIED);
     return OCKAM_OK;
   }
+  /* An identity's index is its own: keyed by its identifier as well. */
+  char keybuf[OCKAMI_AUTHZ_INDEX_KEY_LEN];
+  ockami_sp_str original = rq.msg.u.index_req.client_id, key = original;
+  if (who) {
+    ockami_authz_index_key(who, original.p, original.len, keybuf);
+    key.p = keybuf;
+    key.len = sizeof keybuf;
+  }
+  if (rq.msg.kind == OCKAMI_SP_INDEX_GET) {
+    index_get(svc, rq.from, rq.ret, &rq.msg, &key);
+    return OCKAM_OK;
+  }
+  rq.msg.u.index_req.client_id = key;
   index_save(svc, rq.from, &rq.msg);
   return OCKAM_OK;
 }

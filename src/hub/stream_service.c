@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "log.h"
 #include "node.h"
 #include "stream_internal.h"
@@ -277,7 +278,8 @@ static bool generate_name(ockami_stream_service *svc, char out[static GENERATED_
 }
 
 static void service_create(ockami_stream_service *svc, const char *from, const ockam_route *ret,
-                           const ockami_sp_msg *req, const uint8_t *payload, size_t plen) {
+                           const ockami_sp_msg *req, const uint8_t *payload, size_t plen,
+                           const char *requester) {
   if (!ockami_stream_reply_ok(svc, ret)) {
     LOG_DEBUG(MOD, "%s: create without a usable return route dropped", from);
     return;
@@ -328,6 +330,10 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
     svc->limit_logged = true;
     LOG_DEBUG(MOD, "refusing stream '%.*s'", (int)len, name);
     ockami_stream_error(svc, from, ret, "Stream limit reached");
+    return;
+  }
+  if (!ockami_authz_charge_stream(svc->peers->authz, requester)) {
+    ockami_stream_error(svc, from, ret, OCKAMI_AUTHZ_QUOTA);
     return;
   }
   st = ockami_stream_new(svc, name, len);
@@ -505,6 +511,19 @@ static int service_handle(ockam_worker *w, ockam_message *m) {
   if (!svc) return OCKAM_OK;
   ockami_stream_request rq;
   int rc = ockami_stream_request_read(w, m, &rq);
+  char idbuf[OCKAM_IDENTIFIER_BUF];
+  const char *who = ockami_authz_requester(m, idbuf);
+  if (!rc && (rq.msg.kind == OCKAMI_SP_DELETE || rq.msg.kind == OCKAMI_SP_CREATE)) {
+    bool del = rq.msg.kind == OCKAMI_SP_DELETE;
+    bool named = del || rq.msg.u.create.has_name;
+    const ockami_sp_str *n = del ? &rq.msg.u.del.name : &rq.msg.u.create.name;
+    /* A create without a name (the hub picks one) needs create on "". */
+    if (!ockami_authz_check(svc->peers->authz, who, del ? OCKAMI_ACL_DELETE : OCKAMI_ACL_CREATE,
+                            named ? n->p : "", named ? n->len : 0, rq.from)) {
+      ockami_stream_error(svc, rq.from, rq.ret, OCKAMI_AUTHZ_DENIED);
+      return OCKAM_OK;
+    }
+  }
   if (!rc && rq.msg.kind == OCKAMI_SP_DELETE) {
     service_delete(svc, rq.from, rq.ret, &rq.msg);
     return OCKAM_OK;
@@ -513,7 +532,7 @@ static int service_handle(ockam_worker *w, ockam_message *m) {
     ockami_stream_invalid(svc, rq.from, rq.ret, rq.p, rq.len, rc ? rc : OCKAM_ENOTSUP);
     return OCKAM_OK;
   }
-  service_create(svc, rq.from, rq.ret, &rq.msg, rq.p, rq.len);
+  service_create(svc, rq.from, rq.ret, &rq.msg, rq.p, rq.len, who);
   return OCKAM_OK;
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "bare.h"
 #include "log.h"
 #include "node.h"
@@ -418,6 +419,19 @@ static int worker_handle(ockam_worker *w, ockam_message *m) {
     return OCKAM_OK;
   }
   if (st->state != OCKAMI_STREAM_READY) return OCKAM_OK; /* being deleted */
+  char idbuf[OCKAM_IDENTIFIER_BUF];
+  const char *who = ockami_authz_requester(m, idbuf);
+  bool push = req.kind == OCKAMI_SP_PUSH;
+  if (!ockami_authz_check(svc->peers->authz, who, push ? OCKAMI_ACL_PUSH : OCKAMI_ACL_PULL,
+                          st->name, st->name_len, st->addr)) {
+    ockami_stream_error(svc, st->addr, ret, OCKAMI_AUTHZ_DENIED);
+    return OCKAM_OK;
+  }
+  if (push && !ockami_authz_charge_push(svc->peers->authz, who, req.u.push.data.len)) {
+    /* Like backpressure: the producer backs off and sends it again. */
+    send_confirm(st, ret, req.u.push.request_id, OCKAMI_SP_STATUS_ERROR, 0);
+    return OCKAM_OK;
+  }
   st->last_active_ms = ockam_node_now_ms(svc->node);
   if (req.kind == OCKAMI_SP_PUSH)
     stream_push(st, ret, &req);
