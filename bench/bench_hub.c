@@ -8,6 +8,10 @@
  *   bench_hub consume --hub ADDR --count N [--pull-limit L]
  *       stores N messages of 100 B, then times a fresh consumer reading them
  *       all (index saves included).
+ *   push and consume take --hub-identity ID: the stream clients then reach
+ *       the hub through an identity channel to it (a fresh identity in
+ *       memory, pinning the hub's identifier), and the result names get
+ *       "_auth" (hub_push_auth_pP, hub_consume_auth_lL).
  *   bench_hub echo    --hub ADDR --count K [--no-long-poll 1]
  *       the guide's echo: a responder process (secure channel listener and
  *       echoer behind a stream pair) and an initiator that creates a secure
@@ -31,6 +35,25 @@ static ockam_route *hub_route(const char *hub) {
   return r;
 }
 
+/* The route to the hub's services: [1#hub], or with a hub identifier
+ * [channel] through an identity channel to the hub (identity and vault are
+ * the caller's, freed after the node). */
+static ockam_route *services_route(ockam_node *node, const char *hub, const char *hub_identity,
+                                   ockam_vault **vault, ockam_identity **me) {
+  ockam_route *r = hub_route(hub);
+  *vault = NULL;
+  *me = NULL;
+  if (!hub_identity || !*hub_identity) return r;
+  char channel[64];
+  BENCH_CHECK(ockam_vault_create("software", vault));
+  BENCH_CHECK(ockam_identity_create(*vault, me));
+  BENCH_CHECK(ockam_hub_channel_create(node, r, *me, hub_identity, 30000, channel, sizeof channel));
+  ockam_route_free(r);
+  BENCH_CHECK(ockam_route_new(&r));
+  BENCH_CHECK(ockam_route_append_str(r, channel));
+  return r;
+}
+
 static ockam_route *route2(const char *a, const char *b) {
   ockam_route *r;
   BENCH_CHECK(ockam_route_new(&r));
@@ -42,13 +65,15 @@ static ockam_route *route2(const char *a, const char *b) {
 /* ---- push ------------------------------------------------------------------- */
 
 static int run_push(const char *hub, int producers, uint64_t count, const char *tag,
-                    const char *label) {
+                    const char *label, const char *hub_identity) {
   ockam_node *node;
   ockam_tcp *tcp;
+  ockam_vault *vault;
+  ockam_identity *me;
   BENCH_CHECK(ockam_node_create(&node));
   BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
   BENCH_CHECK(ockam_tcp_connect(tcp, hub, 0));
-  ockam_route *to_hub = hub_route(hub);
+  ockam_route *to_hub = services_route(node, hub, hub_identity, &vault, &me);
   ockam_stream **s = calloc((size_t)producers, sizeof *s);
   ockam_route **r = calloc((size_t)producers, sizeof *r);
   ockam_stream_options o = {0};
@@ -83,7 +108,8 @@ static int run_push(const char *hub, int producers, uint64_t count, const char *
     return 1;
   }
   char name[64];
-  snprintf(name, sizeof name, "hub_push%s%s_p%d", *label ? "_" : "", label, producers);
+  snprintf(name, sizeof name, "hub_push%s%s%s_p%d", *label ? "_" : "", label, me ? "_auth" : "",
+           producers);
   bench_result(name, (double)count / dt, "msg/s");
   for (int i = 0; i < producers; i++) {
     ockam_route_free(r[i]);
@@ -92,6 +118,8 @@ static int run_push(const char *hub, int producers, uint64_t count, const char *
   ockam_route_free(to_hub);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
+  ockam_identity_free(me);
+  ockam_vault_destroy(vault);
   free(s);
   free(r);
   return 0;
@@ -120,16 +148,19 @@ static bool reached(void *arg) {
   return u->c->n >= u->n;
 }
 
-static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, const char *tag) {
+static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, const char *tag,
+                       const char *hub_identity) {
   char name[96], dummy[96];
   snprintf(name, sizeof name, "cons-%s", tag);
   snprintf(dummy, sizeof dummy, "cons-%s-unused", tag);
-  ockam_route *to_hub = hub_route(hub);
-  /* Fill the stream. */
+  ockam_vault *vault;
+  ockam_identity *me;
+  /* Fill the stream (always without a channel: only the reading is timed). */
   {
     ockam_node *node;
     ockam_tcp *tcp;
     ockam_stream *s;
+    ockam_route *to_hub = hub_route(hub);
     BENCH_CHECK(ockam_node_create(&node));
     BENCH_CHECK(ockam_tcp_create(node, NULL, &tcp));
     BENCH_CHECK(ockam_tcp_connect(tcp, hub, 0));
@@ -144,6 +175,7 @@ static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, con
       BENCH_CHECK(ockam_send(node, "bench", r, payload, sizeof payload));
     BENCH_CHECK(ockam_stream_flush(s, 60000));
     ockam_route_free(r);
+    ockam_route_free(to_hub);
     ockam_stream_close(s);
     ockam_tcp_close(tcp);
     ockam_node_destroy(node);
@@ -160,18 +192,22 @@ static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, con
   BENCH_CHECK(ockam_worker_start(node, addr, 1, &count_ops, &c, NULL));
   ockam_stream_options o = {0};
   o.pull_limit = pull_limit;
+  /* The channel is made before the clock starts: only its per-message cost counts. */
+  ockam_route *to_hub = services_route(node, hub, hub_identity, &vault, &me);
   double t0 = bench_now();
   BENCH_CHECK(ockam_stream_connect(node, to_hub, dummy, name, &o, &s));
   BENCH_CHECK(ockam_stream_allow(s, "sink"));
   until_n u = {&c, count};
   BENCH_CHECK(ockam_node_run_until(node, 60000, reached, &u));
   double dt = bench_now() - t0;
-  snprintf(name, sizeof name, "hub_consume_l%u", pull_limit);
+  snprintf(name, sizeof name, "hub_consume%s_l%u", me ? "_auth" : "", pull_limit);
   bench_result(name, (double)count / dt, "msg/s");
   ockam_stream_close(s);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_route_free(to_hub);
+  ockam_identity_free(me);
+  ockam_vault_destroy(vault);
   return 0;
 }
 
@@ -285,10 +321,12 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "push"))
     return run_push(hub, (int)bench_arg_long(argc, argv, "--producers", 1),
                     (uint64_t)bench_arg_long(argc, argv, "--count", 50000), tag,
-                    bench_arg(argc, argv, "--label", ""));
+                    bench_arg(argc, argv, "--label", ""),
+                    bench_arg(argc, argv, "--hub-identity", NULL));
   if (!strcmp(argv[1], "consume"))
     return run_consume(hub, (uint64_t)bench_arg_long(argc, argv, "--count", 50000),
-                       (uint32_t)bench_arg_long(argc, argv, "--pull-limit", 64), tag);
+                       (uint32_t)bench_arg_long(argc, argv, "--pull-limit", 64), tag,
+                       bench_arg(argc, argv, "--hub-identity", NULL));
   if (!strcmp(argv[1], "echo"))
     return run_echo(hub, (int)bench_arg_long(argc, argv, "--count", 200),
                     bench_arg_long(argc, argv, "--no-long-poll", 0) != 0, tag,
