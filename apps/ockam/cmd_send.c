@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hub_access.h"
 #include "ockam/error.h"
 #include "ockam/message.h"
 #include "ockam/node.h"
@@ -11,11 +12,17 @@
 
 typedef struct send_cli {
   uint32_t timeout_ms;
+  const char *hub_identity;
+  const char *identity;
 } send_cli;
 
 static const ockam_cli_option send_options[] = {
     OCKAM_CLI_DURATION_OPT(send_cli, timeout_ms, "timeout", "timeout", 1, 10000, 1, 0,
                            "how long to wait for the reply"),
+    OCKAM_CLI_STR(send_cli, hub_identity, "hub-identity", "hub_identity", "ID", NULL, NULL, NULL,
+                  "reach the hub (the route's first hop) through an identity channel to it"),
+    OCKAM_CLI_STR(send_cli, identity, "identity", "identity", "FILE", NULL, NULL, NULL,
+                  "identity to use with --hub-identity (default: a new one)"),
 };
 
 static const ockam_cli_spec send_spec = {
@@ -42,6 +49,7 @@ int ockam_cmd_send(int argc, char **argv) {
   ockam_tcp *tcp = NULL;
   ockam_mailbox *app = NULL;
   ockam_route *route;
+  ockam_cli_hub_access access = {0};
   int rc = ockam_route_parse(route_text, &route);
   if (rc) {
     fprintf(stderr, "ockam send: bad route: %s\n", ockam_strerror(rc));
@@ -58,6 +66,9 @@ int ockam_cmd_send(int argc, char **argv) {
     hp[first.len] = '\0';
     if ((rc = ockam_tcp_connect(tcp, hp, o.timeout_ms))) goto fail_node;
   }
+  if ((rc = ockam_cli_hub_channel("send", node, &route, o.hub_identity, o.identity, o.timeout_ms,
+                                  &access)))
+    goto fail_node;
   ockam_message *m;
   if ((rc = ockam_message_new(&m))) goto fail_node;
   if ((rc = ockam_message_set_string(m, text, strlen(text)))) {
@@ -84,12 +95,14 @@ int ockam_cmd_send(int argc, char **argv) {
   ockam_mailbox_destroy(app);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
+  ockam_cli_hub_channel_free(&access);
   ockam_route_free(route);
   return 0;
 fail_node:
   ockam_mailbox_destroy(app);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
+  ockam_cli_hub_channel_free(&access);
 fail_route:
   ockam_route_free(route);
   fprintf(stderr, "ockam send: %s\n", ockam_strerror(rc));

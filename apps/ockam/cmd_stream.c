@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hub_access.h"
 #include "ockam/error.h"
 #include "ockam/limits.h"
 #include "ockam/message.h"
@@ -20,12 +21,18 @@
 
 typedef struct stream_cli {
   const char *hub;
+  const char *hub_identity;
+  const char *identity;
   uint32_t timeout_ms;
 } stream_cli;
 
 static const ockam_cli_option stream_options[] = {
     OCKAM_CLI_STR(stream_cli, hub, "hub", "hub", "HOST:PORT", "127.0.0.1:4000", NULL, NULL,
                   "the hub's TCP address"),
+    OCKAM_CLI_STR(stream_cli, hub_identity, "hub-identity", "hub_identity", "ID", NULL, NULL, NULL,
+                  "reach the hub through an identity channel to it, pinning ID"),
+    OCKAM_CLI_STR(stream_cli, identity, "identity", "identity", "FILE", NULL, NULL, NULL,
+                  "identity to use with --hub-identity (default: a new one)"),
     OCKAM_CLI_DURATION_OPT(stream_cli, timeout_ms, "timeout", "timeout", 1, 10000, 1, 0,
                            "how long to wait for the hub's answer"),
 };
@@ -121,11 +128,15 @@ static int do_delete(const stream_cli *o, const char *name) {
   ockam_tcp *tcp = NULL;
   ockam_mailbox *app = NULL;
   ockam_message *reply = NULL;
+  ockam_cli_hub_access access = {0};
   int status = 1;
   if ((rc = ockam_node_create(&node))) goto out;
   if ((rc = ockam_tcp_create(node, NULL, &tcp)) || (rc = ockam_mailbox_create(node, "app", &app)))
     goto out;
   if ((rc = ockam_tcp_connect(tcp, o->hub, o->timeout_ms))) goto out;
+  if ((rc = ockam_cli_hub_channel("stream delete", node, &route, o->hub_identity, o->identity,
+                                  o->timeout_ms, &access)))
+    goto out;
   if ((rc = ockam_send(node, "app", route, req, n))) goto out;
   if ((rc = ockam_mailbox_receive(app, o->timeout_ms, &reply))) goto out;
   size_t plen, pos = 0, dlen, flen;
@@ -154,6 +165,7 @@ out:
   ockam_mailbox_destroy(app);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
+  ockam_cli_hub_channel_free(&access);
   ockam_route_free(route);
   return status;
 }

@@ -61,6 +61,15 @@
  * with `error` before any long-poll succeeded (a 2021 hub), the consumer falls
  * back for good to plain pulls every interval_ms.
  *
+ * Authenticated hubs. To reach the hub as an identity (the hub's ACL then
+ * decides what this client may do, and its consumer index is kept per
+ * identity), open an identity channel to the hub first with
+ * ockam_hub_channel_create() (ockam/identity_channel.h), pinning the hub's
+ * identifier, and pass a route holding only the channel's address as
+ * route_to_hub: every request and reply then travels inside that channel.
+ * A refused request is answered with `error` "Permission denied" and
+ * counted in stats.errors.
+ *
  * Threading: every function here must be called on the node's loop thread
  * (from main() between blocking calls, or inside a worker or timer callback,
  * except the two blocking helpers, which must not be called from callbacks).
