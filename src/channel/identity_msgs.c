@@ -4,7 +4,13 @@
 
 #include <string.h>
 
+#include "ockam/identity.h"
 #include "ockam/route.h"
+
+/* The walk must take every Contact the identity layer's decoder takes. */
+_Static_assert(OCKAM_IDENTIFIER_LEN <= OCKAMI_AUTH_STRING_MAX &&
+                   OCKAM_CONTACT_MAX_LABEL_LEN <= OCKAMI_AUTH_STRING_MAX,
+               "identifier and label fit the walk's string cap");
 
 /* --- Contact walk (spec §3.1 field order) ----------------------------------------- */
 

@@ -23,16 +23,19 @@
 #include "bare.h"
 #include "buf.h"
 #include "ockam/error.h"
+#include "ockam/limits.h"
 
 #define OCKAMI_AUTH_PROOF_LEN 64u
-/* Caps the decoder applies while walking a Contact (a fresh one is 318 bytes,
- * each rotation adds 316). */
-#define OCKAMI_AUTH_CONTACT_MAX 32768u
-#define OCKAMI_AUTH_EVENTS_MAX 64u
+/* Caps the decoder applies while walking a Contact: the identity layer's
+ * (ockam/limits.h), so that no Contact it accepts is too large here. Strings
+ * (identifier, label, attributes) share the largest string cap, and an event
+ * may list a few changes; the Contact decoder then takes exactly one. */
+#define OCKAMI_AUTH_CONTACT_MAX OCKAM_CONTACT_MAX_BYTES
+#define OCKAMI_AUTH_EVENTS_MAX OCKAM_CONTACT_MAX_EVENTS
 #define OCKAMI_AUTH_CHANGES_MAX 16u
-#define OCKAMI_AUTH_ATTRIBUTES_MAX 16u
-#define OCKAMI_AUTH_STRING_MAX 256u
-#define OCKAMI_AUTH_KEY_MAX 96u
+#define OCKAMI_AUTH_ATTRIBUTES_MAX OCKAM_CONTACT_MAX_ATTRIBUTES
+#define OCKAMI_AUTH_STRING_MAX OCKAM_CONTACT_MAX_ATTRIBUTE_LEN
+#define OCKAMI_AUTH_KEY_MAX OCKAM_CONTACT_MAX_KEY_LEN
 
 typedef struct ockami_auth_msg {
   const uint8_t *contact; /* Contact bytes (identifier + change history) */
