@@ -236,7 +236,8 @@ void ockam_cli_help(const ockam_cli_spec *spec, FILE *f) {
     if (o->type == OCKAM_CLI_DURATION) arg = o->unit_ms == 1000 ? "SECONDS" : "MS";
     snprintf(left, sizeof left, "--%s%s%s", o->flag, arg ? " " : "", arg ? arg : "");
     format_default(o, def, sizeof def);
-    fprintf(f, "  %-28s %s", left, o->help);
+    /* Two spaces at least between flag and help (what help2man looks for). */
+    fprintf(f, "  %-28s%s%s", left, strlen(left) >= 28 ? "  " : " ", o->help);
     if (def[0] && o->type != OCKAM_CLI_BOOL) fprintf(f, " [default %s]", def);
     fputc('\n', f);
   }

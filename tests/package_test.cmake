@@ -1,0 +1,97 @@
+# Installs the build into a staging directory (DESTDIR) and uses it as a user
+# would: find_package(ockam) in tests/consumer (shared and static targets),
+# and pkg-config, shared and --static. Run by ctest as
+#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DPREFIX=... -DLIBDIR=... -DCC=... -P package_test.cmake
+set(work ${BUILD_DIR}/package-test)
+file(REMOVE_RECURSE ${work})
+set(root ${work}/stage)
+set(prefix ${root}${PREFIX})
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(out "${out}" PARENT_SCOPE)
+endfunction()
+
+set(ENV{DESTDIR} ${root})
+run(${CMAKE_COMMAND} --install ${BUILD_DIR})
+unset(ENV{DESTDIR})
+
+set(libdir ${prefix}/${LIBDIR})
+set(pcdir ${libdir}/pkgconfig)
+foreach(f bin/ockam share/man/man1/ockam.1 share/man/man8/ockam-hub.8
+          lib/systemd/system/ockam-hub.service etc/ockam/hub.ini)
+  if(NOT EXISTS ${prefix}/${f})
+    message(FATAL_ERROR "not installed: ${prefix}/${f}")
+  endif()
+endforeach()
+foreach(f libockam.so libockam.a ockam/static/libockam.a pkgconfig/ockam.pc
+          cmake/ockam/ockamConfig.cmake cmake/ockam/ockamTargets.cmake)
+  if(NOT EXISTS ${libdir}/${f})
+    message(FATAL_ERROR "not installed: ${libdir}/${f}")
+  endif()
+endforeach()
+file(READ ${prefix}/lib/systemd/system/ockam-hub.service unit)
+if(NOT unit MATCHES "ExecStart=${PREFIX}/bin/ockam hub --config ${PREFIX}/etc/ockam/hub.ini")
+  message(FATAL_ERROR "unit does not run the installed hub:\n${unit}")
+endif()
+file(READ ${prefix}/share/man/man8/ockam-hub.8 man)
+if(NOT man MATCHES "stats\\\\-interval" OR NOT man MATCHES "CONFIGURATION FILE")
+  message(FATAL_ERROR "ockam-hub.8 lacks the options or the configuration section")
+endif()
+
+# The installed command runs and checks the installed configuration.
+run(${prefix}/bin/ockam --version)
+if(NOT out MATCHES "^ockam [0-9]+\\.[0-9]+\\.[0-9]+")
+  message(FATAL_ERROR "ockam --version said: ${out}")
+endif()
+run(${prefix}/bin/ockam hub --check --config ${prefix}/etc/ockam/hub.ini)
+
+# find_package(ockam): a consumer project against the staging prefix.
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${work}/consumer
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${CC})
+run(${CMAKE_COMMAND} --build ${work}/consumer)
+foreach(exe consumer consumer_static)
+  run(${work}/consumer/${exe})
+  if(NOT out MATCHES "consumer linked ockam")
+    message(FATAL_ERROR "${exe} said: ${out}")
+  endif()
+endforeach()
+run(readelf -d ${work}/consumer/consumer)
+if(NOT out MATCHES "libockam\\.so")
+  message(FATAL_ERROR "ockam::ockam is not the shared library")
+endif()
+run(readelf -d ${work}/consumer/consumer_static)
+if(out MATCHES "libockam\\.so")
+  message(FATAL_ERROR "ockam::ockam_static links libockam.so")
+endif()
+
+# pkg-config: the shared library by default.
+set(ENV{PKG_CONFIG_PATH} ${pcdir})
+set(pc pkg-config --define-variable=prefix=${prefix})
+run(${pc} --cflags --libs ockam)
+string(STRIP "${out}" flags)
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run(${CC} ${SOURCE_DIR}/tests/consumer/consumer.c -o ${work}/pc_shared ${flags})
+run(readelf -d ${work}/pc_shared)
+if(NOT out MATCHES "libockam\\.so")
+  message(FATAL_ERROR "pkg-config --libs did not link libockam.so")
+endif()
+# --static, for a system-wide install (whose -L pkg-config leaves out): the
+# archive, and the dependencies' flags.
+set(ENV{PKG_CONFIG_SYSTEM_LIBRARY_PATH} ${libdir})
+run(${pc} --static --cflags --libs ockam)
+if(NOT out MATCHES "-luv" OR NOT out MATCHES "-lsodium" OR NOT out MATCHES "-llmdb")
+  message(FATAL_ERROR "pkg-config --static lacks the dependencies: ${out}")
+endif()
+string(STRIP "${out}" flags)
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run(${CC} ${SOURCE_DIR}/tests/consumer/consumer.c -o ${work}/pc_static ${flags})
+run(readelf -d ${work}/pc_static)
+if(out MATCHES "libockam\\.so")
+  message(FATAL_ERROR "pkg-config --static linked libockam.so")
+endif()
+run(${work}/pc_static)
+message(STATUS "installed tree, find_package(ockam) and pkg-config work")
