@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "lmdb_internal.h"
 #include "log.h"
@@ -387,6 +388,15 @@ static bool map_grow(ldb_be *be, size_t hint) {
   return true;
 }
 
+/* LMDB reports a short write as EIO ("filesystem full?" in its source): a
+ * file system full is the usual reason, so say so when it is. */
+static int disk_full_or(const ldb_be *be, int rc) {
+  struct statvfs v;
+  if (rc == EIO && statvfs(be->path, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize < (1u << 20))
+    return ENOSPC;
+  return rc;
+}
+
 /* Runs fn in one write transaction and commits it. On MDB_MAP_FULL the
  * transaction is aborted, the map grown and fn run once more from scratch. */
 int ockami_ldb_write(ldb_be *be, const char *what, ldb_write_fn fn, void *ctx, size_t hint) {
@@ -403,6 +413,7 @@ int ockami_ldb_write(ldb_be *be, const char *what, ldb_write_fn fn, void *ctx, s
     }
     if (rc == MDB_MAP_FULL && attempt == 0 && map_grow(be, hint)) continue;
     if (rc) {
+      rc = disk_full_or(be, rc);
       LOG_ERROR(LDB_LOG, "%s: %s failed: %s", be->path, what, mdb_strerror(rc));
       return ockami_ldb_map_err(rc);
     }
