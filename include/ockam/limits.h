@@ -90,6 +90,12 @@
 /* Bytes all connections of a transport read in one loop iteration before
  * reading waits for the next one (after the node delivered what came in). */
 #define OCKAM_TCP_READ_BURST (1024u * 1024u)
+/* Messages, and their payload bytes, waiting in the node past which a
+ * transport reads no more frames (until half of them are delivered): bounds
+ * what frames read from the network, and the replies they cause, hold in the
+ * node's queue. */
+#define OCKAM_TCP_NODE_QUEUE_PAUSE 4096u
+#define OCKAM_TCP_NODE_QUEUE_PAUSE_BYTES (4u * 1024u * 1024u)
 /* Bytes all connections of a transport may hold in incomplete frames. Past
  * it the connection whose partial frame is oldest is closed, so peers that
  * start frames and never finish them cannot grow memory with their number. */
@@ -154,6 +160,12 @@
 /* Pull reads / index operations in flight in the store; beyond, pulls are
  * answered empty and index operations dropped (logged). */
 #define OCKAM_STREAM_PENDING_READS 16384u
+/* Reply bytes those reads may return together (each reserves a full reply
+ * frame), counting the payload bytes waiting in the node's queue (where the
+ * replies go); beyond, pulls are answered empty too. Bounds the memory a
+ * flood of small pulls for large messages can take before the transport's
+ * output budget drops the replies. */
+#define OCKAM_STREAM_PENDING_READ_BYTES (8u * 1024u * 1024u)
 #define OCKAM_STREAM_PENDING_INDEX_OPS 16384u
 /* Long-poll pulls held at once, per stream and per hub. */
 #define OCKAM_LONG_POLL_PARKED_PER_STREAM 1024u

@@ -59,6 +59,7 @@ struct ockam_node {
   ockam_worker *type_router[128];
   ockam_message *qhead, *qtail;
   size_t qlen;
+  size_t qbytes; /* payload bytes of the queued messages */
   bool idle_active;
   bool above_high_water;
   ockami_drain_cb drain_cb;
@@ -163,6 +164,10 @@ void *ockam_node_loop(ockam_node *node) {
 size_t ockami_node_queue_len(const ockam_node *node) {
   return node->qlen;
 }
+
+size_t ockami_node_queue_bytes(const ockam_node *node) {
+  return node->qbytes;
+}
 uint64_t ockam_node_now_ms(ockam_node *node) {
   return uv_now(&node->loop);
 }
@@ -243,6 +248,7 @@ static void enqueue(ockam_node *node, ockam_message *m) {
     node->qhead = m;
   node->qtail = m;
   node->qlen++;
+  node->qbytes += m->payload.len;
   if (node->qlen > node->stats.queued_max) node->stats.queued_max = node->qlen;
   if (node->qlen > OCKAM_NODE_QUEUE_HIGH_WATER) node->above_high_water = true;
   if (!node->idle_active && node->state == NODE_ACTIVE) {
@@ -258,6 +264,7 @@ static ockam_message *dequeue(ockam_node *node) {
   if (!node->qhead) node->qtail = NULL;
   m->next = NULL;
   node->qlen--;
+  node->qbytes -= m->payload.len < node->qbytes ? m->payload.len : node->qbytes;
   return m;
 }
 

@@ -10,6 +10,8 @@
 /* Messages queued for delivery but not yet delivered. Transports pause reading
  * from the network while this is above OCKAM_NODE_QUEUE_HIGH_WATER. */
 size_t ockami_node_queue_len(const ockam_node *node);
+/* Payload bytes of the messages waiting for delivery. */
+size_t ockami_node_queue_bytes(const ockam_node *node);
 uv_loop_t *ockami_node_uv(ockam_node *node);
 /* Called (on the loop) once the delivery queue has drained below half the
  * high-water mark after having been above it. One callback per node. */

@@ -158,6 +158,7 @@ struct ockami_stream_service {
   uint32_t pending_pushes;
   uint64_t pending_bytes;
   uint32_t pending_reads;
+  size_t pending_read_bytes; /* reply bytes those reads may return */
   uint32_t pending_index;
   uint32_t nparked;
   bool overloaded;            /* pushes are being refused (logged once per episode) */

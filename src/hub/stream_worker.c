@@ -158,6 +158,7 @@ static void pull_read_cb(void *arg, int status, ockami_records *recs) {
   ockami_stream *st = p->stream;
   ockami_stream_service *svc = st->svc;
   svc->pending_reads--;
+  svc->pending_read_bytes -= p->budget ? p->budget : 1;
   if (svc->state != OCKAMI_SVC_RUNNING) {
     pull_free(p);
     return;
@@ -194,16 +195,22 @@ static void pull_read_cb(void *arg, int status, ockami_records *recs) {
 static void pull_submit(ockami_pull *p) {
   ockami_stream *st = p->stream;
   ockami_stream_service *svc = st->svc;
-  if (svc->pending_reads >= OCKAM_STREAM_PENDING_READS) {
-    LOG_DEBUG(MOD, "stream %s: %" PRIu32 " reads pending, answering empty", st->addr,
-              svc->pending_reads);
+  /* max_bytes 0 would mean "no cap"; 1 still returns the first record, which
+   * pull_answer then reports as too large. */
+  size_t max_bytes = p->budget ? p->budget : 1;
+  /* What reads in flight may return is bounded in bytes too, with the
+   * replies still waiting in the node: a pull of a few bytes can ask for a
+   * reply of 64 KB, and every reply becomes a message before the transport
+   * can drop it. */
+  if (svc->pending_reads >= OCKAM_STREAM_PENDING_READS ||
+      svc->pending_read_bytes + ockami_node_queue_bytes(svc->node) + max_bytes >
+          OCKAM_STREAM_PENDING_READ_BYTES) {
+    LOG_DEBUG(MOD, "stream %s: %" PRIu32 " reads pending (%zu bytes), answering empty", st->addr,
+              svc->pending_reads, svc->pending_read_bytes);
     pull_answer(p, NULL);
     return;
   }
   p->seen = st->appended;
-  /* max_bytes 0 would mean "no cap"; 1 still returns the first record, which
-   * pull_answer then reports as too large. */
-  size_t max_bytes = p->budget ? p->budget : 1;
   int rc = ockami_store_read(svc->store, st->name, st->name_len, p->index, p->limit, max_bytes,
                              pull_read_cb, p);
   if (rc) {
@@ -212,6 +219,7 @@ static void pull_submit(ockami_pull *p) {
     return;
   }
   svc->pending_reads++;
+  svc->pending_read_bytes += max_bytes;
 }
 
 /* An append at `index` completed: parked pulls waiting for it read again. */

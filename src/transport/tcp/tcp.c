@@ -127,7 +127,7 @@ static void router_stopped(ockam_worker *w) {
     uv_close((uv_handle_t *)&tcp->hygiene, NULL);
   }
   if (tcp->burst.loop) {
-    uv_check_stop(&tcp->burst);
+    uv_prepare_stop(&tcp->burst);
     uv_close((uv_handle_t *)&tcp->burst, NULL);
   }
   for (size_t i = 0; i < tcp->n_allow; i++) free(tcp->allow[i]);
@@ -278,7 +278,7 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   uv_timer_init(ockami_node_uv(node), &tcp->liveness);
   tcp->liveness.data = tcp;
   uv_unref((uv_handle_t *)&tcp->liveness); /* pinging alone does not keep the loop alive */
-  uv_check_init(ockami_node_uv(node), &tcp->burst);
+  uv_prepare_init(ockami_node_uv(node), &tcp->burst);
   tcp->burst.data = tcp;
   uv_unref((uv_handle_t *)&tcp->burst);
   uv_timer_init(ockami_node_uv(node), &tcp->hygiene);

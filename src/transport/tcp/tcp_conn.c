@@ -8,6 +8,7 @@ static void pause_reading(conn *c, uint8_t why);
 static void conn_mark_dirty(conn *c);
 static void tcp_read_start(conn *c);
 static bool is_pong(const conn *c, const ockam_message *m);
+static void pause_for(conn *c, uint8_t why);
 
 /* ---- connection lifetime ------------------------------------------------- */
 
@@ -26,6 +27,7 @@ void ockami_tcp_sock_detach_close(conn *c) {
 
 void ockami_tcp_conn_unlink_free(conn *c) {
   ockam_tcp *tcp = c->tcp;
+  if (tcp->last_read == c) tcp->last_read = NULL;
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -63,6 +65,7 @@ void ockami_tcp_conn_unlink_free(conn *c) {
   ockami_tcp_rbuf_counted(c);
   ockami_buf_free(&c->pending);
   ockami_buf_free(&c->inflight);
+  ockami_tcp_output_counted(c);
   free(c->peer);
   free(c);
 }
@@ -108,10 +111,19 @@ static void write_cb(uv_write_t *req, int status) {
     write_next_chunk(c);
     return;
   }
-  c->tcp->stats.output_bytes -= c->inflight.len;
+  ockam_tcp *tcp = c->tcp;
+  tcp->stats.output_bytes -= c->inflight.len;
   c->inflight.len = 0;
   c->inflight_off = 0;
-  if (c->pending.len) conn_mark_dirty(c);
+  if (c->pending.len) {
+    conn_mark_dirty(c); /* the buffer just written takes the next frames */
+  } else if (tcp->output_held >= tcp->opt.output_budget / 2) {
+    /* Nothing left to write and memory is short: give the buffers back.
+     * Otherwise they are kept for the next frames (and counted), and the
+     * hygiene timer gives them back within a second (ockami_tcp_output_trim):
+     * idle connections hold at most half the budget together. */
+    ockami_tcp_output_trim(c);
+  }
   /* The peer reads again: read from it again. */
   if ((c->pause_why & PAUSE_OUTPUT) && c->pending.len < OCKAM_TCP_OUTPUT_PAUSE_BYTES / 2)
     resume_reading(c, PAUSE_OUTPUT);
@@ -189,16 +201,22 @@ int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m) {
              c->pending.len + c->inflight.len);
     return OCKAM_EFULL;
   }
-  if (tcp->stats.output_bytes >= tcp->opt.output_budget) {
+  /* The budget counts the memory the output buffers hold, not only the
+   * bytes queued in them. */
+  if (tcp->output_held >= tcp->opt.output_budget) {
     tcp->stats.dropped++;
     tcp->stats.dropped_budget++;
     LOG_WARN(MOD, "output budget (%zu bytes on all connections) used up, dropping a frame for %s",
              tcp->opt.output_budget, c->peer);
+    /* Its requests would only cause more replies to drop: read no more of
+     * them until the budget is half free. */
+    if (c->state == CONN_OPEN) pause_for(c, PAUSE_BUDGET);
     return OCKAM_EFULL;
   }
   size_t before = c->pending.len;
   if (c->pending.len + c->inflight.len == 0) c->progress_ms = uv_now(ockami_node_uv(tcp->node));
   int rc = ockami_tm_encode_frame(m, &c->pending);
+  ockami_tcp_output_counted(c);
   c->queued_total += c->pending.len - before;
   tcp->stats.output_bytes += c->pending.len - before;
   if (tcp->stats.output_bytes > tcp->stats.output_bytes_max)
@@ -222,6 +240,23 @@ int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m) {
 
 /* ---- reading -------------------------------------------------------------- */
 
+/* Keeps tcp->output_held equal to the sum of the connections' output buffer
+ * capacities. */
+void ockami_tcp_output_counted(conn *c) {
+  ockam_tcp *tcp = c->tcp;
+  tcp->output_held -= c->out_counted;
+  c->out_counted = c->pending.cap + c->inflight.cap;
+  tcp->output_held += c->out_counted;
+}
+
+/* Frees the output buffers of a connection that has nothing to write. */
+void ockami_tcp_output_trim(conn *c) {
+  if (c->writing || c->pending.len || c->inflight.len || !c->out_counted) return;
+  ockami_buf_free(&c->pending);
+  ockami_buf_free(&c->inflight);
+  ockami_tcp_output_counted(c);
+}
+
 /* Keeps tcp->partial_bytes equal to the sum of the connections' rbuf.cap. */
 void ockami_tcp_rbuf_counted(conn *c) {
   ockam_tcp *tcp = c->tcp;
@@ -231,12 +266,34 @@ void ockami_tcp_rbuf_counted(conn *c) {
   tcp->stats.partial_bytes = tcp->partial_bytes;
 }
 
+/* Does the node have more than 1/div of what it may hold from the network
+ * waiting for delivery (messages or bytes)? */
+static bool node_busy(const ockam_node *node, size_t div) {
+  return ockami_node_queue_len(node) > OCKAM_TCP_NODE_QUEUE_PAUSE / div ||
+         ockami_node_queue_bytes(node) > OCKAM_TCP_NODE_QUEUE_PAUSE_BYTES / div;
+}
+
 /* Reads land in the transport's shared buffer; a connection holds bytes of
- * its own only while a frame is incomplete (then reads append to them). */
+ * its own only while a frame is incomplete (then reads append to them).
+ * No buffer is given (the connection pauses, see read_cb) once this loop
+ * iteration's read burst is used up or the node has enough to deliver:
+ * every connection that is ready in one poll would otherwise be read once. */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   sock *s = h->data;
   conn *c = s->c;
   (void)suggested;
+  if (c) {
+    ockam_tcp *tcp = c->tcp;
+    c->refused = 0;
+    if (tcp->burst_bytes >= OCKAM_TCP_READ_BURST)
+      c->refused = PAUSE_BURST;
+    else if (node_busy(tcp->node, 1))
+      c->refused = PAUSE_NODE;
+    if (c->refused) {
+      *buf = uv_buf_init(NULL, 0);
+      return;
+    }
+  }
   if (c && c->rbuf.len == 0) {
     *buf = uv_buf_init((char *)c->tcp->rshared, OCKAM_TCP_READ_BUFFER);
     return;
@@ -328,8 +385,6 @@ static bool handle_frame(conn *c, const uint8_t *p, size_t n) {
   return true;
 }
 
-static void burst_cb(uv_check_t *h);
-
 /* While the connections hold more than OCKAM_TCP_PARTIAL_BUDGET bytes in
  * incomplete frames, closes the one whose partial frame is oldest (a peer that
  * starts frames and never finishes them). Returns false when `self` was closed. */
@@ -355,6 +410,12 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   sock *s = stream->data;
   conn *c = s->c;
   if (!c) return;
+  if (nread == UV_ENOBUFS && c->refused) {
+    uint8_t why = c->refused;
+    c->refused = 0;
+    pause_for(c, why);
+    return;
+  }
   if (nread < 0) {
     if (nread != UV_EOF) LOG_INFO(MOD, "connection %s: %s", c->peer, uv_strerror((int)nread));
     ockami_tcp_conn_lost(c, (int)nread);
@@ -363,6 +424,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   ockam_tcp *tcp = c->tcp;
   tcp->stats.bytes_in += (uint64_t)nread;
+  tcp->last_read = c;
   c->last_rx_ms = uv_now(stream->loop);
   const uint8_t *p;
   size_t len;
@@ -402,28 +464,62 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   ockami_tcp_rbuf_counted(c);
   if (!enforce_partial_budget(tcp, c)) return;
-  if (ockami_node_queue_len(tcp->node) > OCKAM_NODE_QUEUE_HIGH_WATER) pause_reading(c, PAUSE_NODE);
   /* What one loop iteration reads is bounded: the node delivers it before
    * more comes in, so frames waiting in the node stay bounded in bytes too. */
   tcp->burst_bytes += (size_t)nread;
-  if (tcp->burst_bytes >= OCKAM_TCP_READ_BURST && c->state == CONN_OPEN) {
-    pause_reading(c, PAUSE_BURST);
-    if (!tcp->burst_active && !tcp->closing) {
-      uv_check_start(&tcp->burst, burst_cb);
-      tcp->burst_active = true;
+  if (c->state != CONN_OPEN) return;
+  if (node_busy(tcp->node, 1))
+    pause_for(c, PAUSE_NODE);
+  else if (tcp->burst_bytes >= OCKAM_TCP_READ_BURST)
+    pause_for(c, PAUSE_BURST);
+}
+
+/* Before each poll (the node has delivered what the last one read): a new
+ * read burst starts, and connections paused for the burst, for the node's
+ * queue (once half of it is delivered) or for the output budget (once half
+ * of it is free) are read again. Runs while any connection waits for one of
+ * these. */
+static void burst_cb(uv_prepare_t *h) {
+  ockam_tcp *tcp = h->data;
+  tcp->burst_bytes = 0;
+  uint8_t why = 0;
+  if (tcp->burst_paused) why |= PAUSE_BURST;
+  if (tcp->node_paused && !node_busy(tcp->node, 2)) why |= PAUSE_NODE;
+  if (tcp->budget_paused && tcp->output_held < tcp->opt.output_budget / 2) why |= PAUSE_BUDGET;
+  if (why) {
+    tcp->burst_paused = false;
+    if (why & PAUSE_NODE) tcp->node_paused = false;
+    if (why & PAUSE_BUDGET) tcp->budget_paused = false;
+    /* In list order from the one after the connection read last, so that
+     * the first to be read again are those that waited longest (the poll
+     * reports them in the order they were started). */
+    conn *start = tcp->last_read && tcp->last_read->next ? tcp->last_read->next : tcp->conns;
+    for (conn *c = start, *next; c; c = next) {
+      next = c->next;
+      if (c->pause_why & why) resume_reading(c, c->pause_why & why);
     }
+    for (conn *c = tcp->conns, *next; c; c = next) {
+      next = c->next;
+      if (c->pause_why & why) resume_reading(c, c->pause_why & why);
+    }
+  }
+  if (!tcp->burst_paused && !tcp->node_paused && !tcp->budget_paused) {
+    uv_prepare_stop(h);
+    tcp->burst_active = false;
   }
 }
 
-static void burst_cb(uv_check_t *h) {
-  ockam_tcp *tcp = h->data;
-  tcp->burst_bytes = 0;
-  uv_check_stop(h);
-  tcp->burst_active = false;
-  for (conn *c = tcp->conns, *next; c; c = next) {
-    next = c->next;
-    if (c->pause_why & PAUSE_BURST) resume_reading(c, PAUSE_BURST);
-  }
+/* Stops reading c for `why` (PAUSE_BURST, PAUSE_NODE or PAUSE_BUDGET) until
+ * burst_cb finds the reason gone. */
+static void pause_for(conn *c, uint8_t why) {
+  ockam_tcp *tcp = c->tcp;
+  pause_reading(c, why);
+  if (why == PAUSE_BURST) tcp->burst_paused = true;
+  if (why == PAUSE_NODE) tcp->node_paused = true;
+  if (why == PAUSE_BUDGET) tcp->budget_paused = true;
+  if (tcp->burst_active || tcp->closing) return;
+  uv_prepare_start(&tcp->burst, burst_cb);
+  tcp->burst_active = true;
 }
 
 static void tcp_read_start(conn *c) {

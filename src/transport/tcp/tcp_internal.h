@@ -68,6 +68,8 @@ struct conn {
   ockami_buf pending;        /* frames waiting */
   ockami_buf inflight;       /* frames being written, from a frame boundary */
   size_t inflight_off;
+  size_t out_counted; /* pending.cap + inflight.cap as counted in tcp->output_held */
+  uint8_t refused;    /* PAUSE_* reason alloc_cb gave no buffer for */
   uint32_t backoff_ms;
   ockam_timer *timer;
   int64_t waiters; /* blocking connect calls waiting */
@@ -110,10 +112,15 @@ struct ockam_tcp {
   uint32_t accepted_open;
   uv_timer_t hygiene; /* deadlines of accepted connections, stalled output */
   bool hygiene_active;
-  uint8_t *rshared; /* read buffer shared by all connections */
-  uv_check_t burst; /* after each poll: the read burst starts again */
+  uint8_t *rshared;   /* read buffer shared by all connections */
+  uv_prepare_t burst; /* before each poll: the read burst starts again */
   bool burst_active;
+  bool burst_paused;       /* some connections wait for the next read burst */
+  bool node_paused;        /* ... for the node's queue to shrink */
+  bool budget_paused;      /* ... for the output budget to be half free */
+  conn *last_read;         /* the connection read last (where resuming starts) */
   size_t burst_bytes;      /* read in this loop iteration, all connections */
+  size_t output_held;      /* bytes allocated for output on all connections (buffer capacity) */
   size_t partial_bytes;    /* held by all connections for incomplete frames */
   ockami_map per_ip;       /* ip -> number of accepted connections (as a pointer-sized count) */
   uint32_t outgoing_count; /* outgoing connections (any state) */
@@ -122,11 +129,16 @@ struct ockam_tcp {
   ockam_tcp_stats stats;
 };
 
-enum { PAUSE_NODE = 1, PAUSE_OUTPUT = 2, PAUSE_BURST = 4 };
+/* Why a connection is not being read: the node's queue is long, its own
+ * replies are not being read, this loop iteration's read burst is used up,
+ * or the output budget of all connections is (a reply to it was dropped). */
+enum { PAUSE_NODE = 1, PAUSE_OUTPUT = 2, PAUSE_BURST = 4, PAUSE_BUDGET = 8 };
 
 extern const ockam_worker_ops ockami_tcp_accepted_ops;
 void ockami_tcp_conn_lost(conn *c, int err);
 void ockami_tcp_rbuf_counted(conn *c);
+void ockami_tcp_output_counted(conn *c);
+void ockami_tcp_output_trim(conn *c);
 conn *ockami_tcp_conn_new(ockam_tcp *tcp, const char *peer, size_t peer_len, bool outgoing);
 void ockami_tcp_conn_opened(conn *c);
 void ockami_tcp_conn_publish(conn *c, ockam_conn_event_kind kind, int err);

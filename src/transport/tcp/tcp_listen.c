@@ -82,22 +82,25 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* ---- connection hygiene ------------------------------------------------------ */
 
-/* Once a second: accepted connections that sent no complete frame in time or
- * went idle, and any connection whose queued output stopped moving, are
- * closed (counted). */
+/* Once a second: accepted connections that sent no complete frame in time
+ * (unless this node, being busy, is not reading them now) or went idle, and
+ * any connection whose queued output stopped moving, are closed (counted);
+ * connections with nothing to write give their output buffers back. */
 static void hygiene_cb(uv_timer_t *h) {
   ockam_tcp *tcp = h->data;
   uint64_t now = uv_now(h->loop);
   bool any = false;
   for (conn *c = tcp->conns, *next; c; c = next) {
     next = c->next;
+    ockami_tcp_output_trim(c);
     if (c->state != CONN_OPEN) continue;
     if (!c->outgoing) any = true;
     const char *why = NULL;
     if (c->pending.len + c->inflight.len && now - c->progress_ms >= tcp->opt.write_stall_ms) {
       tcp->stats.closed_stalled++;
       why = "its replies are not being read";
-    } else if (!c->outgoing && !c->got_frame && now - c->opened_ms >= tcp->opt.first_frame_ms) {
+    } else if (!c->outgoing && !c->got_frame && !(c->pause_why & (PAUSE_NODE | PAUSE_BURST)) &&
+               now - c->opened_ms >= tcp->opt.first_frame_ms) {
       tcp->stats.closed_first_frame++;
       why = "no complete frame in time";
     } else if (!c->outgoing && tcp->opt.idle_ms != UINT32_MAX &&

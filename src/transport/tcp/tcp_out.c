@@ -48,9 +48,10 @@ void ockami_tcp_conn_lost(conn *c, int err) {
       ockami_buf_free(&merged);
       tcp->stats.output_bytes -= c->inflight.len;
     }
-    c->inflight.len = 0;
-    c->inflight_off = 0;
   }
+  ockami_buf_free(&c->inflight);
+  c->inflight_off = 0;
+  ockami_tcp_output_counted(c);
   /* A destination that keeps failing releases its queue; only one the node
    * asked for with ockam_tcp_connect is retried after that. */
   uint64_t now = uv_now(ockami_node_uv(tcp->node));
@@ -61,6 +62,7 @@ void ockami_tcp_conn_lost(conn *c, int err) {
              tcp->opt.give_up_ms, c->pending.len, c->persistent ? "" : " and the destination");
     tcp->stats.output_bytes -= c->pending.len;
     ockami_buf_free(&c->pending);
+    ockami_tcp_output_counted(c);
     c->gave_up = true;
     if (!c->persistent) {
       c->state = CONN_CLOSED;
