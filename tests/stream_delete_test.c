@@ -1,9 +1,15 @@
 /* Stream deletion and idle expiry against a real `ockam hub`: a stream is
  * created and written, deleted with `ockam stream delete` while a long-poll
  * pull of it is parked (the pull is answered, the hub survives), stays
- * deleted across a restart of the LMDB hub, and starts again at index 0 when
+ * deleted across a restart of the hub, and starts again at index 0 when
  * made anew; an empty stream left alone expires with --stream-idle-expiry
- * while a written one stays. Requests are encoded by hand (BARE). */
+ * while a written one stays; a stream deleted or expired no longer counts
+ * against its creator's --max-streams-per-connection. Requests are encoded
+ * by hand (BARE).
+ *
+ * The hub stores in LMDB (the restart test) and in memory; run under
+ * tests/nats/with-nats (OCKAM_TEST_NATS_URL set), every test uses the
+ * JetStream store of that server instead. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +23,26 @@
 
 #include "ockam/ockam.h"
 #include "testutil.h"
+
+/* The JetStream server when run under tests/nats/with-nats, else NULL. */
+static const char *nats_url;
+
+/* Starts a hub on `store` (with data dir `dir`, may be NULL), or on the
+ * JetStream server when there is one; extra arguments may be NULL. */
+static int start_hub(tu_proc *hub, const char *store, const char *dir, const char *const *extra,
+                     char *bound, size_t cap) {
+  const char *args[16];
+  size_t n = 0;
+  if (nats_url) {
+    args[n++] = "--nats";
+    args[n++] = nats_url;
+    store = "jetstream";
+    dir = NULL;
+  }
+  for (size_t i = 0; extra && extra[i] && n < 15; i++) args[n++] = extra[i];
+  args[n] = NULL;
+  return tu_start_hub(hub, 0, store, dir, args, bound, cap);
+}
 
 static size_t put_uint(uint8_t *p, uint64_t v) {
   size_t n = 0;
@@ -93,6 +119,24 @@ static void client_close(client *c) {
   ockam_node_destroy(c->node);
 }
 
+/* stream_create Some(name); returns the reply, its protocol name in kind. */
+static ockam_message *create_reply(client *c, const char *name, char *kind, size_t cap) {
+  uint8_t body[300], req[400];
+  size_t n = 0;
+  body[n++] = 1;
+  n += put_uint(body + n, strlen(name));
+  memcpy(body + n, name, strlen(name));
+  n += strlen(name);
+  size_t len = payload(req, "stream_create", body, n);
+  assert_int_equal(ockam_send(c->node, "app", c->service, req, len), 0);
+  ockam_message *m = NULL;
+  assert_int_equal(ockam_mailbox_receive(c->app, 30000, &m), 0);
+  const uint8_t *b;
+  size_t blen;
+  reply_kind(m, kind, cap, &b, &blen);
+  return m;
+}
+
 /* stream_create Some(name); returns the Init message (its return route is
  * the stream worker). */
 static ockam_message *create(client *c, const char *name) {
@@ -162,7 +206,7 @@ static void test_delete_parked_and_restart(void **state) {
   assert_non_null(dir);
   tu_proc hub;
   char bound[64];
-  assert_int_equal(tu_start_hub(&hub, 0, "lmdb", dir, NULL, bound, sizeof bound), 0);
+  assert_int_equal(start_hub(&hub, "lmdb", dir, NULL, bound, sizeof bound), 0);
   client c;
   client_open(&c, bound);
 
@@ -196,7 +240,7 @@ static void test_delete_parked_and_restart(void **state) {
 
   /* Still deleted after a restart on the same data; the other stream stays. */
   assert_int_equal(tu_term(&hub), 0);
-  assert_int_equal(tu_start_hub(&hub, 0, "lmdb", dir, NULL, bound, sizeof bound), 0);
+  assert_int_equal(start_hub(&hub, "lmdb", dir, NULL, bound, sizeof bound), 0);
   assert_int_equal(delete_cmd(bound, "doomed"), 1);
   client_open(&c, bound);
   init = create(&c, "doomed");
@@ -209,7 +253,7 @@ static void test_delete_parked_and_restart(void **state) {
 
   /* Made anew after the deletion, it survives the next restart. */
   assert_int_equal(tu_term(&hub), 0);
-  assert_int_equal(tu_start_hub(&hub, 0, "lmdb", dir, NULL, bound, sizeof bound), 0);
+  assert_int_equal(start_hub(&hub, "lmdb", dir, NULL, bound, sizeof bound), 0);
   assert_int_equal(delete_cmd(bound, "doomed"), 0);
   assert_int_equal(delete_cmd(bound, "kept"), 0);
   assert_int_equal(tu_term(&hub), 0);
@@ -217,12 +261,60 @@ static void test_delete_parked_and_restart(void **state) {
   free(dir);
 }
 
+/* With --max-streams-per-connection 2, a connection that created two streams
+ * may create another once one of them is deleted, and once one expired. */
+static void test_quota_released(void **state) {
+  (void)state;
+  tu_proc hub;
+  char bound[64];
+  const char *extra[] = {"--max-streams-per-connection", "2", "--stream-idle-expiry", "500ms",
+                         NULL};
+  assert_int_equal(start_hub(&hub, "memory", NULL, extra, bound, sizeof bound), 0);
+  client c;
+  client_open(&c, bound);
+  char kind[32];
+  ockam_message *a = create(&c, "quota-a");
+  ockam_message *b = create(&c, "quota-b");
+  assert_int_equal(push(&c, a, "keeps it from expiring"), 0);
+  assert_int_equal(push(&c, b, "keeps it from expiring"), 0);
+  ockam_message *m = create_reply(&c, "quota-c", kind, sizeof kind);
+  assert_string_equal(kind, "error"); /* over the quota */
+  ockam_message_free(m);
+  /* An existing stream still answers Init. */
+  m = create(&c, "quota-a");
+  ockam_message_free(m);
+
+  /* Deleted: its creator may create another. */
+  assert_int_equal(delete_cmd(bound, "quota-b"), 0);
+  m = create(&c, "quota-c"); /* left empty: it expires */
+  ockam_message_free(m);
+  m = create_reply(&c, "quota-d", kind, sizeof kind);
+  assert_string_equal(kind, "error");
+  ockam_message_free(m);
+
+  /* Expired: likewise. Swept every 125 ms; allow for a busy machine. */
+  uint64_t deadline = tu_now_ms() + 20000;
+  for (;;) {
+    m = create_reply(&c, "quota-d", kind, sizeof kind);
+    bool created = strcmp(kind, "stream_create") == 0;
+    ockam_message_free(m);
+    if (created) break;
+    assert_true(tu_now_ms() < deadline);
+    usleep(200000);
+  }
+  assert_int_equal(delete_cmd(bound, "quota-c"), 1); /* it was the one that expired */
+  ockam_message_free(a);
+  ockam_message_free(b);
+  client_close(&c);
+  assert_int_equal(tu_term(&hub), 0);
+}
+
 static void test_idle_expiry(void **state) {
   (void)state;
   tu_proc hub;
   char bound[64];
   const char *extra[] = {"--stream-idle-expiry", "500ms", NULL};
-  assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, extra, bound, sizeof bound), 0);
+  assert_int_equal(start_hub(&hub, "memory", NULL, extra, bound, sizeof bound), 0);
   client c;
   client_open(&c, bound);
   ockam_message *idle = create(&c, "idle");
@@ -239,9 +331,12 @@ static void test_idle_expiry(void **state) {
 }
 
 int main(void) {
+  nats_url = getenv("OCKAM_TEST_NATS_URL");
+  if (nats_url) printf("# on the JetStream server at %s\n", nats_url);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_delete_parked_and_restart),
       cmocka_unit_test(test_idle_expiry),
+      cmocka_unit_test(test_quota_released),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,6 +119,8 @@ struct ockami_stream {
   char delete_from[48];     /* the service address the request arrived at */
   uint64_t reg_index;       /* registry record of its name; UINT64_MAX = none */
   uint64_t last_active_ms;  /* loop clock of the last create, push or pull */
+  uint8_t *creator;         /* key of the peer it counts against (stream_registry.c), or NULL */
+  size_t creator_len;
   size_t name_len;
   char name[]; /* name_len bytes + NUL (names may contain NUL; use name_len) */
 };
@@ -233,6 +235,10 @@ int ockami_stream_request_read(ockam_worker *w, const ockam_message *m, ockami_s
 int ockami_stream_registry_open(ockami_stream_service *svc, const ockami_store_options *so);
 /* Reads registry records added by other hubs sharing the store (timer callback). */
 void ockami_stream_registry_poll(void *arg);
+/* A stream created on a peer's request counts in its OCKAMI_PEER_STREAMS
+ * until it is deleted, expires or its creation fails (release). */
+void ockami_stream_creator_count(ockami_stream *st, ockami_peer *peer);
+void ockami_stream_creator_release(ockami_stream *st);
 
 /* ---- stream_index.c ------------------------------------------------------------ */
 

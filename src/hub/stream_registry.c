@@ -1,6 +1,7 @@
 /* The registry of stream names (stream_internal.h): every created stream's
  * name, and tombstones for deleted ones, in a stream of the store, read back
- * at start and polled so stream workers come back at the same address. */
+ * at start and polled so stream workers come back at the same address. Also
+ * who created a stream, for the per-connection quota of streams created. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,4 +125,26 @@ int ockami_stream_registry_open(ockami_stream_service *svc, const ockami_store_o
   if (rc) LOG_ERROR(MOD, "cannot read the stream registry: %s", ockam_strerror(rc));
   free(dir);
   return rc;
+}
+
+/* ---- creators ---------------------------------------------------------------- */
+
+/* The stream keeps its creator's key rather than a pointer: the peer entry
+ * is freed once its connection is gone, while its streams live on. */
+void ockami_stream_creator_count(ockami_stream *st, ockami_peer *peer) {
+  if (!peer) return;
+  peer->n[OCKAMI_PEER_STREAMS]++;
+  free(st->creator);
+  st->creator = malloc(peer->key_len);
+  st->creator_len = st->creator ? peer->key_len : 0;
+  if (st->creator) memcpy(st->creator, peer->key, peer->key_len);
+}
+
+void ockami_stream_creator_release(ockami_stream *st) {
+  if (!st->creator) return;
+  ockami_peer *p = ockami_map_get(&st->svc->peers->map, st->creator, st->creator_len);
+  if (p && p->n[OCKAMI_PEER_STREAMS]) p->n[OCKAMI_PEER_STREAMS]--;
+  free(st->creator);
+  st->creator = NULL;
+  st->creator_len = 0;
 }

@@ -149,6 +149,7 @@ static void stream_free_waiters(ockami_stream *st) {
 void ockami_stream_free(ockami_stream *st) {
   stream_free_waiters(st);
   if (st->has_delete_reply) ockami_route_release(&st->delete_reply);
+  free(st->creator);
   free(st);
 }
 
@@ -215,6 +216,7 @@ static void creation_failed(ockami_stream *st, int rc) {
   for (ockami_init_waiter *w = st->waiters; w; w = w->next)
     ockami_stream_error(svc, svc->service_names[0], &w->reply, reason);
   ockami_map_remove(&svc->streams, st->name, st->name_len);
+  ockami_stream_creator_release(st);
   ockami_stream_free(st);
 }
 
@@ -342,7 +344,7 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
     ockami_stream_error(svc, from, ret, "Storage error");
     return;
   }
-  if (peer) peer->n[OCKAMI_PEER_STREAMS]++;
+  ockami_stream_creator_count(st, peer);
   rc = ockami_store_stream_create(svc->store, name, len, created_cb, st);
   if (rc) creation_failed(st, rc);
 }
@@ -359,6 +361,7 @@ void ockami_stream_retire(ockami_stream *st) {
   st->state = OCKAMI_STREAM_DELETING;
   ockami_stream_answer_parked(st);
   ockami_map_remove(&svc->streams, st->name, st->name_len);
+  ockami_stream_creator_release(st);
   st->gone = true;
   st->refs++;
   ockami_stream_unref(st); /* frees it unless something is in flight */
