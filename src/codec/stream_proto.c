@@ -389,17 +389,10 @@ int ockami_sp_encode_deleted(ockami_buf *b, const char *name, size_t name_len) {
   return done(b, start, enc_named(b, OCKAMI_SP_DELETE_NAME, name, name_len));
 }
 
-static int enc_init(ockami_buf *b, const char *name, size_t name_len) {
-  size_t mark;
-  TRY(payload_begin(b, OCKAMI_SP_CREATE_NAME, &mark));
-  TRY(ockami_write_string(b, name, name_len));
-  return payload_end(b, mark);
-}
-
 int ockami_sp_encode_init(ockami_buf *b, const char *name, size_t name_len) {
   TRY(check_name(name, name_len, OCKAM_NAME_MAX));
   size_t start = b->len;
-  return done(b, start, enc_init(b, name, name_len));
+  return done(b, start, enc_named(b, OCKAMI_SP_CREATE_NAME, name, name_len));
 }
 
 static int enc_push_confirm(ockami_buf *b, uint64_t request_id, ockami_sp_status status,
@@ -467,17 +460,10 @@ int ockami_sp_encode_index(ockami_buf *b, const char *client_id, size_t client_i
       enc_index(b, client_id, client_id_len, stream_name, stream_name_len, has_index, index));
 }
 
-static int enc_error(ockami_buf *b, const char *reason, size_t reason_len) {
-  size_t mark;
-  TRY(payload_begin(b, OCKAMI_SP_ERROR_NAME, &mark));
-  TRY(ockami_write_string(b, reason, reason_len));
-  return payload_end(b, mark);
-}
-
 int ockami_sp_encode_error(ockami_buf *b, const char *reason, size_t reason_len) {
   TRY(check_name(reason, reason_len, OCKAM_PAYLOAD_MAX));
   size_t start = b->len;
-  return done(b, start, enc_error(b, reason, reason_len));
+  return done(b, start, enc_named(b, OCKAMI_SP_ERROR_NAME, reason, reason_len));
 }
 
 int ockami_sp_encode(ockami_buf *b, const ockami_sp_msg *m) {
