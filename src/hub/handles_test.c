@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "ockam/ockam.h"
+#include "test_support.h"
 
 /* Generous bound for anything that must arrive; only reached on failure. */
 #define ARRIVE_MS 10000
@@ -91,17 +92,9 @@ static bool answers(handles *h, const char *route, int64_t ms) {
 
 /* A blocking TCP connect to "ip:port": true when accepted. */
 static bool tcp_accepts(const char *bound) {
-  const char *colon = strrchr(bound, ':');
-  assert_non_null(colon);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)atoi(colon + 1));
-  assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-  close(fd);
-  return ok;
+  int fd = ts_dial(bound);
+  if (fd >= 0) close(fd);
+  return fd >= 0;
 }
 
 static void close_all(handles *h) {
@@ -226,7 +219,6 @@ static void test_forwarder_small_buffer(void **state) {
 }
 
 int main(void) {
-  if (!getenv("OCKAM_LOG")) ockam_log_set_level(OCKAM_LOG_ERROR);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_close_then_destroy),
       cmocka_unit_test(test_destroy_then_close),
@@ -234,5 +226,5 @@ int main(void) {
       cmocka_unit_test(test_hub_stop_stops_everything),
       cmocka_unit_test(test_forwarder_small_buffer),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return TS_RUN_TESTS(tests);
 }

@@ -33,4 +33,14 @@ long ts_vector_field(const char *from, const char *key, uint8_t *out, size_t cap
  * count, or -1 when there is none, the hex is malformed or over cap. */
 long ts_json_hex(const char **cursor, const char *key, uint8_t *out, size_t cap);
 
+/* A blocking TCP connection to "127.0.0.1:port" given as "ip:port" (the
+ * port is what counts): the socket, or -1 when the connection is refused. */
+int ts_dial(const char *ip_port);
+
+/* Runs the cmocka group `tests`, logging errors only unless OCKAM_LOG says
+ * otherwise. */
+#define TS_RUN_TESTS(tests) ts_run_tests(#tests, tests, sizeof tests / sizeof tests[0])
+struct CMUnitTest;
+int ts_run_tests(const char *name, const struct CMUnitTest *tests, size_t n);
+
 #endif

@@ -9,6 +9,13 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ockam/log.h"
+
 #include "ockam/vault.h"
 #include "test_support.h"
 
@@ -131,4 +138,25 @@ long ts_json_hex(const char **cursor, const char *key, uint8_t *out, size_t cap)
   }
   *cursor = p + 1;
   return (long)n;
+}
+
+int ts_dial(const char *ip_port) {
+  const char *colon = strrchr(ip_port, ':');
+  assert_non_null(colon);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)atoi(colon + 1));
+  assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int ts_run_tests(const char *name, const struct CMUnitTest *tests, size_t n) {
+  if (!getenv("OCKAM_LOG")) ockam_log_set_level(OCKAM_LOG_ERROR);
+  return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include "ockam/log.h"
 #include "ockam/node.h"
 #include "ockam/tcp.h"
+#include "test_support.h"
 
 /* Generous bound for anything that must happen; only reached on failure. */
 #define ARRIVE_MS 10000
@@ -73,14 +74,8 @@ static void teardown(fixture *f) {
 }
 
 static int dial(const fixture *f) {
-  const char *colon = strrchr(f->bound, ':');
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)atoi(colon + 1));
-  assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = ts_dial(f->bound);
   assert_true(fd >= 0);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   return fd;
 }
 
