@@ -533,7 +533,7 @@ static void test_channel_listener_garbage(void **state) {
     int rc;
     do {
       rc = ockam_channel_create(n2, route, v2, NULL, 1000, ch, sizeof ch);
-    } while (rc == OCKAM_ETIMEDOUT && tu_now_ms() < flood_end + 10000);
+    } while (rc == OCKAM_ETIMEDOUT && tu_now_ms() < flood_end + REPLY_TIMEOUT_MS);
     assert_int_equal(rc, 0);
     printf("# channel created %" PRIu64 " ms after the flood\n", tu_now_ms() - flood_end);
     ockam_route_free(route);

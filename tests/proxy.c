@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
 #define MAX_PAIRS 256
 
 typedef struct pair {
@@ -52,17 +54,6 @@ static void close_pair(tu_proxy *p, pair *pr) {
   pr->a = pr->b = -1;
 }
 
-static int send_all(int fd, const uint8_t *b, size_t n) {
-  while (n) {
-    ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    b += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 static int relay(tu_proxy *p, int from, int to) {
   uint8_t buf[65536];
   ssize_t n = recv(from, buf, sizeof buf, 0);
@@ -71,7 +62,7 @@ static int relay(tu_proxy *p, int from, int to) {
   if (p->opt.cut_per_mille && (unsigned)(rand_r(&p->rng) % 1000) < p->opt.cut_per_mille) {
     /* Forward a random prefix, then cut: the peer sees a torn frame. */
     size_t part = (size_t)rand_r(&p->rng) % (size_t)n;
-    send_all(to, buf, part);
+    tu_send_all(to, buf, part);
     p->cuts++;
     return -1;
   }
@@ -83,7 +74,7 @@ static int relay(tu_proxy *p, int from, int to) {
       if (c < chunk) chunk = c;
     }
     if (p->opt.delay_us_max) usleep((useconds_t)(rand_r(&p->rng) % p->opt.delay_us_max));
-    if (send_all(to, buf + off, chunk)) return -1;
+    if (tu_send_all(to, buf + off, chunk)) return -1;
     off += chunk;
   }
   return 0;
