@@ -280,6 +280,12 @@ static ockam_message *index_save_reply(client *c, const char *client_id, const c
   return exchange(c, service_route(c, "stream_index"), &b);
 }
 
+static ockam_message *delete_stream(client *c, const char *name) {
+  ockami_buf b = OCKAMI_BUF_INIT;
+  assert_int_equal(ockami_sp_encode_delete(&b, name, strlen(name)), 0);
+  return exchange(c, service_route(c, "stream"), &b);
+}
+
 static ockam_message *register_forwarder(client *c) {
   ockami_buf b = OCKAMI_BUF_INIT;
   assert_int_equal(ockami_buf_set(&b, "\x08register", 9), 0);
@@ -403,6 +409,7 @@ static void test_no_rights_denied(void **state) {
   assert_denied(index_get(&eve, "eve", "d-1"));
   assert_denied(index_save_reply(&eve, "eve", "d-1", 1));
   assert_denied(register_forwarder(&eve));
+  assert_denied(delete_stream(&eve, "d-1"));
   /* Anonymous clients: denied by the [hub] decision. */
   assert_denied(create(&anon, "d-1"));
   assert_denied(push(&anon, worker, 3, 10));
@@ -416,6 +423,11 @@ static void test_no_rights_denied(void **state) {
   m = pull(&alice, worker);
   assert_non_null(m);
   assert_int_equal(reply_kind(m, NULL, 0), OCKAMI_SP_PULL_RESPONSE);
+  ockam_message_free(m);
+  /* ... and delete her stream. */
+  m = delete_stream(&alice, "d-1");
+  assert_non_null(m);
+  assert_int_equal(reply_kind(m, NULL, 0), OCKAMI_SP_DELETED);
   ockam_message_free(m);
   ockam_route_free(worker);
   client_free(&alice);
