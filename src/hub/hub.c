@@ -54,9 +54,11 @@ static void hub_stats(void *arg) {
   LOG_INFO(MOD,
            "stats: %" PRIu32 " connections open, %" PRIu64 " accepted, %" PRIu64
            " refused; frames in %" PRIu64 " out %" PRIu64 "; bytes in %" PRIu64 " out %" PRIu64
-           "; %" PRIu64 " log lines suppressed",
+           "; %" PRIu64 " log lines suppressed; %" PRIu64 " requests denied, %" PRIu64
+           " over identity quotas",
            t.open_connections, t.accepted, t.rejected, t.frames_in, t.frames_out, t.bytes_in,
-           t.bytes_out, ockam_log_suppressed());
+           t.bytes_out, ockam_log_suppressed(), hub->authz.stats.denied,
+           hub->authz.stats.over_quota);
 }
 
 /* Stop every part: the stream services first (pending appends finish), then
@@ -72,6 +74,13 @@ static void hub_halt(ockam_hub *hub) {
   hub->forwarding = NULL;
   ockam_worker_stop(hub->echo);
   hub->echo = NULL;
+  if (hub->authz.stats.denied || hub->authz.stats.over_quota || hub->authz.stats.reloads ||
+      hub->authz.stats.reload_fails)
+    LOG_INFO(MOD,
+             "access control: %" PRIu64 " requests denied, %" PRIu64
+             " over identity quotas; ACL reloaded %" PRIu64 " times, %" PRIu64 " reloads refused",
+             hub->authz.stats.denied, hub->authz.stats.over_quota, hub->authz.stats.reloads,
+             hub->authz.stats.reload_fails);
   ockam_identity_channel_listener_close(hub->listener);
   hub->listener = NULL;
   ockam_tcp_close(hub->tcp);
