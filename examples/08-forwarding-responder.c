@@ -6,9 +6,14 @@
 #include <stdio.h>
 
 #include "echoer.h"
+#include "example_args.h"
+
+#define USAGE "[HUB_ADDRESS]   (default 127.0.0.1:4000)"
 
 int main(int argc, char **argv) {
+  example_check_args(argc, argv, USAGE, 0, 1);
   const char *hub = argc > 1 ? argv[1] : "127.0.0.1:4000";
+  example_check_hub(argv[0], USAGE, hub);
   ockam_node *node;
   ockam_tcp *tcp = NULL;
   ockam_forwarder *forwarder = NULL;

@@ -4,15 +4,16 @@
  *   09-secure-channel-over-forwarding-initiator HUB_ADDRESS FORWARDING_ADDRESS
  */
 #include <stdio.h>
-#include <string.h>
 
+#include "example_args.h"
 #include "ockam/ockam.h"
 
+#define USAGE "HUB_ADDRESS FORWARDING_ADDRESS   (as the responder printed it)"
+
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: 09-secure-channel-over-forwarding-initiator HUB FORWARDING_ADDRESS\n");
-    return 2;
-  }
+  example_check_args(argc, argv, USAGE, 2, 2);
+  example_check_hub(argv[0], USAGE, argv[1]);
+  example_check_address(argv[0], USAGE, argv[2]);
   ockam_node *node;
   ockam_tcp *tcp = NULL;
   ockam_vault *vault = NULL;
@@ -34,9 +35,7 @@ int main(int argc, char **argv) {
   if ((rc = ockam_route_new(&route)) || (rc = ockam_route_append_str(route, channel)) ||
       (rc = ockam_route_append_str(route, "echoer")))
     goto fail_node;
-  uint8_t payload[13] = {12};
-  memcpy(payload + 1, "Hello World!", 12);
-  if ((rc = ockam_send(node, "app", route, payload, sizeof payload))) goto fail_node;
+  if ((rc = ockam_send_string(node, "app", route, "Hello World!"))) goto fail_node;
   ockam_message *reply;
   if ((rc = ockam_mailbox_receive(app, 20000, &reply))) goto fail_node;
   const char *s;

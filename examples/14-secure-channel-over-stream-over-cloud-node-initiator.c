@@ -34,17 +34,11 @@ int main(int argc, char **argv) {
   if ((rc = ockam_route_new(&route)) || (rc = ockam_route_append_str(route, channel)) ||
       (rc = ockam_route_append_str(route, "echoer")))
     goto fail_node;
-  uint8_t payload[13] = {12};
-  memcpy(payload + 1, "Hello World!", 12);
-  if ((rc = ockam_send(node, "app", route, payload, sizeof payload))) goto fail_node;
-  ockam_message *reply;
-  if ((rc = ockam_mailbox_receive(app, 60000, &reply))) goto fail_node;
-  const char *s;
-  size_t len;
-  if ((rc = ockam_message_get_string(reply, &s, &len)) == OCKAM_OK)
-    printf("Reply via secure channel via stream: %.*s\n", (int)len, s);
+  if ((rc = ockam_send_string(node, "app", route, "Hello World!"))) goto fail_node;
+  char reply[256];
+  if ((rc = ockam_mailbox_receive_string(app, 60000, reply, sizeof reply, NULL))) goto fail_node;
+  printf("Reply via secure channel via stream: %s\n", reply);
   fflush(stdout);
-  ockam_message_free(reply);
   /* Let the index save and acknowledgements reach the hub before leaving. */
   if (ockam_stream_flush(stream, 2000) != OCKAM_OK) fprintf(stderr, "some pushes unconfirmed\n");
   ockam_route_free(route);

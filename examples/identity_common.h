@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -46,6 +47,20 @@ static inline int identity_parse(int argc, char **argv, identity_args *a) {
   memset(a, 0, sizeof *a);
   a->argv[a->argc++] = argv[0];
   for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      const char *slash = strrchr(argv[0], '/');
+      printf(
+          "usage: %s [--identity-dir DIR] [--show-identifier]\n"
+          "       (--trust ID | --trust-file FILE | --trust-everyone) [stream options]\n"
+          "  --identity-dir DIR  keep the identity in DIR (default: a new one in memory)\n"
+          "  --show-identifier   print the identifier and exit\n"
+          "  --trust ID          accept only this peer (repeatable; @FILE reads it)\n"
+          "  --trust-file FILE   accept the peers whose contacts are in FILE\n"
+          "  --trust-everyone    accept any peer that proves an identity\n"
+          "stream options: the same as the 14-* examples (their --help)\n",
+          slash ? slash + 1 : argv[0]);
+      exit(0);
+    }
     if (!strcmp(argv[i], "--identity-dir") && i + 1 < argc)
       a->dir = argv[++i];
     else if (!strcmp(argv[i], "--show-identifier"))

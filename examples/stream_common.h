@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "example_args.h"
 #include "ockam/ockam.h"
 
 typedef struct example_args {
@@ -18,25 +19,46 @@ typedef struct example_args {
   const char *in_stream;      /* NULL: the guide's name for this side */
 } example_args;
 
+#define EXAMPLE_STREAM_USAGE                                                                  \
+  "[HUB_ADDRESS] [--client-id ID] [--service NAME] [--index-service NAME]\n"                  \
+  "       [--fallback-hub HOST:PORT] [--out STREAM --in STREAM]\n"                            \
+  "  HUB_ADDRESS      the hub, HOST:PORT (default 127.0.0.1:4000)\n"                          \
+  "  --client-id ID   key of the saved read position (default random: read from the start)\n" \
+  "  --service NAME, --index-service NAME   the hub's stream services\n"                      \
+  "  --fallback-hub   a second hub sharing the same store\n"                                  \
+  "  --out, --in      the stream names (default the guide's)"
+
+/* Parse the stream examples' arguments; --help prints the usage and exits 0,
+ * anything unknown or malformed prints it and exits 2. */
 static inline void example_parse(int argc, char **argv, example_args *a) {
   memset(a, 0, sizeof *a);
   a->hub = "127.0.0.1:4000";
+  bool hub_given = false;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--client-id") && i + 1 < argc)
+    if (example_is_help(argv[i])) example_usage_exit(argv[0], EXAMPLE_STREAM_USAGE, NULL);
+    bool has_value = i + 1 < argc && !example_is_help(argv[i + 1]);
+    if (!strcmp(argv[i], "--client-id") && has_value)
       a->client_id = argv[++i];
-    else if (!strcmp(argv[i], "--service") && i + 1 < argc)
+    else if (!strcmp(argv[i], "--service") && has_value)
       a->stream_service = argv[++i];
-    else if (!strcmp(argv[i], "--index-service") && i + 1 < argc)
+    else if (!strcmp(argv[i], "--index-service") && has_value)
       a->index_service = argv[++i];
-    else if (!strcmp(argv[i], "--fallback-hub") && i + 1 < argc)
+    else if (!strcmp(argv[i], "--fallback-hub") && has_value)
       a->fallback_hub = argv[++i];
-    else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+    else if (!strcmp(argv[i], "--out") && has_value)
       a->out_stream = argv[++i];
-    else if (!strcmp(argv[i], "--in") && i + 1 < argc)
+    else if (!strcmp(argv[i], "--in") && has_value)
       a->in_stream = argv[++i];
-    else
+    else if (argv[i][0] == '-' || hub_given) {
+      fprintf(stderr, "%s: unexpected argument '%s'\n", example_prog(argv[0]), argv[i]);
+      example_usage_exit(argv[0], EXAMPLE_STREAM_USAGE, "bad arguments");
+    } else {
       a->hub = argv[i];
+      hub_given = true;
+    }
   }
+  example_check_hub(argv[0], EXAMPLE_STREAM_USAGE, a->hub);
+  if (a->fallback_hub) example_check_hub(argv[0], EXAMPLE_STREAM_USAGE, a->fallback_hub);
 }
 
 /* route_to_hub = [1#HUB]; out/in are the stream names. The hubs are

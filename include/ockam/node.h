@@ -152,6 +152,14 @@ OCKAM_MUST_CHECK int ockam_node_set_type_router(ockam_node *node, uint8_t type, 
  * is copied. Errors: OCKAM_EINVAL (empty route), OCKAM_ENOMEM. */
 OCKAM_MUST_CHECK int ockam_send(ockam_node *node, const char *from, const ockam_route *route,
                                 const uint8_t *payload, size_t len);
+/* Send the NUL-terminated string s as the payload, encoded as a BARE string
+ * (spec §1.4), along route with return route [0#from]: ockam_send() without
+ * building the payload by hand. s is copied.
+ * Errors: OCKAM_EINVAL (a NULL argument, empty route), OCKAM_EOVERFLOW (the
+ * encoded string is over OCKAM_PAYLOAD_MAX bytes), OCKAM_ECLOSED,
+ * OCKAM_ENOMEM. */
+OCKAM_MUST_CHECK int ockam_send_string(ockam_node *node, const char *from, const ockam_route *route,
+                                       const char *s);
 /* Queue a fully built message for routing by its onward route. Takes
  * ownership of msg on success only. */
 OCKAM_MUST_CHECK int ockam_send_message(ockam_node *node, ockam_message *msg);
@@ -178,6 +186,19 @@ OCKAM_MUST_CHECK int ockam_mailbox_create(ockam_node *node, const char *address,
  * destroyed and nothing is queued). */
 OCKAM_MUST_CHECK int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms,
                                            ockam_message **out);
+/* ockam_mailbox_receive() for a message whose payload is a BARE string:
+ * copy the string into the caller's buffer (cap bytes), NUL-terminated, and
+ * its length without the NUL into *len (optional). A string may hold NUL
+ * bytes; *len counts them.
+ * Errors: those of ockam_mailbox_receive();
+ *   OCKAM_ETOOSMALL  the string needs more than cap - 1 bytes: the message
+ *                    stays queued (the next receive gets it) and *len is the
+ *                    length needed, without the NUL;
+ *   OCKAM_ETRUNC, OCKAM_EOVERFLOW, OCKAM_EUTF8, OCKAM_ETRAILING  the payload
+ *                    is not exactly one BARE string: the message is taken
+ *                    and freed. */
+OCKAM_MUST_CHECK int ockam_mailbox_receive_string(ockam_mailbox *mb, int64_t timeout_ms, char *buf,
+                                                  size_t cap, size_t *len);
 /* The mailbox's local address; "" once its node is destroyed. */
 const char *ockam_mailbox_address(const ockam_mailbox *mb);
 /* ockam_worker_allow_identifiers() for the mailbox's worker. */

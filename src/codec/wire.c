@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "node.h"
 #include "ockam/limits.h"
 
 /* Address types >= 128 do not round-trip between Rust (u8) and Elixir (uint);
@@ -135,5 +136,39 @@ int ockam_message_get_string(const ockam_message *m, const char **s, size_t *len
   ockami_reader_init(&r, m->payload.data, m->payload.len);
   int rc = ockami_read_string(&r, OCKAM_PAYLOAD_MAX, s, len);
   if (!rc) rc = ockami_reader_finish(&r);
+  return rc;
+}
+
+int ockam_send_string(ockam_node *node, const char *from, const ockam_route *route, const char *s) {
+  if (!node || !from || !route || !s) return OCKAM_EINVAL;
+  size_t len = strlen(s);
+  if (len > OCKAM_PAYLOAD_MAX) return OCKAM_EOVERFLOW;
+  ockami_buf b = OCKAMI_BUF_INIT;
+  int rc = ockami_write_string(&b, s, len);
+  if (!rc) rc = ockam_send(node, from, route, b.data, b.len);
+  ockami_buf_free(&b);
+  return rc;
+}
+
+int ockam_mailbox_receive_string(ockam_mailbox *mb, int64_t timeout_ms, char *buf, size_t cap,
+                                 size_t *len) {
+  if (!mb || !buf || !cap) return OCKAM_EINVAL;
+  const ockam_message *head;
+  int rc = ockami_mailbox_peek(mb, timeout_ms, &head);
+  if (rc) return rc;
+  const char *s;
+  size_t n;
+  rc = ockam_message_get_string(head, &s, &n);
+  if (!rc && n >= cap) {
+    if (len) *len = n;
+    return OCKAM_ETOOSMALL; /* left queued for a larger buffer */
+  }
+  if (!rc) {
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (len) *len = n;
+  }
+  ockam_message *m;
+  if (ockam_mailbox_receive(mb, 0, &m) == OCKAM_OK) ockam_message_free(m);
   return rc;
 }

@@ -79,22 +79,31 @@ static bool mailbox_ready(void *arg) {
   return mb->head != NULL || !mb->worker;
 }
 
-int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms, ockam_message **out) {
+int ockami_mailbox_peek(ockam_mailbox *mb, int64_t timeout_ms, const ockam_message **out) {
   if (!mb || !out) return OCKAM_EINVAL;
   int rc = OCKAM_OK;
   if (!mb->head && mb->worker) rc = ockam_node_run_until(mb->node, timeout_ms, mailbox_ready, mb);
   if (mb->head) {
-    ockam_message *m = mb->head;
-    mb->head = m->next;
-    if (!mb->head) mb->tail = NULL;
-    mb->count--;
-    m->next = NULL;
-    m->flags &= ~(uint32_t)OCKAMI_MSG_HANDED_OFF;
-    *out = m;
+    *out = mb->head;
     return OCKAM_OK;
   }
   if (!mb->worker) return OCKAM_ECLOSED;
   return rc ? rc : OCKAM_ETIMEDOUT;
+}
+
+int ockam_mailbox_receive(ockam_mailbox *mb, int64_t timeout_ms, ockam_message **out) {
+  if (!mb || !out) return OCKAM_EINVAL;
+  const ockam_message *head;
+  int rc = ockami_mailbox_peek(mb, timeout_ms, &head);
+  if (rc) return rc;
+  ockam_message *m = mb->head;
+  mb->head = m->next;
+  if (!mb->head) mb->tail = NULL;
+  mb->count--;
+  m->next = NULL;
+  m->flags &= ~(uint32_t)OCKAMI_MSG_HANDED_OFF;
+  *out = m;
+  return OCKAM_OK;
 }
 
 int ockam_mailbox_allow_identifiers(ockam_mailbox *mb, const char *const *ids, size_t n) {

@@ -20,6 +20,11 @@ void ockami_node_set_drain_cb(ockam_node *node, ockami_drain_cb cb, void *arg);
 /* Replace a worker's user pointer (used to detach state freed before the
  * worker's deferred `stopped` callback runs). */
 void ockami_worker_set_user(ockam_worker *w, void *user);
+/* Run the loop like ockam_mailbox_receive() until mb holds a message, and
+ * point *out at the oldest one without taking it (it stays owned by mb and
+ * is the next one received). Same errors as ockam_mailbox_receive(). */
+OCKAM_MUST_CHECK int ockami_mailbox_peek(ockam_mailbox *mb, int64_t timeout_ms,
+                                         const ockam_message **out);
 /* The running worker registered under a local address, or NULL. */
 ockam_worker *ockami_node_find(ockam_node *node, const void *address, size_t len);
 /* The ops table a worker was started with (to recognise one's own workers). */

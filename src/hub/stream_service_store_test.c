@@ -191,6 +191,9 @@ static void test_backpressure(void **state) {
  * confirmed with ERROR and stored nowhere; a parked pull ignores them. */
 static void test_store_errors(void **state) {
   fixture *fx = *state;
+#ifndef OCKAM_TEST_HOOKS
+  skip(); /* fault injection is compiled only into test builds (OCKAM_TEST_HOOKS) */
+#endif
   char fail[300];
   snprintf(fail, sizeof fail, "%s/disk-full", fx->dir);
   setenv("OCKAM_STORE_FAIL_FILE", fail, 1);

@@ -31,7 +31,9 @@
  * each append and all three limits in trim(); the async store calls trim()
  * periodically when any limit is set.
  *
- * Fault injection (lmdb backend, read once at open; for tests of a full disk):
+ * Fault injection (lmdb backend, read once at open; for tests of a full disk;
+ * compiled only into test builds, cmake -DOCKAM_TEST_HOOKS=ON as scripts/test
+ * does: other builds ignore these variables):
  *   OCKAM_STORE_FAIL_APPEND_AFTER=N  every append() call after the N-th one
  *                                    (counted from open) fails with OCKAM_ENOSPC
  *                                    and stores nothing;

@@ -275,7 +275,9 @@ static int dir_register(const char *path) {
   return rc;
 }
 
+/* Test builds only (OCKAM_TEST_HOOKS): a release build never reads these. */
 static void read_fault_env(ldb_be *be) {
+#ifdef OCKAM_TEST_HOOKS
   const char *after = getenv("OCKAM_STORE_FAIL_APPEND_AFTER");
   if (after && *after) {
     char *end;
@@ -292,6 +294,9 @@ static void read_fault_env(ldb_be *be) {
     be->fail_file = strdup(file);
     if (be->fail_file) LOG_WARN(LDB_LOG, "fault injection: appends fail while %s exists", file);
   }
+#else
+  (void)be;
+#endif
 }
 
 int ockami_ldb_open(const ockami_store_options *opt, void **out) {

@@ -20,6 +20,9 @@
 
 static void test_lmdb_fail_file(void **state) {
   fixture *fx = *state;
+#ifndef OCKAM_TEST_HOOKS
+  skip(); /* fault injection is compiled only into test builds (OCKAM_TEST_HOOKS) */
+#endif
   char flag[PATH_MAX];
   snprintf(flag, sizeof flag, "%s/disk-full", fx->tmp);
   setenv("OCKAM_STORE_FAIL_FILE", flag, 1);
@@ -75,6 +78,9 @@ static void test_lmdb_fail_file(void **state) {
 
 static void test_lmdb_fail_after(void **state) {
   fixture *fx = *state;
+#ifndef OCKAM_TEST_HOOKS
+  skip(); /* fault injection is compiled only into test builds (OCKAM_TEST_HOOKS) */
+#endif
   setenv("OCKAM_STORE_FAIL_APPEND_AFTER", "2", 1);
   fx_open(fx);
   unsetenv("OCKAM_STORE_FAIL_APPEND_AFTER");
@@ -193,13 +199,37 @@ static void test_lmdb_truncated(void **state) {
   expect_open_fails(fx, "cannot open");
 }
 
-#define LMDB_TESTS(X)       \
-  X(test_lmdb_fail_file)    \
-  X(test_lmdb_fail_after)   \
-  X(test_lmdb_map_grow)     \
-  X(test_lmdb_double_open)  \
-  X(test_lmdb_garbage_file) \
-  X(test_lmdb_bad_meta)     \
+/* A build without OCKAM_TEST_HOOKS (any build but a test build) ignores the
+ * fault-injection variables: appends keep working. */
+static void test_lmdb_fault_env_ignored(void **state) {
+#ifdef OCKAM_TEST_HOOKS
+  skip(); /* this build honours them: test_lmdb_fail_file, test_lmdb_fail_after */
+#endif
+  fixture *fx = *state;
+  char flag[PATH_MAX];
+  snprintf(flag, sizeof flag, "%s/disk-full", fx->tmp);
+  int fd = open(flag, O_CREAT | O_WRONLY, 0600);
+  assert_true(fd >= 0);
+  close(fd);
+  setenv("OCKAM_STORE_FAIL_FILE", flag, 1);
+  setenv("OCKAM_STORE_FAIL_APPEND_AFTER", "0", 1);
+  fx_open(fx);
+  unsetenv("OCKAM_STORE_FAIL_FILE");
+  unsetenv("OCKAM_STORE_FAIL_APPEND_AFTER");
+  name a = nm(fx, "ignored");
+  put_pattern(fx, a, 10, 0, 0);
+  assert_int_equal(put1(fx, a, "x", 1, NULL), OCKAM_OK);
+  check_bounds(fx, a, 0, 2);
+}
+
+#define LMDB_TESTS(X)            \
+  X(test_lmdb_fail_file)         \
+  X(test_lmdb_fail_after)        \
+  X(test_lmdb_fault_env_ignored) \
+  X(test_lmdb_map_grow)          \
+  X(test_lmdb_double_open)       \
+  X(test_lmdb_garbage_file)      \
+  X(test_lmdb_bad_meta)          \
   X(test_lmdb_truncated)
 
 int main(void) {
