@@ -4,6 +4,6 @@
  * cli.h with OCKAM_COMMAND defined; no include guard on purpose. */
 OCKAM_COMMAND(hub, "run a hub (echo, forwarding and stream services)")
 OCKAM_COMMAND(identity, "create, show, rotate or export an identity (--help)")
-OCKAM_COMMAND(stream, "delete a stream of a hub (--help)")
+OCKAM_COMMAND(stream, "create, push to, tail, subscribe to or delete a stream (--help)")
 OCKAM_COMMAND(send, "send a string along a route and print the reply")
 OCKAM_COMMAND(version, "print the version")

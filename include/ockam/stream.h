@@ -168,7 +168,12 @@ typedef struct ockam_stream_stats {
  * the hub answered are queued. route_to_hub, the names and opts are copied
  * (opts may be NULL). *out is owned by the caller and released with
  * ockam_stream_close().
- * Errors: OCKAM_EINVAL (NULL argument, empty name, pull_limit over
+ * One side may be left out: outgoing NULL starts only the consumer, incoming
+ * NULL only the producer (a tool that only pushes, or only reads); the getters
+ * of the missing side's address return NULL and ockam_stream_flush() without
+ * a producer returns 0 at once.
+ * Errors: OCKAM_EINVAL (NULL node, route or out, both names NULL, an empty
+ * name, pull_limit over
  * OCKAM_PULL_LIMIT_MAX, empty rx_address, n_fallback without routes),
  * OCKAM_EOVERFLOW / OCKAM_EUTF8 (a name or client_id over OCKAM_NAME_MAX bytes
  * or not UTF-8, a service name or rx_address over OCKAM_ADDRESS_MAX_LEN, a
@@ -179,12 +184,14 @@ OCKAM_MUST_CHECK int ockam_stream_connect(ockam_node *node, const ockam_route *r
                                           const ockam_stream_options *opts, ockam_stream **out);
 
 /* The producer's public address: send to [tx, "echoer"] to reach "echoer" on
- * the node consuming `outgoing`. Owned by s; valid until ockam_stream_close(). */
+ * the node consuming `outgoing`. Owned by s; valid until ockam_stream_close().
+ * NULL for a client without producer. */
 const char *ockam_stream_tx_address(const ockam_stream *s);
 /* Where delivered messages with an empty inner onward route go (onward
  * [rx], return [0#tx, ...]). The client does not listen there: start a worker
  * or a mailbox at this address (before running the loop) to receive them;
- * otherwise they are dropped by the node with a log line. Owned by s. */
+ * otherwise they are dropped by the node with a log line. Owned by s. NULL
+ * for a client without consumer. */
 const char *ockam_stream_rx_address(const ockam_stream *s);
 
 /* Who the consumer delivers to. Anyone who knows a stream's name can push

@@ -197,8 +197,8 @@ static void stream_conn_event(void *arg, const ockam_conn_event *ev) {
   if (s->life != LIFE_RUNNING || !ev->outgoing) return;
   uint64_t now = ockam_node_now_ms(s->node);
   bool up = ev->kind == OCKAM_CONN_UP;
-  if (side_uses(&s->prod.sd, ev)) ockami_prod_conn(&s->prod, up, now);
-  if (side_uses(&s->cons.sd, ev)) ockami_cons_conn(&s->cons, up, now);
+  if (s->outgoing && side_uses(&s->prod.sd, ev)) ockami_prod_conn(&s->prod, up, now);
+  if (s->incoming && side_uses(&s->cons.sd, ev)) ockami_cons_conn(&s->cons, up, now);
   ockami_stream_schedule(s);
 }
 
@@ -296,7 +296,9 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
   char random_id[ADDR_LEN + 1];
   ockam_random_address(random_id);
   const char *client_id = o->client_id ? o->client_id : random_id;
-  if ((rc = check_name(outgoing, OCKAM_NAME_MAX)) || (rc = check_name(incoming, OCKAM_NAME_MAX)) ||
+  /* A NULL name leaves that side out (a one-sided client). */
+  if ((outgoing && (rc = check_name(outgoing, OCKAM_NAME_MAX))) ||
+      (incoming && (rc = check_name(incoming, OCKAM_NAME_MAX))) ||
       (rc = check_name(service, OCKAM_ADDRESS_MAX_LEN)) ||
       (rc = check_name(index, OCKAM_ADDRESS_MAX_LEN)))
     return rc;
@@ -307,8 +309,9 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
   if (o->pull_limit > OCKAM_PULL_LIMIT_MAX) return OCKAM_EINVAL;
   if (o->n_fallback && !o->fallback_routes) return OCKAM_EINVAL;
   if ((rc = dup_str(service, &s->stream_service)) || (rc = dup_str(index, &s->index_service)) ||
-      (rc = dup_str(client_id, &s->client_id)) || (rc = dup_str(outgoing, &s->outgoing)) ||
-      (rc = dup_str(incoming, &s->incoming)))
+      (rc = dup_str(client_id, &s->client_id)) ||
+      (outgoing && (rc = dup_str(outgoing, &s->outgoing))) ||
+      (incoming && (rc = dup_str(incoming, &s->incoming))))
     return rc;
 
   s->interval_ms = o->interval_ms ? o->interval_ms : OCKAM_STREAM_INTERVAL_MS;
@@ -344,12 +347,12 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
   producer *p = &s->prod;
   side_init(&p->sd, s, s->outgoing);
   ockam_random_address(p->mark);
-  p->state = PROD_CREATING;
+  p->state = outgoing ? PROD_CREATING : PROD_STOPPED;
 
   consumer *c = &s->cons;
   side_init(&c->sd, s, s->incoming);
   ockam_random_address(c->mark);
-  c->state = CONS_CREATING;
+  c->state = incoming ? CONS_CREATING : CONS_STOPPED;
   c->lp = o->no_long_poll ? LP_OFF : LP_TRYING;
   c->next_pull_at = NEVER;
   return OCKAM_OK;
@@ -358,7 +361,7 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
 int ockam_stream_connect(ockam_node *node, const ockam_route *route_to_hub, const char *outgoing,
                          const char *incoming, const ockam_stream_options *opts,
                          ockam_stream **out) {
-  if (!node || !route_to_hub || !outgoing || !incoming || !out) return OCKAM_EINVAL;
+  if (!node || !route_to_hub || (!outgoing && !incoming) || !out) return OCKAM_EINVAL;
   static const ockam_stream_options defaults = {0};
   ockam_stream *s = calloc(1, sizeof *s);
   if (!s) return OCKAM_ENOMEM;
@@ -368,46 +371,51 @@ int ockam_stream_connect(ockam_node *node, const ockam_route *route_to_hub, cons
     stream_free(s);
     return rc;
   }
-  const char *paddr[3] = {s->tx, s->prod.sd.ctl, s->prod.mark};
-  rc = ockam_worker_start(node, paddr, 3, &prod_ops, &s->prod, &s->prod.sd.w);
-  if (rc) {
-    stream_free(s);
-    return rc;
+  if (outgoing) {
+    const char *paddr[3] = {s->tx, s->prod.sd.ctl, s->prod.mark};
+    rc = ockam_worker_start(node, paddr, 3, &prod_ops, &s->prod, &s->prod.sd.w);
+    if (rc) {
+      stream_free(s);
+      return rc;
+    }
+    s->live_workers++;
   }
-  s->live_workers = 1;
-  const char *caddr[2] = {s->cons.sd.ctl, s->cons.mark};
-  rc = ockam_worker_start(node, caddr, 2, &cons_ops, &s->cons, &s->cons.sd.w);
-  if (rc) {
-    ockam_stream_close(s); /* freed when the producer's `stopped` runs */
-    return rc;
+  if (incoming) {
+    const char *caddr[2] = {s->cons.sd.ctl, s->cons.mark};
+    rc = ockam_worker_start(node, caddr, 2, &cons_ops, &s->cons, &s->cons.sd.w);
+    if (rc) {
+      ockam_stream_close(s); /* freed now, or when the producer's `stopped` runs */
+      return rc;
+    }
+    s->live_workers++;
   }
-  s->live_workers = 2;
   rc = ockam_node_subscribe_conn_events(node, stream_conn_event, s, &s->conn_sub);
   if (rc) {
     ockam_stream_close(s);
     return rc;
   }
   uint64_t now = ockam_node_now_ms(node);
-  ockami_side_send_create(&s->prod.sd, now);
-  ockami_side_send_create(&s->cons.sd, now);
+  if (outgoing) ockami_side_send_create(&s->prod.sd, now);
+  if (incoming) ockami_side_send_create(&s->cons.sd, now);
   ockami_stream_schedule(s);
-  LOG_DEBUG(MOD, "stream client: tx %s -> '%s', '%s' -> rx %s", s->tx, outgoing, incoming, s->rx);
+  LOG_DEBUG(MOD, "stream client: tx %s -> '%s', '%s' -> rx %s", s->tx,
+            outgoing ? outgoing : "(none)", incoming ? incoming : "(none)", s->rx);
   *out = s;
   return OCKAM_OK;
 }
 
 const char *ockam_stream_tx_address(const ockam_stream *s) {
-  return s ? s->tx : NULL;
+  return s && s->outgoing ? s->tx : NULL;
 }
 const char *ockam_stream_rx_address(const ockam_stream *s) {
-  return s ? s->rx : NULL;
+  return s && s->incoming ? s->rx : NULL;
 }
 
 static bool ready_done(void *arg) {
   const ockam_stream *s = arg;
   return s->life != LIFE_RUNNING ||
-         ((s->prod.state == PROD_READY || s->prod.state == PROD_BACKOFF) &&
-          s->cons.state == CONS_PULLING);
+         ((!s->outgoing || s->prod.state == PROD_READY || s->prod.state == PROD_BACKOFF) &&
+          (!s->incoming || s->cons.state == CONS_PULLING));
 }
 
 static bool flush_done(void *arg) {
@@ -430,6 +438,7 @@ int ockam_stream_wait_ready(ockam_stream *s, int64_t timeout_ms) {
 int ockam_stream_flush(ockam_stream *s, int64_t timeout_ms) {
   if (!s) return OCKAM_EINVAL;
   if (s->life != LIFE_RUNNING) return OCKAM_ECLOSED;
+  if (!s->outgoing) return OCKAM_OK; /* no producer: nothing to confirm */
   /* Messages sent to tx before this call are still in the node's queue:
    * wait for a marker queued behind them too. */
   int rc = ockami_stream_send_marker(s, s->prod.mark, s->prod.flush_seq + 1);
