@@ -332,7 +332,8 @@ static const ockam_cli_spec tail_spec = {
     .command = "stream tail",
     .usage = "ockam stream tail [options] NAME",
     .operands =
-        "  NAME   the stream to read; reading saves no position (see ockam stream sub)\n"
+        "  NAME   the stream to read (a stream that does not exist is created, empty);\n"
+        "         reading saves no position (see ockam stream sub)\n"
         "output: one line per message, its text; with --json {\"index\": N, \"message\": TEXT}\n"
         "(or \"bytes\": LEN for a message that is not a string)\n" OCKAM_STREAM_EXIT_HELP,
     .options = tail_options,
