@@ -137,10 +137,13 @@ int ockam_stream_session_open(ockam_stream_session *s, const char *cmd, const oc
   }
   if (!(rc = ockam_node_create(&s->node)) && !(rc = ockam_node_stop_on_signals(s->node)) &&
       !(rc = ockam_tcp_create(s->node, NULL, &s->tcp)) &&
-      !(rc = ockam_mailbox_create(s->node, NULL, &s->app)) &&
-      !(rc = ockam_tcp_connect(s->tcp, o->hub, o->timeout_ms)))
-    rc = ockam_cli_hub_channel(cmd, s->node, &s->to_hub, o->hub_identity, o->identity,
-                               o->timeout_ms, &s->access);
+      !(rc = ockam_mailbox_create(s->node, NULL, &s->app)))
+    rc = ockam_tcp_connect(s->tcp, o->hub, o->timeout_ms);
+  if (!rc && ockam_cli_hub_channel(cmd, s->node, &s->to_hub, o->hub_identity, o->identity,
+                                   o->timeout_ms, &s->access)) {
+    ockam_stream_session_close(s); /* the error is printed */
+    return STREAM_EXIT_FAIL;
+  }
   if (rc) {
     fprintf(stderr, "ockam %s: %s: %s\n", cmd, o->hub, ockam_strerror(rc));
     ockam_stream_session_close(s);
