@@ -41,7 +41,9 @@ typedef struct ockam_channel_options {
   /* A handshake that does not complete in this time is abandoned and its
    * worker freed; 0 = OCKAM_HANDSHAKE_TIMEOUT_MS. */
   uint32_t handshake_timeout_ms;
-  /* Listener only: handshakes in progress at once; 0 = OCKAM_CHANNEL_MAX_PENDING. */
+  /* Listener only: handshakes in progress at once, the oldest abandoned for a
+   * newer one beyond; 0 = OCKAM_CHANNEL_MAX_PENDING (identity listeners: the
+   * same for their identity exchanges, 0 = OCKAM_IDENTITY_MAX_PENDING). */
   uint32_t max_pending;
   /* Rekeying (extended framing only, negotiated: both ends must offer it):
    * each direction moves to a new key (Noise REKEY) every rekey_messages

@@ -122,6 +122,9 @@
 #define OCKAM_REKEY_MAX_SKIP 64u
 /* Default: time allowed for the identity exchange after XX (milliseconds). */
 #define OCKAM_IDENTITY_AUTH_TIMEOUT_MS 120000u
+/* Default: identity exchanges an identity listener keeps in progress at once
+ * (its XX, then the Contacts); beyond, the oldest is abandoned. */
+#define OCKAM_IDENTITY_MAX_PENDING 1024u
 
 /* --- identities ------------------------------------------------------------ */
 /* Bytes of one Contact accepted by the decoder (a fresh one is 318 bytes, each

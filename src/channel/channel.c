@@ -136,6 +136,9 @@ static void chan_fail(chan *c, int err, const char *why) {
   /* A failed handshake frees its listener slot (chan_stopped only counts
    * channels still in handshake). */
   if (c->state == CHAN_HANDSHAKE && c->owner && c->owner->handshaking) c->owner->handshaking--;
+  /* An identity channel end waiting for this handshake goes with it. */
+  if (c->state == CHAN_HANDSHAKE && !c->initiator)
+    ockami_identity_plain_failed(ockam_worker_node(c->worker), &c->callback);
   c->state = CHAN_FAILED;
   c->result = err;
   if (c->waiter_result) *c->waiter_result = err;

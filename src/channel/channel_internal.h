@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ockam/channel.h"
+#include "ockam/identity_channel.h"
 #include "ockam/node.h"
 
 /* Whether `address` (local, len bytes) is where a secure channel of this node
@@ -19,6 +20,17 @@ bool ockami_channel_takes_peer_input(ockam_node *node, const void *address, size
 
 /* Whether w is an identity channel listener (identity_channel.c). */
 bool ockami_identity_listener_is(const ockam_worker *w);
+
+/* Identity exchanges of listener l still in progress (held under its cap,
+ * ockam_channel_options.max_pending or OCKAM_IDENTITY_MAX_PENDING), and all
+ * channel ends it started that still live. 0 once the listener stopped. */
+size_t ockami_identity_listener_waiting(const ockam_identity_channel_listener *l);
+size_t ockami_identity_listener_ends(const ockam_identity_channel_listener *l);
+
+/* The plain responder channel whose completion callback is `callback` failed
+ * during its handshake: the identity channel end waiting there (if that is
+ * what the callback names) stops too. */
+void ockami_identity_plain_failed(ockam_node *node, const ockam_route *callback);
 
 /* Start an initiator channel along route without waiting: sends m1 and
  * returns the channel's local address in local. callback (may be NULL) is a

@@ -62,7 +62,8 @@ typedef struct idch {
   id_state state;
   ockam_identity *identity;
   ockam_trust_policy *policy;
-  id_listener *owner;   /* responder: listener, for its duplicate table */
+  id_listener *owner;   /* responder: listener, for its duplicate table and cap */
+  uint64_t order;       /* responder: position in its listener's start order */
   uint8_t key_e[32];    /* responder: the initiator's ephemeral key (dedup) */
   char ctl[33];         /* cI / cR */
   char local[33];       /* eL / fL */
@@ -85,7 +86,19 @@ struct ockam_identity_channel_listener {
   ockam_trust_policy *policy;
   char plain_listener[33];
   ockami_map pending; /* initiator ephemeral key -> idch */
+  uint32_t waiting;   /* ends of `pending` still in the exchange (not ready, not failed) */
+  uint64_t started;   /* responder ends started so far: their age order */
+  uint64_t evicted;   /* exchanges abandoned to make room for newer ones */
 };
+
+static bool id_waiting(const idch *c) {
+  return c->state == ID_WAIT_XX || c->state == ID_WAIT_AUTH || c->state == ID_WAIT_CONFIRM;
+}
+
+/* Call before c leaves a waiting state: frees its slot under the listener's cap. */
+static void leave_waiting(idch *c) {
+  if (c->owner && id_waiting(c) && c->owner->waiting) c->owner->waiting--;
+}
 
 /* ---- failure and teardown ------------------------------------------------------- */
 
@@ -115,6 +128,7 @@ static void send_refusal(idch *c, const ockam_route *to, int err) {
 static void id_fail(idch *c, int err, const char *why) {
   if (c->state == ID_FAILED) return;
   LOG_WARN(MOD, "identity channel %s: %s (%s)", c->local, why, ockam_strerror(err));
+  leave_waiting(c);
   c->state = ID_FAILED;
   c->result = err;
   if (c->waiter_result) *c->waiter_result = err;
@@ -128,6 +142,17 @@ static void id_fail(idch *c, int err, const char *why) {
   }
 }
 
+/* Stop at once and quietly (floods): an abandoned end has nothing to tell. */
+static void id_drop(idch *c, int err, const char *why) {
+  if (c->state == ID_FAILED) return;
+  LOG_DEBUG(MOD, "identity channel %s: %s", c->local, why);
+  leave_waiting(c);
+  c->state = ID_FAILED;
+  c->result = err;
+  if (c->waiter_result) *c->waiter_result = err;
+  ockam_worker_stop(c->worker);
+}
+
 static void auth_timeout(void *arg) {
   idch *c = arg;
   c->timer = NULL;
@@ -138,7 +163,10 @@ static void auth_timeout(void *arg) {
 static void id_stopped(ockam_worker *w) {
   idch *c = ockam_worker_user(w);
   if (!c) return;
-  if (c->owner) ockami_map_remove(&c->owner->pending, c->key_e, 32);
+  if (c->owner) {
+    leave_waiting(c);
+    ockami_map_remove(&c->owner->pending, c->key_e, 32);
+  }
   if (c->timer) ockam_timer_stop(c->timer);
   /* The plain channel lives and dies with this one. */
   if (c->plain[0] && ockam_channel_close(c->node, c->plain) != OCKAM_OK)
@@ -227,6 +255,7 @@ static int check_peer(idch *c, const ockami_auth_msg *a) {
 }
 
 static void id_ready(idch *c) {
+  leave_waiting(c);
   c->state = ID_READY;
   c->result = OCKAM_OK;
   if (c->timer) ockam_timer_stop(c->timer);
@@ -472,6 +501,19 @@ static idch *find_idch(ockam_node *node, const char *address) {
   return ockam_worker_user(w);
 }
 
+void ockami_identity_plain_failed(ockam_node *node, const ockam_route *callback) {
+  ockam_address a;
+  if (!node || !callback || callback->count != 1 || !ockami_route_first(callback, &a) ||
+      a.type != OCKAM_ADDRESS_LOCAL)
+    return;
+  ockam_worker *w = ockami_node_find(node, a.value, a.len);
+  idch *c = w && ockami_worker_ops(w) == &id_ops ? ockam_worker_user(w) : NULL;
+  /* Only a responder still waiting for its XX: later, it has bound its plain
+   * channel and fails or closes with it. */
+  if (!c || c->initiator || c->state != ID_WAIT_XX) return;
+  id_drop(c, OCKAM_ECLOSED, "its handshake failed");
+}
+
 /* ---- listener ------------------------------------------------------------------------------ */
 
 static int listener_handle(ockam_worker *w, ockam_message *m) {
@@ -498,10 +540,35 @@ static int listener_handle(ockam_worker *w, ockam_message *m) {
   }
   /* Stream redelivery of the same request: the first one is being served. */
   if (ockami_map_get(&l->pending, m1, 32)) return OCKAM_OK;
+  uint32_t max = l->opt.max_pending ? l->opt.max_pending : OCKAM_IDENTITY_MAX_PENDING;
+  if (l->waiting >= max) {
+    /* As the plain listener does: the oldest unfinished exchange makes room,
+     * so requests that never complete cannot pile up for the whole timeout. */
+    idch *oldest = NULL;
+    size_t b = 0;
+    for (ockami_map_entry *e = ockami_map_next(&l->pending, &b, NULL); e;
+         e = ockami_map_next(&l->pending, &b, e)) {
+      idch *p = e->value;
+      if (id_waiting(p) && (!oldest || p->order < oldest->order)) oldest = p;
+    }
+    if (!oldest) {
+      LOG_WARN(MOD, "listener: %u identity exchanges in progress; request dropped", l->waiting);
+      return OCKAM_EFULL;
+    }
+    if (l->evicted++ % 1000 == 0)
+      LOG_WARN(MOD,
+               "listener: %u identity exchanges in progress; abandoning the oldest (%llu so far)",
+               l->waiting, (unsigned long long)l->evicted);
+    id_drop(oldest, OCKAM_EFULL, "identity exchange abandoned for a newer one");
+  }
   idch *c;
   if ((rc = idch_new(ockam_worker_node(w), l->identity, l->policy, false, &l->opt, &c))) return rc;
   memcpy(c->key_e, m1, 32);
-  if (ockami_map_put(&l->pending, c->key_e, 32, c) == OCKAM_OK) c->owner = l;
+  if (ockami_map_put(&l->pending, c->key_e, 32, c) == OCKAM_OK) {
+    c->owner = l;
+    c->order = ++l->started;
+    l->waiting++;
+  }
   if ((rc = ockam_route_append(&c->peer_ctl, cb_type, cb, cblen))) goto fail;
   /* Same m1, callback replaced by cR, handed to the hidden plain listener. */
   ockami_buf b = OCKAMI_BUF_INIT;
@@ -541,6 +608,14 @@ static void listener_stopped(ockam_worker *w) {
 }
 
 static const ockam_worker_ops listener_ops = {listener_handle, listener_stopped};
+
+size_t ockami_identity_listener_waiting(const ockam_identity_channel_listener *l) {
+  return l && l->worker ? l->waiting : 0;
+}
+
+size_t ockami_identity_listener_ends(const ockam_identity_channel_listener *l) {
+  return l && l->worker ? l->pending.count : 0;
+}
 
 bool ockami_identity_listener_is(const ockam_worker *w) {
   return w && ockami_worker_ops(w) == &listener_ops;

@@ -14,6 +14,9 @@
 
 #include <cmocka.h>
 
+#include <sodium.h>
+
+#include "channel_internal.h"
 #include "ockam/ockam.h"
 
 typedef struct fixture {
@@ -399,6 +402,62 @@ static void test_junk_is_dropped(void **state) {
   ockam_message_free(m);
 }
 
+/* CreateResponderChannelMessage{m1 (32 random bytes: a fresh ephemeral key),
+ * Some(0#"app")} to `listener`, replies to `ret`. */
+static void send_request(fixture *f, const char *listener, const char *ret) {
+  uint8_t p[64];
+  p[0] = 32;
+  randombytes_buf(p + 1, 32);
+  p[33] = 1;
+  p[34] = 0;
+  p[35] = 3;
+  memcpy(p + 36, "app", 3);
+  ockam_route *r = route2(listener, NULL);
+  assert_int_equal(ockam_send(f->node, ret, r, p, 39), 0);
+  ockam_route_free(r);
+}
+
+/* Requests that never complete: at most max_pending identity ends wait at
+ * once (the oldest makes room), an end goes when its plain handshake fails,
+ * and an honest peer still gets a channel. */
+static void test_request_flood_is_bounded(void **state) {
+  fixture *f = *state;
+  ockam_trust_policy *pol = everyone();
+  ockam_channel_options o = {.max_pending = 8, .handshake_timeout_ms = 60000};
+  assert_int_equal(start_listener(f, "bob", f->bob, pol, &o), 0);
+  ockam_identity_channel_listener *l = f->listeners[0];
+  /* A request whose m1 the plain listener cannot answer (its payload is too
+   * long): the plain responder fails at once, and the identity end waiting
+   * for it goes too instead of waiting out the timeout. */
+  uint8_t p[400];
+  p[0] = 0xac; /* Vec<u8> of 300 bytes */
+  p[1] = 0x02;
+  randombytes_buf(p + 2, 300);
+  p[302] = 1;
+  p[303] = 0;
+  p[304] = 3;
+  memcpy(p + 305, "app", 3);
+  ockam_route *r = route2("bob", NULL);
+  assert_int_equal(ockam_send(f->node, "nowhere", r, p, 308), 0);
+  ockam_route_free(r);
+  assert_int_equal(ockam_node_run_until(f->node, 300, NULL, NULL), 0);
+  assert_int_equal(ockami_identity_listener_ends(l), 0);
+  assert_int_equal(ockami_identity_listener_waiting(l), 0);
+  for (int i = 0; i < 500; i++) {
+    send_request(f, "bob", "nowhere");
+    if (i % 50 == 0) assert_int_equal(ockam_node_run_until(f->node, 1, NULL, NULL), 0);
+  }
+  assert_int_equal(ockam_node_run_until(f->node, 300, NULL, NULL), 0);
+  assert_true(ockami_identity_listener_waiting(l) <= 8);
+  assert_true(ockami_identity_listener_ends(l) <= 8);
+  /* An honest peer is served. */
+  char chan[64];
+  assert_int_equal(open_channel(f, "bob", pol, NULL, chan), 0);
+  ockam_trust_policy_free(pol);
+  ockam_message *m = send_through(f, chan, "served");
+  ockam_message_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_establish_and_who_sent, setup, teardown),
@@ -410,6 +469,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rekey_through_channel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rekey_on_time, setup, teardown),
       cmocka_unit_test_setup_teardown(test_junk_is_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_request_flood_is_bounded, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
