@@ -585,6 +585,12 @@ bool ockami_authz_check(ockami_authz *az, const char *requester, unsigned right,
 static ockami_usage *usage_of(ockami_authz *az, const char *id) {
   ockami_usage *u = ockami_map_get(&az->usage, id, strlen(id));
   if (u) return u;
+  /* Anyone can make new identities: the table of those with a quota is capped. */
+  if (az->usage.count >= OCKAMI_AUTHZ_USAGE_MAX) {
+    LOG_WARN(MOD, "%u identities with quotas tracked; refusing new ones until restart",
+             OCKAMI_AUTHZ_USAGE_MAX);
+    return NULL;
+  }
   u = calloc(1, sizeof *u);
   if (!u) return NULL;
   if (ockami_map_put(&az->usage, id, strlen(id), u)) {
@@ -605,8 +611,12 @@ bool ockami_authz_charge_stream(ockami_authz *az, const char *requester) {
   if (!az || !requester || !az->acl) return true;
   ockami_quota q;
   ockami_acl_quota(az->acl, requester, &q);
+  if (!q.streams) return true;
   ockami_usage *u = usage_of(az, requester);
-  if (!u) return q.streams == 0;
+  if (!u) {
+    az->stats.over_quota++;
+    return false;
+  }
   if (q.streams && u->streams >= q.streams) {
     over_quota(az, requester, "streams", q.streams);
     return false;
@@ -621,7 +631,10 @@ bool ockami_authz_charge_push(ockami_authz *az, const char *requester, size_t by
   ockami_acl_quota(az->acl, requester, &q);
   if (!q.bytes && !q.push_rate) return true;
   ockami_usage *u = usage_of(az, requester);
-  if (!u) return false;
+  if (!u) {
+    az->stats.over_quota++;
+    return false;
+  }
   if (q.bytes && (bytes > q.bytes || u->bytes > q.bytes - bytes)) {
     over_quota(az, requester, "bytes", q.bytes);
     return false;

@@ -105,6 +105,10 @@ typedef struct ockami_authz {
   uint64_t *denied_counter; /* another counter to bump on each denial, or NULL */
 } ockami_authz;
 
+/* Identities with a quota whose usage is tracked at once; past it, their
+ * quota-limited requests are refused (logged) until the hub restarts. */
+#define OCKAMI_AUTHZ_USAGE_MAX 65536u
+
 /* Per-identity usage behind the quotas. */
 typedef struct ockami_usage {
   uint64_t streams; /* streams it created since the hub started */

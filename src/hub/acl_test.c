@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "acl.h"
+#include "ockam/node.h"
 
 #define ALICE "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define BOB "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -167,6 +168,34 @@ static void test_anonymous_decision(void **state) {
   ockami_authz_free(&az);
 }
 
+static void test_charges(void **state) {
+  (void)state;
+  ockam_node *node;
+  assert_int_equal(ockam_node_create(&node), 0);
+  ockami_authz az;
+  char text[256];
+  snprintf(text, sizeof text,
+           "[authenticated]\nstream = * all\n[identity a]\nidentifier = %s\n"
+           "quota_streams = 1\nquota_bytes = 10\n",
+           ALICE);
+  assert_int_equal(ockami_authz_init(&az, node, parse_ok(text), OCKAMI_ANON_UNSET, true), 0);
+  assert_true(ockami_authz_charge_stream(&az, ALICE));
+  assert_false(ockami_authz_charge_stream(&az, ALICE));
+  assert_true(ockami_authz_charge_push(&az, ALICE, 6));
+  assert_false(ockami_authz_charge_push(&az, ALICE, 6));
+  assert_true(ockami_authz_charge_push(&az, ALICE, 4));
+  assert_false(ockami_authz_charge_push(&az, ALICE, SIZE_MAX));
+  /* Others, and anonymous requests, have no quota here. */
+  for (int i = 0; i < 5; i++) {
+    assert_true(ockami_authz_charge_stream(&az, BOB));
+    assert_true(ockami_authz_charge_push(&az, BOB, 100));
+    assert_true(ockami_authz_charge_stream(&az, NULL));
+  }
+  assert_int_equal(az.stats.over_quota, 3);
+  ockami_authz_free(&az);
+  ockam_node_destroy(node);
+}
+
 static void test_index_key(void **state) {
   (void)state;
   char a[OCKAMI_AUTHZ_INDEX_KEY_LEN], b[OCKAMI_AUTHZ_INDEX_KEY_LEN], c[OCKAMI_AUTHZ_INDEX_KEY_LEN];
@@ -183,9 +212,9 @@ static void test_index_key(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_rights),    cmocka_unit_test(test_quotas),
-      cmocka_unit_test(test_errors),    cmocka_unit_test(test_anonymous_decision),
-      cmocka_unit_test(test_index_key),
+      cmocka_unit_test(test_rights),  cmocka_unit_test(test_quotas),
+      cmocka_unit_test(test_errors),  cmocka_unit_test(test_anonymous_decision),
+      cmocka_unit_test(test_charges), cmocka_unit_test(test_index_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
