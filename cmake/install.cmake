@@ -26,7 +26,11 @@ install(TARGETS ockam_shared ockam_static EXPORT ockamTargets
 # linker's default ones, and pkg-config drops -L of system directories, so
 # the archive in ockam/static is what -lockam finds in a static link of a
 # system-wide install, and libockam.so otherwise (docs/RATIONALE.md).
-install(FILES $<TARGET_FILE:ockam_static> DESTINATION ${CMAKE_INSTALL_LIBDIR}/ockam/static)
+install(CODE "
+  set(dir \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/ockam/static\")
+  file(MAKE_DIRECTORY \"\${dir}\")
+  file(CREATE_LINK ../../libockam.a \"\${dir}/libockam.a\" SYMBOLIC)
+")
 install(DIRECTORY include/ockam ${OCKAM_GENERATED_INCLUDE}/ockam
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
