@@ -10,6 +10,10 @@
 #include "commands.h"
 #undef OCKAM_COMMAND
 
+/* `ockam hub status` (cmd_stream_info.c, with `ockam stream ls|info`; argv[0]
+ * is "status"). */
+int ockam_cmd_hub_status(int argc, char **argv);
+
 /* Everything `ockam hub` takes: the hub's own options and the CLI's. */
 typedef struct ockam_hub_cli {
   ockam_hub_options hub;

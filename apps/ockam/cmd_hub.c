@@ -100,6 +100,8 @@ static const ockam_cli_option hub_options[] = {
                        "offer only echo_service and forwarding_service"),
     OCKAM_CLI_BOOL_OPT(T, hub.no_sync, "no-sync", "no_sync",
                        "lmdb without fsync (benchmarks only: loses data on crash)"),
+    OCKAM_CLI_STR(T, hub.http_listen, "http", "http", "HOST:PORT", NULL, NULL, NULL,
+                  "serve /metrics, /healthz, /api/status and a dashboard (off by default)"),
     OCKAM_CLI_STR(T, ready_file, "ready-file", "ready_file", "PATH", NULL, NULL, NULL,
                   "write the bound HOST:PORT to PATH once listening"),
     OCKAM_CLI_STR(T, log, "log", "log", "LEVEL", NULL, NULL, check_log_level,
@@ -198,6 +200,7 @@ static int print_identifier(const ockam_hub_cli *o) {
 }
 
 int ockam_cmd_hub(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "status")) return ockam_cmd_hub_status(argc - 1, argv + 1);
   ockam_hub_cli o;
   int prc = ockam_cli_parse_hub(argc, argv, &o);
   bool check = false;

@@ -70,6 +70,12 @@ typedef struct ockam_hub_options {
   const char *identity;
   const char *acl;
   const char *anonymous;
+  /* "host:port" of an HTTP listener serving /metrics (Prometheus text),
+   * /healthz, /api/status (JSON) and a dashboard at /; NULL = none. It runs
+   * on a thread of its own and serves figures the node publishes every
+   * second. Anyone who can reach it reads stream names and counts: keep it
+   * on loopback unless that is intended. */
+  const char *http_listen;
 } ockam_hub_options;
 
 /* The hub runs an identity channel listener at OCKAM_HUB_IDENTITY_LISTENER

@@ -211,3 +211,10 @@ void ockami_forwarding_stop(ockami_forwarding *svc) {
   }
   free(svc);
 }
+
+void ockami_forwarding_counts(const ockami_forwarding *svc, uint32_t *live, uint64_t *refused,
+                              uint64_t *released) {
+  *live = svc ? svc->count : 0;
+  *refused = svc ? svc->refused : 0;
+  *released = svc ? svc->released : 0;
+}

@@ -13,6 +13,7 @@
 #include "node.h"
 #include "ockam/identity_channel.h"
 #include "ockam/limits.h"
+#include "stats.h"
 
 #define MOD "hub"
 
@@ -26,8 +27,9 @@ struct ockam_hub {
   ockami_forwarding *forwarding;
   ockami_peers peers;
   ockam_timer *sweep;
-  ockam_timer *stats; /* the periodic statistics line, or NULL */
-  int lock_fd;        /* the data directory lock, or -1 */
+  ockam_timer *stats;    /* the periodic statistics line, or NULL */
+  ockami_stats *figures; /* the `status` service, the HTTP listener */
+  int lock_fd;           /* the data directory lock, or -1 */
   ockami_node_hook hook;
   /* Identity and access control. */
   ockam_vault *vault;
@@ -64,6 +66,7 @@ static void hub_stats(void *arg) {
 /* Stop every part: the stream services first (pending appends finish), then
  * the forwarders, echo, and last the listener and its connections. */
 static void hub_halt(ockam_hub *hub) {
+  ockami_stats_detach(hub->figures);
   if (hub->sweep) ockam_timer_stop(hub->sweep);
   hub->sweep = NULL;
   if (hub->stats) ockam_timer_stop(hub->stats);
@@ -87,6 +90,8 @@ static void hub_halt(ockam_hub *hub) {
   hub->tcp = NULL;
   ockami_peers_free(&hub->peers);
   ockami_authz_free(&hub->authz);
+  ockami_stats_free(hub->figures); /* after the parts it reads */
+  hub->figures = NULL;
   ockami_datadir_close(hub->lock_fd); /* after the store closed */
   hub->lock_fd = -1;
   hub->node = NULL;
@@ -352,7 +357,10 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound
   int rc = ockam_hub_check_access(&o, why, sizeof why); /* before anything listens */
   if (rc) LOG_ERROR(MOD, "%s", why);
   if (!rc) rc = ockam_tcp_create(node, &topt, &hub->tcp);
-  if (!rc) rc = ockam_tcp_listen(hub->tcp, o.listen, bound, bound_cap);
+  char here[OCKAM_TCP_ADDRESS_CAP] = "";
+  if (!rc && bound && bound_cap < OCKAM_TCP_ADDRESS_CAP) rc = OCKAM_ETOOSMALL;
+  if (!rc) rc = ockam_tcp_listen(hub->tcp, o.listen, here, sizeof here);
+  if (!rc && bound) snprintf(bound, bound_cap, "%s", here);
   /* Only the lmdb store keeps files in the data directory. */
   if (!rc && !o.no_streams && (!o.store || strcmp(o.store, "lmdb") == 0))
     rc = ockami_datadir_open(o.data_dir ? o.data_dir : OCKAMI_HUB_DATA_DIR,
@@ -367,6 +375,16 @@ int ockam_hub_start(ockam_node *node, const ockam_hub_options *opts, char *bound
   if (!rc && o.stats_interval_s) {
     uint64_t ms = o.stats_interval_s > UINT64_MAX / 1000 ? UINT64_MAX : o.stats_interval_s * 1000;
     rc = ockam_timer_start(node, ms, ms, hub_stats, hub, &hub->stats);
+  }
+  if (!rc) {
+    ockami_stats_parts parts = {hub->tcp,
+                                hub->forwarding,
+                                hub->streams,
+                                hub->peers.authz,
+                                here,
+                                o.no_streams ? "none" : (o.store ? o.store : "lmdb"),
+                                o.max_streams ? o.max_streams : OCKAM_HUB_MAX_STREAMS};
+    rc = ockami_stats_start(node, &o, &parts, &hub->figures);
   }
   if (rc) {
     LOG_ERROR(MOD, "cannot start hub: %s", ockam_strerror(rc));

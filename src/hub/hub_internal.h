@@ -52,6 +52,9 @@ OCKAM_MUST_CHECK int ockami_forwarding_start(ockam_node *node, const ockam_hub_o
 void ockami_forwarding_sweep(ockami_forwarding *svc);
 /* Stops the service and every forwarder. */
 void ockami_forwarding_stop(ockami_forwarding *svc);
+/* Live forwarders, registrations refused, forwarders released (svc may be NULL). */
+void ockami_forwarding_counts(const ockami_forwarding *svc, uint32_t *live, uint64_t *refused,
+                              uint64_t *released);
 
 /* Stream services `stream` and `stream_index` over the configured store
  * (stream_service.c). */

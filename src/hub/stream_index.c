@@ -32,6 +32,9 @@ static void index_got(void *arg, int status, bool found, uint64_t index) {
     LOG_WARN(MOD, "index get (%.*s, %.*s) failed: %s", (int)c->client_len, client,
              (int)c->stream_len, stream, ockam_strerror(status));
   } else {
+    if (found && svc->state == OCKAMI_SVC_RUNNING)
+      ockami_stats_consumer(svc, ockami_map_get(&svc->streams, stream, c->stream_len), client,
+                            c->client_len, index);
     svc->scratch.len = 0;
     int rc = ockami_sp_encode_index(&svc->scratch, client, c->client_len, stream, c->stream_len,
                                     found, index);
@@ -97,10 +100,14 @@ static void index_store_save(ockami_stream_service *svc, const char *client, siz
                              const char *stream, size_t stream_len, uint64_t index) {
   int rc = ockami_store_index_save(svc->store, client, client_len, stream, stream_len, index,
                                    index_saved, svc);
-  if (rc)
+  if (rc) {
     LOG_DEBUG(MOD, "index save refused: %s", ockam_strerror(rc));
-  else
-    svc->pending_index++;
+    return;
+  }
+  svc->pending_index++;
+  svc->stats.index_saves++;
+  ockami_stats_consumer(svc, ockami_map_get(&svc->streams, stream, stream_len), client, client_len,
+                        index);
 }
 
 static void index_checked(void *arg, int status, ockami_records *recs) {

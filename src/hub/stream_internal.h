@@ -38,6 +38,7 @@
 #include "map.h"
 #include "ockam/limits.h"
 #include "route.h"
+#include "stats.h"
 #include "storage.h"
 #include "stream_proto.h"
 
@@ -121,6 +122,7 @@ struct ockami_stream {
   uint64_t last_active_ms;  /* loop clock of the last create, push or pull */
   uint8_t *creator;         /* key of the peer it counts against (stream_registry.c), or NULL */
   size_t creator_len;
+  ockami_stream_figures fig; /* statistics (stats.h) */
   size_t name_len;
   char name[]; /* name_len bytes + NUL (names may contain NUL; use name_len) */
 };
@@ -130,6 +132,11 @@ typedef struct ockami_stream_stats {
   uint64_t index_clamped; /* index saves beyond the stream's end, lowered or dropped */
   uint64_t over_quota;    /* requests refused by a per-connection quota */
   uint64_t pulls_dropped; /* parked pulls whose connection closed */
+  /* for the statistics (stats.h) */
+  uint64_t push_bytes, confirms, pulled, pulled_bytes, index_saves;
+  ockami_histogram commit_latency; /* push accepted -> durable */
+  uint32_t consumers;              /* tracked (client id, stream) pairs */
+  uint64_t consumers_untracked;    /* not tracked: OCKAMI_STATS_CONSUMERS_MAX reached */
 } ockami_stream_stats;
 
 struct ockami_stream_service {

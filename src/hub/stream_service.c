@@ -147,6 +147,7 @@ static void stream_free_waiters(ockami_stream *st) {
 }
 
 void ockami_stream_free(ockami_stream *st) {
+  ockami_stats_stream_free(st->svc, st);
   stream_free_waiters(st);
   if (st->has_delete_reply) ockami_route_release(&st->delete_reply);
   free(st->creator);

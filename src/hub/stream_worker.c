@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "acl.h"
 #include "bare.h"
@@ -82,6 +83,7 @@ static void pull_answer(ockami_pull *p, const ockami_records *recs) {
       if (sz > p->budget - used) break;
       svc->msgs[n++] = (ockami_sp_stream_msg){r->index, r->data, r->len};
       used += sz;
+      st->fig.pulled_bytes += r->len;
     }
     if (recs->count && n == 0) {
       /* Only a longer route than the margin allows for gets here. */
@@ -94,6 +96,8 @@ static void pull_answer(ockami_pull *p, const ockami_records *recs) {
   }
   svc->scratch.len = 0;
   int rc = ockami_sp_encode_pull_response(&svc->scratch, p->request_id, svc->msgs, n);
+  st->fig.pulled += n;
+  svc->stats.pulled += n;
   if (rc)
     LOG_WARN(MOD, "stream %s: cannot encode PullResponse: %s", st->addr, ockam_strerror(rc));
   else
@@ -279,6 +283,7 @@ size_t ockami_stream_drop_parked_via(ockami_stream *st, const ockam_address *hop
 static void stream_pull(ockami_stream *st, const ockam_route *ret, const ockami_sp_msg *req) {
   ockami_stream_service *svc = st->svc;
   svc->stats.pulls++;
+  st->fig.pulls++;
   ockami_pull *p = calloc(1, sizeof *p);
   if (!p) return;
   p->stream = st;
@@ -318,6 +323,7 @@ typedef struct push_ctx {
   ockam_route reply;
   uint64_t request_id;
   size_t len;
+  uint64_t t0_ns; /* accepted (commit latency) */
 } push_ctx;
 
 static void push_done(void *arg, int status, uint64_t index) {
@@ -334,6 +340,9 @@ static void push_done(void *arg, int status, uint64_t index) {
     send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_ERROR, 0);
   } else {
     st->appended++;
+    st->fig.confirms++;
+    svc->stats.confirms++;
+    ockami_histogram_observe(&svc->stats.commit_latency, (uv_hrtime() - c->t0_ns) / 1000);
     ockami_stream_seen(st, index);
     send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_OK, index);
     if (svc->state == OCKAMI_SVC_RUNNING) wake_parked(st, index);
@@ -353,6 +362,7 @@ static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_
   uint64_t rid = req->u.push.request_id;
   size_t len = req->u.push.data.len;
   svc->stats.pushes++;
+  st->fig.pushes++;
   if (len > svc->max_message) {
     /* A PushConfirm ERROR, not `error`: a 2021 producer would store an
      * `error` reply in the stream as if it were user data (spec §10.12). */
@@ -388,6 +398,7 @@ static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_
     c->stream = st;
     c->request_id = rid;
     c->len = len;
+    c->t0_ns = uv_hrtime();
     rc = ockami_store_append(svc->store, st->name, st->name_len, req->u.push.data.p, len, push_done,
                              c);
   }
@@ -402,6 +413,8 @@ static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_
   ockami_stream_ref(st);
   svc->pending_pushes++;
   svc->pending_bytes += len;
+  svc->stats.push_bytes += len;
+  st->fig.push_bytes += len;
   c->peer = peer;
   if (peer) peer->n[OCKAMI_PEER_PUSHES]++;
 }

@@ -1,0 +1,13 @@
+# cmake -DIN=file -DOUT=file.c -DNAME=symbol -P embed.cmake
+# Writes a C file defining `const char NAME[]` (the bytes of IN and a NUL)
+# and `const size_t NAME_len` (without the NUL): files served by the hub are
+# compiled into the library.
+file(READ ${IN} hex HEX)
+string(LENGTH "${hex}" n)
+math(EXPR len "${n} / 2")
+string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n"
+       bytes "${bytes}")
+file(WRITE ${OUT}.tmp "/* Generated from ${IN} by cmake/embed.cmake. */\n#include <stddef.h>\n"
+     "const char ${NAME}[] = {\n${bytes}0x00};\nconst size_t ${NAME}_len = ${len};\n")
+file(RENAME ${OUT}.tmp ${OUT})
