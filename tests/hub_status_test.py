@@ -66,12 +66,14 @@ def wait_for(what, fn, timeout=WAIT_S):
 
 
 class Hub:
-    def __init__(self, ockam, tmp):
+    def __init__(self, ockam, tmp, extra=()):
         self.http_port = free_port()
         ready = os.path.join(tmp, "ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
         self.proc = subprocess.Popen(
             [ockam, "hub", "--listen", "127.0.0.1:0", "--store", "memory",
-             "--ready-file", ready, "--http", "127.0.0.1:%d" % self.http_port],
+             "--ready-file", ready, "--http", "127.0.0.1:%d" % self.http_port, *extra],
             stdout=subprocess.DEVNULL)
         def bound():
             if self.proc.poll() is not None:
@@ -258,6 +260,22 @@ def metrics_test(ockam, pump, artifacts):
                         fail("ockam %s: %d" % (" ".join(args), r.returncode))
             finally:
                 stop_proc(cons)
+        finally:
+            hub.stop()
+    # With an ACL that gives anonymous clients the streams but not `admin =
+    # status`, the status service refuses and the denial is counted.
+    with tempfile.TemporaryDirectory() as tmp:
+        acl = os.path.join(tmp, "hub.acl")
+        with open(acl, "w") as f:
+            f.write("[anonymous]\nstream = * all\n")
+        hub = Hub(ockam, tmp, ["--acl", acl])
+        try:
+            r = subprocess.run([ockam, "hub", "status", "--hub", hub.addr], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+            if r.returncode != 1 or "Permission denied" not in r.stderr:
+                fail("hub status without the status right: %d %r" % (r.returncode, r.stderr))
+            wait_for("the denial in /metrics",
+                     lambda: scrape(hub.url)[1][("ockam_hub_denied_requests_total", ())] == 1)
         finally:
             hub.stop()
     # Unreachable hub: exit 1 quickly.
