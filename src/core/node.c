@@ -1,6 +1,5 @@
-/* The node: one libuv loop, a router, workers, timers (mailboxes: mailbox.c). */
-#include "node.h"
-
+/* The node: one libuv loop, a router and its workers (timers: timer.c,
+ * connection events: conn_events.c, mailboxes: mailbox.c). */
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -9,98 +8,16 @@
 
 #include "log.h"
 #include "map.h"
+#include "node_private.h"
 #include "ockam/limits.h"
 
 #define MOD "node"
 /* Deliveries per loop iteration before I/O gets a turn. */
 #define DISPATCH_BATCH 1024
 
-typedef enum worker_state { WORKER_RUNNING, WORKER_STOPPING, WORKER_STOPPED } worker_state;
-
-struct ockam_worker {
-  ockam_node *node;
-  const ockam_worker_ops *ops;
-  void *user;
-  char *addresses[OCKAM_WORKER_MAX_ADDRESSES];
-  size_t naddr;
-  worker_state state;
-  char (*allowed)[OCKAMI_IDENTIFIER_LEN + 1]; /* peers it accepts messages from, if nallowed */
-  size_t nallowed;
-  uint32_t flags;                    /* OCKAM_WORKER_* delivery rules */
-  struct ockam_worker *prev, *next;  /* node->workers list */
-  struct ockam_worker *next_stopped; /* node->stopped list */
-};
-
-struct ockam_timer {
-  uv_timer_t handle;
-  ockam_node *node;
-  ockam_timer_cb cb;
-  void *arg;
-  bool repeating;
-  bool closing;
-  bool in_cb;
-  struct ockam_timer *prev, *next;
-};
-
-typedef struct post_item {
-  void (*fn)(void *);
-  void *arg;
-  struct post_item *next;
-} post_item;
-
-typedef enum node_state { NODE_ACTIVE, NODE_DESTROYING } node_state;
-
-struct ockam_node {
-  uv_loop_t loop;
-  uv_idle_t idle;
-  uv_async_t async;
-  node_state state;
-  ockami_map addresses; /* local address -> worker */
-  ockam_worker *type_router[128];
-  ockam_message *qhead, *qtail;
-  size_t qlen;
-  size_t qbytes; /* payload bytes of the queued messages */
-  bool idle_active;
-  bool above_high_water;
-  ockami_drain_cb drain_cb;
-  void *drain_arg;
-  ockam_worker *workers;
-  ockam_worker *stopped, *stopped_tail; /* FIFO: reaped in stop order */
-  ockam_timer *timers;
-  pthread_mutex_t post_lock;
-  post_item *posts;
-  ockami_node_stats stats;
-  ockami_flush_probe flush_probe;
-  bool has_flush_probe;
-  /* Set by ockam_node_stop (and the signal handlers); never cleared: a stopped
-   * node only waits to be destroyed, so every blocking call returns ECLOSED. */
-  bool stop_requested;
-  /* uv_run frames active on this node. Every callback runs inside one, so a
-   * blocking call made while it is non-zero would nest the loop. */
-  int run_depth;
-  ockam_conn_sub *subs, *subs_tail;
-  int publishing;          /* nested publish calls; cancelled subs are freed at 0 */
-  ockami_node_hook *hooks; /* run first by ockam_node_destroy() */
-  ockami_node_hook *late;  /* run once every worker has stopped */
-  /* Addresses of the workers stopped most recently (a ring, oldest
-   * overwritten). A message to one of them is routine, e.g. a reply to a
-   * client that disconnected, and is logged at DEBUG instead of WARN. */
-  char *gone[OCKAM_NODE_GONE_ADDRESSES];
-  size_t gone_next;
-};
-
-struct ockam_conn_sub {
-  ockam_node *node;
-  ockam_conn_event_cb cb;
-  void *arg;
-  bool cancelled;
-  ockam_conn_sub *next;
-};
-
 static void dispatch_cb(uv_idle_t *h);
 static void reap_stopped(ockam_node *node);
 static bool recently_gone(const ockam_node *node, const ockam_message *m);
-static void subs_sweep(ockam_node *node, bool all);
 
 void ockam_random_address(char out[static 33]) {
   uint8_t raw[16];
@@ -561,57 +478,6 @@ int ockam_node_set_type_router(ockam_node *node, uint8_t type, ockam_worker *w) 
   return OCKAM_OK;
 }
 
-/* ---- timers ------------------------------------------------------------- */
-
-static void timer_close_cb(uv_handle_t *h) {
-  ockam_timer *t = h->data;
-  free(t);
-}
-
-static void timer_unlink_close(ockam_timer *t) {
-  if (t->closing) return;
-  t->closing = true;
-  if (t->prev)
-    t->prev->next = t->next;
-  else
-    t->node->timers = t->next;
-  if (t->next) t->next->prev = t->prev;
-  uv_timer_stop(&t->handle);
-  uv_close((uv_handle_t *)&t->handle, timer_close_cb);
-}
-
-static void timer_cb(uv_timer_t *h) {
-  ockam_timer *t = h->data;
-  t->in_cb = true;
-  t->cb(t->arg);
-  t->in_cb = false;
-  if (!t->repeating) timer_unlink_close(t);
-}
-
-int ockam_timer_start(ockam_node *node, uint64_t delay_ms, uint64_t repeat_ms, ockam_timer_cb cb,
-                      void *arg, ockam_timer **out) {
-  if (!node || !cb) return OCKAM_EINVAL;
-  if (node->state != NODE_ACTIVE) return OCKAM_ECLOSED;
-  ockam_timer *t = calloc(1, sizeof *t);
-  if (!t) return OCKAM_ENOMEM;
-  t->node = node;
-  t->cb = cb;
-  t->arg = arg;
-  t->repeating = repeat_ms > 0;
-  uv_timer_init(&node->loop, &t->handle);
-  t->handle.data = t;
-  t->next = node->timers;
-  if (node->timers) node->timers->prev = t;
-  node->timers = t;
-  uv_timer_start(&t->handle, timer_cb, delay_ms, repeat_ms);
-  if (out) *out = t;
-  return OCKAM_OK;
-}
-
-void ockam_timer_stop(ockam_timer *t) {
-  if (t) timer_unlink_close(t);
-}
-
 /* ---- running ------------------------------------------------------------- */
 
 int ockam_node_run(ockam_node *node) {
@@ -729,7 +595,7 @@ void ockam_node_destroy(ockam_node *node) {
   while (node->workers) ockam_worker_stop(node->workers);
   reap_stopped(node);
   node->state = NODE_DESTROYING;
-  while (node->timers) timer_unlink_close(node->timers);
+  ockami_node_timers_close(node);
   ockam_message *m;
   while ((m = dequeue(node))) ockam_message_free(m);
   /* Let close callbacks of transports and timers run. */
@@ -756,62 +622,8 @@ void ockam_node_destroy(ockam_node *node) {
     p = n;
   }
   pthread_mutex_destroy(&node->post_lock);
-  subs_sweep(node, true);
+  ockami_node_subs_sweep(node, true);
   ockami_map_free(&node->addresses);
   for (size_t i = 0; i < OCKAM_NODE_GONE_ADDRESSES; i++) free(node->gone[i]);
   free(node);
-}
-
-/* ---- connection events ----------------------------------------------------- */
-
-int ockam_node_subscribe_conn_events(ockam_node *node, ockam_conn_event_cb cb, void *arg,
-                                     ockam_conn_sub **out) {
-  if (!node || !cb) return OCKAM_EINVAL;
-  if (node->state != NODE_ACTIVE) return OCKAM_ECLOSED;
-  ockam_conn_sub *sub = calloc(1, sizeof *sub);
-  if (!sub) return OCKAM_ENOMEM;
-  sub->node = node;
-  sub->cb = cb;
-  sub->arg = arg;
-  if (node->subs_tail)
-    node->subs_tail->next = sub;
-  else
-    node->subs = sub;
-  node->subs_tail = sub;
-  if (out) *out = sub;
-  return OCKAM_OK;
-}
-
-/* Free cancelled subscriptions; only while no publish walks the list. */
-static void subs_sweep(ockam_node *node, bool all) {
-  ockam_conn_sub **pp = &node->subs;
-  node->subs_tail = NULL;
-  while (*pp) {
-    ockam_conn_sub *sub = *pp;
-    if (all || sub->cancelled) {
-      *pp = sub->next;
-      free(sub);
-    } else {
-      node->subs_tail = sub;
-      pp = &sub->next;
-    }
-  }
-}
-
-void ockam_conn_sub_cancel(ockam_conn_sub *sub) {
-  if (!sub || sub->cancelled) return;
-  sub->cancelled = true;
-  if (!sub->node->publishing) subs_sweep(sub->node, false);
-}
-
-void ockam_node_publish_conn_event(ockam_node *node, const ockam_conn_event *ev) {
-  if (!node || !ev || node->state != NODE_ACTIVE) return;
-  node->publishing++;
-  /* Subscriptions added by a callback are not called for this event. */
-  ockam_conn_sub *last = node->subs_tail;
-  for (ockam_conn_sub *sub = node->subs; sub; sub = sub->next) {
-    if (!sub->cancelled) sub->cb(sub->arg, ev);
-    if (sub == last) break;
-  }
-  if (--node->publishing == 0) subs_sweep(node, false);
 }
