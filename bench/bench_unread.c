@@ -230,7 +230,7 @@ int main(int argc, char **argv) {
    * cache, and the state of each connection. */
   long bound = idle + (long)(OCKAM_TCP_OUTPUT_BUDGET / 1024) +
                (long)(OCKAM_TCP_PARTIAL_BUDGET / 1024) +
-               (long)(OCKAM_STREAM_PENDING_READ_BYTES / 1024) + 6L * 1024 +
+               (long)(OCKAM_STREAM_PENDING_READ_BYTES / 1024) + 8L * 1024 +
                (long)(OCKAM_MESSAGE_CACHE_BYTES / 1024) + open * 2;
   printf(
       "unread mode=%s clients=%ld sent_mb=%.1f idle_kib=%ld peak_kib=%ld growth_kib=%ld "
