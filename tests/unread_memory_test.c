@@ -26,7 +26,9 @@
 #include "testutil.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#define BOUND_KB (320L * 1024) /* the sanitizer's quarantine and shadow memory */
+/* The sanitizer's shadow memory and redzones, and its quarantine of freed
+ * memory (limited to 32 MiB for the hub below). */
+#define BOUND_KB (192L * 1024)
 #else
 #define BOUND_KB (64L * 1024)
 #endif
@@ -152,6 +154,13 @@ static void test_pull_amplification(void **state) {
   enum { N = 64, SECONDS = 8 };
   tu_proc hub;
   char bound[64];
+#if defined(__SANITIZE_ADDRESS__)
+  /* The default quarantine (256 MiB) would be most of what is measured. */
+  char asan[512];
+  const char *prev = getenv("ASAN_OPTIONS");
+  snprintf(asan, sizeof asan, "%s%squarantine_size_mb=32", prev ? prev : "", prev ? ":" : "");
+  assert_int_equal(setenv("ASAN_OPTIONS", asan, 1), 0);
+#endif
   assert_int_equal(tu_start_hub(&hub, 0, "memory", NULL, NULL, bound, sizeof bound), 0);
   client c;
   client_open(&c, bound);
@@ -211,19 +220,25 @@ static void test_pull_amplification(void **state) {
   assert_true(peak - idle < BOUND_KB);
   for (int i = 0; i < N; i++) close(fds[i]);
 
-  /* Still serving: an ordinary client pulls the message. */
+  /* Still serving: an ordinary client pulls the message. Until the hub has
+   * worked off what the flood left queued, a pull may be answered empty
+   * (the reads' budget is in use); a consumer pulls again. */
   uint8_t body[8], req[64];
   size_t n = put_uint(body, 2);
   n += put_uint(body + n, 0);
   n += put_uint(body + n, 1);
   size_t len = proto_payload(req, "stream_pull", body, n);
-  assert_int_equal(ockam_send(c.node, "app", ockam_message_return(init), req, len), 0);
-  ockam_message *reply = NULL;
-  assert_int_equal(ockam_mailbox_receive(c.app, 30000, &reply), 0);
-  size_t rlen;
-  ockam_message_payload(reply, &rlen);
-  assert_true(rlen > STORED); /* the 64,000 bytes came back */
-  ockam_message_free(reply);
+  uint64_t deadline = tu_now_ms() + 60000;
+  size_t rlen = 0;
+  while (rlen <= STORED) {
+    assert_true(tu_now_ms() < deadline);
+    assert_int_equal(ockam_send(c.node, "app", ockam_message_return(init), req, len), 0);
+    ockam_message *reply = NULL;
+    assert_int_equal(ockam_mailbox_receive(c.app, 30000, &reply), 0);
+    ockam_message_payload(reply, &rlen); /* the 64,000 bytes, or an empty list */
+    ockam_message_free(reply);
+    if (rlen <= STORED) usleep(100000);
+  }
   ockam_message_free(init);
   client_close(&c);
   assert_int_equal(tu_term(&hub), 0);
