@@ -42,7 +42,9 @@ ockam_log_level ockam_log_get_level(void);
 uint64_t ockam_log_suppressed(void);
 /* Report every pending "N similar messages suppressed" now (e.g. at exit). */
 void ockam_log_flush_suppressed(void);
-/* The default sink, for a custom sink that passes lines on. */
+/* The default sink, for a custom sink that passes lines on. Control bytes of
+ * the module and message (newline, carriage return, ESC...) are written as
+ * \xNN, so that one message is one line whatever names it quotes. */
 void ockam_log_stderr_sink(ockam_log_level level, const char *module, const char *message,
                            void *user);
 /* "DEBUG", "INFO", "WARN", "ERROR" or "OFF". */

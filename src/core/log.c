@@ -103,13 +103,35 @@ size_t ockam_log_timestamp(char *buf, size_t cap) {
   return (size_t)n < cap ? (size_t)n : (cap ? cap - 1 : 0);
 }
 
+/* Messages carry names a peer chose: a control byte (newline, ESC) would let
+ * it start a forged line or drive the terminal, so each is shown as \xNN.
+ * Writes at most cap - 1 bytes and a NUL (a cut never splits an escape). */
+static void escape_into(const char *text, char *out, size_t cap) {
+  static const char hexd[] = "0123456789abcdef";
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+    bool ctl = *p < 0x20 || *p == 0x7f;
+    if (n + (ctl ? 4 : 1) >= cap) break;
+    if (ctl) {
+      out[n++] = '\\';
+      out[n++] = 'x';
+      out[n++] = hexd[*p >> 4];
+      out[n++] = hexd[*p & 15];
+    } else {
+      out[n++] = (char)*p;
+    }
+  }
+  out[n] = '\0';
+}
+
 void ockam_log_stderr_sink(ockam_log_level level, const char *module, const char *message,
                            void *user) {
   (void)user;
-  char when[40];
+  char when[40], mod[128], msg[4 * 1024 + 1];
   ockam_log_timestamp(when, sizeof when);
-  fprintf(stderr, "%s %-5s %s: %s\n", when, ockam_log_level_name(level), module ? module : "-",
-          message);
+  escape_into(module ? module : "-", mod, sizeof mod);
+  escape_into(message, msg, sizeof msg);
+  fprintf(stderr, "%s %-5s %s: %s\n", when, ockam_log_level_name(level), mod, msg);
 }
 
 /* Called with sink_lock held. */

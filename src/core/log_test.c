@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -58,7 +59,38 @@ static void test_flood_is_bounded(void **state) {
   ockam_log_set_sink(NULL, NULL);
 }
 
+/* A message quoting a peer's name with a newline stays on one line: the
+ * text sink writes control bytes as \xNN. */
+static void test_text_sink_escapes_control_bytes(void **state) {
+  (void)state;
+  FILE *tmp = tmpfile();
+  assert_non_null(tmp);
+  fflush(stderr);
+  int saved = dup(2);
+  assert_true(saved >= 0);
+  assert_true(dup2(fileno(tmp), 2) >= 0);
+  ockam_log_stderr_sink(OCKAM_LOG_WARN, "stream",
+                        "stream 'x\n2026-12-02T00:00:00.000+00:00 ERROR forged\r\x1b[2J' refused",
+                        NULL);
+  fflush(stderr);
+  assert_true(dup2(saved, 2) >= 0);
+  close(saved);
+  char out[512] = {0};
+  rewind(tmp);
+  size_t n = fread(out, 1, sizeof out - 1, tmp);
+  fclose(tmp);
+  assert_true(n > 0);
+  /* One line, ending in its own newline. */
+  assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+  assert_null(strchr(out, '\r'));
+  assert_null(strchr(out, '\x1b'));
+  assert_non_null(strstr(out,
+                         "WARN  stream: stream 'x\\x0a2026-12-02T00:00:00.000+00:00 ERROR "
+                         "forged\\x0d\\x1b[2J' refused\n"));
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_flood_is_bounded)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_flood_is_bounded),
+                                     cmocka_unit_test(test_text_sink_escapes_control_bytes)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
