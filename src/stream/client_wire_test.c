@@ -411,11 +411,21 @@ static void test_stale_indexes(void **state) {
   assert_int_equal(sink->n, 3);
   assert_payload_str(sink->msgs[2], "m2"); /* tms[9 % 7] */
   assert_int_equal(nth_req(h, OCKAMI_SP_PULL, 2)->d.u.pull.index, 10);
+
+  /* Index 2^64-1 (a hostile hub): dropped, reading does not wrap to 0. */
+  hub_req *pull3 = nth_req(h, OCKAMI_SP_PULL, 2);
+  ockami_sp_stream_msg batch3[] = {{UINT64_MAX, tms[0].data, tms[0].len}};
+  assert_int_equal(ockami_sp_encode_pull_response(&b, pull3->d.u.pull.request_id, batch3, 1),
+                   OCKAM_OK);
+  hub_answer_buf(t, pull3, SW_IN, &b);
+  RUN_UNTIL(t, 5000, nth_req(h, OCKAMI_SP_PULL, 3));
+  assert_int_equal(sink->n, 3);
+  assert_int_equal(nth_req(h, OCKAMI_SP_PULL, 3)->d.u.pull.index, 10);
 #undef SM
   ockam_stream_stats st;
   ockam_stream_get_stats(s, &st);
-  assert_int_equal(st.pulled, 7);
-  assert_int_equal(st.skipped, 4);
+  assert_int_equal(st.pulled, 8);
+  assert_int_equal(st.skipped, 5);
   assert_int_equal(st.delivered, 3);
   for (int i = 0; i < 8; i++) ockami_buf_free(&tms[i]);
   ockami_buf_free(&b);

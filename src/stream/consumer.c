@@ -150,6 +150,13 @@ static void cons_on_pull_response(consumer *c, const ockami_sp_msg *m, uint64_t 
                 (unsigned long long)sm.index, (unsigned long long)c->next_index);
       continue;
     }
+    if (sm.index == UINT64_MAX) {
+      /* No index may follow it: next_index would wrap to 0 and everything be
+       * delivered again. The hub broke the protocol; drop the message. */
+      s->stats.skipped++;
+      LOG_WARN(MOD, "stream %s: the hub sent index 2^64-1; message dropped", c->sd.name);
+      continue;
+    }
     if (sm.index > c->next_index && (c->next_index > 0 || progressed))
       LOG_INFO(MOD, "stream %s: gap, indexes %llu..%llu missing", c->sd.name,
                (unsigned long long)c->next_index, (unsigned long long)sm.index - 1);
