@@ -485,6 +485,10 @@ static int listener_handle(ockam_worker *w, ockam_message *m) {
     rc = ockami_read_u8(&r, &cb_type);
     if (!rc) rc = ockami_read_data(&r, OCKAM_ADDRESS_MAX_LEN, &cb_value, &cb_len);
   }
+  /* The completion notice is for a worker of this node (identity spec §6.3
+   * step 1): a callback elsewhere would have us send to wherever a request
+   * names. */
+  if (!rc && has_cb && (cb_type != OCKAM_ADDRESS_LOCAL || cb_len == 0)) rc = OCKAM_EMALFORMED;
   if (rc || m1len < OCKAMI_XX_M1_MIN || m->ret.count == 0) {
     LOG_WARN(MOD, "listener %s: malformed channel request dropped", ockam_worker_address(w));
     return rc ? rc : OCKAM_EMALFORMED;

@@ -458,6 +458,29 @@ static void test_request_flood_is_bounded(void **state) {
   ockam_message_free(m);
 }
 
+/* The plain listener takes a completion callback only at a local address: a
+ * request naming 1#host:port is dropped unanswered. */
+static void test_plain_callback_must_be_local(void **state) {
+  fixture *f = *state;
+  assert_int_equal(ockam_channel_listener_create(f->node, "plain", f->vault, NULL, &f->plain), 0);
+  for (int type = 1; type >= 0; type--) {
+    uint8_t p[64];
+    p[0] = 32;
+    randombytes_buf(p + 1, 32);
+    p[33] = 1;
+    p[34] = (uint8_t)type;
+    p[35] = 14;
+    memcpy(p + 36, "127.0.0.1:4000", 14);
+    ockam_route *r = route2("plain", NULL);
+    assert_int_equal(ockam_send(f->node, "inbox", r, p, 50), 0);
+    ockam_route_free(r);
+    ockam_message *m2 = NULL;
+    int rc = ockam_mailbox_receive(f->inbox, type ? 300 : 10000, &m2);
+    assert_int_equal(rc, type ? OCKAM_ETIMEDOUT : OCKAM_OK);
+    ockam_message_free(m2);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_establish_and_who_sent, setup, teardown),
@@ -470,6 +493,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rekey_on_time, setup, teardown),
       cmocka_unit_test_setup_teardown(test_junk_is_dropped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_request_flood_is_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_plain_callback_must_be_local, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
