@@ -2,6 +2,7 @@
  * Streams with direct gets are read in pipelined windows of direct-get
  * requests (any replica may answer); the leader tops up what a lagging
  * follower did not have yet, and serves streams without direct gets. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +60,9 @@ static bool js_header_u64(natsMsg *m, const char *key, uint64_t *v) {
   const char *s = NULL;
   if (natsMsgHeader_Get(m, key, &s) != NATS_OK || !s || !*s) return false;
   char *end = NULL;
+  errno = 0;
   unsigned long long x = strtoull(s, &end, 10);
-  if (*end || s[0] == '-') return false;
+  if (*end || s[0] == '-' || errno == ERANGE) return false;
   *v = x;
   return true;
 }
