@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "bytes.h"
 #include "ockam/limits.h"
 #include "storage.h"
 
@@ -133,6 +134,54 @@ uint64_t ockami_age_ms(uint64_t age_s) {
   return age_s > UINT64_MAX / 1000000 ? UINT64_MAX / 1000 : age_s * 1000;
 }
 
+/* ---- idempotent producers (rules in storage.h) ---------------------------- */
+
+bool ockami_idem_admit(const ockami_producer_state *st, ockami_append *it) {
+  it->idem = OCKAMI_IDEM_STORED;
+  it->expected = 0;
+  if (st->seq == 0 || st->session != it->session) {
+    if (it->seq == 1) return true;
+    it->idem = OCKAMI_IDEM_OUT_OF_ORDER;
+    it->expected = 1;
+    return false;
+  }
+  if (it->seq <= st->seq) {
+    uint64_t back = st->seq - it->seq;
+    it->idem = OCKAMI_IDEM_DUPLICATE;
+    it->index = it->seq >= st->run_seq && back <= st->index ? st->index - back : st->index;
+    return false;
+  }
+  if (it->seq == st->seq + 1) return true;
+  it->idem = OCKAMI_IDEM_OUT_OF_ORDER;
+  it->expected = st->seq + 1;
+  return false;
+}
+
+void ockami_idem_commit(ockami_producer_state *st, const ockami_append *it) {
+  bool run = st->seq != 0 && st->session == it->session && it->index == st->index + 1;
+  if (!run) st->run_seq = it->seq;
+  st->session = it->session;
+  st->seq = it->seq;
+  st->index = it->index;
+}
+
+void ockami_producer_state_encode(const ockami_producer_state *st,
+                                  uint8_t out[static OCKAMI_PRODUCER_STATE_LEN]) {
+  ockami_store_be64(out, st->session);
+  ockami_store_be64(out + 8, st->seq);
+  ockami_store_be64(out + 16, st->index);
+  ockami_store_be64(out + 24, st->run_seq);
+}
+
+bool ockami_producer_state_decode(const uint8_t *p, size_t len, ockami_producer_state *st) {
+  if (len != OCKAMI_PRODUCER_STATE_LEN) return false;
+  st->session = ockami_load_be64(p);
+  st->seq = ockami_load_be64(p + 8);
+  st->index = ockami_load_be64(p + 16);
+  st->run_seq = ockami_load_be64(p + 24);
+  return st->seq != 0 && st->run_seq != 0 && st->run_seq <= st->seq;
+}
+
 /* ---- the front end ------------------------------------------------------- */
 
 /* What the front end's `be` points to: one backend instance and the limits
@@ -204,6 +253,12 @@ static int front_append(void *p, ockami_append *items, size_t n) {
     it->status = ockami_store_check_stream(it->stream, it->stream_len);
     if (!it->status && it->len && !it->data) it->status = OCKAM_EINVAL;
     if (!it->status && it->len > f->max_record) it->status = OCKAM_EOVERFLOW;
+    if (!it->status && it->producer_len) {
+      it->status = ockami_store_check_client(it->producer, it->producer_len);
+      if (!it->status && it->seq == 0) it->status = OCKAM_EINVAL;
+    }
+    it->idem = OCKAMI_IDEM_STORED;
+    it->expected = 0;
     valid += it->status == OCKAM_OK;
   }
   if (!valid) return OCKAM_OK;
@@ -212,6 +267,8 @@ static int front_append(void *p, ockami_append *items, size_t n) {
     for (size_t i = 0; i < n; i++) {
       if (items[i].status == OCKAM_OK) items[i].status = rc;
       items[i].index = 0;
+      items[i].idem = OCKAMI_IDEM_STORED;
+      items[i].expected = 0;
     }
   }
   return rc;
@@ -273,6 +330,21 @@ static int front_index_save(void *p, const char *client, size_t client_len, cons
   return rc ? rc : f->b->index_save(f->be, client, client_len, stream, stream_len, index);
 }
 
+static int front_producer_get(void *p, const char *producer, size_t producer_len,
+                              const char *stream, size_t stream_len, ockami_producer_state *out,
+                              bool *found) {
+  front *f = p;
+  int rc = check_index_args(producer, producer_len, stream, stream_len);
+  if (rc) return rc;
+  if (!out || !found) return OCKAM_EINVAL;
+  *found = false;
+  memset(out, 0, sizeof *out);
+  rc = f->b->producer_get(f->be, producer, producer_len, stream, stream_len, out, found);
+  if (rc || !*found) memset(out, 0, sizeof *out);
+  if (rc) *found = false;
+  return rc;
+}
+
 static int front_trim(void *p) {
   front *f = p;
   return f->b->trim(f->be);
@@ -299,6 +371,7 @@ static int front_trim(void *p) {
       .index_get = front_index_get,                                    \
       .index_save = front_index_save,                                  \
       .trim = front_trim,                                              \
+      .producer_get = front_producer_get,                              \
   };
 
 STORE_FRONT_END(ockami_store_memory, ockami_backend_memory, "memory", false, true)

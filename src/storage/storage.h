@@ -69,15 +69,66 @@ typedef struct ockami_store_options {
                             return OCKAM_EFULL; 0 = unlimited */
 } ockami_store_options;
 
+/* Idempotent producers (docs/protocol-extensions.md, "Streams: idempotent
+ * producers"). A record may name its producer (1..OCKAM_NAME_MAX bytes
+ * without NUL, like a client id), the producer's session (any u64, chosen
+ * anew by each producer lifetime) and its sequence number in this stream
+ * (1, 2, 3, ... within one session). The backend keeps, per (producer,
+ * stream), the state below and updates it in the SAME durable commit as the
+ * record, so after any crash the state and the stream agree. Rules, for a
+ * record with sequence q of session S against the state (s, n, i, r):
+ *   - no state, or S != s: q == 1 starts the session and is stored; any
+ *     other q is out of order, expected 1;
+ *   - S == s, q == n + 1: stored;
+ *   - S == s, q <= n: a duplicate, not stored; its index is the original's
+ *     (i - (n - q)) when q >= r, i.e. while the producer's records since q
+ *     are contiguous in the stream (always when it is the stream's only
+ *     producer), otherwise i (the producer's newest record);
+ *   - S == s, q > n + 1: out of order, not stored, expected n + 1.
+ * The state of a stream goes with stream_delete. */
+typedef enum ockami_idem_outcome {
+  OCKAMI_IDEM_STORED = 0,   /* stored now (always for a record without producer) */
+  OCKAMI_IDEM_DUPLICATE,    /* stored before: index is the original record's */
+  OCKAMI_IDEM_OUT_OF_ORDER, /* not stored: `expected` is the sequence to send next */
+} ockami_idem_outcome;
+
+typedef struct ockami_producer_state {
+  uint64_t session; /* session of the newest stored record */
+  uint64_t seq;     /* its sequence number (0: no state) */
+  uint64_t index;   /* its index */
+  uint64_t run_seq; /* first sequence of the run of the producer's records
+                       ending at it that are contiguous in the stream */
+} ockami_producer_state;
+
+/* Bytes of an encoded ockami_producer_state: four u64 BE. */
+#define OCKAMI_PRODUCER_STATE_LEN 32u
+
 /* One record to append: in = stream name and data; out = its index. */
 typedef struct ockami_append {
   const char *stream; /* not NUL-terminated; stream_len bytes */
   size_t stream_len;
   const uint8_t *data;
   size_t len;
-  uint64_t index; /* set by a successful append */
+  uint64_t index; /* set by a successful append (DUPLICATE: the original's) */
   int status;     /* set per record: 0 or a negative OCKAM_E* code */
+  /* Optional producer (producer_len 0: none), see above. */
+  const char *producer;
+  size_t producer_len;
+  uint64_t session;
+  uint64_t seq;
+  ockami_idem_outcome idem; /* out, meaningful when status is 0 */
+  uint64_t expected;        /* out: OUT_OF_ORDER only */
 } ockami_append;
+
+/* The rules above, for backends: whether `it` is to be stored given the
+ * producer's current state (seq 0: none). When not, it->idem, it->index or
+ * it->expected are set. After storing it (it->index set), the backend calls
+ * ockami_idem_commit to get the new state to write in the same commit. */
+bool ockami_idem_admit(const ockami_producer_state *st, ockami_append *it);
+void ockami_idem_commit(ockami_producer_state *st, const ockami_append *it);
+void ockami_producer_state_encode(const ockami_producer_state *st,
+                                  uint8_t out[static OCKAMI_PRODUCER_STATE_LEN]);
+bool ockami_producer_state_decode(const uint8_t *p, size_t len, ockami_producer_state *st);
 
 /* One record read back. data points into memory owned by the result set. */
 typedef struct ockami_record {
@@ -196,6 +247,11 @@ typedef struct ockami_store_ops {
   /* Apply the retention options now (drop records beyond count/bytes/age).
    * Backends that enforce retention themselves may make this a no-op. */
   int (*trim)(void *be);
+  /* An idempotent producer's state in a stream (see ockami_append): *found =
+   * false when it has none. For tests and operator tools; the hub needs no
+   * lookup of its own (append decides). */
+  int (*producer_get)(void *be, const char *producer, size_t producer_len, const char *stream,
+                      size_t stream_len, ockami_producer_state *out, bool *found);
 } ockami_store_ops;
 
 /* Backends, looked up by name: "memory", "lmdb", "jetstream". NULL if unknown
@@ -285,6 +341,16 @@ void ockami_store_get_stats(ockami_store *s, ockami_store_stats *out);
 OCKAM_MUST_CHECK int ockami_store_append(ockami_store *s, const char *stream, size_t stream_len,
                                          const uint8_t *data, size_t len, ockami_append_cb cb,
                                          void *arg);
+/* An append from an idempotent producer (see ockami_append): cb gets the
+ * outcome, and the record's index (STORED, DUPLICATE: the original's) or
+ * the sequence the producer must send next (OUT_OF_ORDER). */
+typedef void (*ockami_append_idem_cb)(void *arg, int status, ockami_idem_outcome idem,
+                                      uint64_t value);
+OCKAM_MUST_CHECK int ockami_store_append_idem(ockami_store *s, const char *stream,
+                                              size_t stream_len, const uint8_t *data, size_t len,
+                                              const char *producer, size_t producer_len,
+                                              uint64_t session, uint64_t seq,
+                                              ockami_append_idem_cb cb, void *arg);
 /* records is owned by the store and valid only during the callback. */
 OCKAM_MUST_CHECK int ockami_store_read(ockami_store *s, const char *stream, size_t stream_len,
                                        uint64_t from, uint32_t limit, size_t max_bytes,

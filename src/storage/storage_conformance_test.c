@@ -65,7 +65,7 @@ static void test_group_multi_stream(void **state) {
   for (size_t i = 0; i < N; i++) {
     name *n = &names[(i * 7 + i / 5) % S]; /* uneven interleaving */
     fill(data[i], sizeof data[i], i);
-    items[i] = (ockami_append){n->s, n->len, data[i], sizeof data[i], UINT64_MAX, 1};
+    items[i] = (ockami_append){n->s, n->len, data[i], sizeof data[i], UINT64_MAX, 1, NULL, 0, 0, 0, 0, 0};
   }
   assert_int_equal(fx->ops->append(fx->be, items, N), OCKAM_OK);
   uint64_t next[S] = {0};
@@ -160,10 +160,10 @@ static void test_record_too_large(void **state) {
   static uint8_t buf[1001];
   fill(buf, sizeof buf, 7);
   ockami_append items[4] = {
-      {a.s, a.len, buf, 500, 9, 9},
-      {a.s, a.len, buf, 1001, 9, 9},
-      {a.s, a.len, buf, 1000, 9, 9},
-      {a.s, a.len, NULL, 0, 9, 9},
+      {a.s, a.len, buf, 500, 9, 9, NULL, 0, 0, 0, 0, 0},
+      {a.s, a.len, buf, 1001, 9, 9, NULL, 0, 0, 0, 0, 0},
+      {a.s, a.len, buf, 1000, 9, 9, NULL, 0, 0, 0, 0, 0},
+      {a.s, a.len, NULL, 0, 9, 9, NULL, 0, 0, 0, 0, 0},
   };
   assert_int_equal(fx->ops->append(fx->be, items, 4), OCKAM_OK);
   assert_int_equal(items[0].status, OCKAM_OK);
@@ -373,9 +373,9 @@ static void test_bad_names(void **state) {
   bool found;
   assert_int_equal(fx->ops->index_get(fx->be, "c", 1, "", 0, &f, &found), OCKAM_EINVAL);
   ockami_append items[3] = {
-      {"", 0, (const uint8_t *)"x", 1, 9, 9},
-      {a.s, a.len, (const uint8_t *)"y", 1, 9, 9},
-      {longname, sizeof longname, (const uint8_t *)"z", 1, 9, 9},
+      {"", 0, (const uint8_t *)"x", 1, 9, 9, NULL, 0, 0, 0, 0, 0},
+      {a.s, a.len, (const uint8_t *)"y", 1, 9, 9, NULL, 0, 0, 0, 0, 0},
+      {longname, sizeof longname, (const uint8_t *)"z", 1, 9, 9, NULL, 0, 0, 0, 0, 0},
   };
   assert_int_equal(fx->ops->append(fx->be, items, 3), OCKAM_OK);
   assert_int_equal(items[0].status, OCKAM_EINVAL);
@@ -396,8 +396,8 @@ static void test_max_streams(void **state) {
   assert_int_equal(fx->ops->stream_create(fx->be, s[3].s, s[3].len), OCKAM_EOVERFLOW);
   assert_int_equal(fx->ops->stream_create(fx->be, s[0].s, s[0].len), OCKAM_OK);
   ockami_append items[2] = {
-      {s[1].s, s[1].len, (const uint8_t *)"x", 1, 9, 9},
-      {s[4].s, s[4].len, (const uint8_t *)"y", 1, 9, 9},
+      {s[1].s, s[1].len, (const uint8_t *)"x", 1, 9, 9, NULL, 0, 0, 0, 0, 0},
+      {s[4].s, s[4].len, (const uint8_t *)"y", 1, 9, 9, NULL, 0, 0, 0, 0, 0},
   };
   assert_int_equal(fx->ops->append(fx->be, items, 2), OCKAM_OK);
   assert_int_equal(items[0].status, OCKAM_OK);
@@ -579,9 +579,9 @@ static void test_front_end_checks(void **state) {
   assert_int_equal(fx->ops->append(fx->be, NULL, 1), OCKAM_EINVAL);
   /* a call with only bad records reaches no backend and fails none */
   ockami_append items[3] = {
-      {a.s, a.len, NULL, 3, 9, 9},
-      {a.s, a.len, (const uint8_t *)"12345678901", 11, 9, 9},
-      {NULL, 4, (const uint8_t *)"x", 1, 9, 9},
+      {a.s, a.len, NULL, 3, 9, 9, NULL, 0, 0, 0, 0, 0},
+      {a.s, a.len, (const uint8_t *)"12345678901", 11, 9, 9, NULL, 0, 0, 0, 0, 0},
+      {NULL, 4, (const uint8_t *)"x", 1, 9, 9, NULL, 0, 0, 0, 0, 0},
   };
   assert_int_equal(fx->ops->append(fx->be, items, 3), OCKAM_OK);
   assert_int_equal(items[0].status, OCKAM_EINVAL);
@@ -602,6 +602,116 @@ static void test_front_end_checks(void **state) {
   ockami_records_free(&r);
 }
 
+/* One record of an idempotent producer. */
+static ockami_append idem_rec(name *n, const char *producer, uint64_t session, uint64_t seq,
+                              const char *data) {
+  return (ockami_append){.stream = n->s,
+                         .stream_len = n->len,
+                         .data = (const uint8_t *)data,
+                         .len = strlen(data),
+                         .producer = producer,
+                         .producer_len = strlen(producer),
+                         .session = session,
+                         .seq = seq};
+}
+
+static void check_producer(fixture *fx, name n, const char *producer, bool found, uint64_t session,
+                           uint64_t seq, uint64_t index) {
+  ockami_producer_state ps;
+  bool have = !found;
+  assert_int_equal(
+      fx->ops->producer_get(fx->be, producer, strlen(producer), n.s, n.len, &ps, &have), OCKAM_OK);
+  assert_int_equal(have, found);
+  if (!found) return;
+  assert_int_equal(ps.session, session);
+  assert_int_equal(ps.seq, seq);
+  assert_int_equal(ps.index, index);
+}
+
+/* Idempotent producers (storage.h): duplicates keep the original index,
+ * gaps are refused, a new session starts at 1, the state is durable with
+ * the records and goes with the stream. */
+static void test_idempotent_producer(void **state) {
+  fixture *fx = *state;
+  fx_open(fx);
+  name a = nm(fx, "idem");
+  check_producer(fx, a, "p1", false, 0, 0, 0);
+  /* one call: two new, a repeat of the second, a gap, another producer */
+  ockami_append g1[5] = {idem_rec(&a, "p1", 7, 1, "one"), idem_rec(&a, "p1", 7, 2, "two"),
+                         idem_rec(&a, "p1", 7, 2, "two"), idem_rec(&a, "p1", 7, 4, "four"),
+                         idem_rec(&a, "p2", 1, 1, "p2-one")};
+  assert_int_equal(fx->ops->append(fx->be, g1, 5), OCKAM_OK);
+  for (int i = 0; i < 5; i++) assert_int_equal(g1[i].status, OCKAM_OK);
+  assert_int_equal(g1[0].idem, OCKAMI_IDEM_STORED);
+  assert_int_equal(g1[0].index, 0);
+  assert_int_equal(g1[1].idem, OCKAMI_IDEM_STORED);
+  assert_int_equal(g1[1].index, 1);
+  assert_int_equal(g1[2].idem, OCKAMI_IDEM_DUPLICATE);
+  assert_int_equal(g1[2].index, 1);
+  assert_int_equal(g1[3].idem, OCKAMI_IDEM_OUT_OF_ORDER);
+  assert_int_equal(g1[3].expected, 3);
+  assert_int_equal(g1[4].idem, OCKAMI_IDEM_STORED);
+  assert_int_equal(g1[4].index, 2);
+  check_bounds(fx, a, 0, 3);
+  /* the next call sees the state of the previous one */
+  ockami_append g2[4] = {idem_rec(&a, "p1", 7, 1, "one"), idem_rec(&a, "p1", 7, 3, "three"),
+                         idem_rec(&a, "p1", 7, 3, "three"), idem_rec(&a, "p1", 7, 5, "five")};
+  assert_int_equal(fx->ops->append(fx->be, g2, 4), OCKAM_OK);
+  assert_int_equal(g2[0].idem, OCKAMI_IDEM_DUPLICATE);
+  assert_int_equal(g2[0].index, 0);
+  assert_int_equal(g2[1].idem, OCKAMI_IDEM_STORED);
+  assert_int_equal(g2[1].index, 3);
+  assert_int_equal(g2[2].idem, OCKAMI_IDEM_DUPLICATE);
+  assert_int_equal(g2[2].index, 3);
+  assert_int_equal(g2[3].idem, OCKAMI_IDEM_OUT_OF_ORDER);
+  assert_int_equal(g2[3].expected, 4);
+  check_producer(fx, a, "p1", true, 7, 3, 3);
+  check_producer(fx, a, "p2", true, 1, 1, 2);
+  /* a new session must start at 1 */
+  ockami_append g3[2] = {idem_rec(&a, "p1", 8, 2, "s8-two"), idem_rec(&a, "p1", 8, 1, "s8-one")};
+  assert_int_equal(fx->ops->append(fx->be, g3, 2), OCKAM_OK);
+  assert_int_equal(g3[0].idem, OCKAMI_IDEM_OUT_OF_ORDER);
+  assert_int_equal(g3[0].expected, 1);
+  assert_int_equal(g3[1].idem, OCKAMI_IDEM_STORED);
+  assert_int_equal(g3[1].index, 4);
+  check_bounds(fx, a, 0, 5);
+  ockami_records r;
+  read_n(fx, a, 0, 100, 0, &r);
+  const char *want[5] = {"one", "two", "p2-one", "three", "s8-one"};
+  assert_int_equal(r.count, 5);
+  for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(r.items[i].len, strlen(want[i]));
+    assert_memory_equal(r.items[i].data, want[i], strlen(want[i]));
+  }
+  ockami_records_free(&r);
+  /* the front end refuses a producer with NUL and sequence 0 */
+  ockami_append bad[2] = {idem_rec(&a, "p1", 8, 0, "zero"), idem_rec(&a, "p1", 8, 2, "nul")};
+  bad[1].producer = "p\0x";
+  bad[1].producer_len = 3;
+  assert_int_equal(fx->ops->append(fx->be, bad, 2), OCKAM_OK);
+  assert_int_equal(bad[0].status, OCKAM_EINVAL);
+  assert_int_equal(bad[1].status, OCKAM_EINVAL);
+  check_bounds(fx, a, 0, 5);
+  if (fx->bc->persistent) {
+    fx_close(fx);
+    fx_open(fx);
+    check_producer(fx, a, "p1", true, 8, 1, 4);
+    ockami_append again = idem_rec(&a, "p1", 8, 1, "s8-one");
+    assert_int_equal(fx->ops->append(fx->be, &again, 1), OCKAM_OK);
+    assert_int_equal(again.idem, OCKAMI_IDEM_DUPLICATE);
+    assert_int_equal(again.index, 4);
+    check_bounds(fx, a, 0, 5);
+  }
+  /* deleting the stream forgets its producers */
+  assert_int_equal(fx->ops->stream_delete(fx->be, a.s, a.len), OCKAM_OK);
+  check_producer(fx, a, "p1", false, 0, 0, 0);
+  check_producer(fx, a, "p2", false, 0, 0, 0);
+  ockami_append fresh = idem_rec(&a, "p1", 8, 2, "s8-two");
+  assert_int_equal(fx->ops->append(fx->be, &fresh, 1), OCKAM_OK);
+  assert_int_equal(fresh.idem, OCKAMI_IDEM_OUT_OF_ORDER);
+  assert_int_equal(fresh.expected, 1);
+}
+
 #define CONFORMANCE_TESTS(X) \
   X(test_empty)              \
   X(test_dense_indexes)      \
@@ -618,7 +728,8 @@ static void test_front_end_checks(void **state) {
   X(test_max_streams)        \
   X(test_delete)             \
   X(test_list)               \
-  X(test_front_end_checks)
+  X(test_front_end_checks)  \
+  X(test_idempotent_producer)
 
 int main(void) {
   storage_test_init();

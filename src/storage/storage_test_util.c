@@ -99,7 +99,7 @@ void fill(uint8_t *buf, size_t len, uint64_t seed) {
 }
 
 int put1(fixture *fx, name n, const void *data, size_t len, uint64_t *index) {
-  ockami_append a = {n.s, n.len, data, len, UINT64_MAX, 1};
+  ockami_append a = {n.s, n.len, data, len, UINT64_MAX, 1, NULL, 0, 0, 0, 0, 0};
   int rc = fx->ops->append(fx->be, &a, 1);
   if (index) *index = a.index;
   return rc ? rc : a.status;

@@ -41,6 +41,7 @@ typedef struct sreq {
   sreq_kind kind;
   union {
     ockami_append_cb append;
+    ockami_append_idem_cb append_idem; /* when `idem` */
     ockami_read_cb read;
     ockami_index_cb index;
     ockami_done_cb done;
@@ -57,6 +58,10 @@ typedef struct sreq {
   uint32_t limit;
   size_t max_bytes;
   uint64_t index; /* save: in; append, index get: out */
+  bool idem;      /* append of an idempotent producer (client = producer) */
+  uint64_t session, seq;
+  ockami_idem_outcome outcome;
+  uint64_t expected;
   bool found;
   int status;
   ockami_records records;
@@ -163,7 +168,14 @@ static size_t take_group(ockami_store *s) {
 static void run_group(ockami_store *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const sreq *r = s->group[i];
-    s->items[i] = (ockami_append){r->stream, r->stream_len, r->data, r->len, 0, 0};
+    s->items[i] = (ockami_append){
+        .stream = r->stream, .stream_len = r->stream_len, .data = r->data, .len = r->len};
+    if (r->idem) {
+      s->items[i].producer = r->client;
+      s->items[i].producer_len = r->client_len;
+      s->items[i].session = r->session;
+      s->items[i].seq = r->seq;
+    }
   }
   int rc = s->ops->append(s->be, s->items, n);
   if (rc)
@@ -173,6 +185,8 @@ static void run_group(ockami_store *s, size_t n) {
     sreq *r = s->group[i];
     r->status = rc ? rc : s->items[i].status;
     r->index = r->status ? 0 : s->items[i].index;
+    r->outcome = r->status ? OCKAMI_IDEM_STORED : s->items[i].idem;
+    r->expected = r->status ? 0 : s->items[i].expected;
   }
 }
 
@@ -285,7 +299,13 @@ static void store_free(ockami_store *s) {
 static void complete(sreq *r) {
   switch (r->kind) {
     case SREQ_APPEND:
-      if (r->cb.append) r->cb.append(r->arg, r->status, r->index);
+      if (r->idem) {
+        if (r->cb.append_idem)
+          r->cb.append_idem(r->arg, r->status, r->outcome,
+                            r->outcome == OCKAMI_IDEM_OUT_OF_ORDER ? r->expected : r->index);
+      } else if (r->cb.append) {
+        r->cb.append(r->arg, r->status, r->index);
+      }
       break;
     case SREQ_READ:
       if (r->cb.read) r->cb.read(r->arg, r->status, &r->records);
@@ -511,6 +531,25 @@ int ockami_store_append(ockami_store *s, const char *stream, size_t stream_len, 
   sreq *r = sreq_new(SREQ_APPEND, stream, stream_len, NULL, 0, data, len);
   if (!r) return OCKAM_ENOMEM;
   r->cb.append = cb;
+  r->arg = arg;
+  return submit(s, r);
+}
+
+int ockami_store_append_idem(ockami_store *s, const char *stream, size_t stream_len,
+                             const uint8_t *data, size_t len, const char *producer,
+                             size_t producer_len, uint64_t session, uint64_t seq,
+                             ockami_append_idem_cb cb, void *arg) {
+  int rc = check(s, stream, stream_len);
+  if (!rc) rc = ockami_store_check_client(producer, producer_len);
+  if (rc) return rc;
+  if ((len && !data) || seq == 0) return OCKAM_EINVAL;
+  if (len > s->max_record) return OCKAM_EOVERFLOW;
+  sreq *r = sreq_new(SREQ_APPEND, stream, stream_len, producer, producer_len, data, len);
+  if (!r) return OCKAM_ENOMEM;
+  r->idem = true;
+  r->session = session;
+  r->seq = seq;
+  r->cb.append_idem = cb;
   r->arg = arg;
   return submit(s, r);
 }

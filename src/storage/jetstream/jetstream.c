@@ -453,6 +453,7 @@ static int js_stream_delete(void *p, const char *stream, size_t stream_len) {
   ockami_js_names_make(stream, stream_len, &nm);
   uint64_t deadline = ockami_monotonic_ms() + JS_OP_TIMEOUT_MS;
   int rc = ockami_js_index_delete_stream(be, stream, stream_len, deadline);
+  if (!rc) rc = ockami_js_producer_delete_stream(be, stream, stream_len, deadline);
   bool found = false;
   if (!rc) {
     do {
@@ -551,6 +552,7 @@ static int js_stream_list(void *p, const char *after, size_t after_len, ockami_s
 }
 
 const ockami_store_backend ockami_backend_jetstream = {
+    .producer_get = ockami_js_producer_get,
     .open = ockami_js_open,
     .close = ockami_js_close,
     .stream_create = js_stream_create,

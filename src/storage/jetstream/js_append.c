@@ -24,6 +24,7 @@ typedef struct js_batch {
   uint64_t *seq;   /* for JS_REC_DONE */
   bool *relookup;  /* names[] answered "no responders": stream gone? */
   uint64_t *last;  /* order check, per names[] */
+  const char *msgid; /* one record's own message id (idempotent producers), or NULL */
 } js_batch;
 
 static void js_batch_free(js_batch *b) {
@@ -112,7 +113,7 @@ static void js_append_round(js_be *be, js_batch *b, const ockami_append *items, 
     snprintf(msgid, sizeof msgid, "%s-%zu", batch_id, i);
     natsStatus s = natsMsg_Create(&m, b->names[b->which[i]].subject, reply, (const char *)it->data,
                                   (int)it->len);
-    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Msg-Id", msgid);
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Msg-Id", b->msgid ? b->msgid : msgid);
     if (s == NATS_OK) s = natsConnection_PublishMsg(be->nc, m);
     natsMsg_Destroy(m);
     if (s != NATS_OK) break; /* connection trouble: the rest waits for a retry */
@@ -267,9 +268,8 @@ static int js_batch_outcome(js_batch *b, size_t n) {
   return OCKAM_OK;
 }
 
-int ockami_js_append(void *p, ockami_append *items, size_t n) {
-  js_be *be = p;
-  js_batch b = {0};
+static int js_append_batch(js_be *be, ockami_append *items, size_t n, const char *msgid) {
+  js_batch b = {.msgid = msgid};
   uint64_t bytes = 0;
   int rc = js_batch_init(&b, items, n, &bytes);
   if (!rc) rc = js_batch_names(&b, items, n);
@@ -295,4 +295,72 @@ int ockami_js_append(void *p, ockami_append *items, size_t n) {
   }
   js_batch_free(&b);
   return ockami_js_note(be, rc, "append");
+}
+
+/* ---- idempotent producers (storage.h) ---------------------------------------
+ * JetStream has no transaction spanning a message and a KV entry, so a
+ * producer's record is published with a message id made of (producer,
+ * stream, session, sequence) and its state is written to the KV bucket right
+ * after the acknowledgement. A hub that dies between the two leaves the state
+ * one record behind; the producer's resend then publishes the same message
+ * id, which JetStream answers with the original sequence as long as it comes
+ * within the stream's duplicate window (JS_DUP_WINDOW_NS): inside it the
+ * record is stored once, after it a second time. Hubs sharing the store meet
+ * the same way: the same message id, and revision-checked state updates. */
+
+/* Message id of a producer's record. */
+static void js_idem_msgid(const ockami_append *it, char *out, size_t cap) {
+  uint8_t key[OCKAMI_INDEX_KEY_MAX], digest[crypto_hash_sha256_BYTES];
+  size_t key_len = ockami_index_key(it->producer, it->producer_len, it->stream, it->stream_len, key);
+  crypto_hash_sha256(digest, key, key_len);
+  char hex[2 * JS_DIGEST_LEN + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, JS_DIGEST_LEN);
+  snprintf(out, cap, "p-%s-%" PRIu64 "-%" PRIu64, hex, it->session, it->seq);
+}
+
+/* One record of an idempotent producer, alone: decide, publish, record. */
+static int js_append_idem(js_be *be, ockami_append *it) {
+  char key[JS_PRODUCER_KEY_MAX];
+  ockami_js_producer_key(it->producer, it->producer_len, it->stream, it->stream_len, key);
+  uint64_t deadline = ockami_monotonic_ms() + JS_OP_TIMEOUT_MS;
+  ockami_producer_state ps;
+  uint64_t rev;
+  int rc = ockami_js_producer_load(be, key, &ps, &rev, deadline);
+  if (rc) return rc;
+  if (!ockami_idem_admit(&ps, it)) return OCKAM_OK;
+  char msgid[2 * JS_DIGEST_LEN + 48];
+  js_idem_msgid(it, msgid, sizeof msgid);
+  rc = js_append_batch(be, it, 1, msgid);
+  if (rc || it->status) return rc;
+  for (int attempt = 0;; attempt++) {
+    ockami_producer_state next = ps;
+    ockami_idem_commit(&next, it);
+    bool conflict = false;
+    rc = ockami_js_producer_store(be, key, &next, rev, &conflict);
+    if (rc || !conflict) return rc;
+    /* Another hub recorded something meanwhile: keep the newer state. */
+    if ((rc = ockami_js_producer_load(be, key, &ps, &rev, deadline))) return rc;
+    if (ps.seq != 0 && ps.session == it->session && ps.seq >= it->seq) return OCKAM_OK;
+    if (attempt >= JS_INDEX_RETRIES || ockami_js_remaining_ms(deadline) <= 0) {
+      LOG_ERROR(JS_LOG, "producer state %s: gave up after %d conflicting updates", key, attempt);
+      return OCKAM_ESTORAGE;
+    }
+  }
+}
+
+int ockami_js_append(void *p, ockami_append *items, size_t n) {
+  js_be *be = p;
+  bool idem = false;
+  for (size_t i = 0; i < n && !idem; i++) idem = !items[i].status && items[i].producer_len;
+  if (!idem) return js_append_batch(be, items, n, NULL);
+  /* Records of idempotent producers go one at a time, in order (each
+   * decision needs the state the previous one left); so do the others of
+   * the same call, to keep the order of each stream. */
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].status) continue;
+    int rc = items[i].producer_len ? js_append_idem(be, &items[i])
+                                   : js_append_batch(be, &items[i], 1, NULL);
+    if (rc) return rc;
+  }
+  return OCKAM_OK;
 }

@@ -117,3 +117,83 @@ int ockami_js_index_delete_stream(js_be *be, const char *stream, size_t stream_l
   } while (ockami_js_retry(be, rc, deadline));
   return rc;
 }
+
+/* ---- idempotent producer states (js_append.c) ----------------------------- */
+
+void ockami_js_producer_key(const char *producer, size_t producer_len, const char *stream,
+                            size_t stream_len, char *key) {
+  key[0] = 'p';
+  key[1] = '.';
+  ockami_js_index_key(producer, producer_len, stream, stream_len, key + 2);
+}
+
+int ockami_js_producer_load(js_be *be, const char *key, ockami_producer_state *ps, uint64_t *rev,
+                            uint64_t deadline) {
+  int rc;
+  do {
+    memset(ps, 0, sizeof *ps);
+    *rev = 0;
+    kvEntry *e = NULL;
+    natsStatus s = kvStore_Get(&e, be->kv, key);
+    if (s == NATS_NOT_FOUND) {
+      rc = OCKAM_OK;
+    } else {
+      rc = ockami_js_api_result(s, 0, "producer state get");
+      if (!rc) {
+        int len = kvEntry_ValueLen(e);
+        if (len < 0 ||
+            !ockami_producer_state_decode(kvEntry_Value(e), (size_t)len, ps)) {
+          LOG_ERROR(JS_LOG, "producer state %s does not decode", key);
+          rc = OCKAM_ESTORAGE;
+        } else {
+          *rev = kvEntry_Revision(e);
+        }
+      }
+    }
+    kvEntry_Destroy(e);
+  } while (ockami_js_retry(be, rc, deadline));
+  return ockami_js_note(be, rc, "producer state get");
+}
+
+int ockami_js_producer_store(js_be *be, const char *key, const ockami_producer_state *ps,
+                             uint64_t rev, bool *conflict) {
+  uint8_t val[OCKAMI_PRODUCER_STATE_LEN];
+  ockami_producer_state_encode(ps, val);
+  natsStatus s = rev ? kvStore_Update(NULL, be->kv, key, val, (int)sizeof val, rev)
+                     : kvStore_Create(NULL, be->kv, key, val, (int)sizeof val);
+  /* NATS_ERR: the entry changed (or appeared) since it was read. */
+  *conflict = s == NATS_ERR;
+  if (s == NATS_OK || s == NATS_ERR) return OCKAM_OK;
+  return ockami_js_note(be, ockami_js_api_result(s, 0, "producer state save"),
+                        "producer state save");
+}
+
+int ockami_js_producer_get(void *p, const char *producer, size_t producer_len, const char *stream,
+                           size_t stream_len, ockami_producer_state *out, bool *found) {
+  js_be *be = p;
+  char key[JS_PRODUCER_KEY_MAX];
+  ockami_js_producer_key(producer, producer_len, stream, stream_len, key);
+  uint64_t rev;
+  int rc = ockami_js_producer_load(be, key, out, &rev, ockami_monotonic_ms() + JS_OP_TIMEOUT_MS);
+  if (!rc) *found = out->seq != 0;
+  return rc;
+}
+
+int ockami_js_producer_delete_stream(js_be *be, const char *stream, size_t stream_len,
+                                     uint64_t deadline) {
+  char part[JS_KEY_PART_MAX];
+  size_t n = ockami_js_key_escape(stream, stream_len, part);
+  part[n] = 0;
+  char filter[sizeof "$KV." JS_INDEX_BUCKET ".p.*." + JS_KEY_PART_MAX];
+  snprintf(filter, sizeof filter, "$KV.%s.p.*.%s", JS_INDEX_BUCKET, part);
+  int rc;
+  do {
+    jsOptions o;
+    ockami_js_api_opts(&o, deadline);
+    o.Stream.Purge.Subject = filter;
+    jsErrCode code = 0;
+    natsStatus s = js_PurgeStream(be->js, "KV_" JS_INDEX_BUCKET, &o, &code);
+    rc = ockami_js_api_result(s, code, "purging producer states");
+  } while (ockami_js_retry(be, rc, deadline));
+  return rc;
+}

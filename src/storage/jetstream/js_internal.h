@@ -113,8 +113,25 @@ int ockami_js_index_get(void *p, const char *client, size_t client_len, const ch
                         size_t stream_len, uint64_t *index, bool *found);
 int ockami_js_index_save(void *p, const char *client, size_t client_len, const char *stream,
                          size_t stream_len, uint64_t index);
+/* Idempotent producer states in the same bucket, key "p.<producer>.<stream>"
+ * (both escaped), value the 32-byte encoded ockami_producer_state. */
+#define JS_PRODUCER_KEY_MAX (JS_KEY_MAX + 2)
+void ockami_js_producer_key(const char *producer, size_t producer_len, const char *stream,
+                            size_t stream_len, char *key);
+/* The state and its KV revision (both zero when there is none). */
+int ockami_js_producer_load(js_be *be, const char *key, ockami_producer_state *ps, uint64_t *rev,
+                            uint64_t deadline);
+/* Writes the state if the entry still has revision rev (0: does not exist);
+ * *conflict when it changed meanwhile (nothing written). */
+int ockami_js_producer_store(js_be *be, const char *key, const ockami_producer_state *ps,
+                             uint64_t rev, bool *conflict);
+int ockami_js_producer_get(void *p, const char *producer, size_t producer_len, const char *stream,
+                           size_t stream_len, ockami_producer_state *out, bool *found);
 /* Removes every consumer index of the stream (any client). */
 int ockami_js_index_delete_stream(js_be *be, const char *stream, size_t stream_len,
                                   uint64_t deadline);
+/* Removes every producer state of the stream. */
+int ockami_js_producer_delete_stream(js_be *be, const char *stream, size_t stream_len,
+                                     uint64_t deadline);
 
 #endif

@@ -127,6 +127,27 @@ typedef struct append_ctx {
   uint64_t now;
 } append_ctx;
 
+static int producer_load(ldb_be *be, MDB_txn *txn, const char *producer, size_t producer_len,
+                         const char *stream, size_t stream_len, ockami_producer_state *ps) {
+  uint8_t key[OCKAMI_INDEX_KEY_MAX];
+  MDB_val k = {ockami_index_key(producer, producer_len, stream, stream_len, key), key}, v;
+  memset(ps, 0, sizeof *ps);
+  int rc = mdb_get(txn, be->producers, &k, &v);
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc == 0 && !ockami_producer_state_decode(v.mv_data, v.mv_size, ps)) rc = MDB_CORRUPTED;
+  return rc;
+}
+
+static int producer_store(ldb_be *be, MDB_txn *txn, const ockami_append *it,
+                          const ockami_producer_state *ps) {
+  uint8_t key[OCKAMI_INDEX_KEY_MAX], val[OCKAMI_PRODUCER_STATE_LEN];
+  ockami_producer_state_encode(ps, val);
+  MDB_val k = {ockami_index_key(it->producer, it->producer_len, it->stream, it->stream_len, key),
+               key},
+          v = {sizeof val, val};
+  return mdb_put(txn, be->producers, &k, &v, 0);
+}
+
 static int append_txn(ldb_be *be, MDB_txn *txn, void *p, bool *changed) {
   append_ctx *c = p;
   ldb_ids ids = {0};
@@ -134,6 +155,15 @@ static int append_txn(ldb_be *be, MDB_txn *txn, void *p, bool *changed) {
   for (size_t i = 0; i < c->n; i++) {
     ockami_append *it = &c->items[i];
     if (it->status) continue;
+    /* This body may run twice (map growth): start each record afresh. */
+    it->idem = OCKAMI_IDEM_STORED;
+    it->index = it->expected = 0;
+    ockami_producer_state ps;
+    if (it->producer_len) {
+      rc = producer_load(be, txn, it->producer, it->producer_len, it->stream, it->stream_len, &ps);
+      if (rc) return rc;
+      if (!ockami_idem_admit(&ps, it)) continue;
+    }
     ldb_meta m;
     bool created, full;
     rc = stream_lookup(be, txn, &ids, it->stream, it->stream_len, &m, &created, &full);
@@ -153,6 +183,10 @@ static int append_txn(ldb_be *be, MDB_txn *txn, void *p, bool *changed) {
     m.bytes += it->len;
     if ((rc = retain(be, txn, &m, c->now, false, changed))) return rc;
     if ((rc = meta_put(be, txn, it->stream, it->stream_len, &m))) return rc;
+    if (it->producer_len) {
+      ockami_idem_commit(&ps, it);
+      if ((rc = producer_store(be, txn, it, &ps))) return rc;
+    }
     *changed = true;
   }
   return ids_store(be, txn, &ids);
@@ -267,6 +301,20 @@ static int ldb_index_get(void *p, const char *client, size_t client_len, const c
   return OCKAM_OK;
 }
 
+static int ldb_producer_get(void *p, const char *producer, size_t producer_len,
+                            const char *stream, size_t stream_len, ockami_producer_state *out,
+                            bool *found) {
+  ldb_be *be = p;
+  MDB_txn *txn;
+  int rc = ockami_ldb_txn_begin(be, MDB_RDONLY, &txn);
+  if (rc) return ockami_ldb_map_err(rc);
+  rc = producer_load(be, txn, producer, producer_len, stream, stream_len, out);
+  mdb_txn_abort(txn);
+  if (rc) return ockami_ldb_map_err(rc);
+  *found = out->seq != 0;
+  return OCKAM_OK;
+}
+
 typedef struct save_ctx {
   const uint8_t *key;
   size_t key_len;
@@ -369,6 +417,7 @@ static bool index_of_stream(const MDB_val *k, const void *arg) {
 static int delete_txn(ldb_be *be, MDB_txn *txn, void *p, bool *changed) {
   delete_ctx *c = p;
   int rc = del_run(txn, be->indexes, NULL, index_of_stream, c, changed);
+  if (!rc) rc = del_run(txn, be->producers, NULL, index_of_stream, c, changed);
   if (rc) return rc;
   ldb_meta m;
   rc = meta_get(be, txn, c->name, c->len, &m);
@@ -444,6 +493,7 @@ static int ldb_stream_list(void *p, const char *after, size_t after_len, ockami_
 }
 
 const ockami_store_backend ockami_backend_lmdb = {
+    .producer_get = ldb_producer_get,
     .open = ockami_ldb_open,
     .close = ockami_ldb_close,
     .stream_create = ldb_stream_create,

@@ -1,13 +1,16 @@
 /* "lmdb" backend: opening, checking and growing the environment, and the
  * transaction helpers. The ops are in lmdb.c.
  *
- * One LMDB environment in opt->dir (data.mdb + lock.mdb) with four named
+ * One LMDB environment in opt->dir (data.mdb + lock.mdb) with five named
  * databases:
  *   info     "format" → u32 BE layout version; "next_id" → u32 BE next stream id
  *   streams  name → meta: id u32 ‖ first u64 ‖ next u64 ‖ bytes u64 (all BE)
  *   records  id u32 ‖ index u64 (BE, so cursor order is index order)
  *            → append time u64 (ms since the epoch, BE) ‖ data
  *   indexes  client ‖ 0x00 ‖ stream → u64 BE
+ *   producers  producer ‖ 0x00 ‖ stream → session u64 ‖ seq u64 ‖ index u64 ‖
+ *            run_seq u64 (BE; idempotent producers, storage.h), written in
+ *            the append's own transaction
  * One append() call is one write transaction and one commit (group commit).
  * Deleting a stream removes its meta, its records and every index whose key
  * ends in 0x00 ‖ its name, in one transaction.
@@ -119,7 +122,8 @@ static int open_dbis(ldb_be *be, MDB_env *env) {
   if ((rc = mdb_dbi_open(txn, "info", MDB_CREATE, &be->info)) ||
       (rc = mdb_dbi_open(txn, "streams", MDB_CREATE, &be->streams)) ||
       (rc = mdb_dbi_open(txn, "records", MDB_CREATE, &be->records)) ||
-      (rc = mdb_dbi_open(txn, "indexes", MDB_CREATE, &be->indexes))) {
+      (rc = mdb_dbi_open(txn, "indexes", MDB_CREATE, &be->indexes)) ||
+      (rc = mdb_dbi_open(txn, "producers", MDB_CREATE, &be->producers))) {
     mdb_txn_abort(txn);
     return rc;
   }
@@ -202,7 +206,7 @@ static int env_open(ldb_be *be) {
   MDB_env *env;
   int rc = mdb_env_create(&env);
   if (rc) return rc;
-  if ((rc = mdb_env_set_maxdbs(env, 4)) || (rc = mdb_env_set_mapsize(env, be->map_size))) {
+  if ((rc = mdb_env_set_maxdbs(env, 5)) || (rc = mdb_env_set_mapsize(env, be->map_size))) {
     mdb_env_close(env);
     return rc;
   }

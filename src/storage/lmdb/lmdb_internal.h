@@ -30,7 +30,7 @@ typedef struct ldb_meta {
 
 typedef struct ldb_be {
   MDB_env *env; /* NULL after a failed reopen; the next call retries */
-  MDB_dbi info, streams, records, indexes;
+  MDB_dbi info, streams, records, indexes, producers;
   char *path; /* resolved data directory */
   size_t map_size;
   unsigned env_flags;

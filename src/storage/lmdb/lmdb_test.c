@@ -35,9 +35,9 @@ static void test_lmdb_fail_file(void **state) {
   close(fd);
   uint64_t idx = 7;
   assert_int_equal(put1(fx, a, "x", 1, &idx), OCKAM_ENOSPC);
-  ockami_append items[3] = {{a.s, a.len, (const uint8_t *)"1", 1, 9, 0},
-                            {a.s, a.len, (const uint8_t *)"2", 1, 9, 0},
-                            {a.s, a.len, (const uint8_t *)"3", 1, 9, 0}};
+  ockami_append items[3] = {{a.s, a.len, (const uint8_t *)"1", 1, 9, 0, NULL, 0, 0, 0, 0, 0},
+                            {a.s, a.len, (const uint8_t *)"2", 1, 9, 0, NULL, 0, 0, 0, 0, 0},
+                            {a.s, a.len, (const uint8_t *)"3", 1, 9, 0, NULL, 0, 0, 0, 0, 0}};
   assert_int_equal(fx->ops->append(fx->be, items, 3), OCKAM_ENOSPC);
   for (int i = 0; i < 3; i++) assert_int_equal(items[i].status, OCKAM_ENOSPC);
   check_bounds(fx, a, 0, 1);
@@ -104,7 +104,7 @@ static void test_lmdb_map_grow(void **state) {
   static uint8_t data[LEN];
   static ockami_append items[N];
   fill(data, LEN, 5);
-  for (size_t i = 0; i < N; i++) items[i] = (ockami_append){a.s, a.len, data, LEN, 0, 0};
+  for (size_t i = 0; i < N; i++) items[i] = (ockami_append){a.s, a.len, data, LEN, 0, 0, NULL, 0, 0, 0, 0, 0};
   /* 3 MB in one commit into a 1 MiB map: grown and retried */
   assert_int_equal(fx->ops->append(fx->be, items, N), OCKAM_OK);
   for (size_t i = 0; i < N; i++) {
@@ -136,7 +136,7 @@ static void make_store(fixture *fx, size_t records) {
   static uint8_t data[1000];
   for (size_t i = 0; i < records; i += 50) {
     ockami_append items[50];
-    for (size_t j = 0; j < 50; j++) items[j] = (ockami_append){a.s, a.len, data, sizeof data, 0, 0};
+    for (size_t j = 0; j < 50; j++) items[j] = (ockami_append){a.s, a.len, data, sizeof data, 0, 0, NULL, 0, 0, 0, 0, 0};
     assert_int_equal(fx->ops->append(fx->be, items, 50), OCKAM_OK);
   }
   assert_int_equal(fx->ops->index_save(fx->be, "c", 1, a.s, a.len, 1), OCKAM_OK);

@@ -30,6 +30,9 @@ typedef struct mem_stream {
 typedef struct mem_be {
   ockami_map streams; /* name -> mem_stream */
   ockami_map indexes; /* client ‖ 0x00 ‖ stream -> uint64_t */
+  /* producer ‖ 0x00 ‖ stream -> ockami_producer_state (seq 0: a placeholder
+   * made by an append that failed, the same as no state) */
+  ockami_map producers;
   uint64_t max_messages;
   uint64_t max_bytes;
   uint64_t max_age_ms;
@@ -109,6 +112,7 @@ static int mem_open(const ockami_store_options *opt, void **out) {
   if (!be) return OCKAM_ENOMEM;
   ockami_map_init(&be->streams);
   ockami_map_init(&be->indexes);
+  ockami_map_init(&be->producers);
   be->max_messages = opt->max_messages;
   be->max_bytes = opt->max_bytes;
   be->max_age_ms = ockami_age_ms(opt->max_age_s);
@@ -125,8 +129,11 @@ static void mem_close(void *p) {
   for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) stream_free(e->value);
   ockami_map_iter_init(&be->indexes, &it);
   for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) free(e->value);
+  ockami_map_iter_init(&be->producers, &it);
+  for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) free(e->value);
   ockami_map_free(&be->streams);
   ockami_map_free(&be->indexes);
+  ockami_map_free(&be->producers);
   free(be);
 }
 
@@ -135,15 +142,20 @@ static int mem_stream_create(void *p, const char *stream, size_t stream_len) {
   return stream_get(p, stream, stream_len, &st);
 }
 
-static int mem_stream_delete(void *p, const char *stream, size_t stream_len) {
-  mem_be *be = p;
+static void remove_keys_for(ockami_map *m, const char *stream, size_t stream_len) {
   ockami_map_iter it;
-  ockami_map_iter_init(&be->indexes, &it);
+  ockami_map_iter_init(m, &it);
   for (ockami_map_entry *e; (e = ockami_map_iter_next(&it));) {
     if (!ockami_index_key_is_for(e->key, e->key_len, stream, stream_len)) continue;
     free(e->value);
-    ockami_map_remove(&be->indexes, e->key, e->key_len);
+    ockami_map_remove(m, e->key, e->key_len);
   }
+}
+
+static int mem_stream_delete(void *p, const char *stream, size_t stream_len) {
+  mem_be *be = p;
+  remove_keys_for(&be->indexes, stream, stream_len);
+  remove_keys_for(&be->producers, stream, stream_len);
   mem_stream *st = ockami_map_remove(&be->streams, stream, stream_len);
   if (!st) return OCKAM_ENOTFOUND;
   stream_free(st);
@@ -182,6 +194,21 @@ static int mem_stream_list(void *p, const char *after, size_t after_len, ockami_
   return OCKAM_OK;
 }
 
+/* Makes sure the producer of `it` has a state entry (a zeroed placeholder
+ * when new), so that the second pass of append cannot fail. */
+static int producer_slot(mem_be *be, const ockami_append *it) {
+  uint8_t key[OCKAMI_INDEX_KEY_MAX];
+  size_t key_len = ockami_index_key(it->producer, it->producer_len, it->stream, it->stream_len, key);
+  if (ockami_map_get(&be->producers, key, key_len)) return OCKAM_OK;
+  ockami_producer_state *ps = calloc(1, sizeof *ps);
+  if (!ps) return OCKAM_ENOMEM;
+  if (ockami_map_put(&be->producers, key, key_len, ps)) {
+    free(ps);
+    return OCKAM_ENOMEM;
+  }
+  return OCKAM_OK;
+}
+
 /* Two passes so that running out of memory stores nothing: the first creates
  * streams, reserves slots and copies data; the second cannot fail. */
 static int mem_append(void *p, ockami_append *items, size_t n) {
@@ -214,19 +241,34 @@ static int mem_append(void *p, ockami_append *items, size_t n) {
     if (it->len) memcpy(copies[i], it->data, it->len);
     st->pending++;
     sts[i] = st;
+    if (it->producer_len && (rc = producer_slot(be, it))) goto out;
   }
   uint64_t now = ockami_realtime_ms();
   for (size_t i = 0; i < n; i++) {
     mem_stream *st = sts[i];
     if (!st) continue;
+    ockami_producer_state *ps = NULL;
+    if (items[i].producer_len) {
+      uint8_t key[OCKAMI_INDEX_KEY_MAX];
+      size_t key_len = ockami_index_key(items[i].producer, items[i].producer_len,
+                                        items[i].stream, items[i].stream_len, key);
+      ps = ockami_map_get(&be->producers, key, key_len);
+      if (!ockami_idem_admit(ps, &items[i])) {
+        st->pending--;
+        sts[i] = NULL;
+        continue;
+      }
+    }
     st->recs[st->start + st->count] = (mem_rec){now, items[i].len, copies[i]};
     copies[i] = NULL;
     st->count++;
     st->pending--;
     st->bytes += items[i].len;
     items[i].index = st->next++;
+    if (ps) ockami_idem_commit(ps, &items[i]);
     stream_retain(be, st, now, false);
   }
+  memset(sts, 0, n * sizeof *sts);
 out:
   if (rc) {
     for (size_t i = 0; i < n && sts; i++) {
@@ -298,6 +340,18 @@ static int mem_index_save(void *p, const char *client, size_t client_len, const 
   return OCKAM_OK;
 }
 
+static int mem_producer_get(void *p, const char *producer, size_t producer_len,
+                            const char *stream, size_t stream_len, ockami_producer_state *out,
+                            bool *found) {
+  mem_be *be = p;
+  uint8_t key[OCKAMI_INDEX_KEY_MAX];
+  size_t key_len = ockami_index_key(producer, producer_len, stream, stream_len, key);
+  const ockami_producer_state *ps = ockami_map_get(&be->producers, key, key_len);
+  *found = ps && ps->seq != 0;
+  if (*found) *out = *ps;
+  return OCKAM_OK;
+}
+
 static int mem_trim(void *p) {
   mem_be *be = p;
   if (!be->max_messages && !be->max_bytes && !be->max_age_ms) return OCKAM_OK;
@@ -324,4 +378,5 @@ const ockami_store_backend ockami_backend_memory = {
     .index_get = mem_index_get,
     .index_save = mem_index_save,
     .trim = mem_trim,
+    .producer_get = mem_producer_get,
 };
