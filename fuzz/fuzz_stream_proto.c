@@ -46,7 +46,10 @@ static bool same_msg(const ockami_sp_msg *a, const ockami_sp_msg *b) {
              (!a->u.create.has_name || same_str(a->u.create.name, b->u.create.name));
     case OCKAMI_SP_PUSH:
       return a->u.push.request_id == b->u.push.request_id &&
-             same_bytes(a->u.push.data, b->u.push.data);
+             same_bytes(a->u.push.data, b->u.push.data) && a->u.push.idem == b->u.push.idem &&
+             (!a->u.push.idem ||
+              (same_str(a->u.push.producer, b->u.push.producer) &&
+               a->u.push.session == b->u.push.session && a->u.push.seq == b->u.push.seq));
     case OCKAMI_SP_PULL:
       return a->u.pull.request_id == b->u.pull.request_id && a->u.pull.index == b->u.pull.index &&
              a->u.pull.limit == b->u.pull.limit && a->u.pull.long_poll == b->u.pull.long_poll &&
@@ -89,6 +92,16 @@ static void check_limits(const ockami_sp_msg *m) {
       break;
     case OCKAMI_SP_PUSH:
       FUZZ_CHECK(m->u.push.data.len <= OCKAM_STREAM_MESSAGE_MAX);
+      if (m->u.push.idem) {
+        FUZZ_CHECK(m->u.push.seq != 0);
+        FUZZ_CHECK(m->u.push.producer.len > 0 && m->u.push.producer.len <= OCKAM_NAME_MAX);
+        FUZZ_CHECK(!memchr(m->u.push.producer.p, 0, m->u.push.producer.len));
+      } else {
+        FUZZ_CHECK(m->u.push.producer.len == 0 && m->u.push.seq == 0);
+      }
+      break;
+    case OCKAMI_SP_PUSH_CONFIRM:
+      FUZZ_CHECK(m->u.push_confirm.status <= OCKAMI_SP_STATUS_RESEND);
       break;
     case OCKAMI_SP_PULL_RESPONSE: {
       const ockami_sp_msg_list *l = &m->u.pull_response.messages;

@@ -258,6 +258,9 @@ int main(int argc, char **argv) {
   SP("index-save", ockami_sp_encode_index_save(&b, "c", 1, "s", 1, 99));
   SP("init", ockami_sp_encode_init(&b, "generated_0a1b2c3d", 18));
   SP("push-confirm", ockami_sp_encode_push_confirm(&b, 7, OCKAMI_SP_STATUS_ERROR, 0));
+  SP("push-idem",
+     ockami_sp_encode_push_idem(&b, 7, (const uint8_t *)"hello", 5, "producer", 8, 99, 3));
+  SP("push-confirm-resend", ockami_sp_encode_push_confirm(&b, 7, OCKAMI_SP_STATUS_RESEND, 4));
   SP("pull-response", ockami_sp_encode_pull_response(&b, 9, msgs, 2));
   SP("index-some", ockami_sp_encode_index(&b, "c", 1, "s", 1, true, 5));
   SP("error", ockami_sp_encode_error(&b, "Invalid request", 15));

@@ -76,6 +76,8 @@ typedef struct ockam_hub_options {
    * second. Anyone who can reach it reads stream names and counts: keep it
    * on loopback unless that is intended. */
   const char *http_listen;
+  bool no_idempotent_producers; /* refuse the idempotent push form like a
+                                   2021 hub (docs/protocol-extensions.md) */
 } ockam_hub_options;
 
 /* The hub runs an identity channel listener at OCKAM_HUB_IDENTITY_LISTENER

@@ -46,14 +46,29 @@
  *     after retry_ms moves to the next hub route. The pause lasts at most
  *     10 s, after which the side retries as if the connection were up.
  *
- * Duplicates. A push whose confirm was lost is stored twice, and a batch
- * delivered just before a crash (or before its Save reached the hub) is
- * delivered again after a restart with the same client_id. A secure channel
- * over the streams drops such repeats with its replay window; plain users of
- * a stream must tolerate them. After a lost push followed by stored ones, the
- * resent push is stored after its successors: with max_in_flight > 1 the order
- * is guaranteed only while no push is lost (max_in_flight = 1 keeps strict
- * order at the cost of one round trip per message).
+ * Idempotent, ordered producer. With an ockam-c hub the producer uses the
+ * idempotent push form (docs/protocol-extensions.md "Streams: idempotent
+ * producers"): each push carries the producer id (the client_id), a session
+ * chosen at random for this producer's life and the message's sequence
+ * number. The hub stores each sequence number once and only in order, in
+ * the same durable commit as the message: a repeat is confirmed with the
+ * original index, a push after a gap is answered RESEND and the producer
+ * goes back to its oldest unconfirmed push. So the outgoing stream holds
+ * every message once, in order, with up to max_in_flight pushes on the wire.
+ * The producer tries the form only when Init came from the ockam-c hub's
+ * stable stream worker address (so a 2021 hub never sees it), with one push
+ * in flight until the first answer; an `error` answer (an ockam-c hub without
+ * the extension) makes it fall back to plain pushes for the rest of its life.
+ *
+ * Duplicates. Without the extension (a 2021 hub, no_idempotent), a push whose
+ * confirm was lost is stored twice, and after a lost push followed by stored
+ * ones the resent push is stored after its successors: with max_in_flight > 1
+ * the order is then guaranteed only while no push is lost (max_in_flight = 1
+ * keeps strict order at the cost of one round trip per message). With or
+ * without it, a batch delivered just before a crash (or before its Save
+ * reached the hub) is delivered again after a restart with the same
+ * client_id. A secure channel over the streams drops such repeats with its
+ * replay window; plain users of a stream must tolerate them.
  *
  * Long-poll. The consumer first uses the ockam-c long-poll pull (a PullRequest
  * with one extra uint, docs/protocol-extensions.md "Streams: long-poll pull"):
@@ -128,6 +143,8 @@ typedef struct ockam_stream_options {
   uint32_t max_in_flight;
   /* Use only plain 2021 pulls. */
   bool no_long_poll;
+  /* Use only plain 2021 pushes (no idempotent producer extension). */
+  bool no_idempotent;
   /* Other routes to hubs sharing the same store. After repeated failures a
    * side creates its stream again through the next route (in turn, wrapping
    * to route_to_hub). The array and the routes are copied. */
@@ -143,16 +160,18 @@ typedef struct ockam_stream_stats {
   uint64_t dropped;   /* messages refused on tx: outbox full or too large for a frame */
   uint64_t queued;    /* now: messages not yet confirmed */
   /* consumer (incoming stream) */
-  uint64_t pulled;      /* stream messages received in pull replies, repeats included */
-  uint64_t skipped;     /* received but not delivered: older index, undecodable, or routed
-                           to the client's private addresses */
-  uint64_t delivered;   /* messages handed to their first local hop (or rx) */
-  uint64_t refused;     /* received but routed to an address not allowed for this
-                           stream (see ockam_stream_allow), dropped */
-  uint64_t index_saved; /* stream_index Save requests sent */
-  uint64_t polls;       /* pull requests sent, repeats included */
-  uint64_t next_index;  /* now: next stream index the consumer reads */
-  bool long_poll;       /* now: pulls use the long-poll form */
+  uint64_t pulled;       /* stream messages received in pull replies, repeats included */
+  uint64_t skipped;      /* received but not delivered: older index, undecodable, or routed
+                            to the client's private addresses */
+  uint64_t delivered;    /* messages handed to their first local hop (or rx) */
+  uint64_t refused;      /* received but routed to an address not allowed for this
+                            stream (see ockam_stream_allow), dropped */
+  uint64_t index_saved;  /* stream_index Save requests sent */
+  uint64_t polls;        /* pull requests sent, repeats included */
+  uint64_t next_index;   /* now: next stream index the consumer reads */
+  bool long_poll;        /* now: pulls use the long-poll form */
+  bool idempotent;       /* now: pushes carry the producer id and sequence */
+  uint64_t resend_asked; /* RESEND answers: the hub asked to resend in order */
   /* both */
   uint64_t errors;   /* hub `error` replies and ERROR confirms */
   uint64_t timeouts; /* requests that got no answer in time */

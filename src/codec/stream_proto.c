@@ -1,5 +1,6 @@
 #include "stream_proto.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "bare.h"
@@ -49,9 +50,22 @@ static int dec_create(ockami_reader *r, ockami_sp_msg *m) {
   return OCKAM_OK;
 }
 
+static bool producer_ok(const char *p, size_t len) {
+  return len > 0 && memchr(p, 0, len) == NULL;
+}
+
 static int dec_push(ockami_reader *r, ockami_sp_msg *m) {
   TRY(ockami_read_uint(r, &m->u.push.request_id));
   TRY(ockami_read_data(r, OCKAM_STREAM_MESSAGE_MAX, &m->u.push.data.p, &m->u.push.data.len));
+  /* More fields: the idempotent form (see proto.h); more still is trailing. */
+  if (ockami_reader_left(r) > 0) {
+    TRY(read_name(r, &m->u.push.producer));
+    TRY(ockami_read_uint(r, &m->u.push.session));
+    TRY(ockami_read_uint(r, &m->u.push.seq));
+    if (!producer_ok(m->u.push.producer.p, m->u.push.producer.len) || m->u.push.seq == 0)
+      return OCKAM_EMALFORMED;
+    m->u.push.idem = true;
+  }
   m->kind = OCKAMI_SP_PUSH;
   return OCKAM_OK;
 }
@@ -104,7 +118,7 @@ static int dec_push_confirm(ockami_reader *r, ockami_sp_msg *m) {
   uint64_t status;
   TRY(ockami_read_uint(r, &m->u.push_confirm.request_id));
   TRY(ockami_read_uint(r, &status));
-  if (status > OCKAMI_SP_STATUS_ERROR) return OCKAM_EMALFORMED;
+  if (status > OCKAMI_SP_STATUS_RESEND) return OCKAM_EMALFORMED;
   m->u.push_confirm.status = (ockami_sp_status)status;
   TRY(ockami_read_uint(r, &m->u.push_confirm.index));
   m->kind = OCKAMI_SP_PUSH_CONFIRM;
@@ -195,6 +209,25 @@ int ockami_sp_decode_request(const uint8_t *p, size_t len, ockami_sp_msg *msg) {
 
 int ockami_sp_decode_response(const uint8_t *p, size_t len, ockami_sp_msg *msg) {
   return decode(p, len, false, msg);
+}
+
+/* ---- stable worker addresses --------------------------------------------- */
+
+void ockami_sp_worker_address(const char *name, size_t len,
+                              char out[static OCKAMI_SP_WORKER_ADDRESS_LEN + 1]) {
+  static const char domain[] = "ockam.stream"; /* hashed with its NUL */
+  uint8_t digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_state h;
+  crypto_hash_sha256_init(&h);
+  crypto_hash_sha256_update(&h, (const uint8_t *)domain, sizeof domain);
+  crypto_hash_sha256_update(&h, (const uint8_t *)name, len);
+  crypto_hash_sha256_final(&h, digest);
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < OCKAMI_SP_WORKER_ADDRESS_LEN / 2; i++) {
+    out[2 * i] = hex[digest[i] >> 4];
+    out[2 * i + 1] = hex[digest[i] & 15];
+  }
+  out[OCKAMI_SP_WORKER_ADDRESS_LEN] = '\0';
 }
 
 /* ---- PullResponse messages --------------------------------------------- */
@@ -302,11 +335,17 @@ int ockami_sp_encode_create(ockami_buf *b, const char *name, size_t name_len) {
   return done(b, start, enc_create(b, name, name_len));
 }
 
-static int enc_push(ockami_buf *b, uint64_t request_id, const uint8_t *data, size_t len) {
+static int enc_push(ockami_buf *b, uint64_t request_id, const uint8_t *data, size_t len,
+                    const char *producer, size_t producer_len, uint64_t session, uint64_t seq) {
   size_t mark;
   TRY(payload_begin(b, OCKAMI_SP_PUSH_NAME, &mark));
   TRY(ockami_write_uint(b, request_id));
   TRY(ockami_write_data(b, data, len));
+  if (producer) {
+    TRY(ockami_write_string(b, producer, producer_len));
+    TRY(ockami_write_uint(b, session));
+    TRY(ockami_write_uint(b, seq));
+  }
   return payload_end(b, mark);
 }
 
@@ -314,7 +353,18 @@ int ockami_sp_encode_push(ockami_buf *b, uint64_t request_id, const uint8_t *dat
   if (len > OCKAM_STREAM_MESSAGE_MAX) return OCKAM_EOVERFLOW;
   if (len && !data) return OCKAM_EINVAL;
   size_t start = b->len;
-  return done(b, start, enc_push(b, request_id, data, len));
+  return done(b, start, enc_push(b, request_id, data, len, NULL, 0, 0, 0));
+}
+
+int ockami_sp_encode_push_idem(ockami_buf *b, uint64_t request_id, const uint8_t *data, size_t len,
+                               const char *producer, size_t producer_len, uint64_t session,
+                               uint64_t seq) {
+  if (len > OCKAM_STREAM_MESSAGE_MAX) return OCKAM_EOVERFLOW;
+  if (len && !data) return OCKAM_EINVAL;
+  TRY(check_name(producer, producer_len, OCKAM_NAME_MAX));
+  if (!producer || !producer_ok(producer, producer_len) || seq == 0) return OCKAM_EINVAL;
+  size_t start = b->len;
+  return done(b, start, enc_push(b, request_id, data, len, producer, producer_len, session, seq));
 }
 
 static int enc_pull(ockami_buf *b, uint64_t request_id, uint64_t index, uint64_t limit,
@@ -407,7 +457,9 @@ static int enc_push_confirm(ockami_buf *b, uint64_t request_id, ockami_sp_status
 
 int ockami_sp_encode_push_confirm(ockami_buf *b, uint64_t request_id, ockami_sp_status status,
                                   uint64_t index) {
-  if (status != OCKAMI_SP_STATUS_OK && status != OCKAMI_SP_STATUS_ERROR) return OCKAM_EINVAL;
+  if (status != OCKAMI_SP_STATUS_OK && status != OCKAMI_SP_STATUS_ERROR &&
+      status != OCKAMI_SP_STATUS_RESEND)
+    return OCKAM_EINVAL;
   size_t start = b->len;
   return done(b, start, enc_push_confirm(b, request_id, status, index));
 }
@@ -472,6 +524,10 @@ int ockami_sp_encode(ockami_buf *b, const ockami_sp_msg *m) {
       return ockami_sp_encode_create(b, m->u.create.has_name ? m->u.create.name.p : NULL,
                                      m->u.create.name.len);
     case OCKAMI_SP_PUSH:
+      if (m->u.push.idem)
+        return ockami_sp_encode_push_idem(b, m->u.push.request_id, m->u.push.data.p,
+                                          m->u.push.data.len, m->u.push.producer.p,
+                                          m->u.push.producer.len, m->u.push.session, m->u.push.seq);
       return ockami_sp_encode_push(b, m->u.push.request_id, m->u.push.data.p, m->u.push.data.len);
     case OCKAMI_SP_PULL:
       if (m->u.pull.long_poll)

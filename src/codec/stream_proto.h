@@ -68,6 +68,19 @@
  *   wait_ms 0), 4 fields = long-poll; fewer fields give OCKAM_ETRUNC, more
  *   give OCKAM_ETRAILING.
  *
+ * Idempotent producer extension (ockam-c only; docs/protocol-extensions.md
+ * "Streams: idempotent producers")
+ *   Protocol name `stream_push`, data = uint request_id ‖ data ‖ string
+ *   producer_id ‖ uint session ‖ uint seq, i.e. a PushRequest followed by
+ *   three more fields. producer_id is 1..OCKAM_NAME_MAX bytes of UTF-8
+ *   without NUL, seq >= 1; anything else is OCKAM_EMALFORMED. The answer is a
+ *   PushConfirm: OK with the record's index (for a repeat: the original
+ *   record's), ERROR as in 2021, or the extension's status RESEND (2) whose
+ *   index field is the sequence number the hub expects next. A 2021 hub
+ *   decodes exactly and answers the extended form with `error` "Invalid
+ *   request"; the response decoder accepts status 2 (a 2021 client never
+ *   receives it, as it never sends the extended form).
+ *
  * Stream deletion extension (ockam-c only; docs/protocol-extensions.md)
  *   Request to the `stream` service: protocol `stream_delete`, data =
  *   string stream_name. Response, from the same service: protocol
@@ -112,6 +125,9 @@ typedef struct ockami_sp_bytes {
 typedef enum ockami_sp_status {
   OCKAMI_SP_STATUS_OK = 0,
   OCKAMI_SP_STATUS_ERROR = 1,
+  /* Extension: an idempotent push out of sequence, not stored; the index
+   * field is the sequence number to send next. */
+  OCKAMI_SP_STATUS_RESEND = 2,
 } ockami_sp_status;
 
 /* One StreamMessage { index: uint, data: data }. */
@@ -167,6 +183,9 @@ typedef struct ockami_sp_msg {
     struct {
       uint64_t request_id;
       ockami_sp_bytes data;
+      bool idem;              /* the extended form was used */
+      ockami_sp_str producer; /* idem only */
+      uint64_t session, seq;  /* idem only */
     } push;
     struct {
       uint64_t request_id;
@@ -235,6 +254,13 @@ OCKAM_MUST_CHECK int ockami_sp_decode_response(const uint8_t *p, size_t len, ock
  * with long_poll set uses the 4-field form). */
 OCKAM_MUST_CHECK int ockami_sp_encode(ockami_buf *b, const ockami_sp_msg *msg);
 
+/* The ockam-c hub's stable stream worker address for a stream name: lowercase
+ * hex of the first 16 bytes of SHA-256("ockam.stream" ‖ 0x00 ‖ name)
+ * (docs/protocol-extensions.md, "Hub: stable stream worker addresses"). */
+#define OCKAMI_SP_WORKER_ADDRESS_LEN 32
+void ockami_sp_worker_address(const char *name, size_t len,
+                              char out[static OCKAMI_SP_WORKER_ADDRESS_LEN + 1]);
+
 /* ---- PullResponse messages -------------------------------------------- */
 
 void ockami_sp_msg_iter_init(ockami_sp_msg_iter *it, const ockami_sp_msg_list *list);
@@ -257,6 +283,13 @@ OCKAM_MUST_CHECK int ockami_sp_encode_create(ockami_buf *b, const char *name, si
 /* stream_push PushRequest. */
 OCKAM_MUST_CHECK int ockami_sp_encode_push(ockami_buf *b, uint64_t request_id, const uint8_t *data,
                                            size_t len);
+/* stream_push, idempotent form (PushRequest + producer_id, session, seq; see
+ * the top of this file). OCKAM_EINVAL for an empty producer id, one with
+ * NUL, or seq 0. */
+OCKAM_MUST_CHECK int ockami_sp_encode_push_idem(ockami_buf *b, uint64_t request_id,
+                                                const uint8_t *data, size_t len,
+                                                const char *producer, size_t producer_len,
+                                                uint64_t session, uint64_t seq);
 /* stream_pull, plain 2021 PullRequest (3 fields). */
 OCKAM_MUST_CHECK int ockami_sp_encode_pull(ockami_buf *b, uint64_t request_id, uint64_t index,
                                            uint64_t limit);

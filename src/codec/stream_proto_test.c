@@ -437,6 +437,12 @@ static void test_trailing(void **state) {
       b.data[11 + 1]++; /* data length byte after "stream_pull" */
       rc = ockami_sp_decode_request(b.data, b.len, &m);
     }
+    /* a stream_push body goes on with the idempotent form's fields, which
+     * one more byte cannot hold */
+    if (request_vectors[i] == V_E6C) {
+      assert_int_equal(rc, OCKAM_ETRUNC);
+      continue;
+    }
     assert_int_equal(rc, OCKAM_ETRAILING);
   }
   /* Responses are lenient (serde_bare in the Rust client ignores trailing bytes). */
@@ -643,17 +649,77 @@ static void test_tags(void **state) {
   assert_int_equal(decode_body(true, "stream_index", get_extra, sizeof get_extra, &m),
                    OCKAM_ETRAILING);
 
-  /* PushConfirm status: 0, 1 only */
+  /* PushConfirm status: 0, 1, and the extension's 2 only */
   static const uint8_t st_err[] = {5, 1, 0};
   assert_int_equal(decode_body(false, "stream_push", st_err, sizeof st_err, &m), OCKAM_OK);
   assert_int_equal(m.u.push_confirm.status, OCKAMI_SP_STATUS_ERROR);
-  static const uint8_t st_bad[] = {5, 2, 0};
+  static const uint8_t st_resend[] = {5, 2, 7};
+  assert_int_equal(decode_body(false, "stream_push", st_resend, sizeof st_resend, &m), OCKAM_OK);
+  assert_int_equal(m.u.push_confirm.status, OCKAMI_SP_STATUS_RESEND);
+  assert_int_equal(m.u.push_confirm.index, 7);
+  static const uint8_t st_bad[] = {5, 3, 0};
   assert_int_equal(decode_body(false, "stream_push", st_bad, sizeof st_bad, &m), OCKAM_EMALFORMED);
   b.len = 0;
-  assert_int_equal(ockami_sp_encode_push_confirm(&b, 0, (ockami_sp_status)2, 0), OCKAM_EINVAL);
+  assert_int_equal(ockami_sp_encode_push_confirm(&b, 0, (ockami_sp_status)3, 0), OCKAM_EINVAL);
   assert_int_equal(ockami_sp_encode_push_confirm(&b, 3, OCKAMI_SP_STATUS_ERROR, 0), OCKAM_OK);
   assert_int_equal(ockami_sp_decode_response(b.data, b.len, &m), OCKAM_OK);
   assert_int_equal(m.u.push_confirm.status, OCKAMI_SP_STATUS_ERROR);
+  ockami_buf_free(&b);
+}
+
+/* The idempotent producer extension (proto.h, docs/protocol-extensions.md). */
+static void test_idem_push(void **state) {
+  (void)state;
+  /* PushRequest{5, "hi"} ‖ producer "pq" ‖ session 300 ‖ seq 1. */
+  static const uint8_t want[] = {0x0b, 's',  't',  'r', 'e', 'a',  'm', '_', 'p',  'u',  's', 'h',
+                                 0x0a, 0x05, 0x02, 'h', 'i', 0x02, 'p', 'q', 0xac, 0x02, 0x01};
+  ockami_buf b = OCKAMI_BUF_INIT;
+  assert_int_equal(ockami_sp_encode_push_idem(&b, 5, (const uint8_t *)"hi", 2, "pq", 2, 300, 1),
+                   OCKAM_OK);
+  assert_int_equal(b.len, sizeof want);
+  assert_memory_equal(b.data, want, sizeof want);
+  vec v = {"idem push", (uint8_t *)want, sizeof want};
+  ockami_sp_msg m = decode_vec(&v, true, OCKAMI_SP_PUSH);
+  assert_true(m.u.push.idem);
+  assert_int_equal(m.u.push.request_id, 5);
+  assert_str(m.u.push.producer, "pq");
+  assert_int_equal(m.u.push.session, 300);
+  assert_int_equal(m.u.push.seq, 1);
+  assert_int_equal(m.u.push.data.len, 2);
+  /* the 2021 form decodes as before, without the extension */
+  b.len = 0;
+  assert_int_equal(ockami_sp_encode_push(&b, 5, (const uint8_t *)"hi", 2), OCKAM_OK);
+  assert_int_equal(b.len, 17);
+  assert_int_equal(ockami_sp_decode_request(b.data, b.len, &m), OCKAM_OK);
+  assert_false(m.u.push.idem);
+  /* encoder refusals: empty producer, NUL inside, seq 0, over the name limit */
+  b.len = 0;
+  assert_int_equal(ockami_sp_encode_push_idem(&b, 5, NULL, 0, "", 0, 1, 1), OCKAM_EINVAL);
+  assert_int_equal(ockami_sp_encode_push_idem(&b, 5, NULL, 0, "a\0b", 3, 1, 1), OCKAM_EINVAL);
+  assert_int_equal(ockami_sp_encode_push_idem(&b, 5, NULL, 0, "ab", 2, 1, 0), OCKAM_EINVAL);
+  char big[OCKAM_NAME_MAX + 1];
+  memset(big, 'x', sizeof big);
+  assert_int_equal(ockami_sp_encode_push_idem(&b, 5, NULL, 0, big, sizeof big, 1, 1),
+                   OCKAM_EOVERFLOW);
+  assert_int_equal(b.len, 0);
+  /* decoder: partial extension truncated, bad values malformed, more trailing */
+  static const uint8_t part[] = {5, 2, 'h', 'i', 2, 'p', 'q', 1};
+  assert_int_equal(decode_body(true, "stream_push", part, sizeof part, &m), OCKAM_ETRUNC);
+  static const uint8_t seq0[] = {5, 2, 'h', 'i', 2, 'p', 'q', 1, 0};
+  assert_int_equal(decode_body(true, "stream_push", seq0, sizeof seq0, &m), OCKAM_EMALFORMED);
+  static const uint8_t empty_id[] = {5, 2, 'h', 'i', 0, 1, 1};
+  assert_int_equal(decode_body(true, "stream_push", empty_id, sizeof empty_id, &m),
+                   OCKAM_EMALFORMED);
+  static const uint8_t nul_id[] = {5, 2, 'h', 'i', 2, 'p', 0, 1, 1};
+  assert_int_equal(decode_body(true, "stream_push", nul_id, sizeof nul_id, &m), OCKAM_EMALFORMED);
+  static const uint8_t extra[] = {5, 2, 'h', 'i', 2, 'p', 'q', 1, 1, 9};
+  assert_int_equal(decode_body(true, "stream_push", extra, sizeof extra, &m), OCKAM_ETRAILING);
+  /* the RESEND confirm round-trips */
+  b.len = 0;
+  assert_int_equal(ockami_sp_encode_push_confirm(&b, 9, OCKAMI_SP_STATUS_RESEND, 42), OCKAM_OK);
+  assert_int_equal(ockami_sp_decode_response(b.data, b.len, &m), OCKAM_OK);
+  assert_int_equal(m.u.push_confirm.status, OCKAMI_SP_STATUS_RESEND);
+  assert_int_equal(m.u.push_confirm.index, 42);
   ockami_buf_free(&b);
 }
 
@@ -684,14 +750,23 @@ static void test_append(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_e2_create), cmocka_unit_test(test_e3_init),
-      cmocka_unit_test(test_e4_index),  cmocka_unit_test(test_e5_pull),
-      cmocka_unit_test(test_long_poll), cmocka_unit_test(test_delete),
-      cmocka_unit_test(test_e6_push),   cmocka_unit_test(test_e7_pull_response),
-      cmocka_unit_test(test_e12_error), cmocka_unit_test(test_truncated_prefixes),
-      cmocka_unit_test(test_trailing),  cmocka_unit_test(test_limits),
-      cmocka_unit_test(test_utf8),      cmocka_unit_test(test_unknown_protocol),
-      cmocka_unit_test(test_tags),      cmocka_unit_test(test_append),
+      cmocka_unit_test(test_e2_create),
+      cmocka_unit_test(test_e3_init),
+      cmocka_unit_test(test_e4_index),
+      cmocka_unit_test(test_e5_pull),
+      cmocka_unit_test(test_long_poll),
+      cmocka_unit_test(test_idem_push),
+      cmocka_unit_test(test_delete),
+      cmocka_unit_test(test_e6_push),
+      cmocka_unit_test(test_e7_pull_response),
+      cmocka_unit_test(test_e12_error),
+      cmocka_unit_test(test_truncated_prefixes),
+      cmocka_unit_test(test_trailing),
+      cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_utf8),
+      cmocka_unit_test(test_unknown_protocol),
+      cmocka_unit_test(test_tags),
+      cmocka_unit_test(test_append),
   };
   return cmocka_run_group_tests(tests, load_all, free_all);
 }

@@ -137,6 +137,8 @@ typedef struct ockami_stream_stats {
   ockami_histogram commit_latency; /* push accepted -> durable */
   uint32_t consumers;              /* tracked (client id, stream) pairs */
   uint64_t consumers_untracked;    /* not tracked: OCKAMI_STATS_CONSUMERS_MAX reached */
+  uint64_t push_duplicates;        /* idempotent pushes already stored (original index confirmed) */
+  uint64_t push_out_of_order;      /* idempotent pushes refused with RESEND */
 } ockami_stream_stats;
 
 struct ockami_stream_service {
@@ -164,6 +166,7 @@ struct ockami_stream_service {
   uint32_t recheck_ms; /* shared store: parked pulls read again this often; 0 = never */
   uint32_t max_pending_pushes;
   uint64_t max_pending_bytes;
+  bool no_idem; /* idempotent pushes refused like a 2021 hub */
   uint32_t pending_pushes;
   uint64_t pending_bytes;
   uint32_t pending_reads;

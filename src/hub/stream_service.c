@@ -625,6 +625,7 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
     svc->max_message = OCKAM_STREAM_STORED_MAX;
   }
   svc->long_poll_max_ms = opts->long_poll_max_ms ? opts->long_poll_max_ms : OCKAM_LONG_POLL_MAX_MS;
+  svc->no_idem = opts->no_idempotent_producers;
   svc->recheck_ms = ops->shared ? OCKAM_STREAM_SHARED_RECHECK_MS : 0;
   svc->max_pending_pushes =
       opts->max_pending_pushes ? opts->max_pending_pushes : OCKAM_STREAM_PENDING_PUSHES;

@@ -3,7 +3,11 @@
  *
  * Push: the record is appended through the asynchronous store, which groups
  * concurrent appends into one durable commit; PushConfirm{OK, index} goes out
- * only from the append's completion, i.e. once the record is durable.
+ * only from the append's completion, i.e. once the record is durable. A push
+ * in the idempotent form (stream_proto.h) carries its producer, session and
+ * sequence number to the store, which decides in the same commit whether it
+ * is new, a repeat (confirmed OK with the original index) or out of order
+ * (answered PushConfirm{RESEND, expected sequence}, nothing stored).
  *
  * Pull: one store read of up to `limit` records from `index`, capped to what
  * fits one reply frame. A long-poll pull that finds nothing is parked on its
@@ -318,6 +322,7 @@ static void stream_pull(ockami_stream *st, const ockam_route *ret, const ockami_
 /* ---- pushes -------------------------------------------------------------------- */
 
 typedef struct push_ctx {
+  bool idem;
   ockami_stream *stream;
   ockami_peer *peer; /* counted in its OCKAMI_PEER_PUSHES, or NULL */
   ockam_route reply;
@@ -326,8 +331,8 @@ typedef struct push_ctx {
   uint64_t t0_ns; /* accepted (commit latency) */
 } push_ctx;
 
-static void push_done(void *arg, int status, uint64_t index) {
-  push_ctx *c = arg;
+static void push_finish(push_ctx *c, int status, ockami_idem_outcome idem, uint64_t value) {
+  uint64_t index = value;
   ockami_stream *st = c->stream;
   ockami_stream_service *svc = st->svc;
   svc->pending_pushes--;
@@ -338,6 +343,13 @@ static void push_done(void *arg, int status, uint64_t index) {
     /* The store logs the failed commit once for its whole group. */
     LOG_DEBUG(MOD, "stream %s: append failed: %s", st->addr, ockam_strerror(status));
     send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_ERROR, 0);
+  } else if (idem == OCKAMI_IDEM_OUT_OF_ORDER) {
+    svc->stats.push_out_of_order++;
+    send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_RESEND, value);
+  } else if (idem == OCKAMI_IDEM_DUPLICATE) {
+    svc->stats.push_duplicates++;
+    ockami_stream_seen(st, index);
+    send_confirm(st, &c->reply, c->request_id, OCKAMI_SP_STATUS_OK, index);
   } else {
     st->appended++;
     st->fig.confirms++;
@@ -355,6 +367,14 @@ static void push_done(void *arg, int status, uint64_t index) {
   ockami_route_release(&c->reply);
   free(c);
   ockami_stream_unref(st);
+}
+
+static void push_done(void *arg, int status, uint64_t index) {
+  push_finish(arg, status, OCKAMI_IDEM_STORED, index);
+}
+
+static void push_done_idem(void *arg, int status, ockami_idem_outcome idem, uint64_t value) {
+  push_finish(arg, status, idem, value);
 }
 
 static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_sp_msg *req) {
@@ -399,8 +419,14 @@ static void stream_push(ockami_stream *st, const ockam_route *ret, const ockami_
     c->request_id = rid;
     c->len = len;
     c->t0_ns = uv_hrtime();
-    rc = ockami_store_append(svc->store, st->name, st->name_len, req->u.push.data.p, len, push_done,
-                             c);
+    c->idem = req->u.push.idem;
+    if (c->idem)
+      rc = ockami_store_append_idem(svc->store, st->name, st->name_len, req->u.push.data.p, len,
+                                    req->u.push.producer.p, req->u.push.producer.len,
+                                    req->u.push.session, req->u.push.seq, push_done_idem, c);
+    else
+      rc = ockami_store_append(svc->store, st->name, st->name_len, req->u.push.data.p, len,
+                               push_done, c);
   }
   if (rc) {
     LOG_WARN(MOD, "stream %s: append refused: %s", st->addr, ockam_strerror(rc));
@@ -431,6 +457,9 @@ static int worker_handle(ockam_worker *w, ockam_message *m) {
   ockami_sp_msg req;
   int rc = ockami_sp_decode_request(p, len, &req);
   if (!rc && req.kind != OCKAMI_SP_PUSH && req.kind != OCKAMI_SP_PULL) rc = OCKAM_ENOTSUP;
+  /* With the extension off, the idempotent form is refused as a 2021 hub
+   * refuses it (exact decoding: trailing bytes). */
+  if (!rc && req.kind == OCKAMI_SP_PUSH && req.u.push.idem && svc->no_idem) rc = OCKAM_ETRAILING;
   if (rc) {
     ockami_stream_invalid(svc, st->addr, ret, p, len, rc);
     return OCKAM_OK;

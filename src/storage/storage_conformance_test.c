@@ -65,7 +65,8 @@ static void test_group_multi_stream(void **state) {
   for (size_t i = 0; i < N; i++) {
     name *n = &names[(i * 7 + i / 5) % S]; /* uneven interleaving */
     fill(data[i], sizeof data[i], i);
-    items[i] = (ockami_append){n->s, n->len, data[i], sizeof data[i], UINT64_MAX, 1, NULL, 0, 0, 0, 0, 0};
+    items[i] =
+        (ockami_append){n->s, n->len, data[i], sizeof data[i], UINT64_MAX, 1, NULL, 0, 0, 0, 0, 0};
   }
   assert_int_equal(fx->ops->append(fx->be, items, N), OCKAM_OK);
   uint64_t next[S] = {0};
@@ -728,7 +729,7 @@ static void test_idempotent_producer(void **state) {
   X(test_max_streams)        \
   X(test_delete)             \
   X(test_list)               \
-  X(test_front_end_checks)  \
+  X(test_front_end_checks)   \
   X(test_idempotent_producer)
 
 int main(void) {

@@ -6,6 +6,7 @@
  * lifecycle and the public API; producer.c and consumer.c hold the two
  * workers, client_internal.h the state they share.
  */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -348,6 +349,10 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
   side_init(&p->sd, s, s->outgoing);
   ockam_random_address(p->mark);
   p->state = outgoing ? PROD_CREATING : PROD_STOPPED;
+  /* The client id is the producer id of the idempotent form. */
+  p->idem = o->no_idempotent || !*s->client_id ? IDEM_OFF : IDEM_TRYING;
+  randombytes_buf(&p->session, sizeof p->session); /* a new session per producer life */
+  p->next_seq = 1;
 
   consumer *c = &s->cons;
   side_init(&c->sd, s, s->incoming);
@@ -453,6 +458,7 @@ void ockam_stream_get_stats(const ockam_stream *s, ockam_stream_stats *out) {
   out->queued = s->prod.count;
   out->next_index = s->cons.next_index;
   out->long_poll = s->cons.lp != LP_OFF;
+  out->idempotent = s->prod.idem == IDEM_ON;
   out->producer_hub = s->prod.sd.hub;
   out->consumer_hub = s->cons.sd.hub;
 }

@@ -69,12 +69,21 @@ typedef enum prod_state { PROD_CREATING, PROD_READY, PROD_BACKOFF, PROD_STOPPED 
 /* One message kept until the hub confirmed storing it. */
 typedef struct push_entry {
   uint64_t id;      /* request_id, one per message, kept across resends */
+  uint64_t seq;     /* sequence number in the producer's session (idempotent form) */
   uint64_t sent_at; /* last send on the loop clock */
+  uint64_t round;   /* producer->round of its last send */
   bool sent;        /* sent at least once: the next send is a resend */
   bool confirmed;   /* PushConfirm OK seen (entry waits for older ones) */
   size_t len;
-  uint8_t payload[]; /* the complete stream_push ProtocolPayload */
+  uint8_t payload[]; /* BARE TransportMessage: the push's data */
 } push_entry;
+
+/* The idempotent producer extension, negotiated like long-poll. */
+typedef enum idem_state {
+  IDEM_TRYING, /* one push in flight until the hub answers the extended form */
+  IDEM_ON,
+  IDEM_OFF, /* plain 2021 pushes for the rest of the producer's life */
+} idem_state;
 
 typedef struct producer {
   side sd;
@@ -86,6 +95,11 @@ typedef struct producer {
   size_t cap, head, count;
   size_t next_send; /* offset from head of the next entry to send in this round */
   uint64_t next_id;
+  idem_state idem;
+  uint64_t session;  /* random, per producer life (and after a hub forgot it) */
+  uint64_t next_seq; /* sequence number of the next message */
+  uint64_t round;    /* passes over the unconfirmed pushes: RESEND answers to an
+                        older pass are stale */
 } producer;
 
 typedef enum cons_state { CONS_CREATING, CONS_INDEXING, CONS_PULLING, CONS_STOPPED } cons_state;

@@ -18,12 +18,12 @@ enum { JS_REC_SKIP, JS_REC_TODO, JS_REC_SENT, JS_REC_DONE, JS_REC_FAILED };
 typedef struct js_batch {
   js_names *names; /* distinct streams */
   size_t nnames;
-  uint32_t *which; /* item -> names[] */
-  uint8_t *state;  /* JS_REC_* */
-  int *err;        /* for JS_REC_FAILED */
-  uint64_t *seq;   /* for JS_REC_DONE */
-  bool *relookup;  /* names[] answered "no responders": stream gone? */
-  uint64_t *last;  /* order check, per names[] */
+  uint32_t *which;   /* item -> names[] */
+  uint8_t *state;    /* JS_REC_* */
+  int *err;          /* for JS_REC_FAILED */
+  uint64_t *seq;     /* for JS_REC_DONE */
+  bool *relookup;    /* names[] answered "no responders": stream gone? */
+  uint64_t *last;    /* order check, per names[] */
   const char *msgid; /* one record's own message id (idempotent producers), or NULL */
 } js_batch;
 
@@ -311,7 +311,8 @@ static int js_append_batch(js_be *be, ockami_append *items, size_t n, const char
 /* Message id of a producer's record. */
 static void js_idem_msgid(const ockami_append *it, char *out, size_t cap) {
   uint8_t key[OCKAMI_INDEX_KEY_MAX], digest[crypto_hash_sha256_BYTES];
-  size_t key_len = ockami_index_key(it->producer, it->producer_len, it->stream, it->stream_len, key);
+  size_t key_len =
+      ockami_index_key(it->producer, it->producer_len, it->stream, it->stream_len, key);
   crypto_hash_sha256(digest, key, key_len);
   char hex[2 * JS_DIGEST_LEN + 1];
   sodium_bin2hex(hex, sizeof hex, digest, JS_DIGEST_LEN);

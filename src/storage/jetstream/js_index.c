@@ -141,8 +141,7 @@ int ockami_js_producer_load(js_be *be, const char *key, ockami_producer_state *p
       rc = ockami_js_api_result(s, 0, "producer state get");
       if (!rc) {
         int len = kvEntry_ValueLen(e);
-        if (len < 0 ||
-            !ockami_producer_state_decode(kvEntry_Value(e), (size_t)len, ps)) {
+        if (len < 0 || !ockami_producer_state_decode(kvEntry_Value(e), (size_t)len, ps)) {
           LOG_ERROR(JS_LOG, "producer state %s does not decode", key);
           rc = OCKAM_ESTORAGE;
         } else {

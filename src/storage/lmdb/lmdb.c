@@ -301,9 +301,8 @@ static int ldb_index_get(void *p, const char *client, size_t client_len, const c
   return OCKAM_OK;
 }
 
-static int ldb_producer_get(void *p, const char *producer, size_t producer_len,
-                            const char *stream, size_t stream_len, ockami_producer_state *out,
-                            bool *found) {
+static int ldb_producer_get(void *p, const char *producer, size_t producer_len, const char *stream,
+                            size_t stream_len, ockami_producer_state *out, bool *found) {
   ldb_be *be = p;
   MDB_txn *txn;
   int rc = ockami_ldb_txn_begin(be, MDB_RDONLY, &txn);

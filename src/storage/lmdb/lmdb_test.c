@@ -104,7 +104,8 @@ static void test_lmdb_map_grow(void **state) {
   static uint8_t data[LEN];
   static ockami_append items[N];
   fill(data, LEN, 5);
-  for (size_t i = 0; i < N; i++) items[i] = (ockami_append){a.s, a.len, data, LEN, 0, 0, NULL, 0, 0, 0, 0, 0};
+  for (size_t i = 0; i < N; i++)
+    items[i] = (ockami_append){a.s, a.len, data, LEN, 0, 0, NULL, 0, 0, 0, 0, 0};
   /* 3 MB in one commit into a 1 MiB map: grown and retried */
   assert_int_equal(fx->ops->append(fx->be, items, N), OCKAM_OK);
   for (size_t i = 0; i < N; i++) {
@@ -136,7 +137,8 @@ static void make_store(fixture *fx, size_t records) {
   static uint8_t data[1000];
   for (size_t i = 0; i < records; i += 50) {
     ockami_append items[50];
-    for (size_t j = 0; j < 50; j++) items[j] = (ockami_append){a.s, a.len, data, sizeof data, 0, 0, NULL, 0, 0, 0, 0, 0};
+    for (size_t j = 0; j < 50; j++)
+      items[j] = (ockami_append){a.s, a.len, data, sizeof data, 0, 0, NULL, 0, 0, 0, 0, 0};
     assert_int_equal(fx->ops->append(fx->be, items, 50), OCKAM_OK);
   }
   assert_int_equal(fx->ops->index_save(fx->be, "c", 1, a.s, a.len, 1), OCKAM_OK);

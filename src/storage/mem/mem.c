@@ -198,7 +198,8 @@ static int mem_stream_list(void *p, const char *after, size_t after_len, ockami_
  * when new), so that the second pass of append cannot fail. */
 static int producer_slot(mem_be *be, const ockami_append *it) {
   uint8_t key[OCKAMI_INDEX_KEY_MAX];
-  size_t key_len = ockami_index_key(it->producer, it->producer_len, it->stream, it->stream_len, key);
+  size_t key_len =
+      ockami_index_key(it->producer, it->producer_len, it->stream, it->stream_len, key);
   if (ockami_map_get(&be->producers, key, key_len)) return OCKAM_OK;
   ockami_producer_state *ps = calloc(1, sizeof *ps);
   if (!ps) return OCKAM_ENOMEM;
@@ -250,8 +251,8 @@ static int mem_append(void *p, ockami_append *items, size_t n) {
     ockami_producer_state *ps = NULL;
     if (items[i].producer_len) {
       uint8_t key[OCKAMI_INDEX_KEY_MAX];
-      size_t key_len = ockami_index_key(items[i].producer, items[i].producer_len,
-                                        items[i].stream, items[i].stream_len, key);
+      size_t key_len = ockami_index_key(items[i].producer, items[i].producer_len, items[i].stream,
+                                        items[i].stream_len, key);
       ps = ockami_map_get(&be->producers, key, key_len);
       if (!ockami_idem_admit(ps, &items[i])) {
         st->pending--;
@@ -340,9 +341,8 @@ static int mem_index_save(void *p, const char *client, size_t client_len, const 
   return OCKAM_OK;
 }
 
-static int mem_producer_get(void *p, const char *producer, size_t producer_len,
-                            const char *stream, size_t stream_len, ockami_producer_state *out,
-                            bool *found) {
+static int mem_producer_get(void *p, const char *producer, size_t producer_len, const char *stream,
+                            size_t stream_len, ockami_producer_state *out, bool *found) {
   mem_be *be = p;
   uint8_t key[OCKAMI_INDEX_KEY_MAX];
   size_t key_len = ockami_index_key(producer, producer_len, stream, stream_len, key);
