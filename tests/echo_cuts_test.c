@@ -7,7 +7,11 @@
  * exactly once and in order; the test prints the longest gap between
  * consecutive echoes and the total time of both runs (figures, not asserts:
  * the bounds below only catch a hang). Client defaults are used, so a pull
- * lost with a connection would cost its 20 s long-poll deadline. */
+ * lost with a connection would cost its 20 s long-poll deadline. After each
+ * run the hub's LMDB store is read back: every stream must hold each channel
+ * message exactly once (no two identical records: every channel message is
+ * encrypted under its own counter), which the idempotent producers ensure
+ * through cuts and kill -9 alike. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +26,7 @@
 
 #include "ockam/ockam.h"
 #include "proxy.h"
+#include "storage.h"
 #include "testutil.h"
 
 #define RESPONDER OCKAM_EXAMPLES "/14-secure-channel-over-stream-over-cloud-node-responder"
@@ -52,6 +57,48 @@ typedef struct figures {
   uint64_t total_ms, longest_gap_ms;
   unsigned cuts;
 } figures;
+
+static int record_cmp(const void *a, const void *b) {
+  const ockami_record *x = *(const ockami_record *const *)a, *y = *(const ockami_record *const *)b;
+  if (x->len != y->len) return x->len < y->len ? -1 : 1;
+  return memcmp(x->data, y->data, x->len);
+}
+
+/* Reads every stream of a stopped hub's LMDB store; fails if any holds two
+ * identical records. Returns the number of records. */
+static uint64_t check_stores_once(const char *data_dir) {
+  ockami_store_options so = {.dir = data_dir};
+  void *be = NULL;
+  assert_int_equal(ockami_store_lmdb.open(&so, &be), 0);
+  ockami_stream_info infos[16];
+  size_t n = 0;
+  assert_int_equal(ockami_store_lmdb.stream_list(be, NULL, 0, infos, 16, &n), 0);
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *name = (const char *)infos[i].name;
+    size_t name_len = infos[i].name_len;
+    ockami_records r = {0};
+    for (uint64_t from = infos[i].first; from < infos[i].next;) {
+      size_t before = r.count;
+      assert_int_equal(ockami_store_lmdb.read(be, name, name_len, from, 1000, 0, &r), 0);
+      assert_true(r.count > before);
+      from = r.items[r.count - 1].index + 1;
+    }
+    const ockami_record **sorted = malloc((r.count ? r.count : 1) * sizeof *sorted);
+    assert_non_null(sorted);
+    for (size_t k = 0; k < r.count; k++) sorted[k] = &r.items[k];
+    qsort(sorted, r.count, sizeof *sorted, record_cmp);
+    size_t repeated = 0;
+    for (size_t k = 1; k < r.count; k++) repeated += record_cmp(&sorted[k - 1], &sorted[k]) == 0;
+    printf("# stream %.*s: %zu records, %zu repeated\n", (int)name_len, name, r.count, repeated);
+    assert_int_equal(repeated, 0);
+    total += r.count;
+    free(sorted);
+    ockami_records_free(&r);
+  }
+  ockami_store_lmdb.close(be);
+  return total;
+}
 
 static void run(mode md, figures *out) {
   bool cut = md == MODE_CUTS;
@@ -167,6 +214,8 @@ static void run(mode md, figures *out) {
   tu_proxy_stop(pr);
   tu_proxy_stop(pi);
   assert_int_equal(tu_term(&hub), 0);
+  /* Both directions of every echo, each stored once (plus the handshake). */
+  assert_true(check_stores_once(data) >= 2 * (uint64_t)echoes);
   tu_rmrf(dir);
   free(dir);
 }

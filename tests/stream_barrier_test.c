@@ -66,7 +66,10 @@ static void test_index_waits_for_transport(void **state) {
   assert_int_equal(ockam_node_run_until(node, 1500, NULL, NULL), 0);
   ockam_stream_stats st;
   ockam_stream_get_stats(s, &st);
-  assert_int_equal(st.delivered, 5);   /* handed to the TCP transport ... */
+  /* Handed to the TCP transport (the first batch: the producer sends its
+   * first push alone while it learns whether the hub takes idempotent
+   * pushes, so the first pull may bring just that one) ... */
+  assert_true(st.delivered >= 1);
   assert_int_equal(st.index_saved, 0); /* ... but not written: the position stays */
   assert_int_equal(received, 0);
 
