@@ -6,7 +6,11 @@
  *     the initiator on hub B;
  *   - failover: 10,000 messages through a secure channel over streams, hub A
  *     killed midway, both stream clients move to hub B (fallback route); the
- *     application sees every message exactly once, in order;
+ *     application sees every message exactly once, in order; once more with
+ *     the client's default timings, where the move must come from the
+ *     connection drop (no push timed out after the kill) and the streams
+ *     hold each message once (idempotent producers share their state through
+ *     the JetStream store, so no repeat reaches the channel);
  *   - nats-server stopped during pushes and started again: no confirmed
  *     message is lost and the same hub process carries on.
  *
@@ -202,18 +206,22 @@ static void *responder_main(void *arg) {
   return NULL;
 }
 
-/* Stream options of both ends: fail fast so failover fits a CI run. */
-static ockam_stream_options failover_opts(const char *client_id, const ockam_route *const *fb) {
+/* Stream options of both ends: fail fast so failover fits a CI run, or the
+ * client's defaults (retry 1 s, long-poll 20 s). */
+static ockam_stream_options failover_opts(const char *client_id, const ockam_route *const *fb,
+                                          bool defaults) {
   ockam_stream_options o = {0};
   o.client_id = client_id;
-  o.retry_ms = 200;
-  o.long_poll_ms = 1000;
+  if (!defaults) {
+    o.retry_ms = 200;
+    o.long_poll_ms = 1000;
+  }
   o.fallback_routes = fb;
   o.n_fallback = 1;
   return o;
 }
 
-static void run_failover(uint32_t total) {
+static void run_failover(uint32_t total, bool defaults) {
   tu_proc hub_a, hub_b;
   char bound_a[64], bound_b[64];
   start_js_hub(&hub_a, bound_a, sizeof bound_a);
@@ -221,8 +229,8 @@ static void run_failover(uint32_t total) {
   ockam_route *route_a = hub_route(bound_a), *route_b = hub_route(bound_b);
   const ockam_route *fallback[1] = {route_b};
   char i2r[64], r2i[64], cid_i[80], cid_r[80];
-  snprintf(i2r, sizeof i2r, "fo-i2r-%u-%d", total, (int)getpid());
-  snprintf(r2i, sizeof r2i, "fo-r2i-%u-%d", total, (int)getpid());
+  snprintf(i2r, sizeof i2r, "fo-i2r-%u-%d-%d", total, (int)defaults, (int)getpid());
+  snprintf(r2i, sizeof r2i, "fo-r2i-%u-%d-%d", total, (int)defaults, (int)getpid());
   snprintf(cid_i, sizeof cid_i, "%s-i", i2r);
   snprintf(cid_r, sizeof cid_r, "%s-r", i2r);
 
@@ -240,7 +248,7 @@ static void run_failover(uint32_t total) {
       0);
   const char *sink_addr[1] = {"sink"};
   assert_int_equal(ockam_worker_start(r.node, sink_addr, 1, &sink_ops, &r, NULL), 0);
-  ockam_stream_options ro = failover_opts(cid_r, fallback);
+  ockam_stream_options ro = failover_opts(cid_r, fallback, defaults);
   assert_int_equal(ockam_stream_connect(r.node, route_a, r2i, i2r, &ro, &r.s), 0);
   assert_int_equal(pthread_create(&r.thread, NULL, responder_main, &r), 0);
 
@@ -254,7 +262,7 @@ static void run_failover(uint32_t total) {
   assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
   assert_int_equal(ockam_tcp_connect(tcp, bound_a, 0), 0);
   assert_int_equal(ockam_tcp_connect(tcp, bound_b, 0), 0);
-  ockam_stream_options io = failover_opts(cid_i, fallback);
+  ockam_stream_options io = failover_opts(cid_i, fallback, defaults);
   assert_int_equal(ockam_stream_connect(node, route_a, i2r, r2i, &io, &s), 0);
   assert_int_equal(ockam_stream_wait_ready(s, 15000), 0);
   ockam_route *route;
@@ -290,6 +298,7 @@ static void run_failover(uint32_t total) {
   assert_true(st.confirmed < before.pushed + total); /* really midway */
   uint32_t seen_at_kill = (uint32_t)atomic_load(&r.received);
   uint64_t confirmed_at_kill = st.confirmed - before.pushed;
+  uint64_t timeouts_at_kill = st.timeouts;
   tu_kill(&hub_a, SIGKILL);
   uint64_t t_kill = tu_now_ms();
 
@@ -328,6 +337,13 @@ static void run_failover(uint32_t total) {
       (unsigned long long)cs.delivered, (unsigned long long)cs.replayed,
       (unsigned long long)cs.too_old, (unsigned long long)cs.malformed);
 
+  if (defaults) {
+    /* The producer moved on because its connection dropped, not after
+     * timeouts; and nothing was stored twice (the channel saw no repeat). */
+    assert_int_equal(st.timeouts, timeouts_at_kill);
+    assert_true(st.idempotent);
+    assert_int_equal(cs.replayed, 0);
+  }
   /* Both ends moved to hub B. */
   assert_int_equal(st.producer_hub, 1);
   assert_int_equal(rs.consumer_hub, 1);
@@ -369,8 +385,15 @@ static void run_failover(uint32_t total) {
 
 static void test_failover_to_second_hub(void **state) {
   (void)state;
-  run_failover(10000);
-  if (long_tests()) run_failover(100000);
+  run_failover(10000, false);
+  if (long_tests()) run_failover(100000, false);
+}
+
+/* The same with the client's default timings: the connection drop, not a
+ * series of timeouts, moves both ends to hub B. */
+static void test_failover_on_connection_drop(void **state) {
+  (void)state;
+  run_failover(10000, true);
 }
 
 /* ---- nats-server stopped and started again during pushes ------------------------ */
@@ -600,6 +623,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_guide_over_two_hubs),
       cmocka_unit_test(test_failover_to_second_hub),
+      cmocka_unit_test(test_failover_on_connection_drop),
       /* Last: it restarts the server. */
       cmocka_unit_test(test_nats_restart_during_pushes),
   };
