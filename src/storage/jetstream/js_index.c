@@ -3,6 +3,7 @@
  * revision-checked updates so that a lower value never wins. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "js_internal.h"
 #include "log.h"
