@@ -71,17 +71,17 @@ static void remember(names *ns, const uint8_t *p, size_t len) {
 static bool fill(fuzz_in *in, uint8_t flags, names *streams, names *clients) {
   MDB_env *env;
   MDB_txn *txn;
-  MDB_dbi dbi[4];
-  static const char *const db_names[4] = {"info", "streams", "records", "indexes"};
+  MDB_dbi dbi[5];
+  static const char *const db_names[5] = {"info", "streams", "records", "indexes", "producers"};
   if (mdb_env_create(&env)) return false;
-  bool ok = !mdb_env_set_maxdbs(env, 4) && !mdb_env_set_mapsize(env, MAP_SIZE) &&
+  bool ok = !mdb_env_set_maxdbs(env, 5) && !mdb_env_set_mapsize(env, MAP_SIZE) &&
             !mdb_env_open(env, dir, MDB_NOSYNC | MDB_NOTLS, 0600) &&
             !mdb_txn_begin(env, NULL, 0, &txn);
   if (!ok) {
     mdb_env_close(env);
     return false;
   }
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < 5; i++) {
     if (mdb_dbi_open(txn, db_names[i], MDB_CREATE, &dbi[i]) || mdb_drop(txn, dbi[i], 0)) {
       mdb_txn_abort(txn);
       mdb_env_close(env);
@@ -135,8 +135,9 @@ static bool fill(fuzz_in *in, uint8_t flags, names *streams, names *clients) {
         memcpy(val + 8, p, n);
         vlen = 8 + n;
         break;
-      default: { /* index: client ‖ 00 ‖ stream -> u64 */
-        db = 3;
+      default: { /* index: client ‖ 00 ‖ stream -> u64, or the same key in
+                    producers -> session ‖ seq ‖ index ‖ run_seq (u64 each) */
+        db = fuzz_u8(in) & 1 ? 4 : 3;
         size_t cl, sl;
         const uint8_t *c = fuzz_bytes(in, 1 + fuzz_u8(in) % 8, &cl);
         const uint8_t *s = fuzz_bytes(in, 1 + fuzz_u8(in) % 8, &sl);
@@ -148,6 +149,10 @@ static bool fill(fuzz_in *in, uint8_t flags, names *streams, names *clients) {
         remember(streams, s, sl);
         put_be(val, 8, fuzz_u8(in));
         vlen = fuzz_u8(in) & 1 ? 8 : fuzz_u8(in) % 12;
+        if (db == 4) {
+          for (int f = 1; f < 4; f++) put_be(val + 8 * f, 8, fuzz_u8(in) % 8);
+          vlen = fuzz_u8(in) & 1 ? OCKAMI_PRODUCER_STATE_LEN : fuzz_u8(in) % 40;
+        }
         break;
       }
     }
@@ -194,6 +199,43 @@ static void exercise(void *be, const names *streams, const names *clients, fuzz_
       FUZZ_CHECK(back.count == 1 && back.items[0].index == a.index && back.items[0].len == plen &&
                  (plen == 0 || memcmp(back.items[0].data, payload, plen) == 0));
       ockami_records_free(&back);
+    }
+    /* An idempotent producer's record (the clients double as producers):
+     * stored exactly when admitted, and the state then names it. */
+    for (size_t c = 0; c < clients->n; c++) {
+      ockami_producer_state ps, ps2;
+      bool have = false, have2 = false;
+      if (ops->producer_get(be, clients->name[c], clients->len[c], s, sl, &ps, &have) != 0)
+        continue;
+      uint64_t b_first, b_next;
+      if (ops->bounds(be, s, sl, &b_first, &b_next) != 0) continue;
+      ockami_append ia = {.stream = s,
+                          .stream_len = sl,
+                          .data = payload,
+                          .len = plen,
+                          .producer = clients->name[c],
+                          .producer_len = clients->len[c],
+                          .session = fuzz_u8(in) % 4,
+                          .seq = fuzz_u8(in) % 8};
+      if (ops->append(be, &ia, 1) != 0 || ia.status != 0) continue;
+      FUZZ_CHECK(ops->producer_get(be, clients->name[c], clients->len[c], s, sl, &ps2, &have2) ==
+                 0);
+      uint64_t f3, n3;
+      FUZZ_CHECK(ops->bounds(be, s, sl, &f3, &n3) == 0);
+      if (ia.idem == OCKAMI_IDEM_STORED) {
+        FUZZ_CHECK(ia.index == b_next && n3 == b_next + 1);
+        FUZZ_CHECK(have2 && ps2.session == ia.session && ps2.seq == ia.seq &&
+                   ps2.index == ia.index);
+        FUZZ_CHECK(ia.seq == 1 || (have && ps.session == ia.session && ia.seq == ps.seq + 1));
+      } else {
+        FUZZ_CHECK(n3 == b_next);
+        FUZZ_CHECK(have2 == have && (!have || memcmp(&ps, &ps2, sizeof ps) == 0));
+        if (ia.idem == OCKAMI_IDEM_DUPLICATE)
+          FUZZ_CHECK(have && ps.session == ia.session && ia.seq <= ps.seq && ia.index <= ps.index);
+        else
+          FUZZ_CHECK(ia.idem == OCKAMI_IDEM_OUT_OF_ORDER && ia.expected >= 1 &&
+                     ia.expected != ia.seq);
+      }
     }
     for (size_t c = 0; c < clients->n; c++) {
       uint64_t idx = 0, idx2 = 0;
