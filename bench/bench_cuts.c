@@ -12,16 +12,33 @@
  * echoes (targets: longest gap with cuts <= 2 s, total with cuts <= 2x the
  * run without). Every echo must come back exactly once, in order; anything
  * else aborts the benchmark. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 #include "ockam/ockam.h"
 #include "proxy.h"
+
+/* The proxy (tests/proxy.c) writes with the tests' helper; the benchmark is
+ * built without the test support library. */
+int tu_send_all(int fd, const void *p, size_t n);
+int tu_send_all(int fd, const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n) {
+    ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
 
 static ockam_route *hub_route(const char *hub) {
   char hop[96];
