@@ -2,6 +2,7 @@
  * name, and tombstones for deleted ones, in a stream of the store, read back
  * at start and polled so stream workers come back at the same address. Also
  * who created a stream, for the per-connection quota of streams created. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,18 @@ static void registry_add(ockami_stream_service *svc, const uint8_t *name, size_t
     return;
   }
   if (ockami_map_get(&svc->streams, name, len)) return;
+  /* --max-streams bounds the workers whatever the store holds: streams
+   * recorded beyond it stay stored but are not served (raise the limit). */
+  if (svc->streams.count >= svc->max_streams) {
+    if (!svc->limit_logged)
+      LOG_WARN(MOD,
+               "registry: stream limit (%" PRIu32
+               ") reached; stored streams beyond it are "
+               "not served (raise --max-streams)",
+               svc->max_streams);
+    svc->limit_logged = true;
+    return;
+  }
   ockami_stream *st = ockami_stream_new(svc, (const char *)name, len);
   if (!st) {
     LOG_ERROR(MOD, "registry: out of memory");
