@@ -347,8 +347,9 @@ static void test_authenticated_guide(void **state) {
   char text[1024];
   snprintf(text, sizeof text,
            "[hub]\nanonymous = deny\n[group guide]\nmember = P_ID.%s\nmember = %s\n"
-           "stream = sc-test-* create,push,pull,index\n",
-           alice, bob);
+           "stream = sc-test-* create,push,pull,index\n[identity alice]\nidentifier = %s\n"
+           "admin = status\n",
+           alice, bob, alice);
   write_file(acl, text);
   tu_proc hubp, resp, init;
   char bound[64];
@@ -371,6 +372,18 @@ static void test_authenticated_guide(void **state) {
   assert_int_equal(tu_wait(&init, 15000), 0);
   snprintf(want, sizeof want, "echoer: received 'Hello World!' from P_ID.%s", alice);
   assert_int_equal(tu_expect_line(&resp, want, line, sizeof line, 10000), 0);
+  /* The status service answers alice (admin = status) through her identity
+   * channel to the hub, and refuses an anonymous client. */
+  snprintf(cmd, sizeof cmd,
+           "out=$('%s' stream ls --hub '%s' --hub-identity %s --identity '%s/identity' --json "
+           "2>&1); rc=$?; printf '%%s\\n' \"$out\" | tr -d '\\n'; echo; exit $rc",
+           OCKAM_BIN, bound, hub_id, alice_dir);
+  char doc[16384];
+  assert_int_equal(run_line(cmd, doc, sizeof doc), 0);
+  assert_non_null(strstr(doc, "\"sc-test-a-b\""));
+  snprintf(cmd, sizeof cmd, "exec '%s' hub status --hub '%s' 2>&1", OCKAM_BIN, bound);
+  assert_int_equal(run_line(cmd, line, sizeof line), 1);
+  assert_non_null(strstr(line, DENIED));
   assert_int_equal(tu_term(&resp), 0);
   assert_int_equal(tu_term(&hubp), 0);
   /* The hub stored the handshake and the messages (their routes name the

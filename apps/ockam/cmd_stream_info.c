@@ -17,18 +17,9 @@
 #include "ockam/tcp.h"
 #include "stream_cli.h"
 
-typedef struct status_cli {
-  const char *hub;
-  uint32_t timeout_ms;
-  bool json;
-} status_cli;
-
 static const ockam_cli_option status_options[] = {
-    OCKAM_CLI_STR(status_cli, hub, "hub", "hub", "HOST:PORT", "127.0.0.1:4000", NULL, NULL,
-                  "the hub's TCP address"),
-    OCKAM_CLI_DURATION_OPT(status_cli, timeout_ms, "timeout", "timeout", 1, 10000, 1, 0,
-                           "how long to wait for the hub's answer"),
-    OCKAM_CLI_BOOL_OPT(status_cli, json, "json", "json", "print the answer as JSON"),
+    OCKAM_STREAM_CLI_HUB_OPTIONS,
+    OCKAM_CLI_BOOL_OPT(ockam_stream_cli, json, "json", "json", "print the answer as JSON"),
 };
 
 #define EXIT_TEXT                                                                  \
@@ -65,45 +56,29 @@ static const ockam_cli_spec info_spec = {
     .count = sizeof status_options / sizeof status_options[0],
 };
 
-/* ---- one connection to the hub, several requests ------------------------------ */
+/* ---- one connection to the hub (the stream commands' session), several requests ---- */
 
 typedef struct session {
-  const char *cmd;
-  const status_cli *o;
-  ockam_node *node;
-  ockam_tcp *tcp;
-  ockam_mailbox *app;
-  ockam_route *route;
+  ockam_stream_session ss;
+  const ockam_stream_cli *o;
+  ockam_route *route; /* the hub's status service */
 } session;
 
 static void session_close(session *s) {
-  ockam_mailbox_destroy(s->app);
-  ockam_tcp_close(s->tcp);
-  ockam_node_destroy(s->node);
+  ockam_stream_session_close(&s->ss);
   ockam_route_free(s->route);
 }
 
-/* 0, 1 (unreachable; printed) or 2 (bad --hub; printed). */
-static int session_open(session *s, const char *cmd, const status_cli *o) {
+/* 0, or the exit status (1 unreachable, 2 bad --hub; printed). */
+static int session_open(session *s, const char *cmd, const ockam_stream_cli *o) {
   memset(s, 0, sizeof *s);
-  s->cmd = cmd;
   s->o = o;
-  char text[300];
-  if (snprintf(text, sizeof text, "1#%s;status", o->hub) >= (int)sizeof text) {
-    fprintf(stderr, "ockam %s: --hub too long\n", cmd);
-    return 2;
-  }
-  int rc = ockam_route_parse(text, &s->route);
+  int st = ockam_stream_session_open(&s->ss, cmd, o);
+  if (st) return st;
+  int rc = ockam_route_copy(s->ss.to_hub, &s->route);
+  if (!rc) rc = ockam_route_append_str(s->route, "status");
   if (rc) {
-    fprintf(stderr, "ockam %s: bad --hub '%s': %s\n", cmd, o->hub, ockam_strerror(rc));
-    return 2;
-  }
-  if (!rc) rc = ockam_node_create(&s->node);
-  if (!rc) rc = ockam_tcp_create(s->node, NULL, &s->tcp);
-  if (!rc) rc = ockam_mailbox_create(s->node, "app", &s->app);
-  if (!rc) rc = ockam_tcp_connect(s->tcp, o->hub, o->timeout_ms);
-  if (rc) {
-    fprintf(stderr, "ockam %s: cannot reach the hub at %s: %s\n", cmd, o->hub, ockam_strerror(rc));
+    fprintf(stderr, "ockam %s: %s\n", cmd, ockam_strerror(rc));
     session_close(s);
     return 1;
   }
@@ -116,12 +91,13 @@ static json_t *session_ask(session *s, json_t *req) {
   char *text = json_dumps(req, JSON_COMPACT);
   json_decref(req);
   if (!text) return NULL;
-  int rc = ockam_send(s->node, "app", s->route, (const uint8_t *)text, strlen(text));
+  int rc = ockam_send(s->ss.node, ockam_mailbox_address(s->ss.app), s->route, (const uint8_t *)text,
+                      strlen(text));
   free(text);
   ockam_message *reply = NULL;
-  if (!rc) rc = ockam_mailbox_receive(s->app, s->o->timeout_ms, &reply);
+  if (!rc) rc = ockam_mailbox_receive(s->ss.app, s->o->timeout_ms, &reply);
   if (rc) {
-    fprintf(stderr, "ockam %s: no answer from the hub's status service at %s: %s\n", s->cmd,
+    fprintf(stderr, "ockam %s: no answer from the hub's status service at %s: %s\n", s->ss.cmd,
             s->o->hub, ockam_strerror(rc));
     return NULL;
   }
@@ -131,13 +107,14 @@ static json_t *session_ask(session *s, json_t *req) {
   json_t *doc = json_loadb((const char *)p, len, 0, &err);
   ockam_message_free(reply);
   if (!doc || !json_is_object(doc)) {
-    fprintf(stderr, "ockam %s: the hub's answer is not a JSON object (%zu bytes)\n", s->cmd, len);
+    fprintf(stderr, "ockam %s: the hub's answer is not a JSON object (%zu bytes)\n", s->ss.cmd,
+            len);
     json_decref(doc);
     return NULL;
   }
   const char *why = json_string_value(json_object_get(doc, "error"));
   if (why) {
-    fprintf(stderr, "ockam %s: the hub refused: %s\n", s->cmd, why);
+    fprintf(stderr, "ockam %s: the hub refused: %s\n", s->ss.cmd, why);
     json_decref(doc);
     return NULL;
   }
@@ -238,7 +215,7 @@ static void print_stream_row(const json_t *st) {
 
 /* ---- commands ----------------------------------------------------------------------- */
 
-static int hub_status(const status_cli *o) {
+static int hub_status(const ockam_stream_cli *o) {
   session s;
   int rc = session_open(&s, "hub status", o);
   if (rc) return rc;
@@ -253,7 +230,7 @@ static int hub_status(const status_cli *o) {
   return 0;
 }
 
-static int stream_ls(const status_cli *o) {
+static int stream_ls(const ockam_stream_cli *o) {
   session s;
   int rc = session_open(&s, "stream ls", o);
   if (rc) return rc;
@@ -295,7 +272,7 @@ static int stream_ls(const status_cli *o) {
   return status;
 }
 
-static int stream_info(const status_cli *o, const char *name) {
+static int stream_info(const ockam_stream_cli *o, const char *name) {
   size_t n = strlen(name);
   if (n == 0 || n > OCKAM_NAME_MAX) {
     fprintf(stderr, "ockam stream info: a stream name has 1 to %u bytes\n", OCKAM_NAME_MAX);
@@ -347,7 +324,7 @@ static int stream_info(const status_cli *o, const char *name) {
 }
 
 int ockam_cmd_hub_status(int argc, char **argv) {
-  status_cli o;
+  ockam_stream_cli o = {0};
   int nops;
   int prc = ockam_cli_parse(&hub_status_spec, &o, argc, argv, &nops);
   if (prc) return prc > 0 ? 0 : 2;
@@ -360,7 +337,7 @@ int ockam_cmd_hub_status(int argc, char **argv) {
 
 static int stream_info_cmd(int argc, char **argv, bool ls) {
   const ockam_cli_spec *spec = ls ? &ls_spec : &info_spec;
-  status_cli o;
+  ockam_stream_cli o = {0};
   int nops;
   int prc = ockam_cli_parse(spec, &o, argc, argv, &nops);
   if (prc) return prc > 0 ? 0 : 2;
