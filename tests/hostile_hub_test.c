@@ -290,6 +290,9 @@ static void test_index_poisoning(void **state) {
   int some = sp_index_get(fd, "victim", "victim-in", &idx);
   if (some) assert_true(idx <= 2);
   assert_int_equal(sp_index_get(fd, "victim-2", "no-such-stream", &idx), 0);
+  /* Saves for streams that do not exist take no room in the store. */
+  sp_index(fd, true, "victim-3", "no-such-stream", 0);
+  assert_int_equal(sp_index_get(fd, "victim-3", "no-such-stream", &idx), 0);
   /* The victim's consumer still gets everything stored after the attack. */
   tu_proc cons, prod;
   const char *cargs[] = {"--hub",     bound,         "--out",  "victim-out", "--in",

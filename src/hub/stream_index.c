@@ -143,7 +143,14 @@ static void index_save(ockami_stream_service *svc, const char *from, const ockam
   const ockami_sp_str *cl = &req->u.index_req.client_id, *sn = &req->u.index_req.stream_name;
   uint64_t index = req->u.index_req.index;
   ockami_stream *st = ockami_map_get(&svc->streams, sn->p, sn->len);
-  if (index == 0 || (st && index <= st->next_seen)) {
+  if (!st) {
+    /* A consumer creates its stream before it saves; a save for a stream
+     * this hub does not serve would only take room in the store. */
+    svc->stats.index_clamped++;
+    LOG_DEBUG(MOD, "%s: index save for a stream this hub does not serve dropped", from);
+    return;
+  }
+  if (index == 0 || index <= st->next_seen) {
     index_store_save(svc, cl->p, cl->len, sn->p, sn->len, index);
     return;
   }

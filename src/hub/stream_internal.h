@@ -129,7 +129,8 @@ struct ockami_stream {
 
 typedef struct ockami_stream_stats {
   uint64_t creates, pushes, push_errors, pushes_refused, pulls, pulls_parked, pulls_woken, invalid;
-  uint64_t index_clamped; /* index saves beyond the stream's end, lowered or dropped */
+  uint64_t index_clamped; /* index saves beyond the stream's end (lowered or dropped) or
+                            for a stream the hub does not serve (dropped) */
   uint64_t over_quota;    /* requests refused by a per-connection quota */
   uint64_t pulls_dropped; /* parked pulls whose connection closed */
   /* for the statistics (stats.h) */
