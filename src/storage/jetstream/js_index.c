@@ -100,13 +100,15 @@ int ockami_js_index_save(void *p, const char *client, size_t client_len, const c
  * $KV.<bucket>.<key>; one purge with the filter $KV.<bucket>.*.<stream>
  * removes the stream's index for every client (a client part never holds a
  * '.', which the key escaping replaces). */
-int ockami_js_index_delete_stream(js_be *be, const char *stream, size_t stream_len,
-                                  uint64_t deadline) {
+/* Purge the bucket's entries $KV.<bucket>.<middle>.<stream> (middle: "*"
+ * for indexes, "p.*" for producer states). */
+static int purge_stream_entries(js_be *be, const char *middle, const char *stream,
+                                size_t stream_len, const char *what, uint64_t deadline) {
   char part[JS_KEY_PART_MAX];
   size_t n = ockami_js_key_escape(stream, stream_len, part);
   part[n] = 0;
-  char filter[sizeof "$KV." JS_INDEX_BUCKET ".*." + JS_KEY_PART_MAX];
-  snprintf(filter, sizeof filter, "$KV.%s.*.%s", JS_INDEX_BUCKET, part);
+  char filter[sizeof "$KV." JS_INDEX_BUCKET ".p.*." + JS_KEY_PART_MAX];
+  snprintf(filter, sizeof filter, "$KV.%s.%s.%s", JS_INDEX_BUCKET, middle, part);
   int rc;
   do {
     jsOptions o;
@@ -114,9 +116,14 @@ int ockami_js_index_delete_stream(js_be *be, const char *stream, size_t stream_l
     o.Stream.Purge.Subject = filter;
     jsErrCode code = 0;
     natsStatus s = js_PurgeStream(be->js, "KV_" JS_INDEX_BUCKET, &o, &code);
-    rc = ockami_js_api_result(s, code, "purging indexes");
+    rc = ockami_js_api_result(s, code, what);
   } while (ockami_js_retry(be, rc, deadline));
   return rc;
+}
+
+int ockami_js_index_delete_stream(js_be *be, const char *stream, size_t stream_len,
+                                  uint64_t deadline) {
+  return purge_stream_entries(be, "*", stream, stream_len, "purging indexes", deadline);
 }
 
 /* ---- idempotent producer states (js_append.c) ----------------------------- */
@@ -181,19 +188,5 @@ int ockami_js_producer_get(void *p, const char *producer, size_t producer_len, c
 
 int ockami_js_producer_delete_stream(js_be *be, const char *stream, size_t stream_len,
                                      uint64_t deadline) {
-  char part[JS_KEY_PART_MAX];
-  size_t n = ockami_js_key_escape(stream, stream_len, part);
-  part[n] = 0;
-  char filter[sizeof "$KV." JS_INDEX_BUCKET ".p.*." + JS_KEY_PART_MAX];
-  snprintf(filter, sizeof filter, "$KV.%s.p.*.%s", JS_INDEX_BUCKET, part);
-  int rc;
-  do {
-    jsOptions o;
-    ockami_js_api_opts(&o, deadline);
-    o.Stream.Purge.Subject = filter;
-    jsErrCode code = 0;
-    natsStatus s = js_PurgeStream(be->js, "KV_" JS_INDEX_BUCKET, &o, &code);
-    rc = ockami_js_api_result(s, code, "purging producer states");
-  } while (ockami_js_retry(be, rc, deadline));
-  return rc;
+  return purge_stream_entries(be, "p.*", stream, stream_len, "purging producer states", deadline);
 }
