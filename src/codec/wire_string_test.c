@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -18,12 +19,31 @@ static ockam_route *route_of(const char *text) {
   return r;
 }
 
-static void test_round_trip(void **state) {
-  (void)state;
+/* Each test gets a node with a mailbox at "app". */
+typedef struct fixture {
   ockam_node *node;
-  assert_int_equal(ockam_node_create(&node), OCKAM_OK);
   ockam_mailbox *mb;
-  assert_int_equal(ockam_mailbox_create(node, "app", &mb), OCKAM_OK);
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  if (!f || ockam_node_create(&f->node) || ockam_mailbox_create(f->node, "app", &f->mb)) return -1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  ockam_mailbox_destroy(f->mb);
+  ockam_node_destroy(f->node);
+  free(f);
+  return 0;
+}
+
+static void test_round_trip(void **state) {
+  fixture *f = *state;
+  ockam_node *node = f->node;
+  ockam_mailbox *mb = f->mb;
   ockam_route *r = route_of("app");
   assert_int_equal(ockam_send_string(node, "app", r, "Hello World!"), OCKAM_OK);
   assert_int_equal(ockam_send_string(node, "app", r, ""), OCKAM_OK);
@@ -48,16 +68,12 @@ static void test_round_trip(void **state) {
   assert_string_equal(buf, "");
 
   ockam_route_free(r);
-  ockam_mailbox_destroy(mb);
-  ockam_node_destroy(node);
 }
 
 static void test_too_small_keeps_message(void **state) {
-  (void)state;
-  ockam_node *node;
-  assert_int_equal(ockam_node_create(&node), OCKAM_OK);
-  ockam_mailbox *mb;
-  assert_int_equal(ockam_mailbox_create(node, "app", &mb), OCKAM_OK);
+  fixture *f = *state;
+  ockam_node *node = f->node;
+  ockam_mailbox *mb = f->mb;
   ockam_route *r = route_of("0#app");
   assert_int_equal(ockam_send_string(node, "app", r, "12345678"), OCKAM_OK);
   assert_int_equal(ockam_send_string(node, "app", r, "next"), OCKAM_OK);
@@ -76,16 +92,12 @@ static void test_too_small_keeps_message(void **state) {
   assert_string_equal(big, "next");
 
   ockam_route_free(r);
-  ockam_mailbox_destroy(mb);
-  ockam_node_destroy(node);
 }
 
 static void test_not_a_string_is_taken(void **state) {
-  (void)state;
-  ockam_node *node;
-  assert_int_equal(ockam_node_create(&node), OCKAM_OK);
-  ockam_mailbox *mb;
-  assert_int_equal(ockam_mailbox_create(node, "app", &mb), OCKAM_OK);
+  fixture *f = *state;
+  ockam_node *node = f->node;
+  ockam_mailbox *mb = f->mb;
   ockam_route *r = route_of("app");
   const uint8_t trailing[] = {1, 'a', 'b'};   /* one byte more than the string */
   const uint8_t truncated[] = {5, 'a'};       /* shorter than its length */
@@ -103,16 +115,12 @@ static void test_not_a_string_is_taken(void **state) {
   assert_int_equal(len, 2);
   assert_string_equal(buf, "ok");
   ockam_route_free(r);
-  ockam_mailbox_destroy(mb);
-  ockam_node_destroy(node);
 }
 
 static void test_errors(void **state) {
-  (void)state;
-  ockam_node *node;
-  assert_int_equal(ockam_node_create(&node), OCKAM_OK);
-  ockam_mailbox *mb;
-  assert_int_equal(ockam_mailbox_create(node, "app", &mb), OCKAM_OK);
+  fixture *f = *state;
+  ockam_node *node = f->node;
+  ockam_mailbox *mb = f->mb;
   ockam_route *r = route_of("app"), *empty;
   assert_int_equal(ockam_route_new(&empty), OCKAM_OK);
   char buf[4];
@@ -126,16 +134,14 @@ static void test_errors(void **state) {
   assert_int_equal(ockam_send_string(NULL, "app", r, "x"), OCKAM_EINVAL);
   ockam_route_free(empty);
   ockam_route_free(r);
-  ockam_mailbox_destroy(mb);
-  ockam_node_destroy(node);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_round_trip),
-      cmocka_unit_test(test_too_small_keeps_message),
-      cmocka_unit_test(test_not_a_string_is_taken),
-      cmocka_unit_test(test_errors),
+      cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_too_small_keeps_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_not_a_string_is_taken, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
