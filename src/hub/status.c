@@ -213,46 +213,58 @@ static json_t *stream_json(const ockami_stream *st, bool with_consumers) {
   return o;
 }
 
+/* What both the JSON document and the metrics read besides the stream service. */
+typedef struct sources {
+  ockam_tcp_stats t;
+  uint32_t fwd_live;
+  uint64_t fwd_refused, fwd_released;
+  uint64_t now;
+} sources;
+
+static void read_sources(ockami_stats *s, sources *src) {
+  memset(src, 0, sizeof *src);
+  ockam_tcp_get_stats(s->parts.tcp, &src->t);
+  ockami_forwarding_counts(s->parts.forwarding, &src->fwd_live, &src->fwd_refused,
+                           &src->fwd_released);
+  src->now = ockam_node_now_ms(s->node);
+}
+
 static json_t *hub_json(ockami_stats *s) {
   ockami_stream_service *svc = s->parts.streams;
   const ockami_stream_stats *z = svc ? &svc->stats : NULL;
-  ockam_tcp_stats t;
-  ockam_tcp_get_stats(s->parts.tcp, &t);
-  uint32_t fwd_live = 0;
-  uint64_t fwd_refused = 0, fwd_released = 0;
-  ockami_forwarding_counts(s->parts.forwarding, &fwd_live, &fwd_refused, &fwd_released);
-  uint64_t now = ockam_node_now_ms(s->node);
+  sources src;
+  read_sources(s, &src);
 
   json_t *o = json_object();
   json_object_set_new(o, "version", json_string(OCKAMI_HUB_VERSION));
   json_object_set_new(o, "listen", json_string(s->listen));
   json_object_set_new(o, "store", json_string(s->store));
   set_u64(o, "started_ms", s->started_real_ms);
-  set_real(o, "uptime_s", (double)(now - s->started_ms) / 1000.0);
+  set_real(o, "uptime_s", (double)(src.now - s->started_ms) / 1000.0);
 
   json_t *c = json_object();
-  set_u64(c, "open", t.open_connections);
-  set_u64(c, "accepted", t.accepted);
-  set_u64(c, "rejected", t.rejected + t.rejected_per_ip);
-  set_u64(c, "closed_idle", t.closed_idle);
-  set_u64(c, "closed_first_frame", t.closed_first_frame);
-  set_u64(c, "closed_stalled", t.closed_stalled);
-  set_u64(c, "malformed", t.malformed);
+  set_u64(c, "open", src.t.open_connections);
+  set_u64(c, "accepted", src.t.accepted);
+  set_u64(c, "rejected", src.t.rejected + src.t.rejected_per_ip);
+  set_u64(c, "closed_idle", src.t.closed_idle);
+  set_u64(c, "closed_first_frame", src.t.closed_first_frame);
+  set_u64(c, "closed_stalled", src.t.closed_stalled);
+  set_u64(c, "malformed", src.t.malformed);
   json_object_set_new(o, "connections", c);
 
   json_t *tr = json_object();
-  set_u64(tr, "frames_in", t.frames_in);
-  set_u64(tr, "frames_out", t.frames_out);
-  set_u64(tr, "bytes_in", t.bytes_in);
-  set_u64(tr, "bytes_out", t.bytes_out);
-  set_u64(tr, "frames_dropped", t.dropped + t.dropped_budget);
-  set_u64(tr, "output_bytes", t.output_bytes);
+  set_u64(tr, "frames_in", src.t.frames_in);
+  set_u64(tr, "frames_out", src.t.frames_out);
+  set_u64(tr, "bytes_in", src.t.bytes_in);
+  set_u64(tr, "bytes_out", src.t.bytes_out);
+  set_u64(tr, "frames_dropped", src.t.dropped + src.t.dropped_budget);
+  set_u64(tr, "output_bytes", src.t.output_bytes);
   json_object_set_new(o, "traffic", tr);
 
   json_t *fw = json_object();
-  set_u64(fw, "live", fwd_live);
-  set_u64(fw, "refused", fwd_refused);
-  set_u64(fw, "released", fwd_released);
+  set_u64(fw, "live", src.fwd_live);
+  set_u64(fw, "refused", src.fwd_refused);
+  set_u64(fw, "released", src.fwd_released);
   json_object_set_new(o, "forwarders", fw);
 
   json_t *sm = json_object();
@@ -260,7 +272,7 @@ static json_t *hub_json(ockami_stats *s) {
   set_u64(sm, "max", s->parts.max_streams);
   set_u64(sm, "storage_bytes", s->storage_bytes);
   set_u64(sm, "messages", s->stored_messages);
-  set_u64(sm, "listed_ms_ago", s->listed_ms ? now - s->listed_ms : 0);
+  set_u64(sm, "listed_ms_ago", s->listed_ms ? src.now - s->listed_ms : 0);
   set_u64(sm, "consumers", z ? z->consumers : 0);
   set_u64(sm, "consumers_untracked", z ? z->consumers_untracked : 0);
   json_object_set_new(o, "streams", sm);
@@ -432,29 +444,25 @@ char *ockami_status_metrics(ockami_stats *s, size_t *len) {
   ockami_stream_service *svc = s->parts.streams;
   ockami_stream_stats empty_z = {0};
   const ockami_stream_stats *z = svc ? &svc->stats : &empty_z;
-  ockam_tcp_stats t;
-  ockam_tcp_get_stats(s->parts.tcp, &t);
-  uint32_t fwd_live = 0;
-  uint64_t fwd_refused = 0, fwd_released = 0;
-  ockami_forwarding_counts(s->parts.forwarding, &fwd_live, &fwd_refused, &fwd_released);
-  uint64_t now = ockam_node_now_ms(s->node);
+  sources src;
+  read_sources(s, &src);
 
   GAUGE(f, "uptime_seconds", "Seconds since the hub started.",
-        (double)(now - s->started_ms) / 1000.0);
-  GAUGE(f, "connections", "Open TCP connections.", t.open_connections);
-  COUNTER(f, "connections_accepted", "TCP connections accepted.", t.accepted);
+        (double)(src.now - s->started_ms) / 1000.0);
+  GAUGE(f, "connections", "Open TCP connections.", src.t.open_connections);
+  COUNTER(f, "connections_accepted", "TCP connections accepted.", src.t.accepted);
   COUNTER(f, "connections_rejected", "TCP connections refused over a connection cap.",
-          t.rejected + t.rejected_per_ip);
-  COUNTER(f, "frames_received", "TCP frames received.", t.frames_in);
-  COUNTER(f, "frames_sent", "TCP frames sent.", t.frames_out);
-  COUNTER(f, "received_bytes", "Bytes received over TCP.", t.bytes_in);
-  COUNTER(f, "sent_bytes", "Bytes sent over TCP.", t.bytes_out);
+          src.t.rejected + src.t.rejected_per_ip);
+  COUNTER(f, "frames_received", "TCP frames received.", src.t.frames_in);
+  COUNTER(f, "frames_sent", "TCP frames sent.", src.t.frames_out);
+  COUNTER(f, "received_bytes", "Bytes received over TCP.", src.t.bytes_in);
+  COUNTER(f, "sent_bytes", "Bytes sent over TCP.", src.t.bytes_out);
   COUNTER(f, "frames_dropped", "Frames dropped: queue or output budget full.",
-          t.dropped + t.dropped_budget);
+          src.t.dropped + src.t.dropped_budget);
   COUNTER(f, "malformed_frames", "Connections closed for a frame that did not decode.",
-          t.malformed);
-  GAUGE(f, "forwarders", "Live forwarders.", fwd_live);
-  COUNTER(f, "forwarders_refused", "Forwarder registrations refused by a limit.", fwd_refused);
+          src.t.malformed);
+  GAUGE(f, "forwarders", "Live forwarders.", src.fwd_live);
+  COUNTER(f, "forwarders_refused", "Forwarder registrations refused by a limit.", src.fwd_refused);
   GAUGE(f, "streams", "Streams the hub serves.", svc ? svc->streams.count : 0);
   GAUGE(f, "storage_bytes", "Bytes kept in streams (last store listing).", s->storage_bytes);
   GAUGE(f, "stored_messages", "Messages kept in streams (last store listing).", s->stored_messages);
