@@ -16,6 +16,7 @@
 
 void ockami_peers_init(ockami_peers *ps, ockam_node *node) {
   ps->node = node;
+  ps->authz = NULL; /* everything allowed until the hub sets its access control */
   ockami_map_init(&ps->map);
 }
 
