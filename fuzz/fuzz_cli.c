@@ -47,7 +47,9 @@ static int make_argv(const uint8_t *data, size_t size, char **argv) {
 typedef struct parsed {
   int rc;
   ockam_hub_cli o;
-  char strs[6][64]; /* listen, store, data_dir, nats_url, ready-file, log */
+  /* listen, store, data_dir, nats_url, ready-file, log, config, log-format,
+   * identity, acl, anonymous, http */
+  char strs[12][64];
 } parsed;
 
 /* A string option points into an argument or is the table's default. */
@@ -92,9 +94,16 @@ static void parse(const uint8_t *data, size_t size, parsed *out) {
   keep(out->strs[3], o->nats_url);
   keep(out->strs[4], out->o.ready_file);
   keep(out->strs[5], out->o.log);
+  keep(out->strs[6], out->o.config);
+  keep(out->strs[7], out->o.log_format);
+  keep(out->strs[8], o->identity);
+  keep(out->strs[9], o->acl);
+  keep(out->strs[10], o->anonymous);
+  keep(out->strs[11], o->http_listen);
   /* Pointers die with argv; only the copies above are compared. */
   o->listen = o->store = o->data_dir = o->nats_url = NULL;
   out->o.ready_file = out->o.log = out->o.config = out->o.log_format = NULL;
+  o->identity = o->acl = o->anonymous = o->http_listen = NULL;
   if (out->rc == 0) ockam_cli_hub_free(&out->o);
   for (int i = 0; i < argc; i++) free(copy[i]);
 }
