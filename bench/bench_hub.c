@@ -7,7 +7,8 @@
  *       (the hub confirms after the durable commit).
  *   bench_hub consume --hub ADDR --count N [--pull-limit L]
  *       stores N messages of 100 B, then times a fresh consumer reading them
- *       all (index saves included).
+ *       all (index saves included); without --pull-limit the client's
+ *       defaults (adaptive limit), reported as hub_consume_default.
  *   push and consume take --hub-identity ID: the stream clients then reach
  *       the hub through an identity channel to it (a fresh identity in
  *       memory, pinning the hub's identifier), and the result names get
@@ -200,7 +201,10 @@ static int run_consume(const char *hub, uint64_t count, uint32_t pull_limit, con
   until_n u = {&c, count};
   BENCH_CHECK(ockam_node_run_until(node, 60000, reached, &u));
   double dt = bench_now() - t0;
-  snprintf(name, sizeof name, "hub_consume%s_l%u", me ? "_auth" : "", pull_limit);
+  if (pull_limit)
+    snprintf(name, sizeof name, "hub_consume%s_l%u", me ? "_auth" : "", pull_limit);
+  else
+    snprintf(name, sizeof name, "hub_consume%s_default", me ? "_auth" : "");
   bench_result(name, (double)count / dt, "msg/s");
   ockam_stream_close(s);
   ockam_tcp_close(tcp);
@@ -325,7 +329,7 @@ int main(int argc, char **argv) {
                     bench_arg(argc, argv, "--hub-identity", NULL));
   if (!strcmp(argv[1], "consume"))
     return run_consume(hub, (uint64_t)bench_arg_long(argc, argv, "--count", 50000),
-                       (uint32_t)bench_arg_long(argc, argv, "--pull-limit", 64), tag,
+                       (uint32_t)bench_arg_long(argc, argv, "--pull-limit", 0), tag,
                        bench_arg(argc, argv, "--hub-identity", NULL));
   if (!strcmp(argv[1], "echo"))
     return run_echo(hub, (int)bench_arg_long(argc, argv, "--count", 200),

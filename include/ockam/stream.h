@@ -126,8 +126,13 @@ typedef struct ockam_stream_options {
   /* Interval of plain pulls when a reply brought nothing new; default
    * OCKAM_STREAM_INTERVAL_MS. */
   uint32_t interval_ms;
-  /* Messages asked per pull; default OCKAM_STREAM_PULL_LIMIT, at most
-   * OCKAM_PULL_LIMIT_MAX. */
+  /* Most messages asked per pull (at most OCKAM_PULL_LIMIT_MAX, the
+   * default). Pulls start at OCKAM_STREAM_PULL_LIMIT (or pull_limit if
+   * lower); while replies come back full the limit doubles up to
+   * pull_limit, and it halves again when replies have room to spare, back
+   * to the start when a pull finds nothing. One reply (at most pull_limit
+   * messages in one frame) is what the consumer holds at once: set a lower
+   * pull_limit to bound it further. */
   uint32_t pull_limit;
   /* Time to wait for an answer before a request is sent again; default
    * OCKAM_STREAM_RETRY_MS. It doubles with each failure in a row (at most

@@ -316,7 +316,10 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
     return rc;
 
   s->interval_ms = o->interval_ms ? o->interval_ms : OCKAM_STREAM_INTERVAL_MS;
-  s->pull_limit = o->pull_limit ? o->pull_limit : OCKAM_STREAM_PULL_LIMIT;
+  /* Pulls start at the default limit and grow up to the cap (stream.h). */
+  s->pull_limit_max = o->pull_limit ? o->pull_limit : OCKAM_PULL_LIMIT_MAX;
+  s->pull_limit =
+      s->pull_limit_max < OCKAM_STREAM_PULL_LIMIT ? s->pull_limit_max : OCKAM_STREAM_PULL_LIMIT;
   s->retry_ms = o->retry_ms ? o->retry_ms : OCKAM_STREAM_RETRY_MS;
   s->long_poll_ms = o->long_poll_ms ? o->long_poll_ms : OCKAM_STREAM_LONG_POLL_MS;
   s->outbox_max = o->outbox_max ? o->outbox_max : OCKAM_STREAM_OUTBOX_MAX;
@@ -360,6 +363,7 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
   c->state = incoming ? CONS_CREATING : CONS_STOPPED;
   c->lp = o->no_long_poll ? LP_OFF : LP_TRYING;
   c->next_pull_at = NEVER;
+  c->limit = s->pull_limit;
   return OCKAM_OK;
 }
 

@@ -138,6 +138,10 @@ typedef struct consumer {
   uint64_t saved;       /* last index sent in a Save */
   bool save_unsure;     /* that Save has no later reply proving it reached the hub */
   uint64_t save_id;     /* first pull request id sent after that Save */
+  /* Adaptive pull limit: messages asked by the next pull, between
+   * s->pull_limit and s->pull_limit_max (see cons_adapt_limit). */
+  uint32_t limit;
+  uint32_t sent_limit; /* the limit of the pull in flight */
 } consumer;
 
 struct ockam_stream {
@@ -145,7 +149,8 @@ struct ockam_stream {
   char *stream_service, *index_service, *client_id, *outgoing, *incoming;
   char tx[ADDR_LEN + 1];
   char rx[OCKAM_ADDRESS_MAX_LEN + 1];
-  uint32_t interval_ms, pull_limit, retry_ms, long_poll_ms, outbox_max, max_in_flight;
+  uint32_t interval_ms, pull_limit, pull_limit_max, retry_ms, long_poll_ms, outbox_max,
+      max_in_flight;
   ockam_route *hubs; /* n_hubs routes: route_to_hub, then the fallbacks */
   size_t n_hubs;
   size_t push_overhead; /* bytes a push frame adds around its payload, at most */

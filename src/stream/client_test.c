@@ -356,6 +356,58 @@ static void test_pipelined_window(void **state) {
   loop_teardown(&f);
 }
 
+/* Pulls of a stream holding n messages (no long-poll, a long interval so
+ * that the backlog is stored before the second pull). Returns the limits of
+ * every pull in order in lim (at most max), their count in *npulls. */
+static void adaptive_run(uint32_t pull_limit, size_t n, uint32_t *lim, size_t max, size_t *npulls) {
+  loop_fixture f = loop_setup();
+  f.h->no_long_poll = true;
+  f.o.interval_ms = 1500;
+  f.o.pull_limit = pull_limit;
+  loop_start(&f, true);
+  send_n(f.t, f.s, 0, n);
+  assert_int_equal(ockam_stream_flush(f.s, 20000), OCKAM_OK);
+  RUN_UNTIL(f.t, 20000, f.sink->n >= n);
+  assert_sink_in_order(f.sink, n);
+  /* Idle again: one more pull after the interval carries the limit. */
+  size_t pulls = count_reqs(f.h, NULL, OCKAMI_SP_PULL);
+  RUN_UNTIL(f.t, 20000, count_reqs(f.h, NULL, OCKAMI_SP_PULL) > pulls + 1);
+  *npulls = 0;
+  for (size_t k = 0; nth_req(f.h, OCKAMI_SP_PULL, k) && *npulls < max; k++)
+    lim[(*npulls)++] = (uint32_t)nth_req(f.h, OCKAMI_SP_PULL, k)->d.u.pull.limit;
+  loop_teardown(&f);
+}
+
+/* Position of the first run of `want` (consecutive limits) in lim, or -1. */
+static long find_run(const uint32_t *lim, size_t n, const uint32_t *want, size_t nw) {
+  for (size_t i = 0; i + nw <= n; i++)
+    if (!memcmp(lim + i, want, nw * sizeof *want)) return (long)i;
+  return -1;
+}
+
+static void test_adaptive_pull_limit(void **state) {
+  (void)state;
+  uint32_t lim[64];
+  size_t n;
+  /* Default: from 64, doubling while replies are full (64 + 128 + 256 +
+   * 512, then 1024 twice at the cap), halving after the partial reply (516
+   * of 1024), back to 64 once a pull finds nothing. */
+  adaptive_run(0, 2500, lim, 64, &n);
+  static const uint32_t grow[] = {64, 128, 256, 512, 1024, 1024, 512};
+  assert_true(find_run(lim, n, grow, 7) >= 0);
+  for (size_t i = 0; i < n; i++) assert_true(lim[i] >= 64 && lim[i] <= OCKAM_PULL_LIMIT_MAX);
+  assert_int_equal(lim[n - 1], 64);
+  /* An explicit pull_limit is the cap. */
+  adaptive_run(100, 500, lim, 64, &n);
+  static const uint32_t capped[] = {64, 100, 100, 100};
+  assert_true(find_run(lim, n, capped, 4) >= 0);
+  for (size_t i = 0; i < n; i++) assert_true(lim[i] == 64 || lim[i] == 100);
+  assert_int_equal(lim[n - 1], 64);
+  /* Below the default start: fixed. */
+  adaptive_run(8, 40, lim, 64, &n);
+  for (size_t i = 0; i < n; i++) assert_int_equal(lim[i], 8);
+}
+
 static void test_outbox_full(void **state) {
   (void)state;
   tctx *t = setup(true); /* never answers: everything stays queued */
@@ -495,6 +547,7 @@ int main(void) {
       cmocka_unit_test(test_error_reply_recreate),
       cmocka_unit_test(test_confirm_error_backoff),
       cmocka_unit_test(test_pipelined_window),
+      cmocka_unit_test(test_adaptive_pull_limit),
       cmocka_unit_test(test_outbox_full),
       cmocka_unit_test(test_fallback_routes),
       cmocka_unit_test(test_lifecycle),

@@ -52,9 +52,10 @@ static void cons_send_pull(consumer *c, uint64_t now, bool repeat) {
   uint64_t id = c->next_id++;
   bool long_poll = c->lp != LP_OFF;
   s->scratch.len = 0;
-  int rc = long_poll ? ockami_sp_encode_pull_wait(&s->scratch, id, c->next_index, s->pull_limit,
+  c->sent_limit = c->limit;
+  int rc = long_poll ? ockami_sp_encode_pull_wait(&s->scratch, id, c->next_index, c->limit,
                                                   s->long_poll_ms)
-                     : ockami_sp_encode_pull(&s->scratch, id, c->next_index, s->pull_limit);
+                     : ockami_sp_encode_pull(&s->scratch, id, c->next_index, c->limit);
   if (!rc) rc = ockam_send(s->node, c->sd.ctl, &c->sd.worker, s->scratch.data, s->scratch.len);
   if (rc) LOG_WARN(MOD, "stream %s: cannot send pull: %s", c->sd.name, ockam_strerror(rc));
   s->stats.polls++;
@@ -125,7 +126,28 @@ static void cons_deliver(consumer *c, const ockami_sp_stream_msg *sm) {
   s->stats.delivered++;
 }
 
-static void cons_on_pull_response(consumer *c, const ockami_sp_msg *m, uint64_t now) {
+/* Adaptive pull limit. A reply that came back full (as many messages as
+ * asked, or as many as fit one frame) means the stream holds more: the next
+ * pull asks twice as many, up to s->pull_limit_max, so a backlog is read in
+ * few large batches. A reply with room to spare halves the limit, an empty
+ * one (the consumer is idle) resets it, never below s->pull_limit. What is
+ * held at once stays one reply: at most pull_limit_max messages in one
+ * frame. `n` messages came in a reply payload of `bytes`, the largest
+ * `largest` bytes. */
+static void cons_adapt_limit(consumer *c, size_t n, size_t bytes, size_t largest) {
+  ockam_stream *s = c->sd.s;
+  bool frame_full = n > 0 && bytes + largest + OCKAM_STREAM_REPLY_MARGIN >= OCKAM_FRAME_MAX;
+  uint32_t limit = c->limit;
+  if (n >= c->sent_limit || frame_full)
+    limit = limit > s->pull_limit_max / 2 ? s->pull_limit_max : limit * 2;
+  else if (n == 0)
+    limit = s->pull_limit;
+  else
+    limit = limit / 2 < s->pull_limit ? s->pull_limit : limit / 2;
+  c->limit = limit;
+}
+
+static void cons_on_pull_response(consumer *c, const ockami_sp_msg *m, size_t bytes, uint64_t now) {
   ockam_stream *s = c->sd.s;
   uint64_t id = m->u.pull_response.request_id;
   if (c->state != CONS_PULLING || c->phase != PULL_SENT || id < c->round_id || id >= c->next_id) {
@@ -141,9 +163,12 @@ static void cons_on_pull_response(consumer *c, const ockami_sp_msg *m, uint64_t 
   ockami_node_flush_mark(s->node, &c->flush);
   ockami_sp_msg_iter it;
   ockami_sp_stream_msg sm;
+  size_t n = 0, largest = 0;
   ockami_sp_msg_iter_init(&it, &m->u.pull_response.messages);
   while (ockami_sp_msg_iter_next(&it, &sm)) {
     s->stats.pulled++;
+    n++;
+    if (sm.len > largest) largest = sm.len;
     if (sm.index < c->next_index) { /* older than asked, or repeated in the reply */
       s->stats.skipped++;
       LOG_DEBUG(MOD, "stream %s: skipping index %llu, reading from %llu", c->sd.name,
@@ -164,6 +189,7 @@ static void cons_on_pull_response(consumer *c, const ockami_sp_msg *m, uint64_t 
     progressed = true;
     cons_deliver(c, &sm);
   }
+  cons_adapt_limit(c, n, bytes, largest);
   if (progressed) {
     /* Save and pull again once the batch has been handled (the marker). */
     int rc = ockami_stream_send_marker(s, c->mark, ++c->marker_seq);
@@ -289,7 +315,7 @@ static void cons_on_reply(consumer *c, const ockam_message *msg, uint64_t now) {
       cons_on_index(c, &m, now);
       return;
     case OCKAMI_SP_PULL_RESPONSE:
-      cons_on_pull_response(c, &m, now);
+      cons_on_pull_response(c, &m, len, now);
       return;
     case OCKAMI_SP_ERROR:
       cons_on_error(c, msg, &m, now);
