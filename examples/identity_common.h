@@ -151,37 +151,50 @@ static inline int identity_policy(identity_args *a, ockam_trust_policy **out) {
   return OCKAM_EINVAL;
 }
 
+/* Whether the stream client's hub channel is up, or was refused. */
+static inline bool identity_hub_settled(void *arg) {
+  ockam_stream_stats st;
+  ockam_stream_get_stats(arg, &st);
+  return st.hub_channel_up || st.hub_channel_error == OCKAM_EUNTRUSTED ||
+         st.hub_channel_error == OCKAM_EPEERAUTH;
+}
+
 /* example_connect(), through an identity channel to the hub when
- * --hub-identity was given: the hub then knows this node as `me`. */
+ * --hub-identity was given: the stream client opens it (and opens it again
+ * if the hub restarts) from its options, and the hub knows this node as `me`. */
 static inline int identity_hub_connect(ockam_node *node, ockam_tcp *tcp, const identity_args *ia,
                                        const example_args *a, ockam_identity *me, const char *out,
                                        const char *in, ockam_stream **stream) {
   if (!ia->hub_identity) return example_connect(node, tcp, a, out, in, stream);
-  char hub_id[OCKAM_IDENTIFIER_BUF], hop[300], channel[64];
+  char hub_id[OCKAM_IDENTIFIER_BUF], hop[300];
   int rc = identity_read_id(ia->hub_identity, hub_id);
   if (!rc) rc = ockam_tcp_connect(tcp, a->hub, 0);
   if (rc) return rc;
   ockam_route *route = NULL;
   snprintf(hop, sizeof hop, "1#%s", a->hub);
   if ((rc = ockam_route_parse(hop, &route))) return rc;
-  rc = ockam_hub_channel_create(node, route, me, hub_id, 60000, channel, sizeof channel);
-  ockam_route_free(route);
-  route = NULL;
-  if (rc) return rc;
-  printf("Identity channel with the hub P_ID.%s established\n", hub_id);
-  fflush(stdout);
-  if ((rc = ockam_route_new(&route)) || (rc = ockam_route_append_str(route, channel))) {
-    ockam_route_free(route);
-    return rc;
-  }
   ockam_stream_options opts = {0};
   opts.client_id = a->client_id;
   opts.stream_service = a->stream_service;
   opts.index_service = a->index_service;
+  opts.identity = me;
+  opts.hub_identifier = hub_id;
   rc = ockam_stream_connect(node, route, a->out_stream ? a->out_stream : out,
                             a->in_stream ? a->in_stream : in, &opts, stream);
   ockam_route_free(route);
-  return rc;
+  if (rc) return rc;
+  rc = ockam_node_run_until(node, 60000, identity_hub_settled, *stream);
+  ockam_stream_stats st;
+  ockam_stream_get_stats(*stream, &st);
+  if (!rc && !st.hub_channel_up) rc = st.hub_channel_error;
+  if (rc) {
+    ockam_stream_close(*stream);
+    *stream = NULL;
+    return rc;
+  }
+  printf("Identity channel with the hub P_ID.%s established\n", hub_id);
+  fflush(stdout);
+  return OCKAM_OK;
 }
 
 #endif

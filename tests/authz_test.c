@@ -580,6 +580,198 @@ static void test_reload(void **state) {
   hub_stop(&h);
 }
 
+/* ---- the stream client's own hub channel (ockam_stream_options) ------------------------ */
+
+static bool never(void *arg) {
+  (void)arg;
+  return false;
+}
+
+/* Run c's loop for ms milliseconds. */
+static void run_for(client *c, int64_t ms) {
+  assert_int_equal(ockam_node_run_until(c->node, ms, never, NULL), OCKAM_ETIMEDOUT);
+}
+
+/* A stream pair whose client opens the identity channel itself. */
+static ockam_stream *options_stream(client *c, const hub *h, const char *hub_id, const char *out,
+                                    const char *in) {
+  assert_int_equal(ockam_node_create(&c->node), 0);
+  assert_int_equal(ockam_tcp_create(c->node, NULL, &c->tcp), 0);
+  assert_int_equal(ockam_mailbox_create(c->node, "app", &c->mb), 0);
+  assert_int_equal(ockam_tcp_connect(c->tcp, h->bound, 0), 0);
+  snprintf(c->hub_hop, sizeof c->hub_hop, "1#%s", h->bound);
+  ockam_route *r;
+  assert_int_equal(ockam_route_parse(c->hub_hop, &r), 0);
+  ockam_stream_options o = {.identity = c->identity,
+                            .hub_identifier = hub_id,
+                            .retry_ms = 300,
+                            .long_poll_ms = 1000,
+                            .hub_channel_timeout_ms = 5000};
+  ockam_stream *s = NULL;
+  assert_int_equal(ockam_stream_connect(c->node, r, out, in, &o, &s), 0);
+  ockam_route_free(r);
+  assert_int_equal(ockam_stream_allow(s, "app"), 0);
+  return s;
+}
+
+static void send_via(client *c, ockam_stream *s, const char *text) {
+  ockam_route *r;
+  assert_int_equal(ockam_route_new(&r), 0);
+  assert_int_equal(ockam_route_append_str(r, ockam_stream_tx_address(s)), 0);
+  assert_int_equal(ockam_route_append_str(r, "app"), 0);
+  assert_int_equal(ockam_send_string(c->node, "app", r, text), 0);
+  ockam_route_free(r);
+}
+
+/* Two nodes exchange messages over a stream pair through a hub whose ACL
+ * gives the pair's streams to both identities only; the clients open their
+ * hub channels from the options. A third identity gets only refusals. */
+static void test_stream_options_channel(void **state) {
+  (void)state;
+  client alice, bob, eve;
+  client_new(&alice);
+  client_new(&bob);
+  client_new(&eve);
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[hub]\nanonymous = deny\n[group pair]\nmember = %s\nmember = %s\nstream = o-* all\n",
+           alice.id, bob.id);
+  hub h;
+  hub_start(&h, text);
+  ockam_stream *sa = options_stream(&alice, &h, h.id, "o-ab", "o-ba");
+  ockam_stream *sb = options_stream(&bob, &h, h.id, "o-ba", "o-ab");
+  assert_int_equal(ockam_stream_wait_ready(sa, WAIT_MS), 0);
+  assert_int_equal(ockam_stream_wait_ready(sb, WAIT_MS), 0);
+  send_via(&alice, sa, "Hello World!");
+  assert_int_equal(ockam_stream_flush(sa, WAIT_MS), 0);
+  char buf[64];
+  size_t len;
+  assert_int_equal(ockam_mailbox_receive_string(bob.mb, WAIT_MS, buf, sizeof buf, &len), 0);
+  assert_string_equal(buf, "Hello World!");
+  ockam_stream_stats st;
+  ockam_stream_get_stats(sa, &st);
+  assert_true(st.hub_channel_up);
+  assert_int_equal(st.hub_channels, 1);
+  assert_int_equal(st.errors, 0);
+  /* Eve proves her identity, but the ACL gives her nothing: every create is
+   * refused ("Permission denied" is counted as an error) and nothing of
+   * hers is stored. */
+  ockam_stream *se = options_stream(&eve, &h, h.id, "o-ab", "o-ba");
+  assert_int_equal(ockam_stream_wait_ready(se, 3000), OCKAM_ETIMEDOUT);
+  ockam_stream_get_stats(se, &st);
+  assert_true(st.hub_channel_up);
+  assert_true(st.errors > 0);
+  send_via(&eve, se, "from eve");
+  run_for(&eve, 1000);
+  ockam_stream_get_stats(se, &st);
+  assert_int_equal(st.confirmed, 0);
+  send_via(&alice, sa, "again");
+  assert_int_equal(ockam_stream_flush(sa, WAIT_MS), 0);
+  assert_int_equal(ockam_mailbox_receive_string(bob.mb, WAIT_MS, buf, sizeof buf, &len), 0);
+  assert_string_equal(buf, "again");
+  ockam_stream_close(se);
+  ockam_stream_close(sa);
+  ockam_stream_close(sb);
+  client_free(&eve);
+  client_free(&alice);
+  client_free(&bob);
+  hub_stop(&h);
+}
+
+/* A client pinning another identifier than the hub's never gets a channel:
+ * wait_ready says why, the failures are counted, and no request reaches the
+ * hub in plaintext (this hub would take anything from anyone). */
+static void test_stream_options_wrong_hub(void **state) {
+  (void)state;
+  client c, other, reader;
+  client_new(&c);
+  client_new(&other);
+  client_new(&reader);
+  hub h;
+  hub_start(&h, "[hub]\nanonymous = allow\n");
+  ockam_stream *s = options_stream(&c, &h, other.id, "w-out", "w-in");
+  assert_int_equal(ockam_stream_wait_ready(s, WAIT_MS), OCKAM_EUNTRUSTED);
+  for (int i = 0; i < 5; i++) send_via(&c, s, "must not leave");
+  run_for(&c, 3000);
+  ockam_stream_stats st;
+  ockam_stream_get_stats(s, &st);
+  assert_false(st.hub_channel_up);
+  assert_int_equal(st.hub_channels, 0);
+  assert_true(st.hub_channel_failures >= 1);
+  assert_int_equal(st.hub_channel_error, OCKAM_EUNTRUSTED);
+  assert_int_equal(st.confirmed, 0);
+  assert_int_equal(st.pushed, 5);
+  /* An anonymous reader of the stream finds nothing in it. */
+  client_connect(&reader, &h, NULL);
+  ockam_route *r;
+  assert_int_equal(ockam_route_parse(reader.hub_hop, &r), 0);
+  ockam_stream *rs = NULL;
+  ockam_stream_options ro = {.retry_ms = 300, .long_poll_ms = 500};
+  assert_int_equal(ockam_stream_connect(reader.node, r, NULL, "w-out", &ro, &rs), 0);
+  ockam_route_free(r);
+  assert_int_equal(ockam_stream_wait_ready(rs, WAIT_MS), 0);
+  run_for(&reader, 1500);
+  ockam_stream_get_stats(rs, &st);
+  assert_int_equal(st.pulled, 0);
+  ockam_stream_close(rs);
+  ockam_stream_close(s);
+  client_free(&reader);
+  client_free(&c);
+  client_free(&other);
+  hub_stop(&h);
+}
+
+/* ---- forwarder registration through the hub channel -------------------------------- */
+
+/* ockam_forwarder_register() along [channel]: the ACL gives `register` to
+ * Alice, not to Bob, whose registration is refused ("Permission denied",
+ * which the forwarder API reports as OCKAM_EPROTO). Messages sent to Alice's
+ * forwarder reach her through her channel. */
+static void test_forwarder_register_acl(void **state) {
+  (void)state;
+  client alice, bob;
+  client_new(&alice);
+  client_new(&bob);
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[hub]\nanonymous = deny\n[identity alice]\nidentifier = %s\nforward = register\n"
+           "[identity bob]\nidentifier = %s\nstream = * all\n",
+           alice.id, bob.id);
+  hub h;
+  hub_start(&h, text);
+  client_connect(&alice, &h, h.id);
+  client_connect(&bob, &h, h.id);
+  ockam_route *ra, *rb;
+  assert_int_equal(ockam_route_parse(alice.channel, &ra), 0);
+  assert_int_equal(ockam_route_parse(bob.channel, &rb), 0);
+  char remote[OCKAM_FORWARDER_ADDRESS_CAP], none[OCKAM_FORWARDER_ADDRESS_CAP];
+  ockam_forwarder *fa = NULL, *fb = NULL;
+  assert_int_equal(
+      ockam_forwarder_register(alice.node, ra, "app", WAIT_MS, remote, sizeof remote, &fa), 0);
+  assert_true(strlen(remote) > 0);
+  assert_int_equal(ockam_forwarder_register(bob.node, rb, "app", WAIT_MS, none, sizeof none, &fb),
+                   OCKAM_EPROTO);
+  assert_null(fb);
+  /* Bob reaches Alice's forwarder through his own channel to the hub. */
+  ockam_route *to;
+  assert_int_equal(ockam_route_new(&to), 0);
+  assert_int_equal(ockam_route_append_str(to, bob.channel), 0);
+  assert_int_equal(ockam_route_append(to, OCKAM_ADDRESS_LOCAL, remote, strlen(remote)), 0);
+  assert_int_equal(ockam_send_string(bob.node, "app", to, "via forwarder"), 0);
+  ockam_route_free(to);
+  run_for(&bob, 200);
+  char buf[64];
+  size_t len;
+  assert_int_equal(ockam_mailbox_receive_string(alice.mb, WAIT_MS, buf, sizeof buf, &len), 0);
+  assert_string_equal(buf, "via forwarder");
+  ockam_forwarder_close(fa);
+  ockam_route_free(ra);
+  ockam_route_free(rb);
+  client_free(&alice);
+  client_free(&bob);
+  hub_stop(&h);
+}
+
 static void test_non_loopback_needs_decision(void **state) {
   (void)state;
   char cmd[1024], line[1024];
@@ -607,6 +799,9 @@ int main(void) {
       cmocka_unit_test(test_quotas),
       cmocka_unit_test(test_reload),
       cmocka_unit_test(test_authenticated_guide),
+      cmocka_unit_test(test_stream_options_channel),
+      cmocka_unit_test(test_stream_options_wrong_hub),
+      cmocka_unit_test(test_forwarder_register_acl),
   };
   signal(SIGPIPE, SIG_IGN);
   return cmocka_run_group_tests(tests, NULL, NULL);

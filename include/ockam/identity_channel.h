@@ -132,7 +132,9 @@ OCKAM_MUST_CHECK int ockam_identity_channel_close(ockam_node *node, const char *
  * then reached along [channel_address, service]: pass a route holding only
  * channel_address as route_to_hub to ockam_stream_connect() or to forwarder
  * registration, and the hub sees every request as coming from `identity`
- * (its ACL decides what that identity may do). Errors: those of
+ * (its ACL decides what that identity may do). A stream client can instead
+ * open (and re-open) its own channel to the hub: ockam_stream_options
+ * identity and hub_identifier (ockam/stream.h). Errors: those of
  * ockam_identity_channel_create(), OCKAM_EINVAL (a malformed identifier). */
 OCKAM_MUST_CHECK int ockam_hub_channel_create(ockam_node *node, const ockam_route *route_to_hub,
                                               ockam_identity *identity, const char *hub_identifier,

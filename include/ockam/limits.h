@@ -207,6 +207,8 @@
 #define OCKAM_STREAM_INTERVAL_MS 100u
 #define OCKAM_STREAM_RETRY_MS 1000u
 #define OCKAM_STREAM_OUTBOX_MAX 100000u
+/* One attempt of the stream client to open its identity channel to the hub. */
+#define OCKAM_STREAM_HUB_CHANNEL_TIMEOUT_MS 10000u
 /* Default wait a client asks of a long-poll capable hub (milliseconds). */
 #define OCKAM_STREAM_LONG_POLL_MS 20000u
 /* Default number of unconfirmed pushes a producer keeps on the wire. */

@@ -78,11 +78,31 @@
  *
  * Authenticated hubs. To reach the hub as an identity (the hub's ACL then
  * decides what this client may do, and its consumer index is kept per
- * identity), open an identity channel to the hub first with
- * ockam_hub_channel_create() (ockam/identity_channel.h), pinning the hub's
- * identifier, and pass a route holding only the channel's address as
- * route_to_hub: every request and reply then travels inside that channel.
- * A refused request is answered with `error` "Permission denied" and
+ * identity), set options identity and hub_identifier and give the plain
+ * route to the hub (e.g. [1#127.0.0.1:4000]) as route_to_hub. The client
+ * then opens an identity channel to the hub's listener (route_to_hub ‖
+ * hub_listener) itself, on the loop, accepting only the hub whose identifier
+ * is hub_identifier, and sends every request inside it. Until a channel is
+ * up both sides wait (messages sent to tx are queued); nothing is sent to
+ * the hub outside a channel, so a wrong or impostor hub never sees a
+ * request. A refused channel (OCKAM_EUNTRUSTED: the hub is not the pinned
+ * one, or it refused this identity; OCKAM_EPEERAUTH) is counted in
+ * stats.hub_channel_failures with its code in stats.hub_channel_error, and
+ * ockam_stream_wait_ready() returns that code; the client keeps trying, with
+ * the same backoff as its requests (retry_ms, doubling up to 8x), and each
+ * attempt checks the pinned identifier again. When the connection under the
+ * channel is lost (the hub restarted or was killed), or the hub stops
+ * answering through an established channel, the client opens a new one
+ * (the first message waits in the transport's queue until the connection is
+ * back) and both sides create their stream again through it: the producer
+ * then resends every unconfirmed push from the oldest and the consumer reads
+ * on from the larger of its own position and its saved index, so the
+ * guarantees above (and "Duplicates") hold across hub restarts as with a
+ * plain connection. stats.hub_channels counts the channels established.
+ * The manual way also works: open the channel with ockam_hub_channel_create()
+ * (ockam/identity_channel.h) and pass a route holding only its address as
+ * route_to_hub; that channel is not re-opened by the client. Either way a
+ * request the ACL refuses is answered with `error` "Permission denied" and
  * counted in stats.errors.
  *
  * Threading: every function here must be called on the node's loop thread
@@ -99,6 +119,7 @@
 #include <stdint.h>
 
 #include "ockam/error.h"
+#include "ockam/identity.h"
 #include "ockam/limits.h"
 #include "ockam/node.h"
 #include "ockam/route.h"
@@ -155,6 +176,20 @@ typedef struct ockam_stream_options {
    * to route_to_hub). The array and the routes are copied. */
   const ockam_route *const *fallback_routes;
   size_t n_fallback;
+  /* Authenticated hub ("Authenticated hubs" above): with both set, the
+   * client opens an identity channel as `identity` to the hub's identity
+   * channel listener along route_to_hub ‖ hub_listener, accepts only the
+   * hub whose identifier is hub_identifier (any form ockam_identifier_parse()
+   * takes), and sends every request inside it. identity is borrowed: it (and
+   * its vault) must outlive the client. Not with fallback_routes. */
+  ockam_identity *identity;
+  const char *hub_identifier;
+  /* The hub's identity channel listener; default OCKAM_HUB_IDENTITY_LISTENER
+   * ("identity_listener", ockam/identity_channel.h). */
+  const char *hub_listener;
+  /* Time one attempt to open the hub channel may take; default
+   * OCKAM_STREAM_HUB_CHANNEL_TIMEOUT_MS. */
+  uint32_t hub_channel_timeout_ms;
 } ockam_stream_options;
 
 typedef struct ockam_stream_stats {
@@ -184,6 +219,11 @@ typedef struct ockam_stream_stats {
   /* now: index of the hub route each side uses (0 = route_to_hub, then the
    * fallback routes in order) */
   uint32_t producer_hub, consumer_hub;
+  /* identity channel to the hub (options identity and hub_identifier) */
+  uint64_t hub_channels;         /* channels established (the first, and each re-open) */
+  uint64_t hub_channel_failures; /* attempts that failed (refused, timed out, ...) */
+  int hub_channel_error;         /* why the last attempt failed (OCKAM_E*), 0 if none did */
+  bool hub_channel_up;           /* now: a channel is established */
 } ockam_stream_stats;
 
 /* Start the producer of stream `outgoing` and the consumer of stream
@@ -198,7 +238,9 @@ typedef struct ockam_stream_stats {
  * a producer returns 0 at once.
  * Errors: OCKAM_EINVAL (NULL node, route or out, both names NULL, an empty
  * name, pull_limit over
- * OCKAM_PULL_LIMIT_MAX, empty rx_address, n_fallback without routes),
+ * OCKAM_PULL_LIMIT_MAX, empty rx_address, n_fallback without routes; only
+ * one of identity and hub_identifier, a malformed hub_identifier, or
+ * fallback routes with them),
  * OCKAM_EOVERFLOW / OCKAM_EUTF8 (a name or client_id over OCKAM_NAME_MAX bytes
  * or not UTF-8, a service name or rx_address over OCKAM_ADDRESS_MAX_LEN, a
  * route plus service over OCKAM_ROUTE_MAX_HOPS), OCKAM_ECLOSED (the node is
@@ -236,7 +278,9 @@ OCKAM_MUST_CHECK int ockam_stream_allow(ockam_stream *s, const char *address);
 /* Run the node's loop until both streams are initialised (the producer got
  * its Init, the consumer its Init and saved index) or timeout_ms passes
  * (< 0: no timeout). Not from a callback.
- * Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED (the node is being destroyed). */
+ * Errors: OCKAM_ETIMEDOUT, OCKAM_ECLOSED (the node is being destroyed), and
+ * with a hub identity OCKAM_EUNTRUSTED / OCKAM_EPEERAUTH as soon as an
+ * attempt to open the hub channel was refused (the client goes on trying). */
 OCKAM_MUST_CHECK int ockam_stream_wait_ready(ockam_stream *s, int64_t timeout_ms);
 /* Run the loop until every message sent to tx before this call (and not
  * dropped, see stats) is confirmed stored by the hub, or timeout_ms passes

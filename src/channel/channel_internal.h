@@ -58,4 +58,22 @@ void ockami_channel_set_waiter(ockam_node *node, const char *local, int *result)
  * stopped (OCKAM_ECLOSED when it is gone). */
 OCKAM_MUST_CHECK int ockami_channel_failed(ockam_node *node, const char *local);
 
+/* Non-blocking identity channel initiator (what ockam_identity_channel_create()
+ * does without running the loop), for clients that keep a channel open on
+ * their own. fn(arg, local, result) runs on the loop thread, from inside the
+ * channel's own callbacks (so it must not close or start channels itself):
+ * once with OCKAM_OK when the channel is ready, then once with why it ended
+ * (its failure, or OCKAM_ECLOSED when a ready channel stops), and never
+ * again. local receives the channel's local address. Errors: OCKAM_EINVAL,
+ * those of ockam_worker_start() and of the plain channel's first message. */
+typedef void (*ockami_idch_notify_fn)(void *arg, const char *local, int result);
+OCKAM_MUST_CHECK int ockami_identity_channel_start(ockam_node *node, const ockam_route *route,
+                                                   ockam_identity *identity,
+                                                   ockam_trust_policy *policy,
+                                                   const ockam_channel_options *opts,
+                                                   ockami_idch_notify_fn fn, void *arg,
+                                                   char local[static 33]);
+/* Stop telling anyone about the channel at local (it keeps running). */
+void ockami_identity_channel_unwatch(ockam_node *node, const char *local);
+
 #endif

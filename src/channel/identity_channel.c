@@ -76,6 +76,10 @@ typedef struct idch {
   ockam_timer *timer;
   int result;
   int *waiter_result; /* initiator: where the outcome goes while create waits */
+  /* Non-blocking initiator (ockami_identity_channel_start): told when the
+   * channel is ready, then once more when it fails or stops. */
+  ockami_idch_notify_fn notify;
+  void *notify_arg;
 } idch;
 
 struct ockam_identity_channel_listener {
@@ -98,6 +102,14 @@ static bool id_waiting(const idch *c) {
 /* Call before c leaves a waiting state: frees its slot under the listener's cap. */
 static void leave_waiting(idch *c) {
   if (c->owner && id_waiting(c) && c->owner->waiting) c->owner->waiting--;
+}
+
+/* Tell a non-blocking creator what happened; `last`: nothing more will. */
+static void id_notify(idch *c, int result, bool last) {
+  ockami_idch_notify_fn fn = c->notify;
+  if (!fn) return;
+  if (last) c->notify = NULL;
+  fn(c->notify_arg, c->local, result);
 }
 
 /* ---- failure and teardown ------------------------------------------------------- */
@@ -132,6 +144,7 @@ static void id_fail(idch *c, int err, const char *why) {
   c->state = ID_FAILED;
   c->result = err;
   if (c->waiter_result) *c->waiter_result = err;
+  id_notify(c, err, true);
   /* The plain channel is closed when this worker stops, after LINGER_MS, so
    * that a refusal notice already queued for it still leaves. */
   if (c->timer) ockam_timer_stop(c->timer);
@@ -150,6 +163,7 @@ static void id_drop(idch *c, int err, const char *why) {
   c->state = ID_FAILED;
   c->result = err;
   if (c->waiter_result) *c->waiter_result = err;
+  id_notify(c, err, true);
   ockam_worker_stop(c->worker);
 }
 
@@ -163,6 +177,7 @@ static void auth_timeout(void *arg) {
 static void id_stopped(ockam_worker *w) {
   idch *c = ockam_worker_user(w);
   if (!c) return;
+  id_notify(c, c->state == ID_READY ? OCKAM_ECLOSED : c->result, true);
   if (c->owner) {
     leave_waiting(c);
     ockami_map_remove(&c->owner->pending, c->key_e, 32);
@@ -261,6 +276,7 @@ static void id_ready(idch *c) {
   if (c->timer) ockam_timer_stop(c->timer);
   c->timer = NULL;
   LOG_INFO(MOD, "identity channel %s established with P_ID.%s", c->local, c->peer_id);
+  id_notify(c, OCKAM_OK, false);
 }
 
 /* ---- handshake, initiator side ---------------------------------------------------------- */
@@ -710,6 +726,32 @@ int ockam_identity_channel_create(ockam_node *node, const ockam_route *route,
     return failure;
   }
   return failure;
+}
+
+int ockami_identity_channel_start(ockam_node *node, const ockam_route *route,
+                                  ockam_identity *identity, ockam_trust_policy *policy,
+                                  const ockam_channel_options *opts, ockami_idch_notify_fn fn,
+                                  void *arg, char local[static 33]) {
+  if (!node || !route || !identity || !policy || !fn || ockam_route_len(route) == 0)
+    return OCKAM_EINVAL;
+  idch *c;
+  int rc = idch_new(node, identity, policy, true, opts, &c);
+  if (rc) return rc;
+  rc = ockami_channel_initiate(node, route, ockam_identity_vault(identity), opts, c->ctl, c->plain);
+  if (rc) {
+    c->plain[0] = '\0';
+    ockam_worker_stop(c->worker);
+    return rc;
+  }
+  c->notify = fn;
+  c->notify_arg = arg;
+  memcpy(local, c->local, sizeof c->local);
+  return OCKAM_OK;
+}
+
+void ockami_identity_channel_unwatch(ockam_node *node, const char *local) {
+  idch *c = node && local && *local ? find_idch(node, local) : NULL;
+  if (c) c->notify = NULL;
 }
 
 int ockam_identity_channel_peer(ockam_node *node, const char *channel_address, char *buf,

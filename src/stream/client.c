@@ -12,6 +12,7 @@
 
 #include "bare.h"
 #include "bytes.h"
+#include "channel_internal.h"
 #include "client_internal.h"
 #include "log.h"
 
@@ -128,6 +129,158 @@ int ockami_stream_send_marker(ockam_stream *s, const char *mark, uint64_t seq) {
   return rc;
 }
 
+/* ---- identity channel to the hub ------------------------------------------------ */
+
+/* With options identity and hub_identifier the client keeps one identity
+ * channel to the hub and hubs[0] is [channel]. While no channel is up both
+ * sides are paused as if their connection were down: a request sent then goes
+ * to a local address that is not an established channel and is dropped on
+ * this node, so nothing leaves it in plaintext. Each new channel makes both
+ * sides create their stream again through it (the old stream worker route
+ * went through the old channel); the producer then resends every unconfirmed
+ * push and the consumer re-reads its index, exactly as after a re-create. */
+
+static void hubch_schedule_retry(ockam_stream *s, uint64_t now) {
+  s->ch = HUBCH_WAIT;
+  s->ch_at = now + backoff(s, s->ch_failures ? s->ch_failures - 1 : 0);
+}
+
+/* Pause both sides (their hub is unreachable until a channel is up). */
+static void hubch_pause(ockam_stream *s, uint64_t now) {
+  if (s->outgoing) ockami_prod_conn(&s->prod, false, now);
+  if (s->incoming) ockami_cons_conn(&s->cons, false, now);
+  /* The pause lasts as long as the attempts do, not DOWN_PAUSE_MAX_MS. */
+  s->prod.sd.down_since = now;
+  s->cons.sd.down_since = now;
+}
+
+/* Forget the current channel (or attempt) and close it. */
+static void hubch_drop(ockam_stream *s) {
+  if (!s->ch_local[0]) return;
+  ockami_identity_channel_unwatch(s->node, s->ch_local);
+  if (ockam_identity_channel_close(s->node, s->ch_local) != OCKAM_OK)
+    LOG_DEBUG(MOD, "identity channel %s already gone", s->ch_local);
+  s->ch_local[0] = '\0';
+}
+
+static void hubch_failed(ockam_stream *s, int why, uint64_t now) {
+  s->stats.hub_channel_failures++;
+  s->stats.hub_channel_error = why;
+  s->stats.hub_channel_up = false;
+  s->ch_failures++;
+  LOG_WARN(MOD, "identity channel to the hub: %s; trying again", ockam_strerror(why));
+  hubch_drop(s);
+  hubch_pause(s, now);
+  hubch_schedule_retry(s, now);
+}
+
+static void hubch_notify(void *arg, const char *local, int result);
+
+static void hubch_open(ockam_stream *s, uint64_t now) {
+  ockam_channel_options co = {.handshake_timeout_ms = s->ch_timeout_ms};
+  char local[ADDR_LEN + 1];
+  int rc = ockami_identity_channel_start(s->node, &s->hub_listener, s->identity, s->hub_policy, &co,
+                                         hubch_notify, s, local);
+  ockam_route r = OCKAMI_ROUTE_INIT;
+  if (!rc) {
+    memcpy(s->ch_local, local, sizeof s->ch_local);
+    /* Requests sent before it is up stop at the channel, on this node. */
+    rc = ockam_route_append(&r, OCKAM_ADDRESS_LOCAL, local, strlen(local));
+    if (!rc) rc = ockami_route_assign(&s->hubs[0], &r);
+    ockami_route_release(&r);
+  }
+  if (rc) {
+    hubch_failed(s, rc, now);
+    return;
+  }
+  s->ch = HUBCH_OPENING;
+  s->ch_at = NEVER; /* the channel's own timeout ends an attempt */
+  s->prod.sd.down_since = now;
+  s->cons.sd.down_since = now;
+  LOG_DEBUG(MOD, "opening an identity channel to the hub (%s)", s->ch_local);
+}
+
+/* A new channel is up: both sides create their stream again through it. */
+static void hubch_up(ockam_stream *s, uint64_t now) {
+  s->ch = HUBCH_UP;
+  s->ch_up_at = now;
+  s->ch_failures = 0;
+  s->stats.hub_channels++;
+  s->stats.hub_channel_up = true;
+  s->stats.hub_channel_error = 0;
+  LOG_INFO(MOD, "identity channel to the hub %s is up", s->ch_local);
+  producer *p = &s->prod;
+  if (s->outgoing && p->state != PROD_STOPPED) {
+    p->state = PROD_CREATING; /* Init, then every unconfirmed push from the oldest */
+    p->sd.attempts = 0;
+    ockami_prod_conn(p, true, now);
+  }
+  consumer *c = &s->cons;
+  if (s->incoming && c->state != CONS_STOPPED) {
+    c->state = CONS_CREATING; /* Init, then the saved index, then pulls */
+    if (c->phase == PULL_SENT) c->phase = PULL_IDLE;
+    c->round_id = c->next_id; /* replies through the old channel are stale */
+    c->sd.attempts = 0;
+    ockami_cons_conn(c, true, now);
+  }
+}
+
+/* From the channel's callbacks: only record, act now or on the timer. */
+static void hubch_notify(void *arg, const char *local, int result) {
+  ockam_stream *s = arg;
+  if (s->life != LIFE_RUNNING || strcmp(local, s->ch_local)) return;
+  uint64_t now = ockam_node_now_ms(s->node);
+  if (result == OCKAM_OK && s->ch == HUBCH_OPENING) {
+    hubch_up(s, now);
+  } else if (result != OCKAM_OK) {
+    /* Failed or closed: the channel worker is going away by itself. */
+    ockami_identity_channel_unwatch(s->node, s->ch_local);
+    s->ch_local[0] = '\0';
+    hubch_failed(s, result, now);
+  }
+  ockami_stream_schedule(s);
+}
+
+/* The connection under the channel was lost: the hub's end of the channel is
+ * gone with it (or unreachable), so open a new one at once; its first
+ * message waits in the transport's queue until the connection is back. */
+static void hubch_conn_down(ockam_stream *s, uint64_t now) {
+  if (s->ch != HUBCH_UP && s->ch != HUBCH_OPENING) return;
+  LOG_INFO(MOD, "connection to the hub lost; opening a new identity channel");
+  s->stats.hub_channel_up = false;
+  hubch_drop(s);
+  hubch_pause(s, now);
+  hubch_open(s, now);
+}
+
+/* A side asked for its stream FAIL_LIMIT times or more and the hub said
+ * nothing at all through the channel for FAIL_LIMIT of its current waits (a
+ * refusal is an answer). */
+static bool side_stuck(const side *sd, uint64_t now) {
+  const ockam_stream *s = sd->s;
+  if (sd->attempts < FAIL_LIMIT) return false;
+  uint64_t heard = s->ch_heard_at > s->ch_up_at ? s->ch_heard_at : s->ch_up_at;
+  return now - heard >= FAIL_LIMIT * backoff(s, (sd->attempts - 1) / FAIL_LIMIT);
+}
+
+static void hubch_tick(ockam_stream *s, uint64_t now) {
+  if (s->ch == HUBCH_WAIT && now >= s->ch_at) {
+    hubch_open(s, now);
+    return;
+  }
+  /* Up, but the hub answers no create through it (it lost the channel
+   * without the connection dropping): open another. */
+  if (s->ch == HUBCH_UP &&
+      ((s->outgoing && s->prod.state == PROD_CREATING && side_stuck(&s->prod.sd, now)) ||
+       (s->incoming && s->cons.state == CONS_CREATING && side_stuck(&s->cons.sd, now)))) {
+    LOG_WARN(MOD, "the hub does not answer through its identity channel; opening a new one");
+    s->stats.hub_channel_up = false;
+    hubch_drop(s);
+    hubch_pause(s, now);
+    hubch_open(s, now);
+  }
+}
+
 /* ---- timer and lifecycle ---------------------------------------------------- */
 
 static void stream_timer_cb(void *arg) {
@@ -135,6 +288,7 @@ static void stream_timer_cb(void *arg) {
   s->timer = NULL; /* one-shot: frees itself after this callback */
   if (s->life != LIFE_RUNNING) return;
   uint64_t now = ockam_node_now_ms(s->node);
+  if (s->ch != HUBCH_NONE) hubch_tick(s, now);
   ockami_prod_tick(&s->prod, now);
   ockami_cons_tick(&s->cons, now);
   ockami_stream_schedule(s);
@@ -149,6 +303,7 @@ void ockami_stream_schedule(ockam_stream *s) {
   if (s->life != LIFE_RUNNING) return;
   uint64_t d = min_u64(min_u64(s->prod.sd.deadline, s->cons.sd.deadline),
                        min_u64(s->prod.sd.failover_at, s->cons.sd.failover_at));
+  if (s->ch == HUBCH_WAIT) d = min_u64(d, s->ch_at);
   if (d == NEVER) {
     if (s->timer) ockam_timer_stop(s->timer);
     s->timer = NULL;
@@ -161,7 +316,8 @@ void ockami_stream_schedule(ockam_stream *s) {
   int rc = ockam_timer_start(s->node, d > now ? d - now : 0, 0, stream_timer_cb, s, &s->timer);
   if (rc) {
     s->timer = NULL;
-    LOG_ERROR(MOD, "cannot start the stream timer: %s", ockam_strerror(rc));
+    if (rc != OCKAM_ECLOSED) /* ECLOSED: the node is being destroyed */
+      LOG_ERROR(MOD, "cannot start the stream timer: %s", ockam_strerror(rc));
     return;
   }
   s->timer_at = d;
@@ -181,6 +337,9 @@ static void stream_free(ockam_stream *s) {
   free(s->incoming);
   ockami_buf_free(&s->scratch);
   ockami_route_release(&s->allowed);
+  ockami_route_release(&s->hub_listener);
+  ockami_route_release(&s->hub_peer);
+  ockam_trust_policy_free(s->hub_policy);
   free(s);
 }
 
@@ -198,6 +357,15 @@ static void stream_conn_event(void *arg, const ockam_conn_event *ev) {
   if (s->life != LIFE_RUNNING || !ev->outgoing) return;
   uint64_t now = ockam_node_now_ms(s->node);
   bool up = ev->kind == OCKAM_CONN_UP;
+  if (s->ch != HUBCH_NONE) {
+    /* The sides' route is the channel: only the connection under it counts. */
+    ockam_address a;
+    if (!up && ockami_route_first(&s->hub_peer, &a) && a.type == ev->peer.type &&
+        a.len == ev->peer.len && memcmp(a.value, ev->peer.value, a.len) == 0)
+      hubch_conn_down(s, now);
+    ockami_stream_schedule(s);
+    return;
+  }
   if (s->outgoing && side_uses(&s->prod.sd, ev)) ockami_prod_conn(&s->prod, up, now);
   if (s->incoming && side_uses(&s->cons.sd, ev)) ockami_cons_conn(&s->cons, up, now);
   ockami_stream_schedule(s);
@@ -229,6 +397,9 @@ bool ockami_stream_allowed(const ockam_stream *s, const ockam_address *a) {
 /* Nothing more is sent or scheduled; `life` says who frees. */
 static void stream_halt(ockam_stream *s, stream_life life) {
   s->life = life;
+  /* The channel may outlive the client (the node's destruction stops it):
+   * it must not call back into a client that is gone. */
+  if (s->ch_local[0]) ockami_identity_channel_unwatch(s->node, s->ch_local);
   ockam_conn_sub_cancel(s->conn_sub);
   s->conn_sub = NULL;
   s->prod.state = PROD_STOPPED;
@@ -252,8 +423,27 @@ static void cons_stopped(ockam_worker *w) {
   stream_worker_gone(ockam_worker_user(w));
 }
 
-static const ockam_worker_ops prod_ops = {ockami_prod_handle, prod_stopped};
-static const ockam_worker_ops cons_ops = {ockami_cons_handle, cons_stopped};
+/* Note when the hub last said anything through the channel (hubch_tick). */
+static void heard_from_hub(ockam_stream *s, const ockam_message *msg) {
+  ockam_address a;
+  if (s->ch == HUBCH_UP && ockami_route_first(ockam_message_return(msg), &a) &&
+      ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, s->ch_local))
+    s->ch_heard_at = ockam_node_now_ms(s->node);
+}
+
+static int prod_handle(ockam_worker *w, ockam_message *msg) {
+  producer *p = ockam_worker_user(w);
+  heard_from_hub(p->sd.s, msg);
+  return ockami_prod_handle(w, msg);
+}
+static int cons_handle(ockam_worker *w, ockam_message *msg) {
+  consumer *c = ockam_worker_user(w);
+  heard_from_hub(c->sd.s, msg);
+  return ockami_cons_handle(w, msg);
+}
+
+static const ockam_worker_ops prod_ops = {prod_handle, prod_stopped};
+static const ockam_worker_ops cons_ops = {cons_handle, cons_stopped};
 
 void ockam_stream_close(ockam_stream *s) {
   if (!s || s->life == LIFE_CLOSED) return;
@@ -261,6 +451,7 @@ void ockam_stream_close(ockam_stream *s) {
     stream_free(s);
     return;
   }
+  if (s->life == LIFE_RUNNING) hubch_drop(s); /* the node still runs: close the channel */
   stream_halt(s, LIFE_CLOSED);
   /* Freed by the last `stopped` callback. */
   if (s->prod.sd.w) ockam_worker_stop(s->prod.sd.w);
@@ -287,6 +478,35 @@ static void side_init(side *sd, ockam_stream *s, const char *name) {
   sd->deadline = NEVER;
   sd->failover_at = NEVER;
   ockam_random_address(sd->ctl);
+}
+
+/* Bytes the hub channel adds around a request on the wire, at most: the
+ * outer message's routes through the channel's addresses and the AEAD nonce
+ * and tag around the inner message. */
+#define HUB_CHANNEL_OVERHEAD 256u
+
+static int hubch_configure(ockam_stream *s, const ockam_route *route_to_hub,
+                           const ockam_stream_options *o) {
+  if (!o->identity || !o->hub_identifier || o->n_fallback) return OCKAM_EINVAL;
+  const char *listener = o->hub_listener ? o->hub_listener : OCKAM_HUB_IDENTITY_LISTENER;
+  int rc = check_name(listener, OCKAM_ADDRESS_MAX_LEN);
+  if (rc) return rc;
+  if (ockam_route_len(route_to_hub) + 1 > OCKAM_ROUTE_MAX_HOPS) return OCKAM_EOVERFLOW;
+  const char *ids[1] = {o->hub_identifier};
+  if ((rc = ockam_trust_identifiers(ids, 1, &s->hub_policy))) return rc;
+  if ((rc = ockami_route_assign(&s->hub_listener, route_to_hub)) ||
+      (rc = ockam_route_append(&s->hub_listener, OCKAM_ADDRESS_LOCAL, listener, strlen(listener))))
+    return rc;
+  ockam_address a;
+  if (ockami_route_first(route_to_hub, &a) &&
+      (rc = ockam_route_append(&s->hub_peer, a.type, a.value, a.len)))
+    return rc;
+  s->identity = o->identity;
+  s->ch_timeout_ms =
+      o->hub_channel_timeout_ms ? o->hub_channel_timeout_ms : OCKAM_STREAM_HUB_CHANNEL_TIMEOUT_MS;
+  s->ch = HUBCH_WAIT; /* opened by ockam_stream_connect() */
+  s->ch_at = NEVER;
+  return OCKAM_OK;
 }
 
 static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, const char *outgoing,
@@ -336,6 +556,11 @@ static int stream_configure(ockam_stream *s, const ockam_route *route_to_hub, co
     if ((rc = ockami_route_assign(&s->hubs[i], r))) return rc;
     s->n_hubs = i + 1;
     if (route_wire_max(r) > widest) widest = route_wire_max(r);
+  }
+  if (o->identity || o->hub_identifier) {
+    if ((rc = hubch_configure(s, route_to_hub, o))) return rc;
+    if (route_wire_max(&s->hub_listener) > widest) widest = route_wire_max(&s->hub_listener);
+    widest += HUB_CHANNEL_OVERHEAD;
   }
   /* frame length, version, onward = hub route + one hop of at most
    * OCKAM_ADDRESS_MAX_LEN bytes, return = [ctl], payload length uint. */
@@ -404,8 +629,14 @@ int ockam_stream_connect(ockam_node *node, const ockam_route *route_to_hub, cons
     return rc;
   }
   uint64_t now = ockam_node_now_ms(node);
-  if (outgoing) ockami_side_send_create(&s->prod.sd, now);
-  if (incoming) ockami_side_send_create(&s->cons.sd, now);
+  if (s->ch != HUBCH_NONE) {
+    /* Both sides wait for the channel; its readiness sends their creates. */
+    hubch_pause(s, now);
+    hubch_open(s, now);
+  } else {
+    if (outgoing) ockami_side_send_create(&s->prod.sd, now);
+    if (incoming) ockami_side_send_create(&s->cons.sd, now);
+  }
   ockami_stream_schedule(s);
   LOG_DEBUG(MOD, "stream client: tx %s -> '%s', '%s' -> rx %s", s->tx,
             outgoing ? outgoing : "(none)", incoming ? incoming : "(none)", s->rx);
@@ -420,11 +651,22 @@ const char *ockam_stream_rx_address(const ockam_stream *s) {
   return s && s->incoming ? s->rx : NULL;
 }
 
+static bool is_ready(const ockam_stream *s) {
+  return (!s->outgoing || s->prod.state == PROD_READY || s->prod.state == PROD_BACKOFF) &&
+         (!s->incoming || s->cons.state == CONS_PULLING);
+}
+
+/* The hub channel's last attempt was refused: a wrong pinned identifier, or
+ * a hub that refuses this identity. */
+static bool hub_refused(const ockam_stream *s) {
+  return s->ch != HUBCH_NONE && s->ch != HUBCH_UP &&
+         (s->stats.hub_channel_error == OCKAM_EUNTRUSTED ||
+          s->stats.hub_channel_error == OCKAM_EPEERAUTH);
+}
+
 static bool ready_done(void *arg) {
   const ockam_stream *s = arg;
-  return s->life != LIFE_RUNNING ||
-         ((!s->outgoing || s->prod.state == PROD_READY || s->prod.state == PROD_BACKOFF) &&
-          (!s->incoming || s->cons.state == CONS_PULLING));
+  return s->life != LIFE_RUNNING || is_ready(s) || hub_refused(s);
 }
 
 static bool flush_done(void *arg) {
@@ -441,7 +683,9 @@ static int run_until(ockam_stream *s, int64_t timeout_ms, bool (*done)(void *)) 
 }
 
 int ockam_stream_wait_ready(ockam_stream *s, int64_t timeout_ms) {
-  return run_until(s, timeout_ms, ready_done);
+  int rc = run_until(s, timeout_ms, ready_done);
+  if (!rc && !is_ready(s) && hub_refused(s)) rc = s->stats.hub_channel_error;
+  return rc;
 }
 
 int ockam_stream_flush(ockam_stream *s, int64_t timeout_ms) {

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "message.h"
 #include "node.h"
+#include "ockam/identity_channel.h"
 #include "ockam/stream.h"
 #include "route.h"
 #include "stream_proto.h"
@@ -110,6 +111,15 @@ typedef enum pull_phase {
   PULL_SENT,    /* a pull of the current round awaits its reply */
   PULL_HANDING, /* a batch was handed on; its marker has not come back */
 } pull_phase;
+/* The identity channel the client keeps open to an authenticated hub
+ * (options identity and hub_identifier). */
+typedef enum hubch_state {
+  HUBCH_NONE,    /* plain client: route_to_hub is used as given */
+  HUBCH_OPENING, /* an attempt runs; both sides wait */
+  HUBCH_UP,      /* hubs[0] is [channel]: requests travel inside it */
+  HUBCH_WAIT,    /* the last attempt failed or the channel was lost: next at ch_at */
+} hubch_state;
+
 /* The client object: the user's handle and the two workers. */
 typedef enum stream_life {
   LIFE_RUNNING,
@@ -164,6 +174,18 @@ struct ockam_stream {
   ockami_buf scratch;
   ockam_stream_stats stats;
   ockam_route allowed; /* ockam_stream_allow() addresses, one hop each */
+  /* Identity channel to the hub (client.c). */
+  hubch_state ch;
+  ockam_identity *identity;       /* borrowed */
+  ockam_trust_policy *hub_policy; /* accepts the pinned hub identifier only */
+  ockam_route hub_listener;       /* route_to_hub ‖ the hub's identity listener */
+  ockam_route hub_peer;           /* first hop of route_to_hub: its connection events count */
+  char ch_local[ADDR_LEN + 1];    /* the channel (or the attempt), "" if none */
+  uint32_t ch_timeout_ms;
+  uint32_t ch_failures; /* attempts failed in a row: the wait before the next grows */
+  uint64_t ch_at;       /* HUBCH_WAIT: when to try again; NEVER otherwise */
+  uint64_t ch_up_at;    /* when the channel came up */
+  uint64_t ch_heard_at; /* last message from the hub through it */
 };
 
 static inline uint64_t backoff(const ockam_stream *s, uint32_t n) {

@@ -10,6 +10,12 @@
  *
  * --hub        connect the stream pair (out, in) through the hub at HOST:PORT
  *              (defaults: out "pump-data", in "pump-back")
+ * --identity-dir DIR, --hub-identity ID
+ *              reach the hub as the identity kept in DIR (DIR/identity, keys in
+ *              DIR/vault; created if absent) through an identity channel the
+ *              stream client opens itself, pinning the hub's identifier ID;
+ *              prints "identity HEX" at start, and with --count "hub channels N"
+ *              (channels opened, re-opens included) before "done"
  * --tcp-listen accept TCP connections; prints "listening IP:PORT"
  * --tcp-connect connect to HOST:PORT (the node opens no other connection,
  *              so routes [1#HOST:PORT, ...] need it)
@@ -34,11 +40,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ockam/ockam.h"
 
 typedef struct pump_args {
   const char *hub, *out, *in, *client_id, *tcp_listen, *to, *secure, *tcp_connect;
+  const char *identity_dir, *hub_identity;
   uint32_t retry_ms, in_flight, pull_limit, long_poll_ms, max_pending, handshake_timeout_ms;
   bool listener, sink;
   uint64_t count, batch;
@@ -110,6 +118,10 @@ static void parse(int argc, char **argv, pump_args *a) {
       a->tcp_listen = v;
     else if (!strcmp(k, "--tcp-connect"))
       a->tcp_connect = v;
+    else if (!strcmp(k, "--identity-dir"))
+      a->identity_dir = v;
+    else if (!strcmp(k, "--hub-identity"))
+      a->hub_identity = v;
     else if (!strcmp(k, "--to"))
       a->to = v;
     else if (!strcmp(k, "--secure"))
@@ -136,6 +148,28 @@ static void parse(int argc, char **argv, pump_args *a) {
       usage();
   }
   if (a->batch == 0 || a->size < 8 || a->size > 60000) usage();
+  if (!a->identity_dir != !a->hub_identity) usage();
+}
+
+/* DIR/identity with its keys in DIR/vault, created on first use. */
+static int open_identity(const char *dir, ockam_vault **vault, ockam_identity **out) {
+  char path[4096];
+  (void)mkdir(dir, 0700); /* EEXIST is fine; any other failure shows below */
+  snprintf(path, sizeof path, "%s/vault", dir);
+  int rc = ockam_vault_create_persistent(path, vault);
+  if (rc) return rc;
+  snprintf(path, sizeof path, "%s/identity", dir);
+  rc = ockam_identity_load(*vault, path, out);
+  if (rc == OCKAM_ENOTFOUND) {
+    rc = ockam_identity_create(*vault, out);
+    if (!rc && (rc = ockam_identity_save(*out, path))) {
+      ockam_identity_free(*out);
+      *out = NULL;
+    }
+  }
+  char id[OCKAM_IDENTIFIER_BUF];
+  if (!rc && !(rc = ockam_identity_identifier(*out, id, sizeof id))) printf("identity %s\n", id);
+  return rc;
 }
 
 /* [first, ROUTE...] where ROUTE is a text route. */
@@ -199,6 +233,11 @@ static int produce(ockam_node *node, ockam_vault *vault, ockam_stream *s, const 
   }
   free(payload);
   ockam_route_free(dest);
+  if (!rc && a->identity_dir) {
+    ockam_stream_stats st;
+    ockam_stream_get_stats(s, &st);
+    printf("hub channels %" PRIu64 "\n", st.hub_channels);
+  }
   if (!rc) printf("done\n");
   return rc;
 }
@@ -210,7 +249,8 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   ockam_node *node;
   ockam_tcp *tcp = NULL;
-  ockam_vault *vault = NULL;
+  ockam_vault *vault = NULL, *id_vault = NULL;
+  ockam_identity *identity = NULL;
   ockam_channel_listener *listener = NULL;
   ockam_stream *s = NULL;
   int rc;
@@ -218,6 +258,7 @@ int main(int argc, char **argv) {
   if ((rc = ockam_node_stop_on_signals(node)) || (rc = ockam_tcp_create(node, NULL, &tcp)) ||
       (rc = ockam_vault_create("software", &vault)))
     goto out;
+  if (a.identity_dir && (rc = open_identity(a.identity_dir, &id_vault, &identity))) goto out;
   if (a.tcp_connect && (rc = ockam_tcp_connect(tcp, a.tcp_connect, 0))) goto out;
   if (a.tcp_listen) {
     char bound[64];
@@ -243,7 +284,9 @@ int main(int argc, char **argv) {
                               .retry_ms = a.retry_ms,
                               .max_in_flight = a.in_flight,
                               .pull_limit = a.pull_limit,
-                              .long_poll_ms = a.long_poll_ms};
+                              .long_poll_ms = a.long_poll_ms,
+                              .identity = identity,
+                              .hub_identifier = a.hub_identity};
     rc = ockam_stream_connect(node, route, a.out, a.in, &o, &s);
     ockam_route_free(route);
     if (rc) goto out;
@@ -257,7 +300,13 @@ int main(int argc, char **argv) {
     }
     /* A consumer just runs: what arrives before both streams are ready is
      * delivered all the same. */
-    if (a.count && (rc = ockam_stream_wait_ready(s, 60000))) goto out;
+    if (a.count && (rc = ockam_stream_wait_ready(s, 60000))) {
+      ockam_stream_stats st;
+      ockam_stream_get_stats(s, &st);
+      printf("not ready: %s (hub channel failures %" PRIu64 ", last: %s)\n", ockam_strerror(rc),
+             st.hub_channel_failures, ockam_strerror(st.hub_channel_error));
+      goto out;
+    }
   }
   if (a.count) {
     if (!s) {
@@ -273,6 +322,8 @@ out:
   ockam_channel_listener_close(listener);
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
+  ockam_identity_free(identity);
+  ockam_vault_destroy(id_vault);
   ockam_vault_destroy(vault);
 fail:
   if (rc) fprintf(stderr, "pump: %s\n", ockam_strerror(rc));
