@@ -53,6 +53,10 @@ typedef struct ockam_channel_options {
   uint32_t rekey_messages;
   uint32_t rekey_ms;
   bool no_rekey;
+  /* Batched records (extended framing only, negotiated: both ends must offer
+   * it): messages sent to the channel in one loop iteration are sealed
+   * together in one record. no_batch: do not offer it. */
+  bool no_batch;
 } ockam_channel_options;
 
 typedef struct ockam_channel_stats {
@@ -64,6 +68,11 @@ typedef struct ockam_channel_stats {
   uint64_t rekeys_sent, rekeys_received; /* key changes per direction */
   uint64_t handshake_rejected;           /* handshake messages that did not authenticate
                                             (dropped; the handshake goes on) */
+  /* Batched records: sent and delivered above count records; these count the
+   * records that carried several messages, and those messages. */
+  bool batching;                           /* both ends negotiated batched records */
+  uint64_t batches_sent, batches_received; /* records holding several messages */
+  uint64_t batched_sent, batched_received; /* messages carried in such records */
 } ockam_channel_stats;
 
 typedef struct ockam_channel_listener ockam_channel_listener;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bare.h"
+#include "batch.h"
 #include "channel_internal.h"
 #include "cipher.h"
 #include "log.h"
@@ -56,6 +57,14 @@ typedef struct chan {
   int result;         /* initiator: outcome for the blocking create */
   int *waiter_result; /* initiator: where a failure is reported while create waits */
   ockami_buf scratch;
+  /* Batched records (both ends announced them): messages to `local` wait in
+   * bq until the loop's prepare phase (end of the iteration, before it polls)
+   * and go out as one record. */
+  bool batching;
+  uv_prepare_t *bq_flush; /* active while bq holds messages */
+  ockam_message *bq_head, *bq_tail;
+  size_t bq_count, bq_bytes; /* messages waiting; their batch plaintext size */
+  uint64_t batches_sent, batched_sent, batches_received, batched_received;
 } chan;
 
 /* The listener is the user's handle: worker is NULL once the listener stopped
@@ -71,6 +80,9 @@ struct ockam_channel_listener {
 };
 
 static void chan_fail(chan *c, int err, const char *why);
+static int batch_setup(chan *c);
+static int batch_split(chan *c, uint8_t *plain, size_t plen);
+static void batch_release(chan *c);
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -183,6 +195,10 @@ static void chan_ready(chan *c, uint8_t remote_flags, uint32_t remote_rekey) {
     chan_fail(c, rc, "cannot set up rekeying");
     return;
   }
+  if (ockami_ext_batch_select(c->local_flags, remote_flags) && (rc = batch_setup(c))) {
+    chan_fail(c, rc, "cannot set up batched records");
+    return;
+  }
   ockami_xx_clear(&c->xx);
   memcpy(c->h, h, sizeof h);
   if (c->timer) {
@@ -192,9 +208,10 @@ static void chan_ready(chan *c, uint8_t remote_flags, uint32_t remote_rekey) {
   c->state = CHAN_READY;
   c->result = OCKAM_OK;
   if (c->owner && c->owner->handshaking) c->owner->handshaking--;
-  LOG_DEBUG(MOD, "channel %s established as %s (%s framing, rekey every %llu)", c->local,
+  LOG_DEBUG(MOD, "channel %s established as %s (%s framing, rekey every %llu%s)", c->local,
             c->initiator ? "initiator" : "responder",
-            framing == OCKAMI_FRAMING_EXTENDED ? "extended" : "2021", (unsigned long long)rekey);
+            framing == OCKAMI_FRAMING_EXTENDED ? "extended" : "2021", (unsigned long long)rekey,
+            c->batching ? ", batched records" : "");
   /* KeyExchangeCompleted{address: local, auth_hash: h} to the callback, if any. */
   if (c->callback.count) {
     ockami_buf b = OCKAMI_BUF_INIT;
@@ -211,13 +228,8 @@ static void chan_ready(chan *c, uint8_t remote_flags, uint32_t remote_rekey) {
 
 /* ---- data path -------------------------------------------------------------------- */
 
-/* Plaintext from a local worker: onward [local, rest...]. */
-static int chan_encrypt(chan *c, ockam_message *m) {
-  if (c->state != CHAN_READY) {
-    LOG_WARN(MOD, "channel %s not established; dropping message", c->local);
-    return OCKAM_ESTATE;
-  }
-  ockam_route_pop(&m->onward);
+/* Seal one message (its onward route already popped) as one record. */
+static int chan_seal(chan *c, ockam_message *m) {
   /* The outgoing payload is a BARE Vec<u8> holding header || ciphertext ||
    * tag. The plaintext TransportMessage is encoded where its ciphertext goes
    * and sealed in place: no buffer besides the outgoing message. */
@@ -250,6 +262,198 @@ static int chan_encrypt(chan *c, ockam_message *m) {
   return rc;
 }
 
+/* ---- batched records (docs/protocol-extensions.md, "Batched records") --------------- */
+
+/* Messages larger than this are sealed on their own (after what is queued):
+ * batching pays off for small messages, and a large one would leave little
+ * room in the record. */
+#define BATCH_ITEM_SMALL 4096u
+/* Plaintext of one batched record we send (receivers accept up to
+ * OCKAMI_BATCH_MAX): like a TLS record, and far enough below the TCP frame
+ * limit (OCKAM_FRAME_MAX) to leave room for long routes. */
+#define BATCH_SEND_MAX 16384u
+
+static void batch_free_list(ockam_message *m) {
+  while (m) {
+    ockam_message *next = m->next;
+    m->next = NULL;
+    ockam_message_free(m);
+    m = next;
+  }
+}
+
+/* Seal what bq holds: one message as a plain record (today's format), two
+ * or more as one batched record. */
+static int batch_flush(chan *c) {
+  ockam_message *head = c->bq_head;
+  size_t count = c->bq_count, bytes = c->bq_bytes;
+  c->bq_head = c->bq_tail = NULL;
+  c->bq_count = c->bq_bytes = 0;
+  if (c->bq_flush) uv_prepare_stop(c->bq_flush);
+  if (!head) return OCKAM_OK;
+  if (count == 1) {
+    int rc = chan_seal(c, head);
+    batch_free_list(head);
+    return rc;
+  }
+  size_t overhead = ockami_cipher_overhead(c->cipher.framing);
+  size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
+  size_t blen = bytes + overhead;
+  ockam_message *out = NULL;
+  int rc = remote_message_new(c, &out);
+  if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
+  if (!rc) rc = ockami_write_uint(&out->payload, blen);
+  if (!rc) {
+    /* Encoded where its ciphertext goes and sealed in place, as chan_seal. */
+    ockami_buf *p = &out->payload;
+    size_t off = p->len, got = 0;
+    p->len = off + hdr;
+    ockami_batch_writer w;
+    rc = ockami_batch_begin(&w, p);
+    for (ockam_message *m = head; !rc && m; m = m->next) rc = ockami_batch_add_msg(&w, m);
+    if (!rc) rc = ockami_batch_finish(&w);
+    if (!rc && p->len != off + hdr + bytes) rc = OCKAM_EINVAL;
+    if (!rc)
+      rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, bytes, p->data + off,
+                                 p->cap - off, &got);
+    p->len = off + got;
+  }
+  if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
+  if (rc && out) {
+    if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
+    ockam_message_free(out);
+  }
+  if (!rc) {
+    c->batches_sent++;
+    c->batched_sent += count;
+  } else {
+    LOG_WARN(MOD, "channel %s: dropped a batch of %zu messages (%s)", c->local, count,
+             ockam_strerror(rc));
+  }
+  batch_free_list(head);
+  return rc;
+}
+
+static void batch_prepare_cb(uv_prepare_t *h) {
+  chan *c = h->data;
+  uv_prepare_stop(h);
+  if (c && c->state == CHAN_READY) (void)batch_flush(c);
+}
+
+/* Queue a message (onward route popped) for the end of the loop iteration. */
+static int batch_queue(chan *c, ockam_message *m) {
+  size_t len = ockami_tm_size(m);
+  if (len > BATCH_ITEM_SMALL) {
+    /* Keep the order: what waits goes first. */
+    int rc = batch_flush(c);
+    int rc2 = chan_seal(c, m);
+    return rc ? rc : rc2;
+  }
+  size_t item = OCKAMI_BATCH_ITEM_HEADER + len;
+  if (c->bq_count &&
+      (c->bq_count >= OCKAMI_BATCH_MAX_COUNT || c->bq_bytes + item > BATCH_SEND_MAX)) {
+    /* The record is full: seal it now and start the next one. */
+    (void)batch_flush(c);
+  }
+  if (!c->bq_count) c->bq_bytes = OCKAMI_BATCH_HEADER;
+  ockam_message_keep(m);
+  m->next = NULL;
+  if (c->bq_tail)
+    c->bq_tail->next = m;
+  else
+    c->bq_head = m;
+  c->bq_tail = m;
+  c->bq_count++;
+  c->bq_bytes += item;
+  if (c->bq_count == 1) uv_prepare_start(c->bq_flush, batch_prepare_cb);
+  return OCKAM_OK;
+}
+
+/* The opened plaintext of a batched record: check all of it, decode every
+ * message, then deliver them in order; a malformed batch delivers nothing. */
+static int batch_split(chan *c, uint8_t *plain, size_t plen) {
+  ockami_batch_reader r;
+  size_t count = 0;
+  ockam_message *head = NULL, *tail = NULL;
+  int rc = ockami_batch_open(&r, plain, plen, &count);
+  const uint8_t *item;
+  size_t len;
+  while (!rc && ockami_batch_next(&r, &item, &len)) {
+    ockam_message *inner;
+    if ((rc = ockam_message_new(&inner))) break;
+    inner->next = NULL;
+    if (tail)
+      tail->next = inner;
+    else
+      head = inner;
+    tail = inner;
+    rc = ockami_tm_decode(item, len, true, inner);
+    if (!rc && inner->onward.count == 0) rc = OCKAM_EMALFORMED;
+    if (!rc) rc = ockam_route_prepend(&inner->ret, OCKAM_ADDRESS_LOCAL, c->local, strlen(c->local));
+    if (!rc) rc = ockami_buf_set(&inner->local_info, local_info_e13a, sizeof local_info_e13a);
+    inner->flags |= OCKAMI_MSG_VIA_CHANNEL;
+  }
+  sodium_memzero(plain, plen);
+  if (rc) {
+    batch_free_list(head);
+    if (rc != OCKAM_ENOMEM) c->cipher.stats.malformed++;
+    LOG_WARN(MOD, "channel %s: dropped a malformed batched record of %zu bytes (%s)", c->local,
+             plen, ockam_strerror(rc));
+    return rc;
+  }
+  c->batches_received++;
+  c->batched_received += count;
+  ockam_node *node = ockam_worker_node(c->worker);
+  while (head) {
+    ockam_message *m = head;
+    head = m->next;
+    m->next = NULL;
+    if ((rc = ockam_send_message(node, m))) {
+      ockam_message_free(m);
+      batch_free_list(head);
+      return rc;
+    }
+  }
+  return OCKAM_OK;
+}
+
+static int batch_setup(chan *c) {
+  c->bq_flush = malloc(sizeof *c->bq_flush);
+  if (!c->bq_flush) return OCKAM_ENOMEM;
+  uv_prepare_init(ockami_node_uv(ockam_worker_node(c->worker)), c->bq_flush);
+  c->bq_flush->data = c;
+  c->batching = true;
+  return OCKAM_OK;
+}
+
+static void batch_handle_closed(uv_handle_t *h) {
+  free(h);
+}
+
+/* The channel stops: what was sent to it before still goes out. */
+static void batch_release(chan *c) {
+  if (c->bq_head && c->state == CHAN_READY) (void)batch_flush(c);
+  batch_free_list(c->bq_head);
+  c->bq_head = c->bq_tail = NULL;
+  if (c->bq_flush) {
+    c->bq_flush->data = NULL;
+    uv_prepare_stop(c->bq_flush);
+    uv_close((uv_handle_t *)c->bq_flush, batch_handle_closed);
+    c->bq_flush = NULL;
+  }
+}
+
+/* Plaintext from a local worker: onward [local, rest...]. */
+static int chan_encrypt(chan *c, ockam_message *m) {
+  if (c->state != CHAN_READY) {
+    LOG_WARN(MOD, "channel %s not established; dropping message", c->local);
+    return OCKAM_ESTATE;
+  }
+  ockam_route_pop(&m->onward);
+  if (c->batching) return batch_queue(c, m);
+  return chan_seal(c, m);
+}
+
 /* Ciphertext from the peer. */
 static int chan_decrypt(chan *c, ockam_message *m) {
   ockami_reader r;
@@ -271,6 +475,7 @@ static int chan_decrypt(chan *c, ockam_message *m) {
     LOG_DEBUG(MOD, "channel %s: dropped a message (%s)", c->local, ockam_strerror(rc));
     return rc;
   }
+  if (c->batching && ockami_batch_is(plain, plen)) return batch_split(c, plain, plen);
   ockam_message *inner;
   rc = ockam_message_new(&inner);
   if (!rc) rc = ockami_tm_decode(plain, plen, false, inner);
@@ -421,6 +626,7 @@ static void chan_stopped(ockam_worker *w) {
   }
   if (c->timer) ockam_timer_stop(c->timer);
   if (c->rekey_timer) ockam_timer_stop(c->rekey_timer);
+  batch_release(c);
   ockami_xx_clear(&c->xx);
   ockami_cipher_clear(&c->cipher);
   ockami_route_release(&c->remote_route);
@@ -442,6 +648,7 @@ static int chan_new(ockam_node *node, ockam_vault *vault, bool initiator,
   c->result = OCKAM_ETIMEDOUT;
   c->local_flags = opts && opts->compat_2021 ? 0 : OCKAMI_EXT_FLAG_EXTENDED_FRAMING;
   if (c->local_flags && !(opts && opts->no_rekey)) c->local_flags |= OCKAMI_EXT_FLAG_REKEY;
+  if (c->local_flags && !(opts && opts->no_batch)) c->local_flags |= OCKAMI_EXT_FLAG_BATCH;
   c->local_rekey = opts && opts->rekey_messages ? opts->rekey_messages : OCKAM_REKEY_MESSAGES;
   c->rekey_ms = opts && opts->rekey_ms ? opts->rekey_ms : OCKAM_REKEY_INTERVAL_MS;
   ockam_random_address(c->remote);
@@ -718,6 +925,11 @@ int ockam_channel_get_stats(ockam_node *node, const char *channel_address,
     out->rekey_messages = c->cipher.rekey_n;
     out->rekeys_sent = s->rekeys_sent;
     out->rekeys_received = s->rekeys_received;
+    out->batching = c->batching;
+    out->batches_sent = c->batches_sent;
+    out->batched_sent = c->batched_sent;
+    out->batches_received = c->batches_received;
+    out->batched_received = c->batched_received;
   }
   return OCKAM_OK;
 }

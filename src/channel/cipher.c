@@ -383,3 +383,8 @@ ockami_framing ockami_ext_select(uint8_t local_flags, uint8_t remote_flags) {
   return (local_flags & remote_flags & OCKAMI_EXT_FLAG_EXTENDED_FRAMING) ? OCKAMI_FRAMING_EXTENDED
                                                                          : OCKAMI_FRAMING_2021;
 }
+
+bool ockami_ext_batch_select(uint8_t local_flags, uint8_t remote_flags) {
+  uint8_t both = local_flags & remote_flags;
+  return (both & OCKAMI_EXT_FLAG_EXTENDED_FRAMING) && (both & OCKAMI_EXT_FLAG_BATCH);
+}

@@ -169,6 +169,8 @@ static inline const ockami_cipher_stats *ockami_cipher_get_stats(const ockami_ci
  * sender's preferred epoch length in messages as a u32 BE (10 bytes in all). */
 #define OCKAMI_EXT_FLAG_REKEY 0x02u
 #define OCKAMI_EXT_PAYLOAD_REKEY_LEN 10u
+/* Batched records supported (batch.h); no field of its own. */
+#define OCKAMI_EXT_FLAG_BATCH 0x04u
 
 /* Write the announcement of flags into out (cap >= OCKAMI_EXT_PAYLOAD_LEN).
  * The initiator sends it as its m1 payload, the responder as its m2 payload; a
@@ -194,6 +196,8 @@ uint8_t ockami_ext_offer_parse(const uint8_t *payload, size_t len, uint32_t *rek
 /* Epoch length both ends use: 0 (no rekeying) unless both announced extended
  * framing and rekeying; otherwise the smaller of the two intervals, raised to
  * OCKAM_REPLAY_WINDOW. */
+/* Batched records: only when both announced extended framing and batching. */
+bool ockami_ext_batch_select(uint8_t local_flags, uint8_t remote_flags);
 uint64_t ockami_ext_rekey_select(uint8_t local_flags, uint32_t local_messages, uint8_t remote_flags,
                                  uint32_t remote_messages);
 

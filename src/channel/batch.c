@@ -1,0 +1,106 @@
+/* Batched records: see batch.h and docs/protocol-extensions.md. */
+#include "batch.h"
+
+#include <string.h>
+
+#include "bytes.h"
+#include "wire.h"
+
+int ockami_batch_begin(ockami_batch_writer *w, ockami_buf *b) {
+  if (!w || !b) return OCKAM_EINVAL;
+  w->b = b;
+  w->start = b->len;
+  w->count = 0;
+  uint8_t hdr[OCKAMI_BATCH_HEADER] = {OCKAMI_BATCH_MARKER, 0, 0};
+  return ockami_buf_append(b, hdr, sizeof hdr);
+}
+
+size_t ockami_batch_size_with(const ockami_batch_writer *w, size_t len) {
+  size_t now = w->b->len - w->start;
+  if (len > SIZE_MAX - now - OCKAMI_BATCH_ITEM_HEADER) return SIZE_MAX;
+  return now + OCKAMI_BATCH_ITEM_HEADER + len;
+}
+
+static int item_room(const ockami_batch_writer *w, size_t len) {
+  if (!w || !w->b || len == 0) return OCKAM_EINVAL;
+  if (len > UINT16_MAX || w->count >= OCKAMI_BATCH_MAX_COUNT ||
+      ockami_batch_size_with(w, len) > OCKAMI_BATCH_MAX)
+    return OCKAM_EOVERFLOW;
+  return OCKAM_OK;
+}
+
+int ockami_batch_add(ockami_batch_writer *w, const uint8_t *item, size_t len) {
+  int rc = item_room(w, len);
+  if (rc) return rc;
+  if (!item) return OCKAM_EINVAL;
+  if ((rc = ockami_buf_reserve(w->b, OCKAMI_BATCH_ITEM_HEADER + len))) return rc;
+  ockami_store_be16(w->b->data + w->b->len, (uint16_t)len);
+  memcpy(w->b->data + w->b->len + OCKAMI_BATCH_ITEM_HEADER, item, len);
+  w->b->len += OCKAMI_BATCH_ITEM_HEADER + len;
+  w->count++;
+  return OCKAM_OK;
+}
+
+int ockami_batch_add_msg(ockami_batch_writer *w, const ockam_message *m) {
+  if (!m) return OCKAM_EINVAL;
+  size_t len = ockami_tm_size(m);
+  int rc = item_room(w, len);
+  if (rc) return rc;
+  if ((rc = ockami_buf_reserve(w->b, OCKAMI_BATCH_ITEM_HEADER + len))) return rc;
+  size_t at = w->b->len;
+  ockami_store_be16(w->b->data + at, (uint16_t)len);
+  w->b->len += OCKAMI_BATCH_ITEM_HEADER;
+  rc = ockami_tm_encode(m, w->b);
+  if (!rc && w->b->len != at + OCKAMI_BATCH_ITEM_HEADER + len) rc = OCKAM_EINVAL;
+  if (rc) {
+    w->b->len = at;
+    return rc;
+  }
+  w->count++;
+  return OCKAM_OK;
+}
+
+int ockami_batch_finish(ockami_batch_writer *w) {
+  if (!w || !w->b || w->count < 2) return OCKAM_EINVAL;
+  ockami_store_be16(w->b->data + w->start + 1, (uint16_t)w->count);
+  return OCKAM_OK;
+}
+
+int ockami_batch_open(ockami_batch_reader *r, const uint8_t *p, size_t len, size_t *count) {
+  if (count) *count = 0;
+  if (!r || (!p && len)) return OCKAM_EINVAL;
+  memset(r, 0, sizeof *r);
+  if (len > OCKAMI_BATCH_MAX) return OCKAM_EOVERFLOW;
+  if (len < OCKAMI_BATCH_HEADER)
+    return len && p[0] != OCKAMI_BATCH_MARKER ? OCKAM_EMALFORMED : OCKAM_ETRUNC;
+  if (p[0] != OCKAMI_BATCH_MARKER) return OCKAM_EMALFORMED;
+  size_t n = ockami_load_be16(p + 1);
+  if (n < 2 || n > OCKAMI_BATCH_MAX_COUNT) return OCKAM_EMALFORMED;
+  size_t off = OCKAMI_BATCH_HEADER;
+  for (size_t i = 0; i < n; i++) {
+    if (len - off < OCKAMI_BATCH_ITEM_HEADER) return OCKAM_ETRUNC;
+    size_t l = ockami_load_be16(p + off);
+    off += OCKAMI_BATCH_ITEM_HEADER;
+    if (l == 0) return OCKAM_EMALFORMED;
+    if (len - off < l) return OCKAM_ETRUNC;
+    off += l;
+  }
+  if (off != len) return OCKAM_ETRAILING;
+  r->p = p;
+  r->len = len;
+  r->off = OCKAMI_BATCH_HEADER;
+  r->left = n;
+  if (count) *count = n;
+  return OCKAM_OK;
+}
+
+bool ockami_batch_next(ockami_batch_reader *r, const uint8_t **item, size_t *len) {
+  if (!r || !r->left) return false;
+  /* Bounds were checked by ockami_batch_open. */
+  size_t l = ockami_load_be16(r->p + r->off);
+  *item = r->p + r->off + OCKAMI_BATCH_ITEM_HEADER;
+  *len = l;
+  r->off += OCKAMI_BATCH_ITEM_HEADER + l;
+  r->left--;
+  return true;
+}
