@@ -309,6 +309,13 @@ int main(int argc, char **argv) {
     w8(&b, 4), w8(&b, 6), wbytes(&b, "OCKX\x01\x01", 6); /* ext payload */
     put_buf("fuzz_cipher", framing ? "extended" : "2021", &b);
   }
+  /* fuzz_batch: the documented example, and a batch of three. */
+  b.len = 0;
+  hexs("ba0002000901010001610002686900080101000162000121", &b);
+  put_buf("fuzz_batch", "example", &b);
+  b.len = 0;
+  hexs("ba0003000901010001610002686900080101000162000121000401000000", &b);
+  put_buf("fuzz_batch", "three", &b);
 
   /* lmdb: standard info, one stream with two records and an index. */
   b.len = 0;

@@ -270,7 +270,9 @@ static void run_failover(uint32_t total, bool defaults) {
   assert_int_equal(ockam_route_new(&route), 0);
   assert_int_equal(ockam_route_append_str(route, ockam_stream_tx_address(s)), 0);
   assert_int_equal(ockam_route_append_str(route, "secure_channel_listener"), 0);
-  assert_int_equal(ockam_channel_create(node, route, vault, NULL, 30000, ch, sizeof ch), 0);
+  /* One record, hence one push, per message: the kill lands midway. */
+  ockam_channel_options co = {.no_batch = true};
+  assert_int_equal(ockam_channel_create(node, route, vault, &co, 30000, ch, sizeof ch), 0);
   ockam_route_free(route);
   assert_int_equal(ockam_route_new(&route), 0);
   assert_int_equal(ockam_route_append_str(route, ch), 0);

@@ -72,13 +72,26 @@ static const ockam_worker_ops sink_ops = {sink_handle, NULL};
 typedef struct pushed_wait {
   ockam_stream *s;
   uint64_t target;
+  /* Through a channel: its local address, the messages it must have taken,
+   * and the records it had sent when the batch started (it may seal several
+   * messages into one record, so tx sees one push per record). */
+  ockam_node *node;
+  const char *channel;
+  uint64_t messages, records;
 } pushed_wait;
 
 static bool pushed_reached(void *arg) {
   pushed_wait *pw = arg;
   ockam_stream_stats st;
   ockam_stream_get_stats(pw->s, &st);
-  return st.pushed + st.dropped >= pw->target;
+  uint64_t target = pw->target;
+  if (pw->channel) {
+    ockam_channel_stats cs;
+    if (ockam_channel_get_stats(pw->node, pw->channel, &cs)) return true;
+    if (cs.sent - cs.batches_sent + cs.batched_sent < pw->messages) return false;
+    target += cs.sent - pw->records;
+  }
+  return st.pushed + st.dropped >= target;
 }
 
 static void usage(void) {
@@ -211,12 +224,23 @@ static int produce(ockam_node *node, ockam_vault *vault, ockam_stream *s, const 
   for (uint64_t seq = 0; seq < a->count && !rc;) {
     ockam_stream_stats st;
     ockam_stream_get_stats(s, &st);
-    pushed_wait pw = {s, st.pushed + st.dropped};
+    pushed_wait pw = {s, st.pushed + st.dropped, NULL, NULL, 0, 0};
+    if (a->secure) {
+      ockam_channel_stats cs;
+      if ((rc = ockam_channel_get_stats(node, channel, &cs))) break;
+      pw.node = node;
+      pw.channel = channel;
+      pw.messages = cs.sent - cs.batches_sent + cs.batched_sent;
+      pw.records = cs.sent;
+    }
     uint64_t end = seq + a->batch < a->count ? seq + a->batch : a->count;
     for (; seq < end && !rc; seq++) {
       for (int i = 0; i < 8; i++) payload[i] = (uint8_t)(seq >> (8 * i));
       rc = ockam_send(node, "pump", dest, payload, a->size);
-      pw.target++;
+      if (pw.channel)
+        pw.messages++;
+      else
+        pw.target++;
     }
     /* Through a channel, messages reach tx only after the loop encrypted them. */
     if (!rc) rc = ockam_node_run_until(node, -1, pushed_reached, &pw);
