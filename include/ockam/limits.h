@@ -202,6 +202,11 @@
 #define OCKAM_HUB_SWEEP_MS 1000u
 /* Default: pushes one storage commit may group. */
 #define OCKAM_STORE_GROUP_MAX 4096u
+/* Consumer index saves wait at most this long (milliseconds), or until this
+ * many wait, before they are written, so that they do not cost a durable
+ * commit each in front of pushes (src/storage/store.c). */
+#define OCKAM_STORE_SAVE_DELAY_MS 50u
+#define OCKAM_STORE_SAVES_MAX 256u
 /* Stream client defaults. */
 #define OCKAM_STREAM_PULL_LIMIT 64u
 #define OCKAM_STREAM_INTERVAL_MS 100u

@@ -11,9 +11,12 @@
  *
  * Pull: one store read of up to `limit` records from `index`, capped to what
  * fits one reply frame. A long-poll pull that finds nothing is parked on its
- * stream until an append to that stream completes (then it reads again) or
- * its deadline passes (then it is answered with an empty list). On a store
- * shared with other hubs, whose appends wake nothing here, a parked pull also
+ * stream until an append to that stream completes or its deadline passes
+ * (then it is answered with an empty list). A completed append answers the
+ * pulls parked for it in the same loop turn: with the record itself when
+ * that append was the only completion waiting, otherwise by reading again
+ * (one read then returns the whole burst). On a store shared with other
+ * hubs, whose appends wake nothing here, a parked pull also
  * reads again every OCKAM_STREAM_SHARED_RECHECK_MS.
  */
 #include <inttypes.h>
@@ -230,9 +233,15 @@ static void pull_submit(ockami_pull *p) {
   svc->pending_read_bytes += max_bytes;
 }
 
-/* An append at `index` completed: parked pulls waiting for it read again. */
+/* An append at `index` completed: parked pulls waiting for it are answered
+ * in this same loop turn. A pull waiting for exactly this record gets it
+ * from the completion itself when the store offers it (nothing else was
+ * committed behind it); the others read again. */
 static void wake_parked(ockami_stream *st, uint64_t index) {
   if (st->state != OCKAMI_STREAM_READY) return;
+  ockami_record rec = {index, NULL, 0};
+  bool have = ockami_store_completing(st->svc->store, &rec.data, &rec.len);
+  ockami_records one = {&rec, 1, 1, NULL, 0, 0};
   ockami_pull *p = st->parked_head;
   while (p) {
     ockami_pull *next = p->next;
@@ -241,7 +250,10 @@ static void wake_parked(ockami_stream *st, uint64_t index) {
       ockam_timer_stop(p->timer);
       p->timer = NULL;
       st->svc->stats.pulls_woken++;
-      pull_submit(p);
+      if (have && p->index == index)
+        pull_answer(p, &one);
+      else
+        pull_submit(p);
     }
     p = next;
   }

@@ -337,6 +337,13 @@ typedef struct ockami_store_stats {
 /* Snapshot of the counters; callable from any thread while the store is open. */
 void ockami_store_get_stats(ockami_store *s, ockami_store_stats *out);
 
+/* Inside an append's callback (status 0): the record just made durable,
+ * when no other completion is waiting behind it, so that a reader parked for
+ * it can be answered without a read (a burst is left to one read that
+ * returns all of it). data is valid during the callback only. false
+ * elsewhere. */
+bool ockami_store_completing(const ockami_store *s, const uint8_t **data, size_t *len);
+
 /* data is copied; cb gets the record's index once it is durable. */
 OCKAM_MUST_CHECK int ockami_store_append(ockami_store *s, const char *stream, size_t stream_len,
                                          const uint8_t *data, size_t len, ockami_append_cb cb,

@@ -100,11 +100,18 @@ struct ockami_store {
   /* store thread only */
   sreq **group;
   ockami_append *items;
+  /* Deferred index saves, oldest first (see store_main). */
+  sreq_queue saves;
+  size_t nsaves;
+  uint64_t saves_due; /* when they must be written at the latest */
 
   /* loop thread only */
   store_state state;
   size_t inflight; /* submitted, callback not yet run */
   int cb_depth;    /* > 0 while store callbacks run */
+  /* The append whose callback runs now, when no other completion was queued
+   * behind it (see ockami_store_completing); NULL otherwise. */
+  const sreq *completing;
 };
 
 static void queue_push(sreq_queue *q, sreq *r) {
@@ -132,7 +139,8 @@ static sreq *queue_pop(sreq_queue *q) {
 /* Moves the appends that may run now from todo into s->group, in queue order.
  * An append may run ahead of a queued read/index/create/delete request unless
  * that request is for the same stream, so completions of one stream keep
- * their submission order. `blocked` holds the streams of the requests passed
+ * their submission order; index saves, which touch no record, never hold an
+ * append back. `blocked` holds the streams of the requests passed
  * over. Called with the lock held and an append at the head. */
 static size_t take_group(ockami_store *s) {
   ockami_map blocked;
@@ -151,7 +159,7 @@ static size_t take_group(ockami_store *s) {
       if (s->todo.tail == r) s->todo.tail = prev;
       r->next = NULL;
       s->group[n++] = r;
-    } else if (r->kind != SREQ_LIST) {
+    } else if (r->kind != SREQ_LIST && r->kind != SREQ_INDEX_SAVE) {
       int rc = ockami_map_put(&blocked, r->stream, r->stream_len, r);
       if (rc && rc != OCKAM_EEXIST) break; /* cannot track it: stop here */
       prev = r;
@@ -219,11 +227,66 @@ static void run_one(ockami_store *s, sreq *r) {
   }
 }
 
+/* Index saves. A consumer saves its position after every batch, and one
+ * save alone is one more durable commit: on the store thread it delays the
+ * pushes queued behind it by a whole commit (two syncs with LMDB), which is
+ * most of the latency of a stream hop. So saves are not written one by one:
+ * they wait (taken off `todo`, completion not yet delivered) until
+ * OCKAM_STORE_SAVE_DELAY_MS after the oldest of them, until
+ * OCKAM_STORE_SAVES_MAX are waiting, until a request that reads or removes
+ * indexes (index get, stream delete) is next, or until the store closes;
+ * then they are written newest first, so that each (client, stream) costs
+ * one commit at most (a save never lowers an index: the older ones change
+ * nothing and commit nothing). A crash loses at most the saves of the last
+ * OCKAM_STORE_SAVE_DELAY_MS: their consumers get those messages again
+ * (at-least-once delivery allows it). Stores shared with other processes
+ * write saves at once, since another hub may read them. Lock held. */
+static bool saves_defer(const ockami_store *s, const sreq *r) {
+  return r->kind == SREQ_INDEX_SAVE && !s->ops->shared;
+}
+
+static void saves_flush(ockami_store *s) {
+  sreq *newest_first = NULL;
+  sreq *r;
+  while ((r = queue_pop(&s->saves))) {
+    r->next = newest_first;
+    newest_first = r;
+  }
+  s->nsaves = 0;
+  pthread_mutex_unlock(&s->lock);
+  sreq *oldest_first = NULL;
+  while ((r = newest_first)) {
+    newest_first = r->next;
+    run_one(s, r);
+    r->next = oldest_first;
+    oldest_first = r;
+  }
+  pthread_mutex_lock(&s->lock);
+  while ((r = oldest_first)) { /* completions in submission order */
+    oldest_first = r->next;
+    s->stats.index_ops++;
+    queue_push(&s->done, r);
+  }
+}
+
 static void *store_main(void *arg) {
   ockami_store *s = arg;
   uint64_t next_trim = s->trim_interval_ms ? ockami_monotonic_ms() + s->trim_interval_ms : 0;
   pthread_mutex_lock(&s->lock);
   for (;;) {
+    if (s->nsaves) {
+      const sreq *h = s->todo.head;
+      if ((!h && s->stopping) || s->nsaves >= OCKAM_STORE_SAVES_MAX ||
+          (h && (h->kind == SREQ_INDEX_GET || h->kind == SREQ_DELETE)) ||
+          ockami_monotonic_ms() >= s->saves_due) {
+        saves_flush(s);
+        pthread_mutex_unlock(&s->lock);
+        atomic_thread_fence(memory_order_seq_cst);
+        uv_async_send(s->wake);
+        pthread_mutex_lock(&s->lock);
+        continue;
+      }
+    }
     if (next_trim && ockami_monotonic_ms() >= next_trim) {
       pthread_mutex_unlock(&s->lock);
       int rc = s->ops->trim(s->be);
@@ -236,11 +299,13 @@ static void *store_main(void *arg) {
     }
     if (!s->todo.head) {
       if (s->stopping) break;
-      if (next_trim) {
+      uint64_t until = next_trim;
+      if (s->nsaves && (!until || s->saves_due < until)) until = s->saves_due;
+      if (until) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts); /* the condition variable's clock */
         uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-        uint64_t wait_ms = next_trim > now ? next_trim - now : 0;
+        uint64_t wait_ms = until > now ? until - now : 0;
         ts.tv_sec += (time_t)(wait_ms / 1000);
         ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -265,6 +330,12 @@ static void *store_main(void *arg) {
         if (s->group[i]->status) s->stats.append_errors++;
         queue_push(&s->done, s->group[i]);
       }
+    } else if (saves_defer(s, s->todo.head)) {
+      sreq *r = queue_pop(&s->todo);
+      s->queued--;
+      if (s->nsaves++ == 0) s->saves_due = ockami_monotonic_ms() + OCKAM_STORE_SAVE_DELAY_MS;
+      queue_push(&s->saves, r);
+      continue;
     } else {
       sreq *r = queue_pop(&s->todo);
       s->queued--;
@@ -335,10 +406,14 @@ static void run_completions(ockami_store *s) {
   while (s->state != STORE_CLOSED) {
     pthread_mutex_lock(&s->lock);
     sreq *r = queue_pop(&s->done);
+    bool last = s->done.head == NULL;
     pthread_mutex_unlock(&s->lock);
     if (!r) break;
     s->inflight--;
+    const sreq *outer = s->completing;
+    s->completing = last && r->kind == SREQ_APPEND && !r->status ? r : NULL;
     complete(r);
+    s->completing = outer;
   }
   s->cb_depth--;
   if (s->state == STORE_CLOSED) {
@@ -446,6 +521,13 @@ void ockami_store_close(ockami_store *s) {
   s->wake = NULL;
   s->state = STORE_CLOSED;
   if (s->cb_depth == 0) store_free(s);
+}
+
+bool ockami_store_completing(const ockami_store *s, const uint8_t **data, size_t *len) {
+  if (!s || !s->completing) return false;
+  *data = s->completing->data;
+  *len = s->completing->len;
+  return true;
 }
 
 void ockami_store_get_stats(ockami_store *s, ockami_store_stats *out) {

@@ -326,12 +326,81 @@ static void test_async_delete_list(void **state) {
   async_close(&loop, &c);
 }
 
+/* Index saves wait (store.c, "Index saves"): an append submitted after a
+ * save completes first, unless the store is shared; an index get still sees
+ * every save submitted before it, and a burst of saves is written in full. */
+typedef struct saves_ctx {
+  int order[4];
+  int n;
+  uint64_t got;
+  bool found;
+} saves_ctx;
+
+static void saves_on_save(void *arg, int status) {
+  saves_ctx *x = arg;
+  assert_int_equal(status, OCKAM_OK);
+  if (x->n < 4) x->order[x->n++] = 1;
+}
+
+static void saves_on_append(void *arg, int status, uint64_t index) {
+  saves_ctx *x = arg;
+  (void)index;
+  assert_int_equal(status, OCKAM_OK);
+  if (x->n < 4) x->order[x->n++] = 2;
+}
+
+static void saves_on_index(void *arg, int status, bool found, uint64_t index) {
+  saves_ctx *x = arg;
+  assert_int_equal(status, OCKAM_OK);
+  x->found = found;
+  x->got = index;
+}
+
+static void saves_on_burst(void *arg, int status) {
+  assert_int_equal(status, OCKAM_OK);
+  (*(size_t *)arg)++;
+}
+
+static void test_async_saves_deferred(void **state) {
+  fixture *fx = *state;
+  uv_loop_t loop;
+  actx c = {.order_ok = true};
+  async_open(fx, &loop, &c);
+  name n[ASYNC_STREAMS];
+  async_names(fx, n);
+  saves_ctx x = {0};
+  assert_int_equal(
+      ockami_store_index_save(c.store, "cl", 2, n[0].s, n[0].len, 5, saves_on_save, &x), OCKAM_OK);
+  assert_int_equal(
+      ockami_store_append(c.store, n[0].s, n[0].len, (const uint8_t *)"a", 1, saves_on_append, &x),
+      OCKAM_OK);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(x.n, 2);
+  assert_int_equal(x.order[0], fx->bc->shared ? 1 : 2);
+  assert_int_equal(x.order[1], fx->bc->shared ? 2 : 1);
+  /* A burst over OCKAM_STORE_SAVES_MAX, then a get right behind it. */
+  size_t saved = 0;
+  enum { BURST = OCKAM_STORE_SAVES_MAX + 44 };
+  for (uint64_t i = 0; i < BURST; i++)
+    assert_int_equal(
+        ockami_store_index_save(c.store, "cl", 2, n[1].s, n[1].len, 10 + i, saves_on_burst, &saved),
+        OCKAM_OK);
+  assert_int_equal(ockami_store_index_get(c.store, "cl", 2, n[1].s, n[1].len, saves_on_index, &x),
+                   OCKAM_OK);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(saved, BURST);
+  assert_true(x.found);
+  assert_int_equal(x.got, 10 + BURST - 1);
+  async_close(&loop, &c);
+}
+
 #define STORE_TESTS(X)       \
   X(test_async_many)         \
   X(test_async_mixed_order)  \
   X(test_async_close_drains) \
   X(test_async_errors)       \
-  X(test_async_delete_list)
+  X(test_async_delete_list)  \
+  X(test_async_saves_deferred)
 
 int main(void) {
   storage_test_init();
