@@ -2,6 +2,7 @@
  * `ockam hub --store lmdb|memory`).
  *
  *   bench_hub push    --hub ADDR --producers P --count N [--label L]
+ *                     [--max-in-flight W]
  *       N durable pushes of 100 B spread over P stream clients (one stream
  *       each) in one node; the clock stops when every push is confirmed
  *       (the hub confirms after the durable commit).
@@ -66,7 +67,7 @@ static ockam_route *route2(const char *a, const char *b) {
 /* ---- push ------------------------------------------------------------------- */
 
 static int run_push(const char *hub, int producers, uint64_t count, const char *tag,
-                    const char *label, const char *hub_identity) {
+                    const char *label, const char *hub_identity, uint32_t max_in_flight) {
   ockam_node *node;
   ockam_tcp *tcp;
   ockam_vault *vault;
@@ -79,6 +80,7 @@ static int run_push(const char *hub, int producers, uint64_t count, const char *
   ockam_route **r = calloc((size_t)producers, sizeof *r);
   ockam_stream_options o = {0};
   o.outbox_max = (uint32_t)(count + 16);
+  o.max_in_flight = max_in_flight;
   for (int i = 0; i < producers; i++) {
     char out[96], in[96];
     snprintf(out, sizeof out, "push-%s-%d", tag, i);
@@ -326,7 +328,8 @@ int main(int argc, char **argv) {
     return run_push(hub, (int)bench_arg_long(argc, argv, "--producers", 1),
                     (uint64_t)bench_arg_long(argc, argv, "--count", 50000), tag,
                     bench_arg(argc, argv, "--label", ""),
-                    bench_arg(argc, argv, "--hub-identity", NULL));
+                    bench_arg(argc, argv, "--hub-identity", NULL),
+                    (uint32_t)bench_arg_long(argc, argv, "--max-in-flight", 0));
   if (!strcmp(argv[1], "consume"))
     return run_consume(hub, (uint64_t)bench_arg_long(argc, argv, "--count", 50000),
                        (uint32_t)bench_arg_long(argc, argv, "--pull-limit", 0), tag,
