@@ -193,10 +193,11 @@
  * it may have in flight or held (beyond, answered empty at once), pushes not
  * yet durable (beyond, PushConfirm{ERROR}: the client retries). Hub flags
  * --max-streams-per-connection, --max-pulls-per-connection,
- * --max-pushes-per-connection. */
+ * --max-pushes-per-connection. Pushes: 16 producers with the default window
+ * (OCKAM_STREAM_IN_FLIGHT_MAX) on one connection fit. */
 #define OCKAM_HUB_MAX_STREAMS_PER_CONNECTION 1000u
 #define OCKAM_HUB_MAX_PULLS_PER_CONNECTION 4096u
-#define OCKAM_HUB_MAX_PUSHES_PER_CONNECTION 16384u
+#define OCKAM_HUB_MAX_PUSHES_PER_CONNECTION 32768u
 /* How often the hub looks for closed connections and idle forwarders and
  * streams (milliseconds). */
 #define OCKAM_HUB_SWEEP_MS 1000u
@@ -216,7 +217,11 @@
 #define OCKAM_STREAM_HUB_CHANNEL_TIMEOUT_MS 10000u
 /* Default wait a client asks of a long-poll capable hub (milliseconds). */
 #define OCKAM_STREAM_LONG_POLL_MS 20000u
-/* Default number of unconfirmed pushes a producer keeps on the wire. */
-#define OCKAM_STREAM_IN_FLIGHT_MAX 256u
+/* Default number of unconfirmed pushes a producer keeps on the wire. One
+ * producer's rate is about this window per durable commit round trip, so it
+ * is large; it stays within a secure channel's replay window (2,048), so
+ * that pushes re-sent after a lost connection to a hub without idempotent
+ * producers are never too old for a channel over the stream. */
+#define OCKAM_STREAM_IN_FLIGHT_MAX 2048u
 
 #endif
