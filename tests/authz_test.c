@@ -521,6 +521,26 @@ static void test_quotas(void **state) {
   assert_true(refused >= 1);
   usleep(1500 * 1000);
   assert_int_equal(push_status(&fast, w3, 30, 10), OCKAMI_SP_STATUS_OK);
+  /* Deleting a stream gives back what it was charged: its creator's stream
+   * count and the bytes each identity pushed into it. */
+  m = delete_stream(&greedy, "q-2");
+  assert_non_null(m);
+  assert_int_equal(reply_kind(m, NULL, 0), OCKAMI_SP_DELETED);
+  ockam_message_free(m);
+  ockam_route *w4 = create_ok(&greedy, "q-4"); /* 2 streams again */
+  m = create(&greedy, "q-5");
+  assert_non_null(m);
+  assert_int_equal(reply_kind(m, reason, sizeof reason), OCKAMI_SP_ERROR);
+  assert_string_equal(reason, QUOTA);
+  ockam_message_free(m);
+  assert_int_equal(push_status(&greedy, w1, 4, 40), OCKAMI_SP_STATUS_OK); /* 60 + 40 */
+  assert_int_equal(push_status(&greedy, w4, 5, 10), OCKAMI_SP_STATUS_ERROR);
+  m = delete_stream(&greedy, "q-1");
+  assert_non_null(m);
+  assert_int_equal(reply_kind(m, NULL, 0), OCKAMI_SP_DELETED);
+  ockam_message_free(m);
+  assert_int_equal(push_status(&greedy, w4, 6, 100), OCKAMI_SP_STATUS_OK);
+  ockam_route_free(w4);
   ockam_route_free(w1);
   ockam_route_free(w2);
   ockam_route_free(w3);

@@ -607,7 +607,45 @@ static void over_quota(ockami_authz *az, const char *id, const char *what, uint6
   LOG_WARN(MOD, "P_ID.%.16s… reached its quota of %llu %s", id, (unsigned long long)max, what);
 }
 
-bool ockami_authz_charge_stream(ockami_authz *az, const char *requester) {
+/* Note what was charged to id through one stream (best effort: without
+ * memory it is not given back later). */
+static void note_charge(ockami_map *charges, const char *id, uint64_t streams, uint64_t bytes) {
+  if (!charges) return;
+  ockami_charge *c = ockami_map_get(charges, id, strlen(id));
+  if (!c) {
+    c = calloc(1, sizeof *c);
+    if (!c || ockami_map_put(charges, id, strlen(id), c)) {
+      free(c);
+      LOG_DEBUG(MOD, "cannot note a quota charge; it stays until restart");
+      return;
+    }
+  }
+  c->streams += streams;
+  c->bytes += bytes;
+}
+
+void ockami_charges_free(ockami_map *charges) {
+  size_t b = 0;
+  for (ockami_map_entry *e = ockami_map_next(charges, &b, NULL); e;
+       e = ockami_map_next(charges, &b, e))
+    free(e->value);
+  ockami_map_free(charges);
+}
+
+void ockami_authz_give_back(ockami_authz *az, ockami_map *charges) {
+  size_t b = 0;
+  for (ockami_map_entry *e = ockami_map_next(charges, &b, NULL); az && e;
+       e = ockami_map_next(charges, &b, e)) {
+    const ockami_charge *c = e->value;
+    ockami_usage *u = ockami_map_get(&az->usage, e->key, e->key_len);
+    if (!u) continue;
+    u->streams -= c->streams < u->streams ? c->streams : u->streams;
+    u->bytes -= c->bytes < u->bytes ? c->bytes : u->bytes;
+  }
+  ockami_charges_free(charges);
+}
+
+bool ockami_authz_charge_stream(ockami_authz *az, const char *requester, ockami_map *charges) {
   if (!az || !requester || !az->acl) return true;
   ockami_quota q;
   ockami_acl_quota(az->acl, requester, &q);
@@ -622,10 +660,12 @@ bool ockami_authz_charge_stream(ockami_authz *az, const char *requester) {
     return false;
   }
   u->streams++;
+  note_charge(charges, requester, 1, 0);
   return true;
 }
 
-bool ockami_authz_charge_push(ockami_authz *az, const char *requester, size_t bytes) {
+bool ockami_authz_charge_push(ockami_authz *az, const char *requester, size_t bytes,
+                              ockami_map *charges) {
   if (!az || !requester || !az->acl) return true;
   ockami_quota q;
   ockami_acl_quota(az->acl, requester, &q);
@@ -652,6 +692,7 @@ bool ockami_authz_charge_push(ockami_authz *az, const char *requester, size_t by
     u->tokens -= 1.0;
   }
   u->bytes += bytes;
+  if (q.bytes) note_charge(charges, requester, 0, bytes);
   return true;
 }
 

@@ -136,11 +136,24 @@ const char *ockami_authz_requester(const ockam_message *m, char id[static OCKAM_
  * counted and logged (rate-limited) with `what` (the service). */
 bool ockami_authz_check(ockami_authz *az, const char *requester, unsigned right, const char *name,
                         size_t len, const char *what);
+/* Usage charged through one stream, per identity: identifier ->
+ * ockami_charge (owned by the map), given back when the stream is deleted. */
+typedef struct ockami_charge {
+  uint64_t streams, bytes;
+} ockami_charge;
+
 /* Quotas of an identity (anonymous requests have none here: the
  * per-connection limits apply to everyone). Each returns false and counts
- * when the quota is reached; otherwise it charges the usage. */
-bool ockami_authz_charge_stream(ockami_authz *az, const char *requester);
-bool ockami_authz_charge_push(ockami_authz *az, const char *requester, size_t bytes);
+ * when the quota is reached; otherwise it charges the usage, and notes what
+ * it charged in `charges` (the stream's; may be NULL). */
+bool ockami_authz_charge_stream(ockami_authz *az, const char *requester, ockami_map *charges);
+bool ockami_authz_charge_push(ockami_authz *az, const char *requester, size_t bytes,
+                              ockami_map *charges);
+/* The stream of `charges` is deleted: give its charges back to the
+ * identities' usage, and empty the map. */
+void ockami_authz_give_back(ockami_authz *az, ockami_map *charges);
+/* Free a stream's charges without giving them back. */
+void ockami_charges_free(ockami_map *charges);
 
 /* Store key of an identity's consumer index: 0xff ‖ 64 hex of
  * SHA-256(identifier ‖ 0x00 ‖ client_id). 0xff never occurs in the UTF-8

@@ -179,19 +179,37 @@ static void test_charges(void **state) {
            "quota_streams = 1\nquota_bytes = 10\n",
            ALICE);
   assert_int_equal(ockami_authz_init(&az, node, parse_ok(text), OCKAMI_ANON_UNSET, true), 0);
-  assert_true(ockami_authz_charge_stream(&az, ALICE));
-  assert_false(ockami_authz_charge_stream(&az, ALICE));
-  assert_true(ockami_authz_charge_push(&az, ALICE, 6));
-  assert_false(ockami_authz_charge_push(&az, ALICE, 6));
-  assert_true(ockami_authz_charge_push(&az, ALICE, 4));
-  assert_false(ockami_authz_charge_push(&az, ALICE, SIZE_MAX));
+  assert_true(ockami_authz_charge_stream(&az, ALICE, NULL));
+  assert_false(ockami_authz_charge_stream(&az, ALICE, NULL));
+  assert_true(ockami_authz_charge_push(&az, ALICE, 6, NULL));
+  assert_false(ockami_authz_charge_push(&az, ALICE, 6, NULL));
+  assert_true(ockami_authz_charge_push(&az, ALICE, 4, NULL));
+  assert_false(ockami_authz_charge_push(&az, ALICE, SIZE_MAX, NULL));
   /* Others, and anonymous requests, have no quota here. */
   for (int i = 0; i < 5; i++) {
-    assert_true(ockami_authz_charge_stream(&az, BOB));
-    assert_true(ockami_authz_charge_push(&az, BOB, 100));
-    assert_true(ockami_authz_charge_stream(&az, NULL));
+    assert_true(ockami_authz_charge_stream(&az, BOB, NULL));
+    assert_true(ockami_authz_charge_push(&az, BOB, 100, NULL));
+    assert_true(ockami_authz_charge_stream(&az, NULL, NULL));
   }
   assert_int_equal(az.stats.over_quota, 3);
+  ockami_authz_free(&az);
+  /* What a stream was charged is given back when it is deleted; what other
+   * streams were charged stays. */
+  assert_int_equal(ockami_authz_init(&az, node, parse_ok(text), OCKAMI_ANON_UNSET, true), 0);
+  ockami_map s1, s2;
+  ockami_map_init(&s1);
+  ockami_map_init(&s2);
+  assert_true(ockami_authz_charge_stream(&az, ALICE, &s1));
+  assert_true(ockami_authz_charge_push(&az, ALICE, 6, &s1));
+  assert_true(ockami_authz_charge_push(&az, BOB, 100, &s1)); /* no quota: not noted */
+  assert_int_equal(s1.count, 1);
+  ockami_authz_give_back(&az, &s1);
+  assert_int_equal(s1.count, 0);
+  assert_true(ockami_authz_charge_stream(&az, ALICE, &s2));
+  assert_true(ockami_authz_charge_push(&az, ALICE, 10, &s2));
+  assert_false(ockami_authz_charge_push(&az, ALICE, 1, &s2));
+  assert_false(ockami_authz_charge_stream(&az, ALICE, &s2));
+  ockami_charges_free(&s2);
   ockami_authz_free(&az);
   ockam_node_destroy(node);
 }

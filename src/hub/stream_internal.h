@@ -122,6 +122,7 @@ struct ockami_stream {
   uint64_t last_active_ms;  /* loop clock of the last create, push or pull */
   uint8_t *creator;         /* key of the peer it counts against (stream_registry.c), or NULL */
   size_t creator_len;
+  ockami_map charges;        /* per-identity quota usage charged through it (acl.h) */
   ockami_stream_figures fig; /* statistics (stats.h) */
   size_t name_len;
   char name[]; /* name_len bytes + NUL (names may contain NUL; use name_len) */

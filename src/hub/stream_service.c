@@ -151,6 +151,7 @@ void ockami_stream_free(ockami_stream *st) {
   stream_free_waiters(st);
   if (st->has_delete_reply) ockami_route_release(&st->delete_reply);
   free(st->creator);
+  ockami_charges_free(&st->charges);
   free(st);
 }
 
@@ -335,11 +336,12 @@ static void service_create(ockami_stream_service *svc, const char *from, const o
     ockami_stream_error(svc, from, ret, "Stream limit reached");
     return;
   }
-  if (!ockami_authz_charge_stream(svc->peers->authz, requester)) {
+  st = ockami_stream_new(svc, name, len);
+  if (st && !ockami_authz_charge_stream(svc->peers->authz, requester, &st->charges)) {
+    ockami_stream_free(st);
     ockami_stream_error(svc, from, ret, OCKAMI_AUTHZ_QUOTA);
     return;
   }
-  st = ockami_stream_new(svc, name, len);
   if (!st || stream_add_waiter(st, ret) || ockami_map_put(&svc->streams, name, len, st)) {
     if (st) ockami_stream_free(st);
     ockami_stream_error(svc, from, ret, "Storage error");
@@ -388,6 +390,7 @@ static void delete_answer(ockami_stream *st, int rc) {
 static void delete_finish(ockami_stream *st) {
   st->svc->deletes++;
   LOG_INFO(MOD, "stream '%.*s' deleted", (int)st->name_len, st->name);
+  ockami_authz_give_back(st->svc->peers->authz, &st->charges);
   delete_answer(st, OCKAM_OK);
   ockami_stream_retire(st);
 }

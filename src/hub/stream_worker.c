@@ -489,7 +489,8 @@ static int worker_handle(ockam_worker *w, ockam_message *m) {
     ockami_stream_error(svc, st->addr, ret, OCKAMI_AUTHZ_DENIED);
     return OCKAM_OK;
   }
-  if (push && !ockami_authz_charge_push(svc->peers->authz, who, req.u.push.data.len)) {
+  if (push &&
+      !ockami_authz_charge_push(svc->peers->authz, who, req.u.push.data.len, &st->charges)) {
     /* Like backpressure: the producer backs off and sends it again. */
     send_confirm(st, ret, req.u.push.request_id, OCKAMI_SP_STATUS_ERROR, 0);
     return OCKAM_OK;
