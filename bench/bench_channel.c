@@ -2,7 +2,7 @@
  * connection on 127.0.0.1, either as plain framed messages over the TCP
  * transport or through a secure channel.
  *
- *   bench_channel --mode plain|channel --size BYTES [--millis MS] [--window 1]
+ *   bench_channel --mode plain|channel --size BYTES [--millis MS] [--window 1] [--batch 0]
  *
  * The sender keeps a window of unacknowledged messages; the receiving `sink`
  * worker acknowledges every quarter window through the same route back (so
@@ -159,7 +159,9 @@ int main(int argc, char **argv) {
   if (channel) {
     BENCH_CHECK(ockam_vault_create("software", &vault));
     BENCH_CHECK(ockam_route_append_str(route, "secure_channel_listener"));
-    BENCH_CHECK(ockam_channel_create(node, route, vault, NULL, 10000, chan, sizeof chan));
+    /* --batch 0: one record per message (batched records not offered). */
+    ockam_channel_options co = {.no_batch = bench_arg_long(argc, argv, "--batch", 1) == 0};
+    BENCH_CHECK(ockam_channel_create(node, route, vault, &co, 10000, chan, sizeof chan));
     ockam_route_clear(route);
     BENCH_CHECK(ockam_route_append_str(route, chan));
   }
