@@ -20,6 +20,8 @@
 #include "xx.h"
 
 #define MOD "channel"
+/* chan_seal_direct: the fast path does not apply (error codes are negative). */
+#define CHAN_NOT_DIRECT 1
 
 /* BARE LocalInfo{identifier: "SECURE_CHANNEL_ID", key_exchange: "NOISE_XX"}
  * (vector E13a): marks messages that came through a channel. */
@@ -65,6 +67,14 @@ typedef struct chan {
   ockam_message *bq_head, *bq_tail;
   size_t bq_count, bq_bytes; /* messages waiting; their batch plaintext size */
   uint64_t batches_sent, batched_sent, batches_received, batched_received;
+  /* Fast path (chan_seal_direct): the transport output remote_route starts
+   * with, found under node direct epoch direct_epoch (NULL: none), and the
+   * frame bytes every message to the peer starts with. */
+  void *direct_out;
+  uint64_t direct_epoch;
+  bool direct_found;
+  ockami_buf direct_head;
+  uint64_t slow_mark; /* node enqueue count after our last message to the peer */
 } chan;
 
 /* The listener is the user's handle: worker is NULL once the listener stopped
@@ -119,6 +129,7 @@ static int send_remote(chan *c, const uint8_t *payload, size_t len) {
     ockam_message_free(m);
     return rc;
   }
+  c->slow_mark = ockami_node_enqueued(ockam_worker_node(c->worker));
   return OCKAM_OK;
 }
 
@@ -228,6 +239,76 @@ static void chan_ready(chan *c, uint8_t remote_flags, uint32_t remote_rekey) {
 
 /* ---- data path -------------------------------------------------------------------- */
 
+/* The transport output the route to the peer starts with (cached while the
+ * node's direct epoch stays), and the bytes every frame to the peer starts
+ * with: version, the onward route after the hops the transport consumes, and
+ * the return route [remote], as the transport would encode the message that
+ * remote_message_new builds. */
+static void *chan_direct_out(chan *c, ockam_node *node, const ockami_direct_output *d) {
+  uint64_t epoch = ockami_node_direct_epoch(node);
+  if (c->direct_found && c->direct_epoch == epoch) return c->direct_out;
+  c->direct_found = true;
+  c->direct_epoch = epoch;
+  uint32_t skip = 0;
+  c->direct_out = d->find(d->ctx, &c->remote_route, &skip);
+  if (!c->direct_out) return NULL;
+  ockam_route rest = OCKAMI_ROUTE_INIT;
+  ockami_buf *h = &c->direct_head;
+  h->len = 0;
+  int rc = ockami_route_assign(&rest, &c->remote_route);
+  for (uint32_t i = 0; !rc && i < skip; i++) ockam_route_pop(&rest);
+  if (!rc) rc = ockami_write_u8(h, 1);
+  if (!rc) rc = ockami_route_encode(&rest, h);
+  if (!rc) rc = ockami_write_uint(h, 1);
+  if (!rc) rc = ockami_write_u8(h, OCKAM_ADDRESS_LOCAL);
+  if (!rc) rc = ockami_write_string(h, c->remote, strlen(c->remote));
+  ockami_route_release(&rest);
+  if (rc) c->direct_out = NULL;
+  return c->direct_out;
+}
+
+/* Fast path of chan_seal: when the route to the peer starts with a
+ * connection of a transport that frames messages itself (TCP), the
+ * plaintext TransportMessage is encoded where its ciphertext goes in that
+ * connection's output buffer and sealed in place: no outgoing message, no
+ * dispatch, one copy of the payload fewer. The frame is byte for byte the one
+ * the slow path makes. CHAN_NOT_DIRECT: not taken, use the slow path. */
+static int chan_seal_direct(chan *c, const ockam_message *m, size_t plen, size_t blen) {
+  ockam_node *node = ockam_worker_node(c->worker);
+  const ockami_direct_output *d = ockami_node_direct(node);
+  /* Our messages still queued for the peer (the handshake's last, say) go
+   * out first: the fast path would overtake them. */
+  if (!d || ockami_node_dequeued(node) < c->slow_mark) return CHAN_NOT_DIRECT;
+  void *out = chan_direct_out(c, node, d);
+  if (!out) return CHAN_NOT_DIRECT;
+  /* The message's payload is the blob as a BARE Vec<u8> (len = vec + blen
+   * bytes), which the frame holds as a Vec<u8> of its own. */
+  if (blen > OCKAM_FRAME_MAX) return CHAN_NOT_DIRECT;
+  size_t head = c->direct_head.len, vec = ockami_uint_size(blen);
+  size_t outer = ockami_uint_size(vec + blen), body = head + outer + vec + blen;
+  if (body > OCKAM_FRAME_MAX) return CHAN_NOT_DIRECT;
+  uint8_t *p = d->reserve(d->ctx, out, body);
+  if (!p) return CHAN_NOT_DIRECT;
+  memcpy(p, c->direct_head.data, head);
+  uint8_t v[10];
+  ockami_uint_encode(vec + blen, v);
+  memcpy(p + head, v, outer);
+  ockami_uint_encode(blen, v);
+  memcpy(p + head + outer, v, vec);
+  uint8_t *blob = p + head + outer + vec;
+  size_t hdr = blen - plen - OCKAM_AEAD_TAG_LEN, got = 0, enc = 0;
+  int rc = ockami_tm_encode_to(m, blob + hdr, plen, &enc);
+  if (!rc && enc != plen) rc = OCKAM_EINVAL;
+  if (!rc) rc = ockami_cipher_encrypt(&c->cipher, blob + hdr, plen, blob, blen, &got);
+  if (!rc && got != blen) rc = OCKAM_EINVAL;
+  if (rc) {
+    sodium_memzero(blob, blen); /* never leave plaintext behind in the buffer */
+    return rc;
+  }
+  d->commit(d->ctx, out, body);
+  return OCKAM_OK;
+}
+
 /* Seal one message (its onward route already popped) as one record. */
 static int chan_seal(chan *c, ockam_message *m) {
   /* The outgoing payload is a BARE Vec<u8> holding header || ciphertext ||
@@ -237,8 +318,13 @@ static int chan_seal(chan *c, ockam_message *m) {
   size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
   size_t plen = ockami_tm_size(m);
   size_t blen = plen + overhead;
+  int rc = chan_seal_direct(c, m, plen, blen);
+  if (rc != CHAN_NOT_DIRECT) {
+    if (rc == OCKAM_ENONCE) LOG_WARN(MOD, "channel %s: nonce space exhausted", c->local);
+    return rc;
+  }
   ockam_message *out = NULL;
-  int rc = remote_message_new(c, &out);
+  rc = remote_message_new(c, &out);
   if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
   if (!rc) rc = ockami_write_uint(&out->payload, blen);
   if (!rc) {
@@ -253,6 +339,7 @@ static int chan_seal(chan *c, ockam_message *m) {
     p->len = off + got;
   }
   if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
+  if (!rc) c->slow_mark = ockami_node_enqueued(ockam_worker_node(c->worker));
   if (rc && out) {
     /* Never leave plaintext behind in freed memory. */
     if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
@@ -319,6 +406,7 @@ static int batch_flush(chan *c) {
     p->len = off + got;
   }
   if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
+  if (!rc) c->slow_mark = ockami_node_enqueued(ockam_worker_node(c->worker));
   if (rc && out) {
     if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
     ockam_message_free(out);
@@ -476,24 +564,27 @@ static int chan_decrypt(chan *c, ockam_message *m) {
     return rc;
   }
   if (c->batching && ockami_batch_is(plain, plen)) return batch_split(c, plain, plen);
-  ockam_message *inner;
-  rc = ockam_message_new(&inner);
-  if (!rc) rc = ockami_tm_decode(plain, plen, false, inner);
-  sodium_memzero(plain, plen);
-  if (rc) {
-    ockam_message_free(inner);
-    c->cipher.stats.malformed++;
-    return rc;
+  /* The inner message is m itself: its routes are replaced by the decoded
+   * ones and its payload, read in place, moves to the front of the buffer
+   * that holds it; the rest of the plaintext is wiped. */
+  const uint8_t *payload = NULL;
+  size_t len = 0;
+  rc = ockami_tm_decode_routes(plain, plen, false, m, &payload, &len);
+  if (rc || m->onward.count == 0) {
+    sodium_memzero(plain, plen);
+    if (rc) c->cipher.stats.malformed++;
+    return rc ? rc : OCKAM_EINVAL;
   }
-  if (inner->onward.count == 0) {
-    ockam_message_free(inner);
-    return OCKAM_EINVAL;
-  }
-  rc = ockam_route_prepend(&inner->ret, OCKAM_ADDRESS_LOCAL, c->local, strlen(c->local));
-  if (!rc) rc = ockami_buf_set(&inner->local_info, local_info_e13a, sizeof local_info_e13a);
-  inner->flags |= OCKAMI_MSG_VIA_CHANNEL;
-  if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), inner);
-  if (rc) ockam_message_free(inner);
+  memmove(m->payload.data, payload, len);
+  uint8_t *end = plain + plen;
+  if (end > m->payload.data + len)
+    sodium_memzero(m->payload.data + len, (size_t)(end - (m->payload.data + len)));
+  m->payload.len = len;
+  m->flags = OCKAMI_MSG_VIA_CHANNEL;
+  rc = ockam_route_prepend(&m->ret, OCKAM_ADDRESS_LOCAL, c->local, strlen(c->local));
+  if (!rc) rc = ockami_buf_set(&m->local_info, local_info_e13a, sizeof local_info_e13a);
+  if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), m);
+  if (rc) sodium_memzero(m->payload.data, m->payload.len);
   return rc;
 }
 
@@ -632,6 +723,7 @@ static void chan_stopped(ockam_worker *w) {
   ockami_route_release(&c->remote_route);
   ockami_route_release(&c->callback);
   ockami_buf_free(&c->scratch);
+  ockami_buf_free(&c->direct_head);
   sodium_memzero(c->h, sizeof c->h);
   free(c);
 }

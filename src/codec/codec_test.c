@@ -166,6 +166,30 @@ static void check_roundtrip(const uint8_t *want, size_t n, ockam_message *m) {
   assert_memory_equal(b.data, want, n);
   assert_int_equal(ockami_tm_size(m), n);
   ockami_buf_free(&b);
+  /* Into caller memory (the secure channel's fast path): the same bytes,
+   * nothing written past them, and nothing at all into a buffer too small. */
+  uint8_t *raw = malloc(n + 8);
+  size_t got = 1;
+  memset(raw, 0xee, n + 8);
+  assert_int_equal(ockami_tm_encode_to(m, raw, n - 1, &got), OCKAM_EOVERFLOW);
+  assert_int_equal(got, 0);
+  assert_int_equal(raw[0], 0xee);
+  assert_int_equal(ockami_tm_encode_to(m, raw, n, &got), 0);
+  assert_int_equal(got, n);
+  assert_memory_equal(raw, want, n);
+  for (size_t k = n; k < n + 8; k++) assert_int_equal(raw[k], 0xee);
+  free(raw);
+  /* Routes decoded, payload only pointed at. */
+  ockam_message *view;
+  const uint8_t *vp = NULL;
+  size_t vn = 0;
+  assert_int_equal(ockam_message_new(&view), 0);
+  assert_int_equal(ockami_tm_decode_routes(want, n, true, view, &vp, &vn), 0);
+  assert_true(ockam_route_equal(ockam_message_onward(view), ockam_message_onward(m)));
+  assert_true(ockam_route_equal(ockam_message_return(view), ockam_message_return(m)));
+  assert_int_equal(vn, m->payload.len);
+  assert_true(vp >= want && vp + vn == want + n);
+  ockam_message_free(view);
   ockam_message *back;
   assert_int_equal(decode_exact(want, n, &back), 0);
   assert_true(ockam_route_equal(ockam_message_onward(back), ockam_message_onward(m)));

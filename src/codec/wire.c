@@ -48,6 +48,40 @@ int ockami_tm_encode(const ockam_message *m, ockami_buf *b) {
   return OCKAM_OK;
 }
 
+static uint8_t *put_uint(uint8_t *p, uint64_t v) {
+  uint8_t tmp[10];
+  size_t n = ockami_uint_encode(v, tmp);
+  memcpy(p, tmp, n);
+  return p + n;
+}
+
+static uint8_t *put_route(uint8_t *p, const ockam_route *r) {
+  p = put_uint(p, r->count);
+  uint32_t pos = 0;
+  ockam_address a;
+  while (ockami_route_next(r, &pos, &a)) {
+    *p++ = a.type;
+    p = put_uint(p, a.len);
+    memcpy(p, a.value, a.len);
+    p += a.len;
+  }
+  return p;
+}
+
+int ockami_tm_encode_to(const ockam_message *m, uint8_t *out, size_t cap, size_t *len) {
+  size_t n = ockami_tm_size(m);
+  *len = 0;
+  if (n > cap) return OCKAM_EOVERFLOW;
+  uint8_t *p = out;
+  *p++ = 1;
+  p = put_route(p, &m->onward);
+  p = put_route(p, &m->ret);
+  p = put_uint(p, m->payload.len);
+  if (m->payload.len) memcpy(p, m->payload.data, m->payload.len);
+  *len = n;
+  return OCKAM_OK;
+}
+
 int ockami_tm_encode_frame(const ockam_message *m, ockami_buf *b) {
   size_t n = ockami_tm_size(m);
   if (n > OCKAM_FRAME_MAX) return OCKAM_EOVERFLOW;
@@ -82,7 +116,8 @@ int ockami_route_decode(ockami_reader *r, ockam_route *out) {
   return OCKAM_OK;
 }
 
-int ockami_tm_decode(const uint8_t *p, size_t len, bool strict, ockam_message *m) {
+int ockami_tm_decode_routes(const uint8_t *p, size_t len, bool strict, ockam_message *m,
+                            const uint8_t **payload, size_t *plen) {
   ockami_reader r;
   ockami_reader_init(&r, p, len);
   uint8_t version;
@@ -91,10 +126,16 @@ int ockami_tm_decode(const uint8_t *p, size_t len, bool strict, ockam_message *m
   if (version != 1) return OCKAM_EMALFORMED;
   if ((rc = ockami_route_decode(&r, &m->onward))) return rc;
   if ((rc = ockami_route_decode(&r, &m->ret))) return rc;
+  if ((rc = ockami_read_data(&r, OCKAM_PAYLOAD_MAX, payload, plen))) return rc;
+  if (strict && (rc = ockami_reader_finish(&r))) return rc;
+  return OCKAM_OK;
+}
+
+int ockami_tm_decode(const uint8_t *p, size_t len, bool strict, ockam_message *m) {
   const uint8_t *payload;
   size_t plen;
-  if ((rc = ockami_read_data(&r, OCKAM_PAYLOAD_MAX, &payload, &plen))) return rc;
-  if (strict && (rc = ockami_reader_finish(&r))) return rc;
+  int rc = ockami_tm_decode_routes(p, len, strict, m, &payload, &plen);
+  if (rc) return rc;
   return ockami_buf_set(&m->payload, payload, plen);
 }
 

@@ -12,6 +12,15 @@ OCKAM_MUST_CHECK int ockami_tm_encode(const ockam_message *m, ockami_buf *b);
 /* Append `u16 BE length ‖ TransportMessage` to b. OCKAM_EOVERFLOW when the
  * message does not fit a frame (nothing appended). */
 OCKAM_MUST_CHECK int ockami_tm_encode_frame(const ockam_message *m, ockami_buf *b);
+/* Write the encoding of m (ockami_tm_size(m) bytes) to out; OCKAM_EOVERFLOW
+ * when cap is smaller (nothing written). */
+OCKAM_MUST_CHECK int ockami_tm_encode_to(const ockam_message *m, uint8_t *out, size_t cap,
+                                         size_t *len);
+/* As ockami_tm_decode, but the payload is not copied: *payload points into p
+ * (plen bytes) and m->payload is left as it was. */
+OCKAM_MUST_CHECK int ockami_tm_decode_routes(const uint8_t *p, size_t len, bool strict,
+                                             ockam_message *m, const uint8_t **payload,
+                                             size_t *plen);
 /* Decode into an initialised message (its routes/payload are replaced).
  * strict: trailing bytes are an error (OCKAM_ETRAILING). */
 OCKAM_MUST_CHECK int ockami_tm_decode(const uint8_t *p, size_t len, bool strict, ockam_message *m);

@@ -103,6 +103,32 @@ void ockami_node_set_flush_probe(ockam_node *node, const ockami_flush_probe *pro
   if (probe) node->flush_probe = *probe;
 }
 
+void ockami_node_set_direct(ockam_node *node, const ockami_direct_output *d) {
+  node->has_direct = d != NULL;
+  if (d) node->direct = *d;
+  node->direct_epoch++;
+}
+
+const ockami_direct_output *ockami_node_direct(const ockam_node *node) {
+  return node->has_direct ? &node->direct : NULL;
+}
+
+uint64_t ockami_node_direct_epoch(const ockam_node *node) {
+  return node->direct_epoch;
+}
+
+void ockami_node_direct_bump(ockam_node *node) {
+  node->direct_epoch++;
+}
+
+uint64_t ockami_node_enqueued(const ockam_node *node) {
+  return node->enqueued;
+}
+
+uint64_t ockami_node_dequeued(const ockam_node *node) {
+  return node->dequeued;
+}
+
 void ockami_node_flush_mark(ockam_node *node, ockami_flush_mark *out) {
   memset(out, 0, sizeof *out);
   if (node->has_flush_probe) node->flush_probe.mark(node->flush_probe.ctx, out);
@@ -165,6 +191,7 @@ static void enqueue(ockam_node *node, ockam_message *m) {
     node->qhead = m;
   node->qtail = m;
   node->qlen++;
+  node->enqueued++;
   node->qbytes += m->payload.len;
   if (node->qlen > node->stats.queued_max) node->stats.queued_max = node->qlen;
   if (node->qlen > OCKAM_NODE_QUEUE_HIGH_WATER) node->above_high_water = true;
@@ -181,6 +208,7 @@ static ockam_message *dequeue(ockam_node *node) {
   if (!node->qhead) node->qtail = NULL;
   m->next = NULL;
   node->qlen--;
+  node->dequeued++;
   node->qbytes -= m->payload.len < node->qbytes ? m->payload.len : node->qbytes;
   return m;
 }

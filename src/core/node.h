@@ -71,6 +71,37 @@ void ockami_node_hook_remove(ockam_node *node, ockami_node_hook *h);
  * stopped: for what workers may still use until then (a vault whose keys
  * the channels hold). It cannot be removed; fn may free h. */
 void ockami_node_hook_add_late(ockam_node *node, ockami_node_hook *h);
+/* Direct output: the secure channel's fast path. A transport that frames
+ * messages itself (TCP) registers one per node; a sender whose route starts
+ * with one of its connections then appends a frame straight into that
+ * connection's output buffer, without a message and a dispatch. The frame is
+ * byte for byte what the transport would have framed for the message. */
+typedef struct ockami_direct_output {
+  /* The output `onward` leads to, if it is a connection that takes frames
+   * now; *skip receives the number of leading hops the transport consumes
+   * (the frame's onward route is the rest). NULL: use a message. */
+  void *(*find)(void *ctx, const ockam_route *onward, uint32_t *skip);
+  /* Room for a frame whose body (after the u16 length) is len bytes: a
+   * pointer to where the body goes, or NULL when the output does not take
+   * it now (queue full, budget, closed...: send a message instead, which is
+   * counted and dropped the usual way). Nothing is queued until commit. */
+  uint8_t *(*reserve)(void *ctx, void *out, size_t len);
+  /* Queue the frame whose body was written at the reserved place. */
+  void (*commit)(void *ctx, void *out, size_t len);
+  void *ctx;
+} ockami_direct_output;
+/* Register (or with NULL, remove) the node's direct output; copied. */
+void ockami_node_set_direct(ockam_node *node, const ockami_direct_output *d);
+/* The registered direct output, or NULL. */
+const ockami_direct_output *ockami_node_direct(const ockam_node *node);
+/* Changes whenever an output found before may have gone: a sender may keep
+ * what find() returned while this stays the same. */
+uint64_t ockami_node_direct_epoch(const ockam_node *node);
+void ockami_node_direct_bump(ockam_node *node);
+/* Messages ever queued for delivery / taken from the queue (FIFO): a message
+ * sent when the first count was n has been delivered once the second is >= n. */
+uint64_t ockami_node_enqueued(const ockam_node *node);
+uint64_t ockami_node_dequeued(const ockam_node *node);
 /* Node-wide counters. */
 typedef struct ockami_node_stats {
   uint64_t delivered;

@@ -67,6 +67,10 @@ struct ockam_node {
   ockami_node_stats stats;
   ockami_flush_probe flush_probe;
   bool has_flush_probe;
+  ockami_direct_output direct;
+  bool has_direct;
+  uint64_t direct_epoch;
+  uint64_t enqueued, dequeued; /* messages ever queued / taken from the queue */
   /* Set by ockam_node_stop (and the signal handlers); never cleared: a stopped
    * node only waits to be destroyed, so every blocking call returns ECLOSED. */
   bool stop_requested;

@@ -109,6 +109,8 @@ static void router_stopped(ockam_worker *w) {
   }
   ockami_node_set_drain_cb(tcp->node, NULL, NULL);
   ockami_node_set_flush_probe(tcp->node, NULL);
+  const ockami_direct_output *d = ockami_node_direct(tcp->node);
+  if (d && d->ctx == tcp) ockami_node_set_direct(tcp->node, NULL);
   while (tcp->listeners) {
     listener *l = tcp->listeners;
     tcp->listeners = l->next;
@@ -201,6 +203,41 @@ static bool probe_reached(void *ctx, const ockami_flush_mark *m) {
   return true; /* a connection that is gone has nothing left to write */
 }
 
+/* ---- direct output (see ockami_direct_output in node.h) ------------------- */
+
+/* The connection a route's first hop names, as router_handle (1#host:port,
+ * a connection already made: never dial here) or accepted_handle (0#<the
+ * accepted connection's address>, repeated) would resolve it. */
+static void *direct_find(void *ctx, const ockam_route *onward, uint32_t *skip) {
+  ockam_tcp *tcp = ctx;
+  ockam_address a;
+  if (tcp->closing || !ockami_route_first(onward, &a)) return NULL;
+  if (a.type == OCKAM_ADDRESS_TCP) {
+    *skip = 1;
+    return ockami_map_get(&tcp->outgoing, a.value, a.len);
+  }
+  if (a.type != OCKAM_ADDRESS_LOCAL) return NULL;
+  ockam_worker *w = ockami_node_find(tcp->node, a.value, a.len);
+  if (!w || ockami_worker_ops(w) != &ockami_tcp_accepted_ops) return NULL;
+  conn *c = ockam_worker_user(w);
+  if (!c || c->tcp != tcp) return NULL;
+  const char *self = ockam_worker_address(w);
+  uint32_t pos = 0, n = 0;
+  while (ockami_route_next(onward, &pos, &a) && ockami_address_is(&a, 0, self)) n++;
+  *skip = n;
+  return c;
+}
+
+static uint8_t *direct_reserve(void *ctx, void *out, size_t len) {
+  (void)ctx;
+  return ockami_tcp_direct_reserve(out, len);
+}
+
+static void direct_commit(void *ctx, void *out, size_t len) {
+  (void)ctx;
+  ockami_tcp_direct_commit(out, len);
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
 int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp **out) {
@@ -287,6 +324,8 @@ int ockam_tcp_create(ockam_node *node, const ockam_tcp_options *opts, ockam_tcp 
   ockami_node_set_drain_cb(node, ockami_tcp_resume_all, tcp);
   ockami_flush_probe probe = {probe_mark, probe_narrow, probe_reached, tcp};
   ockami_node_set_flush_probe(node, &probe);
+  ockami_direct_output direct = {direct_find, direct_reserve, direct_commit, tcp};
+  ockami_node_set_direct(node, &direct);
   *out = tcp;
   return OCKAM_OK;
 }

@@ -3,6 +3,8 @@
  * and liveness pings. */
 #include "tcp_internal.h"
 
+#include "bytes.h"
+
 static void resume_reading(conn *c, uint8_t why);
 static void pause_reading(conn *c, uint8_t why);
 static void conn_mark_dirty(conn *c);
@@ -27,6 +29,7 @@ void ockami_tcp_sock_detach_close(conn *c) {
 
 void ockami_tcp_conn_unlink_free(conn *c) {
   ockam_tcp *tcp = c->tcp;
+  ockami_node_direct_bump(tcp->node); /* senders may hold c as a direct output */
   if (tcp->last_read == c) tcp->last_read = NULL;
   if (c->prev)
     c->prev->next = c->next;
@@ -188,7 +191,8 @@ static void conn_mark_dirty(conn *c) {
   }
 }
 
-int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m) {
+/* Does c take one more frame now? Counts and logs the drop when not. */
+static int conn_admit(conn *c) {
   ockam_tcp *tcp = c->tcp;
   if (c->gave_up && c->state != CONN_OPEN) {
     tcp->stats.dropped++;
@@ -213,9 +217,12 @@ int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m) {
     if (c->state == CONN_OPEN) pause_for(c, PAUSE_BUDGET);
     return OCKAM_EFULL;
   }
-  size_t before = c->pending.len;
-  if (c->pending.len + c->inflight.len == 0) c->progress_ms = uv_now(ockami_node_uv(tcp->node));
-  int rc = ockami_tm_encode_frame(m, &c->pending);
+  return OCKAM_OK;
+}
+
+/* Accounting after bytes were appended to c->pending (it held `before`). */
+static void conn_queued(conn *c, size_t before) {
+  ockam_tcp *tcp = c->tcp;
   ockami_tcp_output_counted(c);
   c->queued_total += c->pending.len - before;
   tcp->stats.output_bytes += c->pending.len - before;
@@ -228,6 +235,16 @@ int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m) {
     tcp->stats.output_paused++;
     pause_reading(c, PAUSE_OUTPUT);
   }
+}
+
+int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m) {
+  ockam_tcp *tcp = c->tcp;
+  int rc = conn_admit(c);
+  if (rc) return rc;
+  size_t before = c->pending.len;
+  if (c->pending.len + c->inflight.len == 0) c->progress_ms = uv_now(ockami_node_uv(tcp->node));
+  rc = ockami_tm_encode_frame(m, &c->pending);
+  conn_queued(c, before);
   if (rc) {
     tcp->stats.dropped++;
     LOG_WARN(MOD, "cannot frame message for %s: %s", c->peer, ockam_strerror(rc));
@@ -236,6 +253,31 @@ int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m) {
   tcp->stats.frames_out++;
   conn_mark_dirty(c);
   return OCKAM_OK;
+}
+
+/* Direct output (ockami_direct_output in node.h): the same checks and
+ * accounting as ockami_tcp_conn_queue_message, for a frame body the caller
+ * writes itself. Anything unusual answers NULL: the caller then sends a
+ * message, which takes the path above (and is counted there if dropped). */
+uint8_t *ockami_tcp_direct_reserve(conn *c, size_t len) {
+  ockam_tcp *tcp = c->tcp;
+  if (c->state != CONN_OPEN || len == 0 || len > OCKAM_FRAME_MAX || tcp->closing ||
+      c->pending.len + c->inflight.len >= tcp->opt.send_queue_bytes ||
+      tcp->output_held >= tcp->opt.output_budget ||
+      ockami_buf_reserve(&c->pending, 2 + len) != OCKAM_OK)
+    return NULL;
+  return c->pending.data + c->pending.len + 2;
+}
+
+void ockami_tcp_direct_commit(conn *c, size_t len) {
+  ockam_tcp *tcp = c->tcp;
+  size_t before = c->pending.len;
+  if (c->pending.len + c->inflight.len == 0) c->progress_ms = uv_now(ockami_node_uv(tcp->node));
+  ockami_store_be16(c->pending.data + before, (uint16_t)len);
+  c->pending.len = before + 2 + len;
+  conn_queued(c, before);
+  tcp->stats.frames_out++;
+  conn_mark_dirty(c);
 }
 
 /* ---- reading -------------------------------------------------------------- */

@@ -143,6 +143,8 @@ conn *ockami_tcp_conn_new(ockam_tcp *tcp, const char *peer, size_t peer_len, boo
 void ockami_tcp_conn_opened(conn *c);
 void ockami_tcp_conn_publish(conn *c, ockam_conn_event_kind kind, int err);
 int ockami_tcp_conn_queue_message(conn *c, const ockam_message *m);
+uint8_t *ockami_tcp_direct_reserve(conn *c, size_t len);
+void ockami_tcp_direct_commit(conn *c, size_t len);
 void ockami_tcp_conn_unlink_free(conn *c);
 bool ockami_tcp_dial_allowed(const ockam_tcp *tcp, const uint8_t *peer, size_t len);
 void ockami_tcp_format_peer(const struct sockaddr_storage *ss, char *out, size_t cap);
