@@ -121,6 +121,13 @@ void ockami_node_direct_bump(ockam_node *node) {
   node->direct_epoch++;
 }
 
+void ockami_node_wake(ockam_node *node) {
+  if (!node->idle_active && node->state == NODE_ACTIVE) {
+    uv_idle_start(&node->idle, dispatch_cb);
+    node->idle_active = true;
+  }
+}
+
 uint64_t ockami_node_enqueued(const ockam_node *node) {
   return node->enqueued;
 }

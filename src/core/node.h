@@ -98,6 +98,10 @@ const ockami_direct_output *ockami_node_direct(const ockam_node *node);
  * what find() returned while this stays the same. */
 uint64_t ockami_node_direct_epoch(const ockam_node *node);
 void ockami_node_direct_bump(ockam_node *node);
+/* Make the loop's next poll return at once (as a queued message does): for
+ * work started from a prepare callback, which would otherwise wait for the
+ * poll to end before any prepare handle started now runs. */
+void ockami_node_wake(ockam_node *node);
 /* Messages ever queued for delivery / taken from the queue (FIFO): a message
  * sent when the first count was n has been delivered once the second is >= n. */
 uint64_t ockami_node_enqueued(const ockam_node *node);

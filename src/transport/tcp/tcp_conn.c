@@ -278,6 +278,10 @@ void ockami_tcp_direct_commit(conn *c, size_t len) {
   conn_queued(c, before);
   tcp->stats.frames_out++;
   conn_mark_dirty(c);
+  /* A sender running in the loop's prepare phase (a channel flushing its
+   * batch) comes after the flush handle's turn in this iteration: the poll
+   * must not block before the next one writes the frame. */
+  ockami_node_wake(tcp->node);
 }
 
 /* ---- reading -------------------------------------------------------------- */
