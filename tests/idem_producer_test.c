@@ -107,12 +107,12 @@ static void produce(ockam_node *node, ockam_stream *s, int messages) {
 }
 
 static ockam_stream *connect_producer(ockam_node *node, const char *via, const char *out,
-                                      uint32_t in_flight) {
+                                      uint32_t in_flight, uint32_t retry_ms) {
   char hop[96];
   snprintf(hop, sizeof hop, "1#%s", via);
   ockam_route *r;
   assert_int_equal(ockam_route_parse(hop, &r), 0);
-  ockam_stream_options o = {.max_in_flight = in_flight};
+  ockam_stream_options o = {.max_in_flight = in_flight, .retry_ms = retry_ms};
   ockam_stream *s;
   assert_int_equal(ockam_stream_connect(node, r, out, "idem-unused-in", &o, &s), 0);
   ockam_route_free(r);
@@ -137,7 +137,7 @@ static void test_in_flight_through_cuts(void **state) {
   assert_int_equal(ockam_node_create(&node), 0);
   assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
   assert_int_equal(ockam_tcp_connect(tcp, via, 10000), 0);
-  ockam_stream *s = connect_producer(node, via, "idem-cuts", IN_FLIGHT);
+  ockam_stream *s = connect_producer(node, via, "idem-cuts", IN_FLIGHT, 0);
 
   cutter c = {px, node, NULL, 0};
   srand(3);
@@ -258,7 +258,9 @@ static void test_our_client_on_hub_without_extension(void **state) {
   assert_int_equal(ockam_node_create(&node), 0);
   assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
   assert_int_equal(ockam_tcp_connect(tcp, via, 10000), 0);
-  ockam_stream *s = connect_producer(node, via, "idem-off", IN_FLIGHT);
+  /* Without the extension a push confirmed late is stored twice: on a busy
+   * host a commit can take longer than the default retry, so wait long. */
+  ockam_stream *s = connect_producer(node, via, "idem-off", IN_FLIGHT, 30000);
   produce(node, s, MESSAGES);
   ockam_stream_stats st;
   ockam_stream_get_stats(s, &st);

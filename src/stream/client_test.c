@@ -363,6 +363,7 @@ static void adaptive_run(uint32_t pull_limit, size_t n, uint32_t *lim, size_t ma
   loop_fixture f = loop_setup();
   f.h->no_long_poll = true;
   f.o.interval_ms = 1500;
+  f.o.retry_ms = 10000; /* a slow build must not resend the whole window */
   f.o.pull_limit = pull_limit;
   loop_start(&f, true);
   send_n(f.t, f.s, 0, n);
