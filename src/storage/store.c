@@ -7,7 +7,10 @@
  * backend append(): while a commit runs, the next group builds up, so the
  * number of durable commits follows the disk, not the number of pushes.
  * Finished requests move to `done`, and the loop is woken with uv_async_send;
- * sends coalesce, so the loop side drains `done` until it is empty.
+ * sends coalesce, so the loop side drains `done` until it is empty. Index
+ * saves are held back and written together (store_main, "Index saves"); with
+ * the memory backend an append or read submitted while the thread is idle
+ * runs inline on the loop thread (run_inline).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -90,11 +93,17 @@ struct ockami_store {
   pthread_t thread;
   pthread_mutex_t lock;
   pthread_cond_t cond;
+
   /* guarded by lock */
   sreq_queue todo;
   sreq_queue done;
   size_t queued;
   bool stopping;
+  size_t others;     /* requests in todo other than held-back saves */
+  size_t saves_owed; /* held-back saves submitted and not yet written */
+  /* Someone runs backend operations without the lock: the store thread, or
+   * the loop thread running a memory append or read inline (run_inline). */
+  bool busy;
   ockami_store_stats stats;
 
   /* store thread only */
@@ -170,6 +179,7 @@ static size_t take_group(ockami_store *s) {
   }
   ockami_map_free(&blocked);
   s->queued -= n;
+  s->others -= n;
   return n;
 }
 
@@ -245,14 +255,26 @@ static bool saves_defer(const ockami_store *s, const sreq *r) {
   return r->kind == SREQ_INDEX_SAVE && !s->ops->shared;
 }
 
+static void saves_take(ockami_store *s) {
+  while (s->todo.head && saves_defer(s, s->todo.head)) {
+    sreq *r = queue_pop(&s->todo);
+    s->queued--;
+    if (s->nsaves++ == 0) s->saves_due = ockami_monotonic_ms() + OCKAM_STORE_SAVE_DELAY_MS;
+    queue_push(&s->saves, r);
+  }
+}
+
 static void saves_flush(ockami_store *s) {
   sreq *newest_first = NULL;
   sreq *r;
+  saves_take(s); /* those submitted since: their submit did not wake the thread */
+  s->saves_owed -= s->nsaves;
   while ((r = queue_pop(&s->saves))) {
     r->next = newest_first;
     newest_first = r;
   }
   s->nsaves = 0;
+  s->busy = true;
   pthread_mutex_unlock(&s->lock);
   sreq *oldest_first = NULL;
   while ((r = newest_first)) {
@@ -262,6 +284,7 @@ static void saves_flush(ockami_store *s) {
     oldest_first = r;
   }
   pthread_mutex_lock(&s->lock);
+  s->busy = false;
   while ((r = oldest_first)) { /* completions in submission order */
     oldest_first = r->next;
     s->stats.index_ops++;
@@ -274,6 +297,10 @@ static void *store_main(void *arg) {
   uint64_t next_trim = s->trim_interval_ms ? ockami_monotonic_ms() + s->trim_interval_ms : 0;
   pthread_mutex_lock(&s->lock);
   for (;;) {
+    if (s->busy) { /* the loop thread runs an operation inline */
+      pthread_cond_wait(&s->cond, &s->lock);
+      continue;
+    }
     if (s->nsaves) {
       const sreq *h = s->todo.head;
       if ((!h && s->stopping) || s->nsaves >= OCKAM_STORE_SAVES_MAX ||
@@ -288,6 +315,7 @@ static void *store_main(void *arg) {
       }
     }
     if (next_trim && ockami_monotonic_ms() >= next_trim) {
+      s->busy = true;
       pthread_mutex_unlock(&s->lock);
       int rc = s->ops->trim(s->be);
       if (rc)
@@ -295,6 +323,7 @@ static void *store_main(void *arg) {
       next_trim = ockami_monotonic_ms() + s->trim_interval_ms;
       pthread_mutex_lock(&s->lock);
       s->stats.trims++;
+      s->busy = false;
       continue;
     }
     if (!s->todo.head) {
@@ -320,9 +349,11 @@ static void *store_main(void *arg) {
     }
     if (s->todo.head->kind == SREQ_APPEND) {
       size_t n = take_group(s);
+      s->busy = true;
       pthread_mutex_unlock(&s->lock);
       run_group(s, n);
       pthread_mutex_lock(&s->lock);
+      s->busy = false;
       s->stats.commits++;
       s->stats.appends += n;
       if (n > s->stats.max_group) s->stats.max_group = (uint32_t)n;
@@ -331,17 +362,17 @@ static void *store_main(void *arg) {
         queue_push(&s->done, s->group[i]);
       }
     } else if (saves_defer(s, s->todo.head)) {
-      sreq *r = queue_pop(&s->todo);
-      s->queued--;
-      if (s->nsaves++ == 0) s->saves_due = ockami_monotonic_ms() + OCKAM_STORE_SAVE_DELAY_MS;
-      queue_push(&s->saves, r);
+      saves_take(s);
       continue;
     } else {
       sreq *r = queue_pop(&s->todo);
       s->queued--;
+      s->others--;
+      s->busy = true;
       pthread_mutex_unlock(&s->lock);
       run_one(s, r);
       pthread_mutex_lock(&s->lock);
+      s->busy = false;
       if (r->kind == SREQ_READ) s->stats.reads++;
       if (r->kind == SREQ_INDEX_GET || r->kind == SREQ_INDEX_SAVE) s->stats.index_ops++;
       queue_push(&s->done, r);
@@ -562,6 +593,43 @@ static sreq *sreq_new(sreq_kind kind, const char *stream, size_t stream_len, con
   return r;
 }
 
+/* The memory backend's appends and reads are short and never block: when
+ * nothing is queued and the store thread is not inside the backend, submit
+ * runs them right here on the loop thread instead of handing them to the
+ * thread and back (two thread switches on every stream hop). The completion
+ * is still delivered from the loop (wake handle), never inside the submit,
+ * and in order: nothing submitted earlier is left to run. Not with a
+ * max_pending cap, which counts requests waiting for the thread. Lock held;
+ * unlocks when it ran r. */
+static bool run_inline(ockami_store *s, sreq *r) {
+  if (s->ops != &ockami_store_memory || (r->kind != SREQ_APPEND && r->kind != SREQ_READ) ||
+      s->others || s->stopping || s->busy || s->max_pending)
+    return false;
+  s->busy = true;
+  pthread_mutex_unlock(&s->lock);
+  if (r->kind == SREQ_APPEND) {
+    s->group[0] = r;
+    run_group(s, 1);
+  } else {
+    run_one(s, r);
+  }
+  pthread_mutex_lock(&s->lock);
+  s->busy = false;
+  pthread_cond_signal(&s->cond); /* the thread may wait for busy */
+  if (r->kind == SREQ_APPEND) {
+    s->stats.commits++;
+    s->stats.appends++;
+    if (s->stats.max_group == 0) s->stats.max_group = 1;
+    if (r->status) s->stats.append_errors++;
+  } else {
+    s->stats.reads++;
+  }
+  queue_push(&s->done, r);
+  pthread_mutex_unlock(&s->lock);
+  uv_async_send(s->wake);
+  return true;
+}
+
 static int submit(ockami_store *s, sreq *r) {
   pthread_mutex_lock(&s->lock);
   if (s->max_pending && s->queued >= s->max_pending) {
@@ -570,9 +638,20 @@ static int submit(ockami_store *s, sreq *r) {
     free(r);
     return OCKAM_EFULL;
   }
+  if (run_inline(s, r)) {
+    if (s->inflight++ == 0) uv_ref((uv_handle_t *)s->wake);
+    return OCKAM_OK;
+  }
   queue_push(&s->todo, r);
   s->queued++;
-  pthread_cond_signal(&s->cond);
+  /* A save behind other held-back saves needs no wake-up: the thread
+   * already waits for their deadline (see "Index saves"). */
+  bool wake = true;
+  if (saves_defer(s, r))
+    wake = s->saves_owed++ == 0;
+  else
+    s->others++;
+  if (wake) pthread_cond_signal(&s->cond);
   pthread_mutex_unlock(&s->lock);
   if (s->inflight++ == 0) uv_ref((uv_handle_t *)s->wake);
   return OCKAM_OK;
