@@ -60,8 +60,9 @@ typedef struct chan {
   int *waiter_result; /* initiator: where a failure is reported while create waits */
   ockami_buf scratch;
   /* Batched records (both ends announced them): messages to `local` wait in
-   * bq until the loop's prepare phase (end of the iteration, before it polls)
-   * and go out as one record. */
+   * bq until the node's delivery queue is empty or, at the latest, the loop's
+   * prepare phase (end of the iteration, before it polls), and go out as one
+   * record. */
   bool batching;
   uv_prepare_t *bq_flush; /* active while bq holds messages */
   ockam_message *bq_head, *bq_tail;
@@ -453,6 +454,10 @@ static int batch_queue(chan *c, ockam_message *m) {
   c->bq_tail = m;
   c->bq_count++;
   c->bq_bytes += item;
+  /* Nothing else is waiting for delivery in this node, so nothing more can
+   * reach the channel before the iteration ends: seal now, and the record
+   * goes out in this same dispatch pass, as an unbatched one would. */
+  if (ockami_node_queue_len(ockam_worker_node(c->worker)) == 0) return batch_flush(c);
   if (c->bq_count == 1) uv_prepare_start(c->bq_flush, batch_prepare_cb);
   return OCKAM_OK;
 }
