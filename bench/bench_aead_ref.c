@@ -12,7 +12,10 @@
  * a 64 KiB buffer, checks every frame's counter and tag while opening it in
  * place, and answers one byte when all arrived.
  *
- *   bench_aead_ref --size BYTES [--millis MS] [--init ex|ex2]
+ *   bench_aead_ref --size BYTES [--millis MS] [--init ex|ex2] [--count N]
+ *
+ * --count N: exactly N/10+1 then N messages instead of a timed run (for
+ * instruction counts, as bench_channel --count).
  *
  * --init ex (default): EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) per
  * message; ex2: EVP_CipherInit_ex2(ctx, NULL, NULL, iv, enc, NULL), OpenSSL
@@ -184,10 +187,12 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < size; i++) msg[i] = (uint8_t)i;
 
   /* Calibrate with a short batch, then run the measured one. */
-  uint64_t n = 2000, next = 0;
+  uint64_t count = (uint64_t)bench_arg_long(argc, argv, "--count", 0);
+  uint64_t n = count ? count / 10 + 1 : 2000, next = 0;
   double rate = 0;
   for (int phase = 0; phase < 2; phase++) {
     if (phase == 1) n = (uint64_t)(rate * seconds) > 1000 ? (uint64_t)(rate * seconds) : 1000;
+    if (phase == 1 && count) n = count;
     if (write(ctl[1], &n, sizeof n) != sizeof n) die("ctl");
     double dt = send_batch(fd, enc, &next, msg, size, n);
     rate = (double)n / dt;
