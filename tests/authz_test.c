@@ -733,6 +733,16 @@ static void test_stream_options_wrong_hub(void **state) {
   run_for(&reader, 1500);
   ockam_stream_get_stats(rs, &st);
   assert_int_equal(st.pulled, 0);
+  /* ... and the client's other stream was never created (the reader made
+   * w-out; a create that left in plaintext would have made w-in). */
+  char cmd[1024], doc[16384];
+  snprintf(cmd, sizeof cmd,
+           "out=$('%s' stream ls --hub '%s' --json 2>&1); rc=$?; printf '%%s\\n' \"$out\" | "
+           "tr -d '\\n'; echo; exit $rc",
+           OCKAM_BIN, h.bound);
+  assert_int_equal(run_line(cmd, doc, sizeof doc), 0);
+  assert_non_null(strstr(doc, "\"w-out\""));
+  assert_null(strstr(doc, "\"w-in\""));
   ockam_stream_close(rs);
   ockam_stream_close(s);
   client_free(&reader);
