@@ -370,6 +370,17 @@ static void batch_free_list(ockam_message *m) {
   }
 }
 
+/* Frees the messages of a sealed queue, except one still being delivered
+ * (not kept: the node frees it after its handler returns). */
+static void batch_free_queue(ockam_message *m) {
+  while (m) {
+    ockam_message *next = m->next;
+    m->next = NULL;
+    if (m->flags & OCKAMI_MSG_HANDED_OFF) ockam_message_free(m);
+    m = next;
+  }
+}
+
 /* Seal what bq holds: one message as a plain record (today's format), two
  * or more as one batched record. */
 static int batch_flush(chan *c) {
@@ -381,7 +392,7 @@ static int batch_flush(chan *c) {
   if (!head) return OCKAM_OK;
   if (count == 1) {
     int rc = chan_seal(c, head);
-    batch_free_list(head);
+    batch_free_queue(head);
     return rc;
   }
   size_t overhead = ockami_cipher_overhead(c->cipher.framing);
@@ -419,7 +430,7 @@ static int batch_flush(chan *c) {
     LOG_WARN(MOD, "channel %s: dropped a batch of %zu messages (%s)", c->local, count,
              ockam_strerror(rc));
   }
-  batch_free_list(head);
+  batch_free_queue(head);
   return rc;
 }
 
@@ -457,7 +468,12 @@ static int batch_queue(chan *c, ockam_message *m) {
   /* Nothing else is waiting for delivery in this node, so nothing more can
    * reach the channel before the iteration ends: seal now, and the record
    * goes out in this same dispatch pass, as an unbatched one would. */
-  if (ockami_node_queue_len(ockam_worker_node(c->worker)) == 0) return batch_flush(c);
+  if (ockami_node_queue_len(ockam_worker_node(c->worker)) == 0) {
+    /* m is the message being delivered: the node frees it after this
+     * handler, so the sealed queue must not. */
+    m->flags &= ~(uint32_t)OCKAMI_MSG_HANDED_OFF;
+    return batch_flush(c);
+  }
   if (c->bq_count == 1) uv_prepare_start(c->bq_flush, batch_prepare_cb);
   return OCKAM_OK;
 }
