@@ -66,6 +66,25 @@ int ockami_batch_finish(ockami_batch_writer *w) {
   return OCKAM_OK;
 }
 
+/* The plaintext of a batched record (marker, count, then each message as
+ * u16 BE length and TransportMessage) of the list at m, written at dst. */
+int ockami_batch_encode_list(const ockam_message *m, uint8_t *dst, size_t plen) {
+  size_t count = 0, at = OCKAMI_BATCH_HEADER;
+  if (plen < OCKAMI_BATCH_HEADER) return OCKAM_EINVAL;
+  for (; m; m = m->next, count++) {
+    size_t len = ockami_tm_size(m), got = 0;
+    if (len > UINT16_MAX || plen - at < OCKAMI_BATCH_ITEM_HEADER + len) return OCKAM_EINVAL;
+    ockami_store_be16(dst + at, (uint16_t)len);
+    int rc = ockami_tm_encode_to(m, dst + at + OCKAMI_BATCH_ITEM_HEADER, len, &got);
+    if (rc || got != len) return rc ? rc : OCKAM_EINVAL;
+    at += OCKAMI_BATCH_ITEM_HEADER + len;
+  }
+  if (at != plen || count < 2 || count > OCKAMI_BATCH_MAX_COUNT) return OCKAM_EINVAL;
+  dst[0] = OCKAMI_BATCH_MARKER;
+  ockami_store_be16(dst + 1, (uint16_t)count);
+  return OCKAM_OK;
+}
+
 int ockami_batch_open(ockami_batch_reader *r, const uint8_t *p, size_t len, size_t *count) {
   if (count) *count = 0;
   if (!r || (!p && len)) return OCKAM_EINVAL;

@@ -55,6 +55,11 @@ OCKAM_MUST_CHECK int ockami_batch_add_msg(ockami_batch_writer *w, const ockam_me
 /* Write the count. Errors: OCKAM_EINVAL when fewer than 2 items. */
 OCKAM_MUST_CHECK int ockami_batch_finish(ockami_batch_writer *w);
 
+/* The whole plaintext of a batched record of the messages linked from m by
+ * their next pointers (2 to OCKAMI_BATCH_MAX_COUNT of them), written at dst;
+ * plen must be exactly its size (the writer's, for the same messages). */
+OCKAM_MUST_CHECK int ockami_batch_encode_list(const ockam_message *m, uint8_t *dst, size_t plen);
+
 /* --- decoding --------------------------------------------------------------------- */
 
 typedef struct ockami_batch_reader {

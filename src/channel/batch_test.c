@@ -65,6 +65,18 @@ static void test_vector(void **state) {
   assert_int_equal(ockami_batch_finish(&w), OCKAM_OK);
   assert_hex(c.data, c.len, BATCH);
 
+  /* The same bytes from a linked list of messages, written in place (the
+   * channel's path); a wrong size or a single message is refused. */
+  uint8_t direct[64];
+  m1->next = m2;
+  assert_int_equal(ockami_batch_encode_list(m1, direct, b.len), OCKAM_OK);
+  assert_hex(direct, b.len, BATCH);
+  assert_int_equal(ockami_batch_encode_list(m1, direct, b.len - 1), OCKAM_EINVAL);
+  assert_int_equal(ockami_batch_encode_list(m1, direct, b.len + 1), OCKAM_EINVAL);
+  assert_int_equal(ockami_batch_encode_list(m2, direct, OCKAMI_BATCH_HEADER + 2 + l2),
+                   OCKAM_EINVAL);
+  m1->next = NULL;
+
   /* Split: the items in order, each one a TransportMessage. */
   ockami_batch_reader r;
   size_t n = 0;

@@ -274,7 +274,17 @@ static void *chan_direct_out(chan *c, ockam_node *node, const ockami_direct_outp
  * connection's output buffer and sealed in place: no outgoing message, no
  * dispatch, one copy of the payload fewer. The frame is byte for byte the one
  * the slow path makes. CHAN_NOT_DIRECT: not taken, use the slow path. */
-static int chan_seal_direct(chan *c, const ockam_message *m, size_t plen, size_t blen) {
+/* Writes a record's plaintext of exactly plen bytes at dst. */
+typedef int (*chan_plain_fn)(const ockam_message *m, uint8_t *dst, size_t plen);
+
+static int plain_one(const ockam_message *m, uint8_t *dst, size_t plen) {
+  size_t enc = 0;
+  int rc = ockami_tm_encode_to(m, dst, plen, &enc);
+  return !rc && enc != plen ? OCKAM_EINVAL : rc;
+}
+
+static int chan_seal_direct(chan *c, chan_plain_fn plain, const ockam_message *m, size_t plen,
+                            size_t blen) {
   ockam_node *node = ockam_worker_node(c->worker);
   const ockami_direct_output *d = ockami_node_direct(node);
   /* Our messages still queued for the peer (the handshake's last, say) go
@@ -297,9 +307,8 @@ static int chan_seal_direct(chan *c, const ockam_message *m, size_t plen, size_t
   ockami_uint_encode(blen, v);
   memcpy(p + head + outer, v, vec);
   uint8_t *blob = p + head + outer + vec;
-  size_t hdr = blen - plen - OCKAM_AEAD_TAG_LEN, got = 0, enc = 0;
-  int rc = ockami_tm_encode_to(m, blob + hdr, plen, &enc);
-  if (!rc && enc != plen) rc = OCKAM_EINVAL;
+  size_t hdr = blen - plen - OCKAM_AEAD_TAG_LEN, got = 0;
+  int rc = plain(m, blob + hdr, plen);
   if (!rc) rc = ockami_cipher_encrypt(&c->cipher, blob + hdr, plen, blob, blen, &got);
   if (!rc && got != blen) rc = OCKAM_EINVAL;
   if (rc) {
@@ -319,7 +328,7 @@ static int chan_seal(chan *c, ockam_message *m) {
   size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
   size_t plen = ockami_tm_size(m);
   size_t blen = plen + overhead;
-  int rc = chan_seal_direct(c, m, plen, blen);
+  int rc = chan_seal_direct(c, plain_one, m, plen, blen);
   if (rc != CHAN_NOT_DIRECT) {
     if (rc == OCKAM_ENONCE) LOG_WARN(MOD, "channel %s: nonce space exhausted", c->local);
     return rc;
@@ -353,9 +362,10 @@ static int chan_seal(chan *c, ockam_message *m) {
 /* ---- batched records (docs/protocol-extensions.md, "Batched records") --------------- */
 
 /* Messages larger than this are sealed on their own (after what is queued):
- * batching pays off for small messages, and a large one would leave little
- * room in the record. */
-#define BATCH_ITEM_SMALL 4096u
+ * batching pays off for small messages; from about 1 KiB up, the copy each
+ * batched message costs the receiver outweighs the AEAD call it saves
+ * (bench_channel --batch 0 vs default, docs/BENCHMARKS.md). */
+#define BATCH_ITEM_SMALL 512u
 /* Plaintext of one batched record we send (receivers accept up to
  * OCKAMI_BATCH_MAX): like a TLS record, and far enough below the TCP frame
  * limit (OCKAM_FRAME_MAX) to leave room for long routes. */
@@ -398,30 +408,30 @@ static int batch_flush(chan *c) {
   size_t overhead = ockami_cipher_overhead(c->cipher.framing);
   size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
   size_t blen = bytes + overhead;
-  ockam_message *out = NULL;
-  int rc = remote_message_new(c, &out);
-  if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
-  if (!rc) rc = ockami_write_uint(&out->payload, blen);
-  if (!rc) {
-    /* Encoded where its ciphertext goes and sealed in place, as chan_seal. */
-    ockami_buf *p = &out->payload;
-    size_t off = p->len, got = 0;
-    p->len = off + hdr;
-    ockami_batch_writer w;
-    rc = ockami_batch_begin(&w, p);
-    for (ockam_message *m = head; !rc && m; m = m->next) rc = ockami_batch_add_msg(&w, m);
-    if (!rc) rc = ockami_batch_finish(&w);
-    if (!rc && p->len != off + hdr + bytes) rc = OCKAM_EINVAL;
-    if (!rc)
-      rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, bytes, p->data + off,
-                                 p->cap - off, &got);
-    p->len = off + got;
-  }
-  if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
-  if (!rc) c->slow_mark = ockami_node_enqueued(ockam_worker_node(c->worker));
-  if (rc && out) {
-    if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
-    ockam_message_free(out);
+  /* Straight into the TCP connection's output when it can, as chan_seal. */
+  int rc = chan_seal_direct(c, ockami_batch_encode_list, head, bytes, blen);
+  if (rc == CHAN_NOT_DIRECT) {
+    ockam_message *out = NULL;
+    rc = remote_message_new(c, &out);
+    if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
+    if (!rc) rc = ockami_write_uint(&out->payload, blen);
+    if (!rc) {
+      /* Encoded where its ciphertext goes and sealed in place. */
+      ockami_buf *p = &out->payload;
+      size_t off = p->len, got = 0;
+      if (p->cap - off < blen) rc = OCKAM_EINVAL;
+      if (!rc) rc = ockami_batch_encode_list(head, p->data + off + hdr, bytes);
+      if (!rc)
+        rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, bytes, p->data + off,
+                                   p->cap - off, &got);
+      p->len = off + got;
+    }
+    if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
+    if (!rc) c->slow_mark = ockami_node_enqueued(ockam_worker_node(c->worker));
+    if (rc && out) {
+      if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
+      ockam_message_free(out);
+    }
   }
   if (!rc) {
     c->batches_sent++;
