@@ -42,8 +42,10 @@
 #define OCKAM_MAILBOX_DEPTH 4096u
 
 /* --- TCP transport ------------------------------------------------------ */
-/* Default: bytes queued for one connection before further frames are refused. */
-#define OCKAM_TCP_SEND_QUEUE_BYTES (2u * 1024u * 1024u)
+/* Default: bytes queued for one connection before further frames are refused:
+ * room for OCKAM_STREAM_IN_FLIGHT_MAX pushes of 16 producers sharing one
+ * connection (all connections together stay within OCKAM_TCP_OUTPUT_BUDGET). */
+#define OCKAM_TCP_SEND_QUEUE_BYTES (8u * 1024u * 1024u)
 /* Bytes handed to one write() call: larger loopback writes measured slower. */
 #define OCKAM_TCP_WRITE_CHUNK 64000u
 /* Default: accepted connections a listener keeps at once. */
