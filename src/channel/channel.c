@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "bare.h"
-#include "batch.h"
+#include "chan.h"
 #include "channel_internal.h"
 #include "cipher.h"
 #include "log.h"
@@ -16,67 +16,9 @@
 #include "message.h"
 #include "node.h"
 #include "ockam/limits.h"
-#include "wire.h"
 #include "xx.h"
 
 #define MOD "channel"
-/* chan_seal_direct: the fast path does not apply (error codes are negative). */
-#define CHAN_NOT_DIRECT 1
-
-/* BARE LocalInfo{identifier: "SECURE_CHANNEL_ID", key_exchange: "NOISE_XX"}
- * (vector E13a): marks messages that came through a channel. */
-static const uint8_t local_info_e13a[] = {0x11, 'S', 'E', 'C', 'U', 'R', 'E', '_', 'C',
-                                          'H',  'A', 'N', 'N', 'E', 'L', '_', 'I', 'D',
-                                          0x08, 'N', 'O', 'I', 'S', 'E', '_', 'X', 'X'};
-
-typedef enum chan_state { CHAN_HANDSHAKE, CHAN_READY, CHAN_FAILED } chan_state;
-
-typedef struct ockam_channel_listener listener;
-
-typedef struct chan {
-  ockam_worker *worker;
-  ockam_vault *vault;
-  listener *owner; /* responder: the listener that spawned it (NULL once detached) */
-  chan_state state;
-  bool initiator;
-  uint8_t local_flags;
-  char remote[33];       /* rA / rB */
-  char local[33];        /* lA / lB */
-  uint8_t key_e[32];     /* responder: initiator's ephemeral key, the listener's dedup key */
-  uint8_t remote_flags;  /* responder: extensions the initiator announced in m1 */
-  uint32_t remote_rekey; /* responder: rekey interval the initiator offered */
-  uint32_t local_rekey;  /* rekey interval we offer */
-  uint32_t rekey_ms;     /* time-based rekey period of our sending direction */
-  ockam_timer *rekey_timer;
-  uint64_t order;              /* responder: position in its listener's start order */
-  uint64_t handshake_rejected; /* handshake messages dropped: did not authenticate */
-  ockam_route remote_route;
-  ockam_route callback; /* responder: KeyExchangeCompleted target (may be empty) */
-  ockami_xx xx;
-  ockami_cipher cipher;
-  uint8_t h[32]; /* final handshake hash, kept for the identity layer (public value) */
-  ockam_timer *timer;
-  int result;         /* initiator: outcome for the blocking create */
-  int *waiter_result; /* initiator: where a failure is reported while create waits */
-  ockami_buf scratch;
-  /* Batched records (both ends announced them): messages to `local` wait in
-   * bq until the node's delivery queue is empty or, at the latest, the loop's
-   * prepare phase (end of the iteration, before it polls), and go out as one
-   * record. */
-  bool batching;
-  uv_prepare_t *bq_flush; /* active while bq holds messages */
-  ockam_message *bq_head, *bq_tail;
-  size_t bq_count, bq_bytes; /* messages waiting; their batch plaintext size */
-  uint64_t batches_sent, batched_sent, batches_received, batched_received;
-  /* Fast path (chan_seal_direct): the transport output remote_route starts
-   * with, found under node direct epoch direct_epoch (NULL: none), and the
-   * frame bytes every message to the peer starts with. */
-  void *direct_out;
-  uint64_t direct_epoch;
-  bool direct_found;
-  ockami_buf direct_head;
-  uint64_t slow_mark; /* node enqueue count after our last message to the peer */
-} chan;
 
 /* The listener is the user's handle: worker is NULL once the listener stopped
  * (closed, or its node destroyed: see "Handles" in ockam/node.h). */
@@ -91,9 +33,6 @@ struct ockam_channel_listener {
 };
 
 static void chan_fail(chan *c, int err, const char *why);
-static int batch_setup(chan *c);
-static int batch_split(chan *c, uint8_t *plain, size_t plen);
-static void batch_release(chan *c);
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -102,7 +41,7 @@ static uint32_t timeout_of(const ockam_channel_options *o) {
 }
 
 /* A new message to the peer: onward remote_route, return [remote], empty payload. */
-static int remote_message_new(chan *c, ockam_message **out) {
+int ockami_chan_remote_message_new(chan *c, ockam_message **out) {
   ockam_message *m;
   int rc = ockam_message_new(&m);
   if (rc) return rc;
@@ -123,7 +62,7 @@ static int send_remote(chan *c, const uint8_t *payload, size_t len) {
     LOG_DEBUG(MOD, "channel %s: %zu bytes to %s", c->local, len, r);
   }
   ockam_message *m;
-  int rc = remote_message_new(c, &m);
+  int rc = ockami_chan_remote_message_new(c, &m);
   if (rc) return rc;
   if ((rc = ockami_buf_set(&m->payload, payload, len)) ||
       (rc = ockam_send_message(ockam_worker_node(c->worker), m))) {
@@ -207,7 +146,7 @@ static void chan_ready(chan *c, uint8_t remote_flags, uint32_t remote_rekey) {
     chan_fail(c, rc, "cannot set up rekeying");
     return;
   }
-  if (ockami_ext_batch_select(c->local_flags, remote_flags) && (rc = batch_setup(c))) {
+  if (ockami_ext_batch_select(c->local_flags, remote_flags) && (rc = ockami_chan_batch_setup(c))) {
     chan_fail(c, rc, "cannot set up batched records");
     return;
   }
@@ -236,387 +175,6 @@ static void chan_ready(chan *c, uint8_t remote_flags, uint32_t remote_rekey) {
     ockami_buf_free(&b);
   }
   sodium_memzero(h, sizeof h);
-}
-
-/* ---- data path -------------------------------------------------------------------- */
-
-/* The transport output the route to the peer starts with (cached while the
- * node's direct epoch stays), and the bytes every frame to the peer starts
- * with: version, the onward route after the hops the transport consumes, and
- * the return route [remote], as the transport would encode the message that
- * remote_message_new builds. */
-static void *chan_direct_out(chan *c, ockam_node *node, const ockami_direct_output *d) {
-  uint64_t epoch = ockami_node_direct_epoch(node);
-  if (c->direct_found && c->direct_epoch == epoch) return c->direct_out;
-  c->direct_found = true;
-  c->direct_epoch = epoch;
-  uint32_t skip = 0;
-  c->direct_out = d->find(d->ctx, &c->remote_route, &skip);
-  if (!c->direct_out) return NULL;
-  ockam_route rest = OCKAMI_ROUTE_INIT;
-  ockami_buf *h = &c->direct_head;
-  h->len = 0;
-  int rc = ockami_route_assign(&rest, &c->remote_route);
-  for (uint32_t i = 0; !rc && i < skip; i++) ockam_route_pop(&rest);
-  if (!rc) rc = ockami_write_u8(h, 1);
-  if (!rc) rc = ockami_route_encode(&rest, h);
-  if (!rc) rc = ockami_write_uint(h, 1);
-  if (!rc) rc = ockami_write_u8(h, OCKAM_ADDRESS_LOCAL);
-  if (!rc) rc = ockami_write_string(h, c->remote, strlen(c->remote));
-  ockami_route_release(&rest);
-  if (rc) c->direct_out = NULL;
-  return c->direct_out;
-}
-
-/* Fast path of chan_seal: when the route to the peer starts with a
- * connection of a transport that frames messages itself (TCP), the
- * plaintext TransportMessage is encoded where its ciphertext goes in that
- * connection's output buffer and sealed in place: no outgoing message, no
- * dispatch, one copy of the payload fewer. The frame is byte for byte the one
- * the slow path makes. CHAN_NOT_DIRECT: not taken, use the slow path. */
-/* Writes a record's plaintext of exactly plen bytes at dst. */
-typedef int (*chan_plain_fn)(const ockam_message *m, uint8_t *dst, size_t plen);
-
-static int plain_one(const ockam_message *m, uint8_t *dst, size_t plen) {
-  size_t enc = 0;
-  int rc = ockami_tm_encode_to(m, dst, plen, &enc);
-  return !rc && enc != plen ? OCKAM_EINVAL : rc;
-}
-
-static int chan_seal_direct(chan *c, chan_plain_fn plain, const ockam_message *m, size_t plen,
-                            size_t blen) {
-  ockam_node *node = ockam_worker_node(c->worker);
-  const ockami_direct_output *d = ockami_node_direct(node);
-  /* Our messages still queued for the peer (the handshake's last, say) go
-   * out first: the fast path would overtake them. */
-  if (!d || ockami_node_dequeued(node) < c->slow_mark) return CHAN_NOT_DIRECT;
-  void *out = chan_direct_out(c, node, d);
-  if (!out) return CHAN_NOT_DIRECT;
-  /* The message's payload is the blob as a BARE Vec<u8> (len = vec + blen
-   * bytes), which the frame holds as a Vec<u8> of its own. */
-  if (blen > OCKAM_FRAME_MAX) return CHAN_NOT_DIRECT;
-  size_t head = c->direct_head.len, vec = ockami_uint_size(blen);
-  size_t outer = ockami_uint_size(vec + blen), body = head + outer + vec + blen;
-  if (body > OCKAM_FRAME_MAX) return CHAN_NOT_DIRECT;
-  uint8_t *p = d->reserve(d->ctx, out, body);
-  if (!p) return CHAN_NOT_DIRECT;
-  memcpy(p, c->direct_head.data, head);
-  uint8_t v[10];
-  ockami_uint_encode(vec + blen, v);
-  memcpy(p + head, v, outer);
-  ockami_uint_encode(blen, v);
-  memcpy(p + head + outer, v, vec);
-  uint8_t *blob = p + head + outer + vec;
-  size_t hdr = blen - plen - OCKAM_AEAD_TAG_LEN, got = 0;
-  int rc = plain(m, blob + hdr, plen);
-  if (!rc) rc = ockami_cipher_encrypt(&c->cipher, blob + hdr, plen, blob, blen, &got);
-  if (!rc && got != blen) rc = OCKAM_EINVAL;
-  if (rc) {
-    sodium_memzero(blob, blen); /* never leave plaintext behind in the buffer */
-    return rc;
-  }
-  d->commit(d->ctx, out, body);
-  return OCKAM_OK;
-}
-
-/* Seal one message (its onward route already popped) as one record. */
-static int chan_seal(chan *c, ockam_message *m) {
-  /* The outgoing payload is a BARE Vec<u8> holding header || ciphertext ||
-   * tag. The plaintext TransportMessage is encoded where its ciphertext goes
-   * and sealed in place: no buffer besides the outgoing message. */
-  size_t overhead = ockami_cipher_overhead(c->cipher.framing);
-  size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
-  size_t plen = ockami_tm_size(m);
-  size_t blen = plen + overhead;
-  int rc = chan_seal_direct(c, plain_one, m, plen, blen);
-  if (rc != CHAN_NOT_DIRECT) {
-    if (rc == OCKAM_ENONCE) LOG_WARN(MOD, "channel %s: nonce space exhausted", c->local);
-    return rc;
-  }
-  ockam_message *out = NULL;
-  rc = remote_message_new(c, &out);
-  if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
-  if (!rc) rc = ockami_write_uint(&out->payload, blen);
-  if (!rc) {
-    ockami_buf *p = &out->payload;
-    size_t off = p->len, got = 0;
-    p->len = off + hdr;
-    rc = ockami_tm_encode(m, p);
-    if (!rc && p->len != off + hdr + plen) rc = OCKAM_EINVAL;
-    if (!rc)
-      rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, plen, p->data + off, p->cap - off,
-                                 &got);
-    p->len = off + got;
-  }
-  if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
-  if (!rc) c->slow_mark = ockami_node_enqueued(ockam_worker_node(c->worker));
-  if (rc && out) {
-    /* Never leave plaintext behind in freed memory. */
-    if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
-    ockam_message_free(out);
-  }
-  if (rc == OCKAM_ENONCE) LOG_WARN(MOD, "channel %s: nonce space exhausted", c->local);
-  return rc;
-}
-
-/* ---- batched records (docs/protocol-extensions.md, "Batched records") --------------- */
-
-/* Messages larger than this are sealed on their own (after what is queued):
- * batching pays off for small messages; from about 1 KiB up, the copy each
- * batched message costs the receiver outweighs the AEAD call it saves
- * (bench_channel --batch 0 vs default, docs/BENCHMARKS.md). */
-#define BATCH_ITEM_SMALL 512u
-/* Plaintext of one batched record we send (receivers accept up to
- * OCKAMI_BATCH_MAX): like a TLS record, and far enough below the TCP frame
- * limit (OCKAM_FRAME_MAX) to leave room for long routes. */
-#define BATCH_SEND_MAX 16384u
-
-static void batch_free_list(ockam_message *m) {
-  while (m) {
-    ockam_message *next = m->next;
-    m->next = NULL;
-    ockam_message_free(m);
-    m = next;
-  }
-}
-
-/* Frees the messages of a sealed queue, except one still being delivered
- * (not kept: the node frees it after its handler returns). */
-static void batch_free_queue(ockam_message *m) {
-  while (m) {
-    ockam_message *next = m->next;
-    m->next = NULL;
-    if (m->flags & OCKAMI_MSG_HANDED_OFF) ockam_message_free(m);
-    m = next;
-  }
-}
-
-/* Seal what bq holds: one message as a plain record (today's format), two
- * or more as one batched record. */
-static int batch_flush(chan *c) {
-  ockam_message *head = c->bq_head;
-  size_t count = c->bq_count, bytes = c->bq_bytes;
-  c->bq_head = c->bq_tail = NULL;
-  c->bq_count = c->bq_bytes = 0;
-  if (c->bq_flush) uv_prepare_stop(c->bq_flush);
-  if (!head) return OCKAM_OK;
-  if (count == 1) {
-    int rc = chan_seal(c, head);
-    batch_free_queue(head);
-    return rc;
-  }
-  size_t overhead = ockami_cipher_overhead(c->cipher.framing);
-  size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
-  size_t blen = bytes + overhead;
-  /* Straight into the TCP connection's output when it can, as chan_seal. */
-  int rc = chan_seal_direct(c, ockami_batch_encode_list, head, bytes, blen);
-  if (rc == CHAN_NOT_DIRECT) {
-    ockam_message *out = NULL;
-    rc = remote_message_new(c, &out);
-    if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
-    if (!rc) rc = ockami_write_uint(&out->payload, blen);
-    if (!rc) {
-      /* Encoded where its ciphertext goes and sealed in place. */
-      ockami_buf *p = &out->payload;
-      size_t off = p->len, got = 0;
-      if (p->cap - off < blen) rc = OCKAM_EINVAL;
-      if (!rc) rc = ockami_batch_encode_list(head, p->data + off + hdr, bytes);
-      if (!rc)
-        rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, bytes, p->data + off,
-                                   p->cap - off, &got);
-      p->len = off + got;
-    }
-    if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
-    if (!rc) c->slow_mark = ockami_node_enqueued(ockam_worker_node(c->worker));
-    if (rc && out) {
-      if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
-      ockam_message_free(out);
-    }
-  }
-  if (!rc) {
-    c->batches_sent++;
-    c->batched_sent += count;
-  } else {
-    LOG_WARN(MOD, "channel %s: dropped a batch of %zu messages (%s)", c->local, count,
-             ockam_strerror(rc));
-  }
-  batch_free_queue(head);
-  return rc;
-}
-
-static void batch_prepare_cb(uv_prepare_t *h) {
-  chan *c = h->data;
-  uv_prepare_stop(h);
-  if (c && c->state == CHAN_READY) (void)batch_flush(c);
-}
-
-/* Queue a message (onward route popped) for the end of the loop iteration. */
-static int batch_queue(chan *c, ockam_message *m) {
-  size_t len = ockami_tm_size(m);
-  if (len > BATCH_ITEM_SMALL) {
-    /* Keep the order: what waits goes first. */
-    int rc = batch_flush(c);
-    int rc2 = chan_seal(c, m);
-    return rc ? rc : rc2;
-  }
-  size_t item = OCKAMI_BATCH_ITEM_HEADER + len;
-  if (c->bq_count &&
-      (c->bq_count >= OCKAMI_BATCH_MAX_COUNT || c->bq_bytes + item > BATCH_SEND_MAX)) {
-    /* The record is full: seal it now and start the next one. */
-    (void)batch_flush(c);
-  }
-  if (!c->bq_count) c->bq_bytes = OCKAMI_BATCH_HEADER;
-  ockam_message_keep(m);
-  m->next = NULL;
-  if (c->bq_tail)
-    c->bq_tail->next = m;
-  else
-    c->bq_head = m;
-  c->bq_tail = m;
-  c->bq_count++;
-  c->bq_bytes += item;
-  /* Nothing else is waiting for delivery in this node, so nothing more can
-   * reach the channel before the iteration ends: seal now, and the record
-   * goes out in this same dispatch pass, as an unbatched one would. */
-  if (ockami_node_queue_len(ockam_worker_node(c->worker)) == 0) {
-    /* m is the message being delivered: the node frees it after this
-     * handler, so the sealed queue must not. */
-    m->flags &= ~(uint32_t)OCKAMI_MSG_HANDED_OFF;
-    return batch_flush(c);
-  }
-  if (c->bq_count == 1) uv_prepare_start(c->bq_flush, batch_prepare_cb);
-  return OCKAM_OK;
-}
-
-/* The opened plaintext of a batched record: check all of it, decode every
- * message, then deliver them in order; a malformed batch delivers nothing. */
-static int batch_split(chan *c, uint8_t *plain, size_t plen) {
-  ockami_batch_reader r;
-  size_t count = 0;
-  ockam_message *head = NULL, *tail = NULL;
-  int rc = ockami_batch_open(&r, plain, plen, &count);
-  const uint8_t *item;
-  size_t len;
-  while (!rc && ockami_batch_next(&r, &item, &len)) {
-    ockam_message *inner;
-    if ((rc = ockam_message_new(&inner))) break;
-    inner->next = NULL;
-    if (tail)
-      tail->next = inner;
-    else
-      head = inner;
-    tail = inner;
-    rc = ockami_tm_decode(item, len, true, inner);
-    if (!rc && inner->onward.count == 0) rc = OCKAM_EMALFORMED;
-    if (!rc) rc = ockam_route_prepend(&inner->ret, OCKAM_ADDRESS_LOCAL, c->local, strlen(c->local));
-    if (!rc) rc = ockami_buf_set(&inner->local_info, local_info_e13a, sizeof local_info_e13a);
-    inner->flags |= OCKAMI_MSG_VIA_CHANNEL;
-  }
-  sodium_memzero(plain, plen);
-  if (rc) {
-    batch_free_list(head);
-    if (rc != OCKAM_ENOMEM) c->cipher.stats.malformed++;
-    LOG_WARN(MOD, "channel %s: dropped a malformed batched record of %zu bytes (%s)", c->local,
-             plen, ockam_strerror(rc));
-    return rc;
-  }
-  c->batches_received++;
-  c->batched_received += count;
-  ockam_node *node = ockam_worker_node(c->worker);
-  while (head) {
-    ockam_message *m = head;
-    head = m->next;
-    m->next = NULL;
-    if ((rc = ockam_send_message(node, m))) {
-      ockam_message_free(m);
-      batch_free_list(head);
-      return rc;
-    }
-  }
-  return OCKAM_OK;
-}
-
-static int batch_setup(chan *c) {
-  c->bq_flush = malloc(sizeof *c->bq_flush);
-  if (!c->bq_flush) return OCKAM_ENOMEM;
-  uv_prepare_init(ockami_node_uv(ockam_worker_node(c->worker)), c->bq_flush);
-  c->bq_flush->data = c;
-  c->batching = true;
-  return OCKAM_OK;
-}
-
-static void batch_handle_closed(uv_handle_t *h) {
-  free(h);
-}
-
-/* The channel stops: what was sent to it before still goes out. */
-static void batch_release(chan *c) {
-  if (c->bq_head && c->state == CHAN_READY) (void)batch_flush(c);
-  batch_free_list(c->bq_head);
-  c->bq_head = c->bq_tail = NULL;
-  if (c->bq_flush) {
-    c->bq_flush->data = NULL;
-    uv_prepare_stop(c->bq_flush);
-    uv_close((uv_handle_t *)c->bq_flush, batch_handle_closed);
-    c->bq_flush = NULL;
-  }
-}
-
-/* Plaintext from a local worker: onward [local, rest...]. */
-static int chan_encrypt(chan *c, ockam_message *m) {
-  if (c->state != CHAN_READY) {
-    LOG_WARN(MOD, "channel %s not established; dropping message", c->local);
-    return OCKAM_ESTATE;
-  }
-  ockam_route_pop(&m->onward);
-  if (c->batching) return batch_queue(c, m);
-  return chan_seal(c, m);
-}
-
-/* Ciphertext from the peer. */
-static int chan_decrypt(chan *c, ockam_message *m) {
-  ockami_reader r;
-  ockami_reader_init(&r, m->payload.data, m->payload.len);
-  const uint8_t *blob;
-  size_t blen;
-  int rc = ockami_read_data(&r, OCKAM_PAYLOAD_MAX, &blob, &blen);
-  if (rc) {
-    c->cipher.stats.malformed++;
-    return rc;
-  }
-  /* Open in place: the runtime owns m and frees it after this handler, so
-   * its payload can hold the plaintext, which is wiped once decoded. */
-  size_t hdr = ockami_cipher_overhead(c->cipher.framing) - OCKAM_AEAD_TAG_LEN;
-  uint8_t *plain = blen >= hdr ? m->payload.data + (blob - m->payload.data) + hdr : NULL;
-  size_t plen = 0;
-  rc = ockami_cipher_decrypt(&c->cipher, blob, blen, plain, plain ? blen - hdr : 0, &plen);
-  if (rc) {
-    LOG_DEBUG(MOD, "channel %s: dropped a message (%s)", c->local, ockam_strerror(rc));
-    return rc;
-  }
-  if (c->batching && ockami_batch_is(plain, plen)) return batch_split(c, plain, plen);
-  /* The inner message is m itself: its routes are replaced by the decoded
-   * ones and its payload, read in place, moves to the front of the buffer
-   * that holds it; the rest of the plaintext is wiped. */
-  const uint8_t *payload = NULL;
-  size_t len = 0;
-  rc = ockami_tm_decode_routes(plain, plen, false, m, &payload, &len);
-  if (rc || m->onward.count == 0) {
-    sodium_memzero(plain, plen);
-    if (rc) c->cipher.stats.malformed++;
-    return rc ? rc : OCKAM_EINVAL;
-  }
-  memmove(m->payload.data, payload, len);
-  uint8_t *end = plain + plen;
-  if (end > m->payload.data + len)
-    sodium_memzero(m->payload.data + len, (size_t)(end - (m->payload.data + len)));
-  m->payload.len = len;
-  m->flags = OCKAMI_MSG_VIA_CHANNEL;
-  rc = ockam_route_prepend(&m->ret, OCKAM_ADDRESS_LOCAL, c->local, strlen(c->local));
-  if (!rc) rc = ockami_buf_set(&m->local_info, local_info_e13a, sizeof local_info_e13a);
-  if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), m);
-  if (rc) sodium_memzero(m->payload.data, m->payload.len);
-  return rc;
 }
 
 /* ---- handshake path ------------------------------------------------------------------ */
@@ -733,10 +291,10 @@ static int chan_handle(ockam_worker *w, ockam_message *m) {
   if (!c || c->state == CHAN_FAILED) return OCKAM_ECLOSED;
   ockam_address a;
   if (!ockami_route_first(&m->onward, &a)) return OCKAM_EINVAL;
-  if (ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, c->local)) return chan_encrypt(c, m);
+  if (ockami_address_is(&a, OCKAM_ADDRESS_LOCAL, c->local)) return ockami_chan_encrypt(c, m);
   /* Remote address: handshake until keys exist, ciphertext afterwards (spec §6.2). */
   if (c->state == CHAN_HANDSHAKE) return chan_handshake(c, m);
-  return chan_decrypt(c, m);
+  return ockami_chan_decrypt(c, m);
 }
 
 static void chan_stopped(ockam_worker *w) {
@@ -748,7 +306,7 @@ static void chan_stopped(ockam_worker *w) {
   }
   if (c->timer) ockam_timer_stop(c->timer);
   if (c->rekey_timer) ockam_timer_stop(c->rekey_timer);
-  batch_release(c);
+  ockami_chan_batch_release(c);
   ockami_xx_clear(&c->xx);
   ockami_cipher_clear(&c->cipher);
   ockami_route_release(&c->remote_route);
