@@ -689,13 +689,10 @@ static bool id_done(void *arg) {
   return !c || c->state == ID_READY || c->state == ID_FAILED || iw->plain_failure;
 }
 
-int ockam_identity_channel_create(ockam_node *node, const ockam_route *route,
-                                  ockam_identity *identity, ockam_trust_policy *policy,
-                                  const ockam_channel_options *opts, int64_t timeout_ms,
-                                  char *channel_address, size_t cap) {
-  if (cap < 33 && channel_address) return OCKAM_ETOOSMALL;
-  if (!node || !route || !identity || !policy || !channel_address || ockam_route_len(route) == 0)
-    return OCKAM_EINVAL;
+/* A new initiator end whose plain channel's handshake has started. */
+static int initiator_new(ockam_node *node, const ockam_route *route, ockam_identity *identity,
+                         ockam_trust_policy *policy, const ockam_channel_options *opts,
+                         idch **out) {
   idch *c;
   int rc = idch_new(node, identity, policy, true, opts, &c);
   if (rc) return rc;
@@ -705,6 +702,20 @@ int ockam_identity_channel_create(ockam_node *node, const ockam_route *route,
     ockam_worker_stop(c->worker);
     return rc;
   }
+  *out = c;
+  return OCKAM_OK;
+}
+
+int ockam_identity_channel_create(ockam_node *node, const ockam_route *route,
+                                  ockam_identity *identity, ockam_trust_policy *policy,
+                                  const ockam_channel_options *opts, int64_t timeout_ms,
+                                  char *channel_address, size_t cap) {
+  if (cap < 33 && channel_address) return OCKAM_ETOOSMALL;
+  if (!node || !route || !identity || !policy || !channel_address || ockam_route_len(route) == 0)
+    return OCKAM_EINVAL;
+  idch *c;
+  int rc = initiator_new(node, route, identity, policy, opts, &c);
+  if (rc) return rc;
   id_wait iw = {node, "", OCKAM_OK};
   memcpy(iw.local, c->local, sizeof iw.local);
   char plain[33];
@@ -735,14 +746,8 @@ int ockami_identity_channel_start(ockam_node *node, const ockam_route *route,
   if (!node || !route || !identity || !policy || !fn || ockam_route_len(route) == 0)
     return OCKAM_EINVAL;
   idch *c;
-  int rc = idch_new(node, identity, policy, true, opts, &c);
+  int rc = initiator_new(node, route, identity, policy, opts, &c);
   if (rc) return rc;
-  rc = ockami_channel_initiate(node, route, ockam_identity_vault(identity), opts, c->ctl, c->plain);
-  if (rc) {
-    c->plain[0] = '\0';
-    ockam_worker_stop(c->worker);
-    return rc;
-  }
   c->notify = fn;
   c->notify_arg = arg;
   memcpy(local, c->local, sizeof c->local);
