@@ -508,15 +508,25 @@ static void test_channel_listener_garbage(void **state) {
   ockam_tcp_close(tcp);
   ockam_node_destroy(node);
   ockam_vault_destroy(vault);
-  /* A flood of m1s: at most 40 handshakes are kept (the rest are dropped);
-   * once they expired, a good channel is created again. */
-  for (int i = 0; i < 3000; i++) {
+  /* A flood of m1s: at most 40 handshakes are kept (the oldest are
+   * abandoned); once the flood is over, a good channel is created again. */
+  enum { FLOOD = 3000 };
+  for (int i = 0; i < FLOOD; i++) {
     p[0] = 0x20;
     for (size_t k = 1; k <= 32; k++) p[k] = (uint8_t)(rand());
     p[33] = 0;
     size_t n = tu_frame(b, sizeof b, "secure_channel_listener", p, 34);
     assert_int_equal(tu_send_all(raw, b, n), 0);
-    tu_discard(raw);
+  }
+  /* Every m1 is answered with an m2: once all have come back, the victim
+   * has read the whole flood. (A good handshake started while flood m1s are
+   * still being read is abandoned as the oldest in progress, after its
+   * initiator already counts the channel as open: that is what the cap does
+   * under a flood, not what this part checks.) */
+  for (int i = 0; i < FLOOD; i++) {
+    ockam_message *m2 = tu_recv_msg(raw, REPLY_TIMEOUT_MS);
+    assert_non_null(m2);
+    ockam_message_free(m2);
   }
 
   uint64_t flood_end = tu_now_ms();
