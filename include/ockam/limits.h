@@ -90,8 +90,12 @@
  * connection keeps its own buffer only for a partial frame. */
 #define OCKAM_TCP_READ_BUFFER 65536u
 /* Bytes all connections of a transport read in one loop iteration before
- * reading waits for the next one (after the node delivered what came in). */
-#define OCKAM_TCP_READ_BURST (1024u * 1024u)
+ * reading waits for the next one (after the node delivered what came in).
+ * Small enough that a node answers what it read (acknowledgements, flow
+ * control) while its peer still has data on the way: with 1 MiB a receiver
+ * drained a whole window before answering any of it, and both ends of a bulk
+ * transfer took turns instead of running at once (half the rate at 16 KiB). */
+#define OCKAM_TCP_READ_BURST (128u * 1024u)
 /* Messages, and their payload bytes, waiting in the node past which a
  * transport reads no more frames (until half of them are delivered): bounds
  * what frames read from the network, and the replies they cause, hold in the
