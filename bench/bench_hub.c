@@ -5,7 +5,9 @@
  *                     [--max-in-flight W]
  *       N durable pushes of 100 B spread over P stream clients (one stream
  *       each) in one node; the clock stops when every push is confirmed
- *       (the hub confirms after the durable commit).
+ *       (the hub confirms after the durable commit). Like the JetStream
+ *       reference's js_PublishAsync (MaxPending 4096), each producer has at
+ *       most 4096 messages sent and not yet confirmed.
  *   bench_hub consume --hub ADDR --count N [--pull-limit L]
  *       stores N messages of 100 B, then times a fresh consumer reading them
  *       all (index saves included); without --pull-limit the client's
@@ -66,6 +68,29 @@ static ockam_route *route2(const char *a, const char *b) {
 
 /* ---- push ------------------------------------------------------------------- */
 
+#define PUSH_PENDING 4096
+
+typedef struct pending_wait {
+  ockam_stream **s;
+  int n;
+  uint64_t target;
+} pending_wait;
+
+static uint64_t pending_confirmed(const pending_wait *pw) {
+  uint64_t c = 0;
+  for (int i = 0; i < pw->n; i++) {
+    ockam_stream_stats st;
+    ockam_stream_get_stats(pw->s[i], &st);
+    c += st.confirmed;
+  }
+  return c;
+}
+
+static bool pending_done(void *arg) {
+  const pending_wait *pw = arg;
+  return pending_confirmed(pw) >= pw->target;
+}
+
 static int run_push(const char *hub, int producers, uint64_t count, const char *tag,
                     const char *label, const char *hub_identity, uint32_t max_in_flight) {
   ockam_node *node;
@@ -93,9 +118,19 @@ static int run_push(const char *hub, int producers, uint64_t count, const char *
   }
   uint8_t payload[MSG_SIZE];
   memset(payload, 'x', sizeof payload);
+  /* Like the JetStream reference's asynchronous publisher (MaxPending 4096
+   * per producer): each producer has at most PUSH_PENDING messages sent and
+   * not yet confirmed; the application sends more as confirms come in. */
+  pending_wait pw = {s, producers, 0};
   double t0 = bench_now();
-  for (uint64_t k = 0; k < count; k++)
-    BENCH_CHECK(ockam_send(node, "bench", r[k % (uint64_t)producers], payload, sizeof payload));
+  uint64_t k = 0;
+  while (k < count) {
+    uint64_t limit = pending_confirmed(&pw) + (uint64_t)PUSH_PENDING * (uint64_t)producers;
+    for (; k < count && k < limit; k++)
+      BENCH_CHECK(ockam_send(node, "bench", r[k % (uint64_t)producers], payload, sizeof payload));
+    pw.target = k < count ? k - (uint64_t)PUSH_PENDING * (uint64_t)producers / 2 : k;
+    BENCH_CHECK(ockam_node_run_until(node, 60000, pending_done, &pw));
+  }
   for (int i = 0; i < producers; i++) BENCH_CHECK(ockam_stream_flush(s[i], 60000));
   double dt = bench_now() - t0;
   uint64_t confirmed = 0, dropped = 0;
