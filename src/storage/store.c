@@ -84,6 +84,9 @@ typedef enum store_state { STORE_RUNNING, STORE_CLOSING, STORE_CLOSED } store_st
 struct ockami_store {
   uv_loop_t *loop;
   uv_async_t *wake; /* freed in its close callback */
+  /* Delivers the completion of an operation run inline on the loop thread
+   * in the loop's next turn, without the eventfd write and read of `wake`. */
+  uv_idle_t *kick; /* freed in its close callback */
   const ockami_store_ops *ops;
   void *be;
   uint32_t max_record;
@@ -104,6 +107,7 @@ struct ockami_store {
   /* Someone runs backend operations without the lock: the store thread, or
    * the loop thread running a memory append or read inline (run_inline). */
   bool busy;
+  bool thread_waits_busy; /* the store thread waits for an inline run to end */
   ockami_store_stats stats;
 
   /* store thread only */
@@ -298,7 +302,9 @@ static void *store_main(void *arg) {
   pthread_mutex_lock(&s->lock);
   for (;;) {
     if (s->busy) { /* the loop thread runs an operation inline */
+      s->thread_waits_busy = true;
       pthread_cond_wait(&s->cond, &s->lock);
+      s->thread_waits_busy = false;
       continue;
     }
     if (s->nsaves) {
@@ -459,6 +465,12 @@ static void wake_cb(uv_async_t *h) {
   if (s) run_completions(s);
 }
 
+static void kick_cb(uv_idle_t *h) {
+  ockami_store *s = h->data;
+  uv_idle_stop(h);
+  if (s) run_completions(s);
+}
+
 static void wake_close_cb(uv_handle_t *h) {
   free(h);
 }
@@ -524,9 +536,21 @@ int ockami_store_open_backend(uv_loop_t *loop, const ockami_store_ops *ops,
   }
   s->wake->data = s;
   uv_unref((uv_handle_t *)s->wake);
+  s->kick = malloc(sizeof *s->kick);
+  if (!s->kick) {
+    s->wake->data = NULL;
+    uv_close((uv_handle_t *)s->wake, wake_close_cb);
+    ops->close(s->be);
+    store_free(s);
+    return OCKAM_ENOMEM;
+  }
+  uv_idle_init(loop, s->kick);
+  s->kick->data = s;
   if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
     s->wake->data = NULL;
     uv_close((uv_handle_t *)s->wake, wake_close_cb);
+    s->kick->data = NULL;
+    uv_close((uv_handle_t *)s->kick, wake_close_cb);
     ops->close(s->be);
     store_free(s);
     return OCKAM_ENOMEM;
@@ -550,6 +574,9 @@ void ockami_store_close(ockami_store *s) {
   s->wake->data = NULL;
   uv_close((uv_handle_t *)s->wake, wake_close_cb);
   s->wake = NULL;
+  s->kick->data = NULL;
+  uv_close((uv_handle_t *)s->kick, wake_close_cb);
+  s->kick = NULL;
   s->state = STORE_CLOSED;
   if (s->cb_depth == 0) store_free(s);
 }
@@ -615,7 +642,10 @@ static bool run_inline(ockami_store *s, sreq *r) {
   }
   pthread_mutex_lock(&s->lock);
   s->busy = false;
-  pthread_cond_signal(&s->cond); /* the thread may wait for busy */
+  /* Only a thread that waits for this run is woken: waking it for nothing
+   * (it may wait for held-back saves) costs a futex call and a thread
+   * switch on every stream hop. */
+  if (s->thread_waits_busy) pthread_cond_signal(&s->cond);
   if (r->kind == SREQ_APPEND) {
     s->stats.commits++;
     s->stats.appends++;
@@ -626,7 +656,7 @@ static bool run_inline(ockami_store *s, sreq *r) {
   }
   queue_push(&s->done, r);
   pthread_mutex_unlock(&s->lock);
-  uv_async_send(s->wake);
+  if (!uv_is_active((uv_handle_t *)s->kick)) uv_idle_start(s->kick, kick_cb);
   return true;
 }
 
