@@ -98,22 +98,15 @@ conn *ockami_tcp_conn_new(ockam_tcp *tcp, const char *peer, size_t peer_len, boo
 
 static void write_next_chunk(conn *c);
 
-static void write_cb(uv_write_t *req, int status) {
-  sock *s = req->data;
-  conn *c = s->c;
-  if (!c) return; /* socket was detached; conn may be gone */
-  c->writing = false;
-  if (status < 0) {
-    ockami_tcp_conn_lost(c, status);
-    return;
-  }
-  c->tcp->stats.bytes_out += s->wbuf.len;
-  c->inflight_off += s->wbuf.len;
-  c->progress_ms = uv_now(req->handle->loop);
-  if (c->inflight_off < c->inflight.len) {
-    write_next_chunk(c);
-    return;
-  }
+/* n more bytes of the in-flight buffer reached the kernel. */
+static void wrote(conn *c, size_t n) {
+  c->tcp->stats.bytes_out += n;
+  c->inflight_off += n;
+  c->progress_ms = uv_now(ockami_node_uv(c->tcp->node));
+}
+
+/* The whole in-flight buffer is written. May free c (last thing to call). */
+static void inflight_done(conn *c) {
   ockam_tcp *tcp = c->tcp;
   tcp->stats.output_bytes -= c->inflight.len;
   c->inflight.len = 0;
@@ -132,10 +125,46 @@ static void write_cb(uv_write_t *req, int status) {
     resume_reading(c, PAUSE_OUTPUT);
 }
 
+static void write_cb(uv_write_t *req, int status) {
+  sock *s = req->data;
+  conn *c = s->c;
+  if (!c) return; /* socket was detached; conn may be gone */
+  c->writing = false;
+  if (status < 0) {
+    ockami_tcp_conn_lost(c, status);
+    return;
+  }
+  wrote(c, s->wbuf.len);
+  if (c->inflight_off < c->inflight.len)
+    write_next_chunk(c);
+  else
+    inflight_done(c);
+}
+
+/* Writes what the kernel takes at once without a write request (most writes:
+ * then the loop neither changes the socket's poll registration nor runs a
+ * callback for it), and hands the rest of the chunk to uv_write. */
 static void write_next_chunk(conn *c) {
+  sock *s = c->s;
+  for (;;) {
+    size_t left = c->inflight.len - c->inflight_off;
+    size_t n = left < OCKAM_TCP_WRITE_CHUNK ? left : OCKAM_TCP_WRITE_CHUNK;
+    uv_buf_t b = uv_buf_init((char *)c->inflight.data + c->inflight_off, (unsigned)n);
+    int w = uv_try_write((uv_stream_t *)&s->h, &b, 1);
+    if (w == UV_EAGAIN) w = 0;
+    if (w < 0) {
+      ockami_tcp_conn_lost(c, w);
+      return;
+    }
+    if (w > 0) wrote(c, (size_t)w);
+    if ((size_t)w < n) break; /* the socket is full: wait for it */
+    if (c->inflight_off == c->inflight.len) {
+      inflight_done(c);
+      return;
+    }
+  }
   size_t left = c->inflight.len - c->inflight_off;
   size_t n = left < OCKAM_TCP_WRITE_CHUNK ? left : OCKAM_TCP_WRITE_CHUNK;
-  sock *s = c->s;
   s->wbuf = uv_buf_init((char *)c->inflight.data + c->inflight_off, (unsigned)n);
   s->wreq.data = s;
   int rc = uv_write(&s->wreq, (uv_stream_t *)&s->h, &s->wbuf, 1, write_cb);
