@@ -41,7 +41,8 @@ static bool cache_key_ok;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static size_t msg_buffer_bytes(const ockam_message *m) {
-  return (size_t)m->onward.cap + m->ret.cap + m->payload.cap + m->local_info.cap;
+  return (size_t)m->onward.cap + m->ret.cap + m->payload.off + m->payload.cap + m->local_info.off +
+         m->local_info.cap;
 }
 
 static void cache_drain(void *arg) {
@@ -93,7 +94,8 @@ int ockam_message_new(ockam_message **out) {
     /* Empty, as a new message is, but keep the storage. */
     m->onward.len = m->ret.len = 0;
     m->onward.count = m->ret.count = 0;
-    m->payload.len = m->local_info.len = 0;
+    ockami_buf_clear(&m->payload);
+    ockami_buf_clear(&m->local_info);
     m->next = NULL;
     m->flags = 0;
     *out = m;
@@ -106,8 +108,8 @@ int ockam_message_new(ockam_message **out) {
 void ockam_message_free(ockam_message *m) {
   if (!m) return;
   /* Large buffers are not worth keeping: release them, keep the rest. */
-  if (m->payload.cap > MSG_CACHE_BUF_MAX) ockami_buf_free(&m->payload);
-  if (m->local_info.cap > MSG_CACHE_BUF_MAX) ockami_buf_free(&m->local_info);
+  if (m->payload.off + m->payload.cap > MSG_CACHE_BUF_MAX) ockami_buf_free(&m->payload);
+  if (m->local_info.off + m->local_info.cap > MSG_CACHE_BUF_MAX) ockami_buf_free(&m->local_info);
   size_t bytes = msg_buffer_bytes(m);
   if (cache.count < msg_cache_max && cache.bytes + bytes <= MSG_CACHE_BYTES && cache_register()) {
     m->next = cache.head;
