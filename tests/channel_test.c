@@ -456,6 +456,15 @@ static int counter_handle(ockam_worker *w, ockam_message *m) {
 
 static const ockam_worker_ops counter_ops = {counter_handle, NULL};
 
+/* Sends back every message it gets, through the channel it came by. */
+static int mirror_handle(ockam_worker *w, ockam_message *m) {
+  size_t len;
+  const uint8_t *p = ockam_message_payload(m, &len);
+  return ockam_send(ockam_worker_node(w), "mirror", ockam_message_return(m), p, len);
+}
+
+static const ockam_worker_ops mirror_ops = {mirror_handle, NULL};
+
 static void *responder_main(void *arg) {
   responder_node *r = arg;
   int rc = ockam_node_run(r->node);
@@ -478,8 +487,9 @@ static void responder_start(responder_node *r, const ockam_channel_options *o) {
   assert_int_equal(
       ockam_channel_listener_create(r->node, "secure_channel_listener", r->vault, o, &r->listener),
       0);
-  const char *addr[1] = {"counter"};
+  const char *addr[1] = {"counter"}, *maddr[1] = {"mirror"};
   assert_int_equal(ockam_worker_start(r->node, addr, 1, &counter_ops, r, NULL), 0);
+  assert_int_equal(ockam_worker_start(r->node, maddr, 1, &mirror_ops, NULL, NULL), 0);
   pthread_create(&r->thread, NULL, responder_main, r);
 }
 
@@ -558,6 +568,62 @@ static void run_bulk(bool initiator_compat, bool responder_compat, int total, bo
   run_bulk_opts(&i, &o, total, want_extended, !initiator_compat && !responder_compat);
 }
 
+/* Every payload size class over real TCP, each message alone (so one record
+ * each), both ways: small ones batched-capable, large ones sealed straight
+ * from the message (two-piece seal) and opened in place (the payload's
+ * buffer front dropped); then small ones again, reusing those buffers. */
+static void test_sizes_both_ways(void **state) {
+  (void)state;
+  ockam_channel_options o = {0};
+  responder_node r;
+  responder_start(&r, &o);
+  ockam_node *node;
+  ockam_vault *vault;
+  ockam_tcp *tcp;
+  ockam_mailbox *app;
+  assert_int_equal(ockam_node_create(&node), 0);
+  assert_int_equal(ockam_vault_create("software", &vault), 0);
+  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
+  assert_int_equal(ockam_mailbox_create(node, "app", &app), 0);
+  char text[128], ch[64];
+  snprintf(text, sizeof text, "1#%s;secure_channel_listener", r.listen);
+  assert_int_equal(ockam_tcp_connect(tcp, r.listen, 5000), 0);
+  ockam_route *route;
+  assert_int_equal(ockam_route_parse(text, &route), 0);
+  assert_int_equal(ockam_channel_create(node, route, vault, &o, 10000, ch, sizeof ch), 0);
+  ockam_route_free(route);
+  assert_int_equal(ockam_route_new(&route), 0);
+  assert_int_equal(ockam_route_append_str(route, ch), 0);
+  assert_int_equal(ockam_route_append_str(route, "mirror"), 0);
+  static const size_t sizes[] = {0,     1,     100,   2559, 2561, 4095, 4096,  4097,
+                                 20000, 60000, 60000, 5000, 64,   0,    60000, 3};
+  static uint8_t payload[60000];
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t n = sizes[k];
+    for (size_t i = 0; i < n; i++) payload[i] = (uint8_t)(i * 7 + k);
+    assert_int_equal(ockam_send(node, "app", route, payload, n), 0);
+    ockam_message *back;
+    assert_int_equal(ockam_mailbox_receive(app, 20000, &back), 0);
+    assert_true(ockam_message_via_channel(back));
+    size_t len;
+    const uint8_t *p = ockam_message_payload(back, &len);
+    assert_int_equal(len, n);
+    if (n) assert_memory_equal(p, payload, n);
+    ockam_message_free(back);
+  }
+  ockam_channel_stats st;
+  assert_int_equal(ockam_channel_get_stats(node, ch, &st), 0);
+  assert_int_equal(st.sent, sizeof sizes / sizeof sizes[0]);
+  assert_int_equal(st.delivered, sizeof sizes / sizeof sizes[0]);
+  assert_int_equal(st.auth_failed + st.malformed, 0);
+  ockam_route_free(route);
+  ockam_mailbox_destroy(app);
+  ockam_tcp_close(tcp);
+  ockam_node_destroy(node);
+  ockam_vault_destroy(vault);
+  responder_stop(&r);
+}
+
 static void test_100k_messages_extended(void **state) {
   (void)state;
   run_bulk(false, false, 100000, true);
@@ -592,6 +658,7 @@ int main(void) {
       cmocka_unit_test(test_batched_records),
       cmocka_unit_test(test_handshake_timeouts_free_everything),
       cmocka_unit_test(test_flood_evicts_oldest_handshake),
+      cmocka_unit_test(test_sizes_both_ways),
       cmocka_unit_test(test_100k_messages_extended),
       cmocka_unit_test(test_2021_peer_interoperates),
       cmocka_unit_test(test_batching_needs_both_ends),

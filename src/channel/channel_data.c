@@ -18,6 +18,9 @@
 #define MOD "channel"
 /* chan_seal_direct: the fast path does not apply (error codes are negative). */
 #define CHAN_NOT_DIRECT 1
+/* Payloads from this size up are sealed straight from the message into the
+ * output buffer (two-piece seal) instead of being copied there first. */
+#define CHAN_GATHER_MIN 4096u
 
 /* BARE LocalInfo{identifier: "SECURE_CHANNEL_ID", key_exchange: "NOISE_XX"}
  * (vector E13a): marks messages that came through a channel. */
@@ -95,8 +98,21 @@ static int chan_seal_direct(chan *c, chan_plain_fn plain, const ockam_message *m
   memcpy(p + head + outer, v, vec);
   uint8_t *blob = p + head + outer + vec;
   size_t hdr = blen - plen - OCKAM_AEAD_TAG_LEN, got = 0;
-  int rc = plain(m, blob + hdr, plen);
-  if (!rc) rc = ockami_cipher_encrypt(&c->cipher, blob + hdr, plen, blob, blen, &got);
+  int rc;
+  if (plain == plain_one && m->payload.len >= CHAN_GATHER_MIN &&
+      ockami_cipher_can_encrypt2(&c->cipher)) {
+    /* A large payload is sealed from the message itself: only the bytes
+     * before it are written into the output first. */
+    size_t head_len = 0;
+    rc = ockami_tm_encode_head_to(m, blob + hdr, plen, &head_len);
+    if (!rc && head_len + m->payload.len != plen) rc = OCKAM_EINVAL;
+    if (!rc)
+      rc = ockami_cipher_encrypt2(&c->cipher, blob + hdr, head_len, m->payload.data, m->payload.len,
+                                  blob, blen, &got);
+  } else {
+    rc = plain(m, blob + hdr, plen);
+    if (!rc) rc = ockami_cipher_encrypt(&c->cipher, blob + hdr, plen, blob, blen, &got);
+  }
   if (!rc && got != blen) rc = OCKAM_EINVAL;
   if (rc) {
     sodium_memzero(blob, blen); /* never leave plaintext behind in the buffer */
@@ -384,8 +400,8 @@ int ockami_chan_decrypt(chan *c, ockam_message *m) {
   }
   if (c->batching && ockami_batch_is(plain, plen)) return batch_split(c, plain, plen);
   /* The inner message is m itself: its routes are replaced by the decoded
-   * ones and its payload, read in place, moves to the front of the buffer
-   * that holds it; the rest of the plaintext is wiped. */
+   * ones and its payload stays where it was opened, the buffer's front
+   * dropped up to it (no copy); the rest of the plaintext is wiped. */
   const uint8_t *payload = NULL;
   size_t len = 0;
   rc = ockami_tm_decode_routes(plain, plen, false, m, &payload, &len);
@@ -394,10 +410,11 @@ int ockami_chan_decrypt(chan *c, ockam_message *m) {
     if (rc) c->cipher.stats.malformed++;
     return rc ? rc : OCKAM_EINVAL;
   }
-  memmove(m->payload.data, payload, len);
-  uint8_t *end = plain + plen;
-  if (end > m->payload.data + len)
-    sodium_memzero(m->payload.data + len, (size_t)(end - (m->payload.data + len)));
+  size_t front = (size_t)(payload - m->payload.data);
+  uint8_t *after = m->payload.data + front + len, *end = plain + plen;
+  sodium_memzero(m->payload.data, front);
+  if (end > after) sodium_memzero(after, (size_t)(end - after));
+  ockami_buf_drop_front(&m->payload, front);
   m->payload.len = len;
   m->flags = OCKAMI_MSG_VIA_CHANNEL;
   rc = ockam_route_prepend(&m->ret, OCKAM_ADDRESS_LOCAL, c->local, strlen(c->local));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "vault_internal.h"
 
 _Static_assert(OCKAM_REPLAY_WINDOW % 64 == 0 && OCKAM_REPLAY_WINDOW >= 64,
                "the replay window is a whole number of 64-bit words");
@@ -224,14 +225,19 @@ static void recv_rekey_commit(ockami_cipher *c, uint64_t n, ockam_secret fresh,
   }
 }
 
-int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, size_t len, uint8_t *out, size_t cap,
-                          size_t *out_len) {
+/* Seals pt || pt2 (pt2 only when len2 > 0, through the vault's two-piece
+ * seal). */
+static int cipher_seal(ockami_cipher *c, const uint8_t *pt, size_t len, const uint8_t *pt2,
+                       size_t len2, uint8_t *out, size_t cap, size_t *out_len) {
   if (!c) return OCKAM_EINVAL;
   if (out_len) *out_len = 0;
   if (!c->vault) return OCKAM_ESTATE;
-  if ((!pt && len) || !out || !out_len) return OCKAM_EINVAL;
+  if ((!pt && len) || (!pt2 && len2) || !out || !out_len) return OCKAM_EINVAL;
+  if (len2 && !ockami_vault_has_encrypt2(c->vault)) return OCKAM_ENOTSUP;
   size_t hdr = cipher_header(c->framing);
-  if (len > SIZE_MAX - hdr - OCKAM_AEAD_TAG_LEN || cap < len + hdr + OCKAM_AEAD_TAG_LEN) {
+  if (len2 > SIZE_MAX - hdr - OCKAM_AEAD_TAG_LEN ||
+      len > SIZE_MAX - hdr - OCKAM_AEAD_TAG_LEN - len2 ||
+      cap < len + len2 + hdr + OCKAM_AEAD_TAG_LEN) {
     return OCKAM_EOVERFLOW;
   }
   uint64_t limit = c->framing == OCKAMI_FRAMING_EXTENDED ? OCKAMI_CIPHER_LIMIT_EXTENDED
@@ -248,17 +254,33 @@ int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, size_t len, uint8
   size_t ct_len = 0;
   ockami_aead_nonce(n, nonce);
   ockami_store_be(out, hdr, n);
-  int rc = ockam_vault_aead_encrypt(c->vault, c->enc, nonce, NULL, 0, pt, len, out + hdr, cap - hdr,
-                                    &ct_len);
+  int rc = len2 ? ockami_vault_aead_encrypt2(c->vault, c->enc, nonce, pt, len, pt2, len2, out + hdr,
+                                             cap - hdr, &ct_len)
+                : ockam_vault_aead_encrypt(c->vault, c->enc, nonce, NULL, 0, pt, len, out + hdr,
+                                           cap - hdr, &ct_len);
   if (rc) {
-    sodium_memzero(out,
-                   cap < len + hdr + OCKAM_AEAD_TAG_LEN ? cap : len + hdr + OCKAM_AEAD_TAG_LEN);
+    size_t all = len + len2 + hdr + OCKAM_AEAD_TAG_LEN;
+    sodium_memzero(out, cap < all ? cap : all);
     return rc;
   }
   c->send_n = n + 1;
   c->stats.sent++;
   *out_len = hdr + ct_len;
   return OCKAM_OK;
+}
+
+int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, size_t len, uint8_t *out, size_t cap,
+                          size_t *out_len) {
+  return cipher_seal(c, pt, len, NULL, 0, out, cap, out_len);
+}
+
+bool ockami_cipher_can_encrypt2(const ockami_cipher *c) {
+  return c && ockami_vault_has_encrypt2(c->vault);
+}
+
+int ockami_cipher_encrypt2(ockami_cipher *c, const uint8_t *pt1, size_t len1, const uint8_t *pt2,
+                           size_t len2, uint8_t *out, size_t cap, size_t *out_len) {
+  return cipher_seal(c, pt1, len1, pt2, len2, out, cap, out_len);
 }
 
 int ockami_cipher_decrypt(ockami_cipher *c, const uint8_t *blob, size_t len, uint8_t *out,

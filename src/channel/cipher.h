@@ -117,6 +117,15 @@ size_t ockami_cipher_overhead(ockami_framing framing);
 OCKAM_MUST_CHECK int ockami_cipher_encrypt(ockami_cipher *c, const uint8_t *pt, size_t len,
                                            uint8_t *out, size_t cap, size_t *out_len);
 
+/* Seal one message given in two pieces, pt1 || pt2, as ockami_cipher_encrypt
+ * seals it joined (same blob), without joining it first: pt1 may be exactly
+ * out + header bytes; pt2 must not overlap out. OCKAM_ENOTSUP (counter
+ * unchanged) when the vault cannot (ockami_cipher_can_encrypt2). */
+bool ockami_cipher_can_encrypt2(const ockami_cipher *c);
+OCKAM_MUST_CHECK int ockami_cipher_encrypt2(ockami_cipher *c, const uint8_t *pt1, size_t len1,
+                                            const uint8_t *pt2, size_t len2, uint8_t *out,
+                                            size_t cap, size_t *out_len);
+
 /* Open one blob: out receives the plaintext (len - overhead bytes; cap bytes
  * available), *out_len its length. blob and out must not overlap, except that
  * out may be exactly blob + header bytes (opening in place).

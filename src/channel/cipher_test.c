@@ -163,6 +163,46 @@ static const table replay_tables[] = {
       END}},
 };
 
+/* The two-piece seal (a large payload sealed straight from its message)
+ * makes the same blob as sealing the joined plaintext: vector E9b split at
+ * every point, the head sealed in place as the channel does. */
+static void test_two_piece_seal(void **state) {
+  ockam_vault *v = *state;
+  uint8_t k1[32], k2[32], pt[64], blob[128], out[128];
+  hex_decode(K1, k1, 32);
+  hex_decode(K2, k2, 32);
+  size_t pt_len = hex_decode(E9A, pt, sizeof pt);
+  for (size_t split = 0; split <= pt_len; split++) {
+    ockami_cipher init, resp;
+    assert_int_equal(
+        ockami_cipher_init(&init, v, OCKAMI_FRAMING_2021, import_aes(v, k2), import_aes(v, k1)),
+        OCKAM_OK);
+    assert_int_equal(
+        ockami_cipher_init(&resp, v, OCKAMI_FRAMING_2021, import_aes(v, k1), import_aes(v, k2)),
+        OCKAM_OK);
+    assert_true(ockami_cipher_can_encrypt2(&init));
+    size_t hdr = ockami_cipher_overhead(OCKAMI_FRAMING_2021) - OCKAM_AEAD_TAG_LEN;
+    memset(blob, 0xee, sizeof blob);
+    memcpy(blob + hdr, pt, split);
+    size_t blob_len = 0, out_len = 0;
+    assert_int_equal(ockami_cipher_encrypt2(&init, blob + hdr, split, pt + split, pt_len - split,
+                                            blob, sizeof blob, &blob_len),
+                     OCKAM_OK);
+    assert_hex(blob, blob_len, E9B);
+    assert_int_equal(ockami_cipher_decrypt(&resp, blob, blob_len, out, sizeof out, &out_len),
+                     OCKAM_OK);
+    assert_hex(out, out_len, E9A);
+    assert_int_equal(ockami_cipher_get_stats(&init)->sent, 1);
+    /* Too small an output: refused, the counter unchanged. */
+    assert_int_equal(ockami_cipher_encrypt2(&init, pt, split, pt + split, pt_len - split, out,
+                                            pt_len + hdr + OCKAM_AEAD_TAG_LEN - 1, &out_len),
+                     OCKAM_EOVERFLOW);
+    assert_int_equal(ockami_cipher_get_stats(&init)->sent, 1);
+    ockami_cipher_clear(&init);
+    ockami_cipher_clear(&resp);
+  }
+}
+
 static void test_replay_tables(void **state) {
   (void)state;
   for (size_t t = 0; t < sizeof replay_tables / sizeof replay_tables[0]; t++) {
@@ -481,6 +521,7 @@ static void test_cipher_misuse(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_ockam_vectors, ts_vault_setup, ts_vault_teardown),
+      cmocka_unit_test_setup_teardown(test_two_piece_seal, ts_vault_setup, ts_vault_teardown),
       cmocka_unit_test(test_replay_tables),
       cmocka_unit_test(test_replay_model),
       cmocka_unit_test_setup_teardown(test_cipher_replay_and_reorder, ts_vault_setup,

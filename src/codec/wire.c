@@ -82,6 +82,19 @@ int ockami_tm_encode_to(const ockam_message *m, uint8_t *out, size_t cap, size_t
   return OCKAM_OK;
 }
 
+int ockami_tm_encode_head_to(const ockam_message *m, uint8_t *out, size_t cap, size_t *len) {
+  size_t n = ockami_tm_size(m) - m->payload.len;
+  *len = 0;
+  if (n > cap) return OCKAM_EOVERFLOW;
+  uint8_t *p = out;
+  *p++ = 1;
+  p = put_route(p, &m->onward);
+  p = put_route(p, &m->ret);
+  put_uint(p, m->payload.len);
+  *len = n;
+  return OCKAM_OK;
+}
+
 int ockami_tm_encode_frame(const ockam_message *m, ockami_buf *b) {
   size_t n = ockami_tm_size(m);
   if (n > OCKAM_FRAME_MAX) return OCKAM_EOVERFLOW;

@@ -16,6 +16,10 @@ OCKAM_MUST_CHECK int ockami_tm_encode_frame(const ockam_message *m, ockami_buf *
  * when cap is smaller (nothing written). */
 OCKAM_MUST_CHECK int ockami_tm_encode_to(const ockam_message *m, uint8_t *out, size_t cap,
                                          size_t *len);
+/* The TransportMessage's bytes before its payload's bytes (version, routes,
+ * payload length): ockami_tm_size(m) - payload length bytes into out. */
+OCKAM_MUST_CHECK int ockami_tm_encode_head_to(const ockam_message *m, uint8_t *out, size_t cap,
+                                              size_t *len);
 /* As ockami_tm_decode, but the payload is not copied: *payload points into p
  * (plen bytes) and m->payload is left as it was. */
 OCKAM_MUST_CHECK int ockami_tm_decode_routes(const uint8_t *p, size_t len, bool strict,

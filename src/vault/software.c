@@ -427,6 +427,28 @@ static int sw_aead_encrypt(void *impl, ockam_secret key, const uint8_t nonce[sta
   return OCKAM_OK;
 }
 
+static int sw_aead_encrypt2(void *impl, ockam_secret key, const uint8_t nonce[static 12],
+                            const uint8_t *pt1, size_t len1, const uint8_t *pt2, size_t len2,
+                            uint8_t *out) {
+  sw_vault *v = impl;
+  sw_slot *s = sw_lookup(v, key);
+  if (!s) return OCKAM_ENOTFOUND;
+  if (s->type != OCKAM_SECRET_AES256) return OCKAM_EINVAL;
+  EVP_CIPHER_CTX *c = sw_aes_ctx(v, s, 1);
+  int n = 0;
+  size_t len = len1 + len2;
+  if (!c || EVP_EncryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1 ||
+      (len1 && EVP_EncryptUpdate(c, out, &n, pt1, (int)len1) != 1) ||
+      (len2 && EVP_EncryptUpdate(c, out + len1, &n, pt2, (int)len2) != 1) ||
+      EVP_EncryptFinal_ex(c, out + len, &n) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, OCKAM_AEAD_TAG_LEN, out + len) != 1) {
+    ERR_clear_error();
+    sodium_memzero(out, len + OCKAM_AEAD_TAG_LEN);
+    return OCKAM_EIO;
+  }
+  return OCKAM_OK;
+}
+
 static int sw_aead_decrypt(void *impl, ockam_secret key, const uint8_t nonce[static 12],
                            const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len,
                            uint8_t *out) {
@@ -520,6 +542,7 @@ const ockami_vault_ops ockami_vault_software_ops = {
     .x25519_dh = sw_x25519_dh,
     .hkdf_sha256 = sw_hkdf_sha256,
     .aead_encrypt = sw_aead_encrypt,
+    .aead_encrypt2 = sw_aead_encrypt2,
     .aead_decrypt = sw_aead_decrypt,
     .ed25519_generate = sw_ed25519_generate,
     .ed25519_sign = sw_ed25519_sign,

@@ -174,6 +174,26 @@ int ockam_vault_aead_encrypt(ockam_vault *vault, ockam_secret key, const uint8_t
   return OCKAM_OK;
 }
 
+bool ockami_vault_has_encrypt2(const ockam_vault *vault) {
+  return vault && vault->ops->aead_encrypt2;
+}
+
+int ockami_vault_aead_encrypt2(ockam_vault *vault, ockam_secret key, const uint8_t nonce[static 12],
+                               const uint8_t *pt1, size_t len1, const uint8_t *pt2, size_t len2,
+                               uint8_t *out, size_t cap, size_t *out_len) {
+  if (!vault || !nonce || (!pt1 && len1) || (!pt2 && len2) || !out || !out_len) {
+    return OCKAM_EINVAL;
+  }
+  *out_len = 0;
+  if (!vault->ops->aead_encrypt2) return OCKAM_ENOTSUP;
+  if (len1 > VAULT_AEAD_MAX || len2 > VAULT_AEAD_MAX - len1) return OCKAM_EOVERFLOW;
+  if (cap < len1 + len2 + OCKAM_AEAD_TAG_LEN) return OCKAM_EOVERFLOW;
+  int rc = vault->ops->aead_encrypt2(vault->impl, key, nonce, pt1, len1, pt2, len2, out);
+  if (rc) return rc;
+  *out_len = len1 + len2 + OCKAM_AEAD_TAG_LEN;
+  return OCKAM_OK;
+}
+
 int ockam_vault_aead_decrypt(ockam_vault *vault, ockam_secret key, const uint8_t nonce[static 12],
                              const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len,
                              uint8_t *out, size_t cap, size_t *out_len) {

@@ -9,6 +9,7 @@
 #ifndef OCKAMI_VAULT_INTERNAL_H
 #define OCKAMI_VAULT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,12 @@ typedef struct ockami_vault_ops {
   OCKAM_MUST_CHECK int (*aead_decrypt)(void *impl, ockam_secret key, const uint8_t nonce[static 12],
                                        const uint8_t *aad, size_t aad_len, const uint8_t *ct,
                                        size_t ct_len, uint8_t *out);
+  /* Optional (NULL: not offered): seals pt1 || pt2 as one message without
+   * joining them first; out receives the ciphertext of both, then the tag.
+   * pt1 may be out itself; pt2 does not overlap out. */
+  OCKAM_MUST_CHECK int (*aead_encrypt2)(void *impl, ockam_secret key,
+                                        const uint8_t nonce[static 12], const uint8_t *pt1,
+                                        size_t len1, const uint8_t *pt2, size_t len2, uint8_t *out);
 
   OCKAM_MUST_CHECK int (*ed25519_generate)(void *impl, ockam_secret *out, uint8_t pub[static 32]);
   OCKAM_MUST_CHECK int (*ed25519_sign)(void *impl, ockam_secret key, const uint8_t *msg, size_t len,
@@ -75,6 +82,16 @@ typedef struct ockami_vault_ops {
 } ockami_vault_ops;
 
 extern const ockami_vault_ops ockami_vault_software_ops;
+
+/* Does the vault seal a message given in two pieces (ockami_vault_aead_encrypt2)? */
+bool ockami_vault_has_encrypt2(const ockam_vault *vault);
+/* As ockam_vault_aead_encrypt without AAD, the plaintext being pt1 || pt2
+ * (pt1 may be out itself, pt2 must not overlap out). OCKAM_ENOTSUP when the
+ * vault does not offer it. */
+OCKAM_MUST_CHECK int ockami_vault_aead_encrypt2(ockam_vault *vault, ockam_secret key,
+                                                const uint8_t nonce[static 12], const uint8_t *pt1,
+                                                size_t len1, const uint8_t *pt2, size_t len2,
+                                                uint8_t *out, size_t cap, size_t *out_len);
 
 /* Test hook: the storage bytes of a live secret's slot and their full capacity
  * (*len). The pointer stays owned by the vault and stays valid, pointing at the
