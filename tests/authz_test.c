@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "ockam/ockam.h"
+#include "proxy.h"
 #include "stream_proto.h"
 #include "testutil.h"
 
@@ -612,14 +613,15 @@ static void run_for(client *c, int64_t ms) {
   assert_int_equal(ockam_node_run_until(c->node, ms, never, NULL), OCKAM_ETIMEDOUT);
 }
 
-/* A stream pair whose client opens the identity channel itself. */
-static ockam_stream *options_stream(client *c, const hub *h, const char *hub_id, const char *out,
-                                    const char *in) {
+/* A stream pair whose client opens the identity channel itself, to the hub
+ * at `at` (the hub's address, or a proxy's in front of it). */
+static ockam_stream *options_stream_at(client *c, const char *at, const char *hub_id,
+                                       const char *out, const char *in) {
   assert_int_equal(ockam_node_create(&c->node), 0);
   assert_int_equal(ockam_tcp_create(c->node, NULL, &c->tcp), 0);
   assert_int_equal(ockam_mailbox_create(c->node, "app", &c->mb), 0);
-  assert_int_equal(ockam_tcp_connect(c->tcp, h->bound, 0), 0);
-  snprintf(c->hub_hop, sizeof c->hub_hop, "1#%s", h->bound);
+  assert_int_equal(ockam_tcp_connect(c->tcp, at, 0), 0);
+  snprintf(c->hub_hop, sizeof c->hub_hop, "1#%s", at);
   ockam_route *r;
   assert_int_equal(ockam_route_parse(c->hub_hop, &r), 0);
   ockam_stream_options o = {.identity = c->identity,
@@ -634,6 +636,11 @@ static ockam_stream *options_stream(client *c, const hub *h, const char *hub_id,
   return s;
 }
 
+static ockam_stream *options_stream(client *c, const hub *h, const char *hub_id, const char *out,
+                                    const char *in) {
+  return options_stream_at(c, h->bound, hub_id, out, in);
+}
+
 static void send_via(client *c, ockam_stream *s, const char *text) {
   ockam_route *r;
   assert_int_equal(ockam_route_new(&r), 0);
@@ -641,6 +648,58 @@ static void send_via(client *c, ockam_stream *s, const char *text) {
   assert_int_equal(ockam_route_append_str(r, "app"), 0);
   assert_int_equal(ockam_send_string(c->node, "app", r, text), 0);
   ockam_route_free(r);
+}
+
+/* The hub loses the connection under Alice's channel while Alice's own
+ * connection stays up (a proxy in between opens a new one to the hub): the
+ * hub no longer answers through that channel, nothing tells Alice's
+ * transport, and her client opens a new channel over the same connection,
+ * creates its streams again and delivers what she sends next. */
+static void test_hub_silent_connection_up(void **state) {
+  (void)state;
+  client alice, bob;
+  client_new(&alice);
+  client_new(&bob);
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[hub]\nanonymous = deny\n[group pair]\nmember = %s\nmember = %s\nstream = s-* all\n",
+           alice.id, bob.id);
+  hub h;
+  hub_start(&h, text);
+  char via[64];
+  tu_proxy *proxy = tu_proxy_start(h.bound, NULL, via, sizeof via);
+  assert_non_null(proxy);
+  ockam_stream *sa = options_stream_at(&alice, via, h.id, "s-ab", "s-ba");
+  ockam_stream *sb = options_stream(&bob, &h, h.id, "s-ba", "s-ab");
+  assert_int_equal(ockam_stream_wait_ready(sa, WAIT_MS), 0);
+  assert_int_equal(ockam_stream_wait_ready(sb, WAIT_MS), 0);
+  send_via(&alice, sa, "before");
+  assert_int_equal(ockam_stream_flush(sa, WAIT_MS), 0);
+  char buf[64];
+  size_t len;
+  assert_int_equal(ockam_mailbox_receive_string(bob.mb, WAIT_MS, buf, sizeof buf, &len), 0);
+  assert_string_equal(buf, "before");
+  run_for(&alice, 300); /* idle: no frame is cut in half below */
+  tu_proxy_cut_upstream(proxy);
+  send_via(&alice, sa, "after");
+  assert_int_equal(ockam_stream_flush(sa, 60000), 0);
+  assert_int_equal(ockam_mailbox_receive_string(bob.mb, WAIT_MS, buf, sizeof buf, &len), 0);
+  assert_string_equal(buf, "after");
+  ockam_stream_stats st;
+  ockam_stream_get_stats(sa, &st);
+  assert_true(st.hub_channel_up);
+  assert_true(st.hub_channels >= 2);
+  /* Alice's connection never dropped: the new channel went over it. */
+  ockam_tcp_stats ts;
+  ockam_tcp_get_stats(alice.tcp, &ts);
+  assert_int_equal(ts.reconnects, 0);
+  assert_int_equal(tu_proxy_cuts(proxy), 1);
+  ockam_stream_close(sa);
+  ockam_stream_close(sb);
+  client_free(&alice);
+  client_free(&bob);
+  tu_proxy_stop(proxy);
+  hub_stop(&h);
 }
 
 /* Two nodes exchange messages over a stream pair through a hub whose ACL
@@ -830,6 +889,7 @@ int main(void) {
       cmocka_unit_test(test_reload),
       cmocka_unit_test(test_authenticated_guide),
       cmocka_unit_test(test_stream_options_channel),
+      cmocka_unit_test(test_hub_silent_connection_up),
       cmocka_unit_test(test_stream_options_wrong_hub),
       cmocka_unit_test(test_forwarder_register_acl),
   };

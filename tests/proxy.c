@@ -30,7 +30,7 @@ struct tu_proxy {
   uint8_t *rec;
   size_t rec_len, rec_cap;
   unsigned cuts;
-  bool stop, cut_all;
+  bool stop, cut_all, cut_up;
   unsigned rng;
 };
 
@@ -86,10 +86,20 @@ static void *proxy_main(void *arg) {
   int owner[2 + 2 * MAX_PAIRS];
   for (;;) {
     pthread_mutex_lock(&p->lock);
-    bool stop = p->stop, cut = p->cut_all;
-    p->cut_all = false;
+    bool stop = p->stop, cut = p->cut_all, cut_up = p->cut_up;
+    p->cut_all = p->cut_up = false;
     pthread_mutex_unlock(&p->lock);
     if (stop) break;
+    if (cut_up)
+      for (int i = 0; i < MAX_PAIRS; i++)
+        if (p->pairs[i].a >= 0) {
+          close(p->pairs[i].b);
+          p->pairs[i].b = socket(AF_INET, SOCK_STREAM, 0);
+          if (p->pairs[i].b < 0 ||
+              connect(p->pairs[i].b, (struct sockaddr *)&p->target, sizeof p->target) != 0)
+            close_pair(p, &p->pairs[i]);
+          p->cuts++;
+        }
     if (cut)
       for (int i = 0; i < MAX_PAIRS; i++)
         if (p->pairs[i].a >= 0) {
@@ -203,6 +213,14 @@ size_t tu_proxy_bytes(tu_proxy *p) {
 void tu_proxy_cut_all(tu_proxy *p) {
   pthread_mutex_lock(&p->lock);
   p->cut_all = true;
+  pthread_mutex_unlock(&p->lock);
+  if (write(p->wake[1], "x", 1) < 0) {
+  }
+}
+
+void tu_proxy_cut_upstream(tu_proxy *p) {
+  pthread_mutex_lock(&p->lock);
+  p->cut_up = true;
   pthread_mutex_unlock(&p->lock);
   if (write(p->wake[1], "x", 1) < 0) {
   }

@@ -26,6 +26,10 @@ bool tu_proxy_saw(tu_proxy *p, const void *needle, size_t len);
 size_t tu_proxy_bytes(tu_proxy *p);
 /* Close every relayed connection now. */
 void tu_proxy_cut_all(tu_proxy *p);
+/* Close only the target side of every relayed connection and open a new one
+ * in its place: the clients' connections stay up, the target sees them go
+ * and come back (as a hub behind a load balancer that lost them would). */
+void tu_proxy_cut_upstream(tu_proxy *p);
 unsigned tu_proxy_cuts(tu_proxy *p);
 
 #endif
