@@ -357,6 +357,24 @@ int main(int argc, char **argv) {
     put_str("fuzz_cli", name, cli[i].s, cli[i].len);
   }
 
+  static const char *const status[] = {
+      "",
+      "{}",
+      "{\"get\":\"hub\"}",
+      "{\"get\":\"streams\"}",
+      "{\"get\":\"streams\",\"after_hex\":\"73632d746573742d612d62\"}",
+      "{\"get\":\"stream\",\"name\":\"sc-test-a-b\"}",
+      "{\"get\":\"stream\",\"name_hex\":\"00ff\"}",
+      "{\"get\":\"stream\"}",
+      "{\"get\":\"stream\",\"name\":\"a\",\"name\":\"b\"}",
+      "[1,2]",
+  };
+  for (size_t i = 0; i < sizeof status / sizeof status[0]; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "req%zu", i);
+    put_str("fuzz_status", name, status[i], strlen(status[i]));
+  }
+
   static const char *const routes[] = {"1#127.0.0.1:4000;echo_service",
                                        "0#app, 1#localhost:1",
                                        "  stream ; stream_index ,",

@@ -177,6 +177,13 @@ typedef enum ockami_status_kind {
   OCKAMI_STATUS_FULL,    /* hub figures and the first streams (/api/status) */
 } ockami_status_kind;
 
+/* Reads a status request (a JSON object, or nothing for the hub's figures;
+ * docs/OPERATIONS.md): its kind, and the stream name it gives (`name`, or
+ * hex in `name_hex` / `after_hex`) into name, which has room for
+ * OCKAM_NAME_MAX bytes. Returns NULL, or why the request is refused. */
+const char *ockami_status_parse_request(const uint8_t *p, size_t len, ockami_status_kind *kind,
+                                        char *name, size_t *name_len);
+
 /* The JSON text of a document, NUL-terminated, malloc'd (*len without the
  * NUL), at most cap bytes (streams that do not fit are left for the next
  * page: "next_after"). NULL when out of memory. name/after may be NULL. */

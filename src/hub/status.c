@@ -625,8 +625,8 @@ void ockami_status_listed(ockami_stats *s) {
 
 /* Reads the request: {"get": "hub"|"streams"|"stream", "name": ..., "name_hex": ...,
  * "after_hex": ...}. Returns an error reason or NULL. */
-static const char *parse_request(const uint8_t *p, size_t len, ockami_status_kind *kind, char *name,
-                                 size_t *name_len) {
+const char *ockami_status_parse_request(const uint8_t *p, size_t len, ockami_status_kind *kind,
+                                        char *name, size_t *name_len) {
   *kind = OCKAMI_STATUS_HUB;
   *name_len = 0;
   if (len == 0) return NULL;
@@ -695,7 +695,7 @@ static int status_handle(ockam_worker *w, ockam_message *m) {
   size_t len;
   const uint8_t *p = ockam_message_payload(m, &len);
   ockami_status_waiter req = {0};
-  const char *why = parse_request(p, len, &req.kind, req.name, &req.name_len);
+  const char *why = ockami_status_parse_request(p, len, &req.kind, req.name, &req.name_len);
   if (why) {
     send_error(s, ret, why);
     return OCKAM_OK;
