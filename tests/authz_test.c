@@ -382,6 +382,31 @@ static void test_authenticated_guide(void **state) {
   char doc[16384];
   assert_int_equal(run_line(cmd, doc, sizeof doc), 0);
   assert_non_null(strstr(doc, "\"sc-test-a-b\""));
+  /* ockam stream push and sub as alice: their stream clients open the hub
+   * channel from their options. */
+  snprintf(cmd, sizeof cmd,
+           "exec '%s' stream push --hub '%s' --hub-identity %s --identity '%s/identity' "
+           "sc-test-cli 'via the cli' 2>&1",
+           OCKAM_BIN, bound, hub_id, alice_dir);
+  assert_int_equal(run_line(cmd, line, sizeof line), 0);
+  assert_non_null(strstr(line, "pushed 1 message"));
+  snprintf(cmd, sizeof cmd,
+           "exec '%s' stream sub --hub '%s' --hub-identity %s --identity '%s/identity' "
+           "--client-id cli-reader sc-test-cli 2>&1",
+           OCKAM_BIN, bound, hub_id, alice_dir);
+  assert_int_equal(run_line(cmd, line, sizeof line), 0);
+  assert_string_equal(line, "via the cli");
+  /* The wrong hub identifier (bob's): the channel is refused and the
+   * command says so. */
+  snprintf(cmd, sizeof cmd,
+           "out=$('%s' stream push --hub '%s' --hub-identity %s --identity '%s/identity' "
+           "--timeout 3s sc-test-cli never 2>&1); rc=$?; "
+           "printf '%%s\\n' \"$out\" | grep '^ockam stream push: '; exit $rc",
+           OCKAM_BIN, bound, bob, alice_dir);
+  assert_int_equal(run_line(cmd, line, sizeof line), 1);
+  assert_string_equal(line,
+                      "ockam stream push: identity channel to the hub: peer refused by trust "
+                      "policy");
   snprintf(cmd, sizeof cmd, "exec '%s' hub status --hub '%s' 2>&1", OCKAM_BIN, bound);
   assert_int_equal(run_line(cmd, line, sizeof line), 1);
   assert_non_null(strstr(line, DENIED));

@@ -120,7 +120,8 @@ bool ockam_stream_cli_field_is(const uint8_t *f, size_t flen, const char *s) {
   return flen == strlen(s) && memcmp(f, s, flen) == 0;
 }
 
-int ockam_stream_session_open(ockam_stream_session *s, const char *cmd, const ockam_stream_cli *o) {
+static int session_open(ockam_stream_session *s, const char *cmd, const ockam_stream_cli *o,
+                        bool client_channel) {
   memset(s, 0, sizeof *s);
   s->cmd = cmd;
   /* The output is data: the library's progress lines only with OCKAM_LOG. */
@@ -139,8 +140,9 @@ int ockam_stream_session_open(ockam_stream_session *s, const char *cmd, const oc
       !(rc = ockam_tcp_create(s->node, NULL, &s->tcp)) &&
       !(rc = ockam_mailbox_create(s->node, NULL, &s->app)))
     rc = ockam_tcp_connect(s->tcp, o->hub, o->timeout_ms);
-  if (!rc && ockam_cli_hub_channel(cmd, s->node, &s->to_hub, o->hub_identity, o->identity,
-                                   o->timeout_ms, &s->access)) {
+  if (!rc && (client_channel ? ockam_cli_hub_identity(cmd, o->hub_identity, o->identity, &s->access)
+                             : ockam_cli_hub_channel(cmd, s->node, &s->to_hub, o->hub_identity,
+                                                     o->identity, o->timeout_ms, &s->access))) {
     ockam_stream_session_close(s); /* the error is printed */
     return STREAM_EXIT_FAIL;
   }
@@ -150,6 +152,15 @@ int ockam_stream_session_open(ockam_stream_session *s, const char *cmd, const oc
     return rc == OCKAM_EADDR ? STREAM_EXIT_USAGE : STREAM_EXIT_FAIL;
   }
   return STREAM_EXIT_OK;
+}
+
+int ockam_stream_session_open(ockam_stream_session *s, const char *cmd, const ockam_stream_cli *o) {
+  return session_open(s, cmd, o, false);
+}
+
+int ockam_stream_session_open_client(ockam_stream_session *s, const char *cmd,
+                                     const ockam_stream_cli *o) {
+  return session_open(s, cmd, o, true);
 }
 
 void ockam_stream_session_close(ockam_stream_session *s) {

@@ -28,8 +28,23 @@ static int client_start(ockam_stream_session *s, const ockam_stream_cli *o, cons
   opts.rx_address = rx;
   opts.max_in_flight = 1; /* stdin lines are stored in their order, even after a loss */
   if (in && !o->follow) opts.no_long_poll = true; /* each empty pull answered at once */
+  if (s->access.identity) { /* --hub-identity: the client opens the hub channel */
+    opts.identity = s->access.identity;
+    opts.hub_identifier = s->access.hub_id;
+    opts.hub_channel_timeout_ms = o->timeout_ms;
+  }
   int rc = ockam_stream_connect(s->node, s->to_hub, out, in, &opts, stream);
   if (!rc) rc = ockam_stream_wait_ready(*stream, o->timeout_ms);
+  if (rc && *stream && s->access.identity) {
+    /* Say why when it is the channel that never came up. */
+    ockam_stream_stats st;
+    ockam_stream_get_stats(*stream, &st);
+    if (!st.hub_channel_up && st.hub_channel_error) {
+      fprintf(stderr, "ockam %s: identity channel to the hub: %s\n", s->cmd,
+              ockam_strerror(st.hub_channel_error));
+      return STREAM_EXIT_FAIL;
+    }
+  }
   if (rc) {
     fprintf(stderr, "ockam %s: %s\n", s->cmd,
             rc == OCKAM_ETIMEDOUT ? "the hub's stream service did not answer in time"
@@ -76,7 +91,7 @@ int ockam_stream_cmd_push(int argc, char **argv) {
   const char *text = nops == 2 && strcmp(argv[2], "-") != 0 ? argv[2] : NULL;
   if (!ockam_stream_cli_name_ok("stream push", name)) return STREAM_EXIT_USAGE;
   ockam_stream_session s;
-  if ((st = ockam_stream_session_open(&s, "stream push", &o))) return st;
+  if ((st = ockam_stream_session_open_client(&s, "stream push", &o))) return st;
   ockam_stream *stream = NULL;
   ockam_route *tx = NULL;
   uint64_t pushed = 0;
@@ -163,7 +178,7 @@ int ockam_stream_cmd_sub(int argc, char **argv) {
     return STREAM_EXIT_USAGE;
   }
   ockam_stream_session s;
-  if ((st = ockam_stream_session_open(&s, "stream sub", &o))) return st;
+  if ((st = ockam_stream_session_open_client(&s, "stream sub", &o))) return st;
   ockam_stream *stream = NULL;
   if ((st = client_start(&s, &o, NULL, name, ockam_mailbox_address(s.app), &stream))) goto out;
   /* Caught up: a pull after the last delivery came back empty and the

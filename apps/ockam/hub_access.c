@@ -22,16 +22,14 @@ static int load_identity(const char *path, ockam_cli_hub_access *a) {
   return rc ? rc : ockam_identity_load(a->vault, path, &a->identity);
 }
 
-int ockam_cli_hub_channel(const char *cmd, ockam_node *node, ockam_route **route,
-                          const char *hub_identity, const char *identity_file, int64_t timeout_ms,
-                          ockam_cli_hub_access *a) {
+int ockam_cli_hub_identity(const char *cmd, const char *hub_identity, const char *identity_file,
+                           ockam_cli_hub_access *a) {
   memset(a, 0, sizeof *a);
   if (!hub_identity) {
     if (identity_file) fprintf(stderr, "ockam %s: --identity needs --hub-identity\n", cmd);
     return identity_file ? OCKAM_EINVAL : OCKAM_OK;
   }
-  char id[OCKAM_IDENTIFIER_BUF];
-  int rc = ockam_identifier_parse(hub_identity, id);
+  int rc = ockam_identifier_parse(hub_identity, a->hub_id);
   if (rc) {
     fprintf(stderr, "ockam %s: --hub-identity: not an identifier\n", cmd);
     return rc;
@@ -41,6 +39,15 @@ int ockam_cli_hub_channel(const char *cmd, ockam_node *node, ockam_route **route
             ockam_strerror(rc));
     return rc;
   }
+  return OCKAM_OK;
+}
+
+int ockam_cli_hub_channel(const char *cmd, ockam_node *node, ockam_route **route,
+                          const char *hub_identity, const char *identity_file, int64_t timeout_ms,
+                          ockam_cli_hub_access *a) {
+  int rc = ockam_cli_hub_identity(cmd, hub_identity, identity_file, a);
+  if (rc || !hub_identity) return rc;
+  const char *id = a->hub_id;
   ockam_address first;
   ockam_route *hub = NULL, *rest = NULL;
   if ((rc = ockam_route_get(*route, 0, &first)) || first.type != OCKAM_ADDRESS_TCP) {

@@ -11,7 +11,15 @@
 typedef struct ockam_cli_hub_access {
   ockam_vault *vault;
   ockam_identity *identity;
+  char hub_id[OCKAM_IDENTIFIER_BUF]; /* the hub's identifier, with an identity */
 } ockam_cli_hub_access;
+
+/* When hub_identity is set: check it is an identifier and load the identity
+ * (as below) into a, without opening a channel (for a stream client, which
+ * opens and re-opens its own: ockam_stream_options). Errors are printed with
+ * `cmd`. */
+int ockam_cli_hub_identity(const char *cmd, const char *hub_identity, const char *identity_file,
+                           ockam_cli_hub_access *a);
 
 /* When hub_identity is set: open an identity channel to the hub that is the
  * first hop of *route (1#HOST:PORT, already connected), accepting only that

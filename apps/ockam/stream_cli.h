@@ -66,7 +66,8 @@ typedef struct ockam_stream_session {
   ockam_node *node;
   ockam_tcp *tcp;
   ockam_mailbox *app;  /* replies of the hub's services */
-  ockam_route *to_hub; /* [1#HOST:PORT], or [channel] with --hub-identity */
+  ockam_route *to_hub; /* [1#HOST:PORT], or [channel] with --hub-identity
+                          (not for a stream client: ..._open_client) */
   ockam_cli_hub_access access;
 } ockam_stream_session;
 
@@ -74,6 +75,12 @@ typedef struct ockam_stream_session {
  * identity channel to it with --hub-identity). Prints the error and returns
  * an exit status (STREAM_EXIT_*) on failure. */
 int ockam_stream_session_open(ockam_stream_session *s, const char *cmd, const ockam_stream_cli *o);
+/* The same for a stream client: with --hub-identity, the identity is loaded
+ * into s->access but no channel is opened and to_hub stays [1#HOST:PORT];
+ * the client opens the channel itself, and opens a new one when the hub
+ * stops answering through it or the connection drops. */
+int ockam_stream_session_open_client(ockam_stream_session *s, const char *cmd,
+                                     const ockam_stream_cli *o);
 void ockam_stream_session_close(ockam_stream_session *s);
 
 /* Send a ProtocolPayload{protocol, body} to `service` on the hub (or to the
