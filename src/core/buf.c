@@ -50,6 +50,7 @@ void ockami_buf_consume(ockami_buf *b, size_t n) {
 
 void ockami_buf_drop_front(ockami_buf *b, size_t n) {
   if (n > b->len) n = b->len;
+  if (n == 0) return; /* also keeps an empty buffer's NULL data as it is */
   b->data += n;
   b->off += n;
   b->len -= n;
