@@ -58,13 +58,9 @@ static void *chan_direct_out(chan *c, ockam_node *node, const ockami_direct_outp
   return c->direct_out;
 }
 
-/* Fast path of chan_seal: when the route to the peer starts with a
- * connection of a transport that frames messages itself (TCP), the
- * plaintext TransportMessage is encoded where its ciphertext goes in that
- * connection's output buffer and sealed in place: no outgoing message, no
- * dispatch, one copy of the payload fewer. The frame is byte for byte the one
- * the slow path makes. CHAN_NOT_DIRECT: not taken, use the slow path. */
-/* Writes a record's plaintext of exactly plen bytes at dst. */
+/* Writes a record's plaintext of exactly plen bytes at dst: one message's
+ * TransportMessage (plain_one), or a batched record of the list at m
+ * (ockami_batch_encode_list). */
 typedef int (*chan_plain_fn)(const ockam_message *m, uint8_t *dst, size_t plen);
 
 static int plain_one(const ockam_message *m, uint8_t *dst, size_t plen) {
@@ -73,6 +69,12 @@ static int plain_one(const ockam_message *m, uint8_t *dst, size_t plen) {
   return !rc && enc != plen ? OCKAM_EINVAL : rc;
 }
 
+/* Fast path of chan_seal_record: when the route to the peer starts with a
+ * connection of a transport that frames messages itself (TCP), the
+ * plaintext is written where its ciphertext goes in that connection's output
+ * buffer and sealed in place: no outgoing message, no dispatch, one copy of
+ * the payload fewer. The frame is byte for byte the one the slow path makes.
+ * CHAN_NOT_DIRECT: not taken, use the slow path. */
 static int chan_seal_direct(chan *c, chan_plain_fn plain, const ockam_message *m, size_t plen,
                             size_t blen) {
   ockam_node *node = ockam_worker_node(c->worker);
@@ -122,30 +124,20 @@ static int chan_seal_direct(chan *c, chan_plain_fn plain, const ockam_message *m
   return OCKAM_OK;
 }
 
-/* Seal one message (its onward route already popped) as one record. */
-static int chan_seal(chan *c, ockam_message *m) {
-  /* The outgoing payload is a BARE Vec<u8> holding header || ciphertext ||
-   * tag. The plaintext TransportMessage is encoded where its ciphertext goes
-   * and sealed in place: no buffer besides the outgoing message. */
-  size_t overhead = ockami_cipher_overhead(c->cipher.framing);
-  size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
-  size_t plen = ockami_tm_size(m);
-  size_t blen = plen + overhead;
-  int rc = chan_seal_direct(c, plain_one, m, plen, blen);
-  if (rc != CHAN_NOT_DIRECT) {
-    if (rc == OCKAM_ENONCE) LOG_WARN(MOD, "channel %s: nonce space exhausted", c->local);
-    return rc;
-  }
+/* Slow path of chan_seal_record: the record as an outgoing message to the
+ * peer (payload: the blob as a BARE Vec<u8>, its plaintext written where its
+ * ciphertext goes and sealed in place), delivered by the node. */
+static int chan_seal_message(chan *c, chan_plain_fn plain, const ockam_message *m, size_t plen,
+                             size_t blen) {
+  size_t hdr = blen - plen - OCKAM_AEAD_TAG_LEN;
   ockam_message *out = NULL;
-  rc = ockami_chan_remote_message_new(c, &out);
+  int rc = ockami_chan_remote_message_new(c, &out);
   if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
   if (!rc) rc = ockami_write_uint(&out->payload, blen);
   if (!rc) {
     ockami_buf *p = &out->payload;
     size_t off = p->len, got = 0;
-    p->len = off + hdr;
-    rc = ockami_tm_encode(m, p);
-    if (!rc && p->len != off + hdr + plen) rc = OCKAM_EINVAL;
+    rc = plain(m, p->data + off + hdr, plen);
     if (!rc)
       rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, plen, p->data + off, p->cap - off,
                                  &got);
@@ -158,8 +150,22 @@ static int chan_seal(chan *c, ockam_message *m) {
     if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
     ockam_message_free(out);
   }
+  return rc;
+}
+
+/* Seal one record whose plaintext `plain` writes (plen bytes): straight into
+ * the TCP connection's output when it can, as an outgoing message otherwise. */
+static int chan_seal_record(chan *c, chan_plain_fn plain, const ockam_message *m, size_t plen) {
+  size_t blen = plen + ockami_cipher_overhead(c->cipher.framing);
+  int rc = chan_seal_direct(c, plain, m, plen, blen);
+  if (rc == CHAN_NOT_DIRECT) rc = chan_seal_message(c, plain, m, plen, blen);
   if (rc == OCKAM_ENONCE) LOG_WARN(MOD, "channel %s: nonce space exhausted", c->local);
   return rc;
+}
+
+/* Seal one message (its onward route already popped) as one record. */
+static int chan_seal(chan *c, ockam_message *m) {
+  return chan_seal_record(c, plain_one, m, ockami_tm_size(m));
 }
 
 /* ---- batched records (docs/protocol-extensions.md, "Batched records") --------------- */
@@ -209,34 +215,7 @@ static int batch_flush(chan *c) {
     batch_free_queue(head);
     return rc;
   }
-  size_t overhead = ockami_cipher_overhead(c->cipher.framing);
-  size_t hdr = overhead - OCKAM_AEAD_TAG_LEN;
-  size_t blen = bytes + overhead;
-  /* Straight into the TCP connection's output when it can, as chan_seal. */
-  int rc = chan_seal_direct(c, ockami_batch_encode_list, head, bytes, blen);
-  if (rc == CHAN_NOT_DIRECT) {
-    ockam_message *out = NULL;
-    rc = ockami_chan_remote_message_new(c, &out);
-    if (!rc) rc = ockami_buf_reserve(&out->payload, ockami_uint_size(blen) + blen);
-    if (!rc) rc = ockami_write_uint(&out->payload, blen);
-    if (!rc) {
-      /* Encoded where its ciphertext goes and sealed in place. */
-      ockami_buf *p = &out->payload;
-      size_t off = p->len, got = 0;
-      if (p->cap - off < blen) rc = OCKAM_EINVAL;
-      if (!rc) rc = ockami_batch_encode_list(head, p->data + off + hdr, bytes);
-      if (!rc)
-        rc = ockami_cipher_encrypt(&c->cipher, p->data + off + hdr, bytes, p->data + off,
-                                   p->cap - off, &got);
-      p->len = off + got;
-    }
-    if (!rc) rc = ockam_send_message(ockam_worker_node(c->worker), out);
-    if (!rc) c->slow_mark = ockami_node_enqueued(ockam_worker_node(c->worker));
-    if (rc && out) {
-      if (out->payload.data) sodium_memzero(out->payload.data, out->payload.cap);
-      ockam_message_free(out);
-    }
-  }
+  int rc = chan_seal_record(c, ockami_batch_encode_list, head, bytes);
   if (!rc) {
     c->batches_sent++;
     c->batched_sent += count;
