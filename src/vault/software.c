@@ -406,30 +406,11 @@ static EVP_CIPHER_CTX *sw_aes_ctx(sw_vault *v, sw_slot *s, int enc) {
   return c;
 }
 
-static int sw_aead_encrypt(void *impl, ockam_secret key, const uint8_t nonce[static 12],
-                           const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
-                           uint8_t *out) {
-  sw_vault *v = impl;
-  sw_slot *s = sw_lookup(v, key);
-  if (!s) return OCKAM_ENOTFOUND;
-  if (s->type != OCKAM_SECRET_AES256) return OCKAM_EINVAL;
-  EVP_CIPHER_CTX *c = sw_aes_ctx(v, s, 1);
-  int n = 0;
-  if (!c || EVP_EncryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1 ||
-      (aad_len && EVP_EncryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1) ||
-      (pt_len && EVP_EncryptUpdate(c, out, &n, pt, (int)pt_len) != 1) ||
-      EVP_EncryptFinal_ex(c, out + pt_len, &n) != 1 ||
-      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, OCKAM_AEAD_TAG_LEN, out + pt_len) != 1) {
-    ERR_clear_error();
-    sodium_memzero(out, pt_len + OCKAM_AEAD_TAG_LEN);
-    return OCKAM_EIO;
-  }
-  return OCKAM_OK;
-}
-
-static int sw_aead_encrypt2(void *impl, ockam_secret key, const uint8_t nonce[static 12],
-                            const uint8_t *pt1, size_t len1, const uint8_t *pt2, size_t len2,
-                            uint8_t *out) {
+/* Seals aad, then pt1 || pt2 (either piece may be empty) as one AES-GCM
+ * message: ciphertext of both at out, then the tag. */
+static int sw_seal(void *impl, ockam_secret key, const uint8_t nonce[static 12], const uint8_t *aad,
+                   size_t aad_len, const uint8_t *pt1, size_t len1, const uint8_t *pt2, size_t len2,
+                   uint8_t *out) {
   sw_vault *v = impl;
   sw_slot *s = sw_lookup(v, key);
   if (!s) return OCKAM_ENOTFOUND;
@@ -438,6 +419,7 @@ static int sw_aead_encrypt2(void *impl, ockam_secret key, const uint8_t nonce[st
   int n = 0;
   size_t len = len1 + len2;
   if (!c || EVP_EncryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1 ||
+      (aad_len && EVP_EncryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1) ||
       (len1 && EVP_EncryptUpdate(c, out, &n, pt1, (int)len1) != 1) ||
       (len2 && EVP_EncryptUpdate(c, out + len1, &n, pt2, (int)len2) != 1) ||
       EVP_EncryptFinal_ex(c, out + len, &n) != 1 ||
@@ -447,6 +429,18 @@ static int sw_aead_encrypt2(void *impl, ockam_secret key, const uint8_t nonce[st
     return OCKAM_EIO;
   }
   return OCKAM_OK;
+}
+
+static int sw_aead_encrypt(void *impl, ockam_secret key, const uint8_t nonce[static 12],
+                           const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
+                           uint8_t *out) {
+  return sw_seal(impl, key, nonce, aad, aad_len, pt, pt_len, NULL, 0, out);
+}
+
+static int sw_aead_encrypt2(void *impl, ockam_secret key, const uint8_t nonce[static 12],
+                            const uint8_t *pt1, size_t len1, const uint8_t *pt2, size_t len2,
+                            uint8_t *out) {
+  return sw_seal(impl, key, nonce, NULL, 0, pt1, len1, pt2, len2, out);
 }
 
 static int sw_aead_decrypt(void *impl, ockam_secret key, const uint8_t nonce[static 12],
