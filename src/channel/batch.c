@@ -41,21 +41,23 @@ int ockami_batch_add(ockami_batch_writer *w, const uint8_t *item, size_t len) {
   return OCKAM_OK;
 }
 
+/* One item at dst: m's TransportMessage (len bytes, at most UINT16_MAX)
+ * after its u16 BE length. */
+static int put_msg_item(uint8_t *dst, const ockam_message *m, size_t len) {
+  size_t got = 0;
+  ockami_store_be16(dst, (uint16_t)len);
+  int rc = ockami_tm_encode_to(m, dst + OCKAMI_BATCH_ITEM_HEADER, len, &got);
+  return rc ? rc : got != len ? OCKAM_EINVAL : OCKAM_OK;
+}
+
 int ockami_batch_add_msg(ockami_batch_writer *w, const ockam_message *m) {
   if (!m) return OCKAM_EINVAL;
   size_t len = ockami_tm_size(m);
   int rc = item_room(w, len);
   if (rc) return rc;
   if ((rc = ockami_buf_reserve(w->b, OCKAMI_BATCH_ITEM_HEADER + len))) return rc;
-  size_t at = w->b->len;
-  ockami_store_be16(w->b->data + at, (uint16_t)len);
-  w->b->len += OCKAMI_BATCH_ITEM_HEADER;
-  rc = ockami_tm_encode(m, w->b);
-  if (!rc && w->b->len != at + OCKAMI_BATCH_ITEM_HEADER + len) rc = OCKAM_EINVAL;
-  if (rc) {
-    w->b->len = at;
-    return rc;
-  }
+  if ((rc = put_msg_item(w->b->data + w->b->len, m, len))) return rc;
+  w->b->len += OCKAMI_BATCH_ITEM_HEADER + len;
   w->count++;
   return OCKAM_OK;
 }
@@ -72,11 +74,10 @@ int ockami_batch_encode_list(const ockam_message *m, uint8_t *dst, size_t plen) 
   size_t count = 0, at = OCKAMI_BATCH_HEADER;
   if (plen < OCKAMI_BATCH_HEADER) return OCKAM_EINVAL;
   for (; m; m = m->next, count++) {
-    size_t len = ockami_tm_size(m), got = 0;
+    size_t len = ockami_tm_size(m);
     if (len > UINT16_MAX || plen - at < OCKAMI_BATCH_ITEM_HEADER + len) return OCKAM_EINVAL;
-    ockami_store_be16(dst + at, (uint16_t)len);
-    int rc = ockami_tm_encode_to(m, dst + at + OCKAMI_BATCH_ITEM_HEADER, len, &got);
-    if (rc || got != len) return rc ? rc : OCKAM_EINVAL;
+    int rc = put_msg_item(dst + at, m, len);
+    if (rc) return rc;
     at += OCKAMI_BATCH_ITEM_HEADER + len;
   }
   if (at != plen || count < 2 || count > OCKAMI_BATCH_MAX_COUNT) return OCKAM_EINVAL;
