@@ -675,6 +675,17 @@ static void send_via(client *c, ockam_stream *s, const char *text) {
   ockam_route_free(r);
 }
 
+/* text sent on `from`'s stream s is confirmed stored within flush_ms and
+ * reaches `to`'s mailbox. */
+static void relayed(client *from, ockam_stream *s, client *to, const char *text, int64_t flush_ms) {
+  send_via(from, s, text);
+  assert_int_equal(ockam_stream_flush(s, flush_ms), 0);
+  char buf[64];
+  size_t len;
+  assert_int_equal(ockam_mailbox_receive_string(to->mb, WAIT_MS, buf, sizeof buf, &len), 0);
+  assert_string_equal(buf, text);
+}
+
 /* The hub loses the connection under Alice's channel while Alice's own
  * connection stays up (a proxy in between opens a new one to the hub): the
  * hub no longer answers through that channel, nothing tells Alice's
@@ -698,18 +709,10 @@ static void test_hub_silent_connection_up(void **state) {
   ockam_stream *sb = options_stream(&bob, &h, h.id, "s-ba", "s-ab");
   assert_int_equal(ockam_stream_wait_ready(sa, WAIT_MS), 0);
   assert_int_equal(ockam_stream_wait_ready(sb, WAIT_MS), 0);
-  send_via(&alice, sa, "before");
-  assert_int_equal(ockam_stream_flush(sa, WAIT_MS), 0);
-  char buf[64];
-  size_t len;
-  assert_int_equal(ockam_mailbox_receive_string(bob.mb, WAIT_MS, buf, sizeof buf, &len), 0);
-  assert_string_equal(buf, "before");
+  relayed(&alice, sa, &bob, "before", WAIT_MS);
   run_for(&alice, 300); /* idle: no frame is cut in half below */
   tu_proxy_cut_upstream(proxy);
-  send_via(&alice, sa, "after");
-  assert_int_equal(ockam_stream_flush(sa, 60000), 0);
-  assert_int_equal(ockam_mailbox_receive_string(bob.mb, WAIT_MS, buf, sizeof buf, &len), 0);
-  assert_string_equal(buf, "after");
+  relayed(&alice, sa, &bob, "after", 60000);
   ockam_stream_stats st;
   ockam_stream_get_stats(sa, &st);
   assert_true(st.hub_channel_up);
@@ -746,12 +749,7 @@ static void test_stream_options_channel(void **state) {
   ockam_stream *sb = options_stream(&bob, &h, h.id, "o-ba", "o-ab");
   assert_int_equal(ockam_stream_wait_ready(sa, WAIT_MS), 0);
   assert_int_equal(ockam_stream_wait_ready(sb, WAIT_MS), 0);
-  send_via(&alice, sa, "Hello World!");
-  assert_int_equal(ockam_stream_flush(sa, WAIT_MS), 0);
-  char buf[64];
-  size_t len;
-  assert_int_equal(ockam_mailbox_receive_string(bob.mb, WAIT_MS, buf, sizeof buf, &len), 0);
-  assert_string_equal(buf, "Hello World!");
+  relayed(&alice, sa, &bob, "Hello World!", WAIT_MS);
   ockam_stream_stats st;
   ockam_stream_get_stats(sa, &st);
   assert_true(st.hub_channel_up);
@@ -769,10 +767,7 @@ static void test_stream_options_channel(void **state) {
   run_for(&eve, 1000);
   ockam_stream_get_stats(se, &st);
   assert_int_equal(st.confirmed, 0);
-  send_via(&alice, sa, "again");
-  assert_int_equal(ockam_stream_flush(sa, WAIT_MS), 0);
-  assert_int_equal(ockam_mailbox_receive_string(bob.mb, WAIT_MS, buf, sizeof buf, &len), 0);
-  assert_string_equal(buf, "again");
+  relayed(&alice, sa, &bob, "again", WAIT_MS);
   ockam_stream_close(se);
   ockam_stream_close(sa);
   ockam_stream_close(sb);

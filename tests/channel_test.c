@@ -502,6 +502,48 @@ static void responder_stop(responder_node *r) {
   ockam_vault_destroy(r->vault);
 }
 
+/* The initiator's node, on the test's thread: connected to r over TCP, with
+ * a channel to r's listener and an "app" mailbox. */
+typedef struct initiator_node {
+  ockam_node *node;
+  ockam_vault *vault;
+  ockam_tcp *tcp;
+  ockam_mailbox *app;
+  char ch[64];
+} initiator_node;
+
+static void initiator_open(initiator_node *in, const responder_node *r,
+                           const ockam_channel_options *o) {
+  assert_int_equal(ockam_node_create(&in->node), 0);
+  assert_int_equal(ockam_vault_create("software", &in->vault), 0);
+  assert_int_equal(ockam_tcp_create(in->node, NULL, &in->tcp), 0);
+  assert_int_equal(ockam_mailbox_create(in->node, "app", &in->app), 0);
+  char text[128];
+  snprintf(text, sizeof text, "1#%s;secure_channel_listener", r->listen);
+  assert_int_equal(ockam_tcp_connect(in->tcp, r->listen, 5000), 0);
+  ockam_route *route;
+  assert_int_equal(ockam_route_parse(text, &route), 0);
+  assert_int_equal(
+      ockam_channel_create(in->node, route, in->vault, o, 10000, in->ch, sizeof in->ch), 0);
+  ockam_route_free(route);
+}
+
+/* A route through the initiator's channel to the responder's worker `to`. */
+static ockam_route *initiator_route(const initiator_node *in, const char *to) {
+  ockam_route *route;
+  assert_int_equal(ockam_route_new(&route), 0);
+  assert_int_equal(ockam_route_append_str(route, in->ch), 0);
+  assert_int_equal(ockam_route_append_str(route, to), 0);
+  return route;
+}
+
+static void initiator_close(initiator_node *in) {
+  ockam_mailbox_destroy(in->app);
+  ockam_tcp_close(in->tcp);
+  ockam_node_destroy(in->node);
+  ockam_vault_destroy(in->vault);
+}
+
 /* `total` messages of 64 bytes from the initiator, 1,000 per loop iteration,
  * each numbered; the responder checks they arrive in order. */
 static void run_bulk_opts(const ockam_channel_options *initiator,
@@ -509,41 +551,26 @@ static void run_bulk_opts(const ockam_channel_options *initiator,
                           bool want_batching) {
   responder_node r;
   responder_start(&r, responder);
-  ockam_node *node;
-  ockam_vault *vault;
-  ockam_tcp *tcp;
-  ockam_mailbox *app;
-  assert_int_equal(ockam_node_create(&node), 0);
-  assert_int_equal(ockam_vault_create("software", &vault), 0);
-  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
-  assert_int_equal(ockam_mailbox_create(node, "app", &app), 0);
-  char text[128], ch[64];
-  snprintf(text, sizeof text, "1#%s;secure_channel_listener", r.listen);
-  assert_int_equal(ockam_tcp_connect(tcp, r.listen, 5000), 0);
-  ockam_route *route;
-  assert_int_equal(ockam_route_parse(text, &route), 0);
-  assert_int_equal(ockam_channel_create(node, route, vault, initiator, 10000, ch, sizeof ch), 0);
-  ockam_route_free(route);
+  initiator_node in;
+  initiator_open(&in, &r, initiator);
   ockam_channel_stats st;
-  assert_int_equal(ockam_channel_get_stats(node, ch, &st), 0);
+  assert_int_equal(ockam_channel_get_stats(in.node, in.ch, &st), 0);
   assert_int_equal(st.extended_framing, want_extended);
   assert_int_equal(st.batching, want_batching);
-  assert_int_equal(ockam_route_new(&route), 0);
-  assert_int_equal(ockam_route_append_str(route, ch), 0);
-  assert_int_equal(ockam_route_append_str(route, "counter"), 0);
+  ockam_route *route = initiator_route(&in, "counter");
   uint8_t payload[64] = {63};
   for (int sent = 0; sent < total;) {
     for (int i = 0; i < r.ack_every && sent < total; i++, sent++) {
       memcpy(payload + 1, &sent, sizeof sent);
-      assert_int_equal(ockam_send(node, "app", route, payload, sizeof payload), 0);
+      assert_int_equal(ockam_send(in.node, "app", route, payload, sizeof payload), 0);
     }
     ockam_message *ack;
-    assert_int_equal(ockam_mailbox_receive(app, 20000, &ack), 0);
+    assert_int_equal(ockam_mailbox_receive(in.app, 20000, &ack), 0);
     assert_true(ockam_message_via_channel(ack));
     ockam_message_free(ack);
   }
   ockam_route_free(route);
-  assert_int_equal(ockam_channel_get_stats(node, ch, &st), 0);
+  assert_int_equal(ockam_channel_get_stats(in.node, in.ch, &st), 0);
   /* Records: one per message, less the batched ones plus their records. */
   assert_int_equal(st.sent - st.batches_sent + st.batched_sent, total);
   if (want_batching) {
@@ -553,10 +580,7 @@ static void run_bulk_opts(const ockam_channel_options *initiator,
     assert_int_equal(st.batches_sent, 0);
   }
   assert_int_equal(st.delivered, total / r.ack_every);
-  ockam_mailbox_destroy(app);
-  ockam_tcp_close(tcp);
-  ockam_node_destroy(node);
-  ockam_vault_destroy(vault);
+  initiator_close(&in);
   responder_stop(&r);
   assert_int_equal(r.count, total);
   assert_int_equal(r.out_of_order, 0);
@@ -577,33 +601,18 @@ static void test_sizes_both_ways(void **state) {
   ockam_channel_options o = {0};
   responder_node r;
   responder_start(&r, &o);
-  ockam_node *node;
-  ockam_vault *vault;
-  ockam_tcp *tcp;
-  ockam_mailbox *app;
-  assert_int_equal(ockam_node_create(&node), 0);
-  assert_int_equal(ockam_vault_create("software", &vault), 0);
-  assert_int_equal(ockam_tcp_create(node, NULL, &tcp), 0);
-  assert_int_equal(ockam_mailbox_create(node, "app", &app), 0);
-  char text[128], ch[64];
-  snprintf(text, sizeof text, "1#%s;secure_channel_listener", r.listen);
-  assert_int_equal(ockam_tcp_connect(tcp, r.listen, 5000), 0);
-  ockam_route *route;
-  assert_int_equal(ockam_route_parse(text, &route), 0);
-  assert_int_equal(ockam_channel_create(node, route, vault, &o, 10000, ch, sizeof ch), 0);
-  ockam_route_free(route);
-  assert_int_equal(ockam_route_new(&route), 0);
-  assert_int_equal(ockam_route_append_str(route, ch), 0);
-  assert_int_equal(ockam_route_append_str(route, "mirror"), 0);
+  initiator_node in;
+  initiator_open(&in, &r, &o);
+  ockam_route *route = initiator_route(&in, "mirror");
   static const size_t sizes[] = {0,     1,     100,   2559, 2561, 4095, 4096,  4097,
                                  20000, 60000, 60000, 5000, 64,   0,    60000, 3};
   static uint8_t payload[60000];
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
     size_t n = sizes[k];
     for (size_t i = 0; i < n; i++) payload[i] = (uint8_t)(i * 7 + k);
-    assert_int_equal(ockam_send(node, "app", route, payload, n), 0);
+    assert_int_equal(ockam_send(in.node, "app", route, payload, n), 0);
     ockam_message *back;
-    assert_int_equal(ockam_mailbox_receive(app, 20000, &back), 0);
+    assert_int_equal(ockam_mailbox_receive(in.app, 20000, &back), 0);
     assert_true(ockam_message_via_channel(back));
     size_t len;
     const uint8_t *p = ockam_message_payload(back, &len);
@@ -612,15 +621,12 @@ static void test_sizes_both_ways(void **state) {
     ockam_message_free(back);
   }
   ockam_channel_stats st;
-  assert_int_equal(ockam_channel_get_stats(node, ch, &st), 0);
+  assert_int_equal(ockam_channel_get_stats(in.node, in.ch, &st), 0);
   assert_int_equal(st.sent, sizeof sizes / sizeof sizes[0]);
   assert_int_equal(st.delivered, sizeof sizes / sizeof sizes[0]);
   assert_int_equal(st.auth_failed + st.malformed, 0);
   ockam_route_free(route);
-  ockam_mailbox_destroy(app);
-  ockam_tcp_close(tcp);
-  ockam_node_destroy(node);
-  ockam_vault_destroy(vault);
+  initiator_close(&in);
   responder_stop(&r);
 }
 
