@@ -15,7 +15,8 @@
 /* Deliveries per loop iteration before I/O gets a turn. */
 #define DISPATCH_BATCH 1024
 
-static void dispatch_cb(uv_idle_t *h);
+static void dispatch_idle_cb(uv_idle_t *h);
+static void dispatch_check_cb(uv_check_t *h);
 static void reap_stopped(ockam_node *node);
 static bool recently_gone(const ockam_node *node, const ockam_message *m);
 
@@ -63,6 +64,8 @@ int ockam_node_create(ockam_node **out) {
   }
   uv_idle_init(&node->loop, &node->idle);
   node->idle.data = node;
+  uv_check_init(&node->loop, &node->check);
+  node->check.data = node;
   uv_async_init(&node->loop, &node->async, async_cb);
   node->async.data = node;
   uv_unref((uv_handle_t *)&node->async); /* posting alone does not keep the loop alive */
@@ -121,10 +124,61 @@ void ockami_node_direct_bump(ockam_node *node) {
   node->direct_epoch++;
 }
 
+static void dispatch_start(ockam_node *node) {
+  if (!node->dispatch_active && node->state == NODE_ACTIVE) {
+    uv_idle_start(&node->idle, dispatch_idle_cb);
+    uv_check_start(&node->check, dispatch_check_cb);
+    node->dispatch_active = true;
+  }
+}
+
+static void dispatch_stop(ockam_node *node) {
+  uv_idle_stop(&node->idle);
+  uv_check_stop(&node->check);
+  node->dispatch_active = false;
+}
+
 void ockami_node_wake(ockam_node *node) {
-  if (!node->idle_active && node->state == NODE_ACTIVE) {
-    uv_idle_start(&node->idle, dispatch_cb);
-    node->idle_active = true;
+  dispatch_start(node);
+}
+
+void ockami_node_defer(ockam_node *node, ockami_deferred *d) {
+  if (d->queued) return;
+  d->queued = true;
+  d->next = NULL;
+  if (node->dtail)
+    node->dtail->next = d;
+  else
+    node->dhead = d;
+  node->dtail = d;
+  dispatch_start(node);
+}
+
+void ockami_node_undefer(ockam_node *node, ockami_deferred *d) {
+  if (!d->queued) return;
+  ockami_deferred **pp = &node->dhead, *prev = NULL;
+  while (*pp && *pp != d) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  if (*pp) {
+    *pp = d->next;
+    if (node->dtail == d) node->dtail = prev;
+  }
+  d->queued = false;
+  d->next = NULL;
+}
+
+/* Runs the calls deferred so far (not those they defer in turn). */
+static void run_deferred(ockam_node *node) {
+  ockami_deferred *list = node->dhead;
+  node->dhead = node->dtail = NULL;
+  while (list) {
+    ockami_deferred *d = list;
+    list = d->next;
+    d->next = NULL;
+    d->queued = false;
+    d->fn(d->arg);
   }
 }
 
@@ -202,10 +256,7 @@ static void enqueue(ockam_node *node, ockam_message *m) {
   node->qbytes += m->payload.len;
   if (node->qlen > node->stats.queued_max) node->stats.queued_max = node->qlen;
   if (node->qlen > OCKAM_NODE_QUEUE_HIGH_WATER) node->above_high_water = true;
-  if (!node->idle_active && node->state == NODE_ACTIVE) {
-    uv_idle_start(&node->idle, dispatch_cb);
-    node->idle_active = true;
-  }
+  dispatch_start(node);
 }
 
 static ockam_message *dequeue(ockam_node *node) {
@@ -280,22 +331,28 @@ static void deliver(ockam_node *node, ockam_message *m) {
   if (!(m->flags & OCKAMI_MSG_HANDED_OFF)) ockam_message_free(m);
 }
 
-static void dispatch_cb(uv_idle_t *h) {
-  ockam_node *node = h->data;
+static void dispatch(ockam_node *node) {
   for (int i = 0; i < DISPATCH_BATCH; i++) {
+    if (node->dhead) run_deferred(node);
     ockam_message *m = dequeue(node);
     if (!m) break;
     deliver(node, m);
   }
+  if (node->dhead) run_deferred(node);
   reap_stopped(node);
   if (node->above_high_water && node->qlen < OCKAM_NODE_QUEUE_HIGH_WATER / 2) {
     node->above_high_water = false;
     if (node->drain_cb) node->drain_cb(node->drain_arg);
   }
-  if (!node->qhead && !node->stopped) {
-    uv_idle_stop(&node->idle);
-    node->idle_active = false;
-  }
+  if (!node->qhead && !node->dhead && !node->stopped) dispatch_stop(node);
+}
+
+static void dispatch_idle_cb(uv_idle_t *h) {
+  dispatch(h->data);
+}
+
+static void dispatch_check_cb(uv_check_t *h) {
+  dispatch(h->data);
 }
 
 int ockam_send_message(ockam_node *node, ockam_message *msg) {
@@ -468,10 +525,7 @@ void ockam_worker_stop(ockam_worker *w) {
   else
     node->stopped = w;
   node->stopped_tail = w;
-  if (!node->idle_active && node->state == NODE_ACTIVE) {
-    uv_idle_start(&node->idle, dispatch_cb);
-    node->idle_active = true;
-  }
+  dispatch_start(node);
 }
 
 static void reap_stopped(ockam_node *node) {
@@ -637,7 +691,8 @@ void ockam_node_destroy(ockam_node *node) {
   node->run_depth++;
   for (int i = 0; i < 100 && uv_run(&node->loop, UV_RUN_NOWAIT); i++) {
   }
-  uv_idle_stop(&node->idle);
+  dispatch_stop(node);
+  node->dhead = node->dtail = NULL; /* their owners are gone or going */
   uv_walk(&node->loop, walk_close, NULL);
   uv_run(&node->loop, UV_RUN_DEFAULT);
   node->run_depth--;

@@ -102,6 +102,22 @@ void ockami_node_direct_bump(ockam_node *node);
  * work started from a prepare callback, which would otherwise wait for the
  * poll to end before any prepare handle started now runs. */
 void ockami_node_wake(ockam_node *node);
+/* A call the node makes from its dispatch loop: after the handler running
+ * now (if any) returns and before the next message is delivered, or in the
+ * loop's next dispatch pass when deferred from outside one. For completions
+ * produced on the loop thread that must not run inside the call that
+ * produced them (a store's inline append): they run in the same loop turn,
+ * and what they send goes out in the same write as the rest of the pass.
+ * The owner keeps d alive while it is queued; deferring a queued d does
+ * nothing; undefer takes it off the queue. Loop thread only. */
+typedef struct ockami_deferred {
+  void (*fn)(void *arg);
+  void *arg;
+  struct ockami_deferred *next;
+  bool queued;
+} ockami_deferred;
+void ockami_node_defer(ockam_node *node, ockami_deferred *d);
+void ockami_node_undefer(ockam_node *node, ockami_deferred *d);
 /* Messages ever queued for delivery / taken from the queue (FIFO): a message
  * sent when the first count was n has been delivered once the second is >= n. */
 uint64_t ockami_node_enqueued(const ockam_node *node);

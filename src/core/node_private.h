@@ -47,7 +47,13 @@ typedef enum node_state { NODE_ACTIVE, NODE_DESTROYING } node_state;
 
 struct ockam_node {
   uv_loop_t loop;
+  /* The delivery queue is drained from two handles: `idle` at the start of an
+   * iteration (and it keeps the poll from sleeping while messages wait), and
+   * `check` right after the poll, so that what a read queued is delivered in
+   * the same iteration and its answers are written in the next one's prepare
+   * phase, without a poll in between. Both run while dispatch_active. */
   uv_idle_t idle;
+  uv_check_t check;
   uv_async_t async;
   node_state state;
   ockami_map addresses; /* local address -> worker */
@@ -55,7 +61,8 @@ struct ockam_node {
   ockam_message *qhead, *qtail;
   size_t qlen;
   size_t qbytes; /* payload bytes of the queued messages */
-  bool idle_active;
+  bool dispatch_active;
+  ockami_deferred *dhead, *dtail; /* ockami_node_defer: run before the next message */
   bool above_high_water;
   ockami_drain_cb drain_cb;
   void *drain_arg;

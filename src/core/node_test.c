@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "node.h"
 #include "ockam/log.h"
 #include "ockam/node.h"
 
@@ -255,6 +256,73 @@ static void test_fifo_delivery(void **state) {
   ockam_node_destroy(node);
 }
 
+/* ---- deferred calls: after the running handler, before the next message ---- */
+
+typedef struct deferrer {
+  ockam_node *node;
+  char got[16];
+  int n;
+  ockami_deferred d, cancelled, outside;
+} deferrer;
+
+static void mark(void *arg, char c) {
+  deferrer *x = arg;
+  x->got[x->n++] = c;
+}
+static void mark_d(void *arg) {
+  mark(arg, 'D');
+}
+static void mark_e(void *arg) {
+  mark(arg, 'E');
+}
+static void mark_x(void *arg) {
+  mark(arg, 'X');
+}
+
+static int deferrer_handle(ockam_worker *w, ockam_message *msg) {
+  deferrer *x = ockam_worker_user(w);
+  size_t len;
+  const uint8_t *p = ockam_message_payload(msg, &len);
+  x->got[x->n++] = (char)p[0];
+  if (p[0] == 'a') {
+    ockami_node_defer(x->node, &x->d);
+    ockami_node_defer(x->node, &x->d); /* already queued: still one call */
+    send_byte(x->node, "w", "w", 'c');
+  }
+  if (p[0] == 'b') {
+    ockami_node_defer(x->node, &x->cancelled);
+    ockami_node_undefer(x->node, &x->cancelled);
+  }
+  return OCKAM_OK;
+}
+
+static bool deferrer_done(void *arg) {
+  return ((deferrer *)arg)->n >= 5;
+}
+
+static void test_deferred_calls(void **state) {
+  (void)state;
+  static const ockam_worker_ops ops = {deferrer_handle, NULL};
+  static deferrer x;
+  memset(&x, 0, sizeof x);
+  assert_int_equal(ockam_node_create(&x.node), OCKAM_OK);
+  x.d = (ockami_deferred){.fn = mark_d, .arg = &x};
+  x.outside = (ockami_deferred){.fn = mark_e, .arg = &x};
+  x.cancelled = (ockami_deferred){.fn = mark_x, .arg = &x};
+  const char *addr[1] = {"w"};
+  assert_int_equal(ockam_worker_start(x.node, addr, 1, &ops, &x, NULL), OCKAM_OK);
+  send_byte(x.node, "app", "w", 'a');
+  send_byte(x.node, "app", "w", 'b');
+  ockami_node_defer(x.node, &x.outside); /* from outside a drain: first in the next one */
+  assert_int_equal(ockam_node_run_until(x.node, ARRIVE_MS, deferrer_done, &x), OCKAM_OK);
+  assert_int_equal(ockam_node_run_until(x.node, 20, NULL, NULL), OCKAM_OK);
+  x.got[x.n] = 0;
+  /* D right after the handler that deferred it, before 'b' already queued;
+   * the cancelled call never runs. */
+  assert_string_equal(x.got, "EaDbc");
+  ockam_node_destroy(x.node);
+}
+
 /* ---- drops: a stopped worker's address is routine, an unknown one is not ---- */
 
 typedef struct drop_log {
@@ -300,6 +368,7 @@ int main(void) {
       cmocka_unit_test(test_run_until_eclosed),
       cmocka_unit_test(test_mailboxes_and_node_destroy),
       cmocka_unit_test(test_fifo_delivery),
+      cmocka_unit_test(test_deferred_calls),
       cmocka_unit_test(test_drop_to_stopped_worker_is_debug),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

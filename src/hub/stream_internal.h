@@ -36,6 +36,7 @@
 #include "buf.h"
 #include "hub_internal.h"
 #include "map.h"
+#include "node.h"
 #include "ockam/limits.h"
 #include "route.h"
 #include "stats.h"
@@ -151,6 +152,10 @@ struct ockami_stream_service {
   ockami_svc_state state;
   const ockami_store_ops *ops;
   ockami_store *store;
+  /* Delivers the store's inline completions from the node's dispatch loop:
+   * a pull parked on a stream is answered in the loop turn that read the
+   * push, and the answer leaves in that turn's write (ockami_node_defer). */
+  ockami_deferred store_kick;
   ockami_store *registry; /* NULL for the memory store */
   uint64_t registry_next; /* next registry index to read */
   bool registry_reading;

@@ -550,6 +550,16 @@ static void service_stopped(ockam_worker *w) {
 
 static const ockam_worker_ops service_ops = {service_handle, service_stopped};
 
+static void store_deliver(void *arg) {
+  ockami_stream_service *svc = arg;
+  ockami_store_deliver(svc->store);
+}
+
+static void store_kick(void *arg) {
+  ockami_stream_service *svc = arg;
+  ockami_node_defer(svc->node, &svc->store_kick);
+}
+
 /* ---- start / stop -------------------------------------------------------------- */
 
 static int map_open_error(int rc) {
@@ -650,6 +660,11 @@ int ockami_stream_service_start(ockam_node *node, const ockam_hub_options *opts,
    * bytes) and by a periodic trim on the store thread whenever a retention
    * option is set (storage.h). */
   int rc = ockami_store_open(ockam_node_loop(node), ops, &so, &svc->store);
+  if (!rc) {
+    svc->store_kick.fn = store_deliver;
+    svc->store_kick.arg = svc;
+    ockami_store_set_kick(svc->store, store_kick, svc);
+  }
   if (rc) {
     LOG_ERROR(MOD, "cannot open the %s store: %s", ops->name, ockam_strerror(rc));
     rc = map_open_error(rc);
@@ -721,6 +736,7 @@ void ockami_stream_service_stop(ockami_stream_service *svc) {
   while ((e = ockami_map_next(&svc->streams, &bucket, e))) ockami_stream_drop_parked(e->value);
   /* Pending appends finish and are confirmed; reads and creates in flight
    * complete without effect (their callbacks see STOPPING). */
+  ockami_node_undefer(svc->node, &svc->store_kick);
   if (svc->store) ockami_store_close(svc->store);
   if (svc->registry) ockami_store_close(svc->registry);
   svc->store = svc->registry = NULL;

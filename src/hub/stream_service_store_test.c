@@ -176,7 +176,13 @@ static void test_backpressure(void **state) {
     }
   }
   assert_true(ok >= 1);
-  assert_true(refused >= 1);
+  if (strcmp(fx->store, "memory") == 0) {
+    /* The memory store confirms each push within the loop turn that read
+     * it, before the next push is handled: none is ever pending. */
+    assert_int_equal(refused, 0);
+  } else {
+    assert_true(refused >= 1);
+  }
   /* Once the store caught up, pushes are accepted again. */
   send_push(c, a, 100, "y", 1);
   expect_confirm(c, a, 100, OCKAMI_SP_STATUS_OK, (uint64_t)ok);

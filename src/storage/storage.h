@@ -321,6 +321,15 @@ OCKAM_MUST_CHECK int ockami_store_open_backend(struct uv_loop_s *loop, const ock
 /* Finish what was submitted, stop the thread, close the backend. Pending
  * callbacks still run (with their real status) before this returns. */
 void ockami_store_close(ockami_store *s);
+/* The completion of an operation run inline on the loop thread (memory
+ * appends and reads) is delivered in the loop's next turn by default. With a
+ * kick set, the store calls kick(arg) instead, on the loop thread, from
+ * inside the submit; the owner must then call ockami_store_deliver(s) soon
+ * from the loop thread, outside any store call (a node's deferred call:
+ * the completion runs in the same loop turn as the submit). The owner stops
+ * any pending call before it closes the store. */
+void ockami_store_set_kick(ockami_store *s, void (*kick)(void *arg), void *arg);
+void ockami_store_deliver(ockami_store *s);
 
 /* Counters of one store, for tests, benchmarks and metrics. */
 typedef struct ockami_store_stats {

@@ -86,7 +86,9 @@ struct ockami_store {
   uv_async_t *wake; /* freed in its close callback */
   /* Delivers the completion of an operation run inline on the loop thread
    * in the loop's next turn, without the eventfd write and read of `wake`. */
-  uv_idle_t *kick; /* freed in its close callback */
+  uv_idle_t *kick;            /* freed in its close callback */
+  void (*kick_fn)(void *arg); /* ockami_store_set_kick: replaces `kick` */
+  void *kick_arg;
   const ockami_store_ops *ops;
   void *be;
   uint32_t max_record;
@@ -581,6 +583,16 @@ void ockami_store_close(ockami_store *s) {
   if (s->cb_depth == 0) store_free(s);
 }
 
+void ockami_store_set_kick(ockami_store *s, void (*kick)(void *arg), void *arg) {
+  if (!s) return;
+  s->kick_fn = kick;
+  s->kick_arg = arg;
+}
+
+void ockami_store_deliver(ockami_store *s) {
+  if (s && s->state == STORE_RUNNING && s->cb_depth == 0) run_completions(s);
+}
+
 bool ockami_store_completing(const ockami_store *s, const uint8_t **data, size_t *len) {
   if (!s || !s->completing) return false;
   *data = s->completing->data;
@@ -656,7 +668,10 @@ static bool run_inline(ockami_store *s, sreq *r) {
   }
   queue_push(&s->done, r);
   pthread_mutex_unlock(&s->lock);
-  if (!uv_is_active((uv_handle_t *)s->kick)) uv_idle_start(s->kick, kick_cb);
+  if (s->kick_fn)
+    s->kick_fn(s->kick_arg);
+  else if (!uv_is_active((uv_handle_t *)s->kick))
+    uv_idle_start(s->kick, kick_cb);
   return true;
 }
 
