@@ -1,9 +1,9 @@
 /* The ockam command line against a running hub, as separate processes:
  * `ockam send` (reply, --json, --timeout, a dead hub refused at once), the
- * stream commands (create, push, tail, tail --follow, sub resuming where it
- * stopped, delete), their --json output parsed by jansson, --help of every
- * command, and the examples' argument checks (--help prints the usage, a bad
- * argument exits 2 at once). */
+ * stream commands (create, push, tail, tail --follow, also across a hub
+ * killed and restarted, sub resuming where it stopped, delete), their --json output parsed by
+ * jansson, --help of every command, and the examples' argument checks (--help prints the usage, a
+ * bad argument exits 2 at once). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -248,6 +248,41 @@ static void test_stream_commands(void **state) {
   assert_non_null(strstr(out, "unknown subcommand"));
 }
 
+/* tail --follow outlives its hub: killed and started again on the same port
+ * and data, the hub gets a new session from tail, which prints what was
+ * pushed after the restart and nothing it printed before. */
+static void test_tail_follow_hub_restart(void **state) {
+  hub *h = *state;
+  char out[4096], H[64];
+  const char *B = OCKAM_BIN;
+  snprintf(H, sizeof H, "%s", h->bound);
+  assert_int_equal(run(out, sizeof out, "'%s' stream push --hub %s cli-r before", B, H), 0);
+  char *targv[] = {(char *)B, "stream", "tail",    "--follow", "--json", "--timeout",
+                   "1s",      "--hub",  (char *)H, "cli-r",    NULL};
+  tu_proc tail;
+  assert_int_equal(tu_spawn(&tail, targv, true), 0);
+  char line[1024];
+  assert_int_equal(tu_expect_line(&tail, "before", line, sizeof line, CMD_MS), 0);
+  json_t *j = parse(line);
+  assert_int_equal(jint(j, "index"), 0);
+  json_decref(j);
+
+  tu_kill(&h->proc, SIGKILL);
+  int port = atoi(strrchr(H, ':') + 1);
+  assert_int_equal(tu_start_hub(&h->proc, port, "lmdb", h->dir, NULL, h->bound, sizeof h->bound),
+                   0);
+  assert_int_equal(run(out, sizeof out, "'%s' stream push --hub %s cli-r after", B, H), 0);
+  /* The next line tail prints is the new message: "before" is not repeated. */
+  assert_int_equal(tu_read_line(&tail, line, sizeof line, CMD_MS), 0);
+  j = parse(line);
+  assert_int_equal(jint(j, "index"), 1);
+  assert_string_equal(jstr(j, "message"), "after");
+  json_decref(j);
+  int ws = tu_kill(&tail, SIGINT);
+  assert_true(WIFEXITED(ws));
+  assert_int_equal(WEXITSTATUS(ws), 0);
+}
+
 /* Every stream command reports a dead hub at once. */
 static void test_stream_dead_hub(void **state) {
   (void)state;
@@ -331,6 +366,7 @@ int main(void) {
       cmocka_unit_test(test_send_dead_hub),
       cmocka_unit_test_setup_teardown(test_stream_commands, setup_hub, teardown_hub),
       cmocka_unit_test(test_stream_dead_hub),
+      cmocka_unit_test_setup_teardown(test_tail_follow_hub_restart, setup_hub, teardown_hub),
       cmocka_unit_test(test_help),
       cmocka_unit_test(test_examples_args),
   };

@@ -6,9 +6,11 @@
  * The requests and replies are a few BARE fields (spec §7.1, §7.2, and
  * docs/protocol-extensions.md for stream_delete and the long-poll pull),
  * encoded here by hand so that the CLI needs only the public API. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "json_out.h"
@@ -339,7 +341,8 @@ static const ockam_cli_option tail_options[] = {
     OCKAM_CLI_UINT_OPT(ockam_stream_cli, from, "from", "from", "INDEX", 0, 0, 0,
                        "start at this stream index"),
     OCKAM_CLI_BOOL_OPT(ockam_stream_cli, follow, "follow", "follow",
-                       "keep waiting for new messages (until SIGINT/SIGTERM)"),
+                       "keep waiting for new messages (until SIGINT/SIGTERM), reconnecting "
+                       "after a lost connection or hub"),
 };
 
 static const ockam_cli_spec tail_spec = {
@@ -388,64 +391,125 @@ static long print_pull_response(const ockam_stream_cli *o, const uint8_t *p, siz
   return (long)count;
 }
 
+/* Pulls from the stream worker until caught up (without --follow), a signal,
+ * or a failure. TAIL_LOST: no answer, or the connection is gone (--follow then
+ * starts over with a new session); *printed counts the messages printed. */
+#define TAIL_LOST (-2)
+static int tail_pulls(ockam_stream_session *s, const ockam_stream_cli *o, const ockam_route *worker,
+                      uint64_t *next, uint64_t *printed) {
+  uint64_t id = 0;
+  for (;;) {
+    /* PullRequest{id, index, limit} (+ wait_ms: the long-poll form). */
+    uint8_t body[4 * OCKAM_VARINT_MAX_BYTES];
+    size_t n = ockam_stream_cli_put_uint(body, ++id);
+    n += ockam_stream_cli_put_uint(body + n, *next);
+    n += ockam_stream_cli_put_uint(body + n, TAIL_BATCH);
+    if (o->follow) n += ockam_stream_cli_put_uint(body + n, TAIL_WAIT_MS);
+    int rc = ockam_stream_session_request(s, NULL, worker, PULL_PROTOCOL, body, n);
+    ockam_message *reply = NULL;
+    const uint8_t *proto, *data;
+    size_t proto_len, data_len;
+    bool stale = true;
+    int st = STREAM_EXIT_OK;
+    bool done = false;
+    /* Skip answers to earlier pulls (after a timeout) until ours comes. */
+    while (!rc && stale) {
+      ockam_message_free(reply);
+      reply = NULL;
+      rc = ockam_stream_session_reply(s, o->timeout_ms + (o->follow ? TAIL_WAIT_MS : 0), &reply,
+                                      &proto, &proto_len, &data, &data_len);
+      if (rc) break;
+      if (!ockam_stream_cli_field_is(proto, proto_len, PULL_PROTOCOL)) {
+        ockam_stream_cli_print_refusal(s->cmd, proto, proto_len, data, data_len);
+        st = STREAM_EXIT_FAIL;
+        done = true;
+        break;
+      }
+      long got = print_pull_response(o, data, data_len, id, next, &stale);
+      if (got < 0) {
+        fprintf(stderr, "ockam stream tail: undecodable pull reply\n");
+        st = STREAM_EXIT_FAIL;
+        done = true;
+        break;
+      }
+      if (!stale) *printed += (uint64_t)got;
+      if (!stale && got == 0 && !o->follow) done = true; /* caught up */
+    }
+    ockam_message_free(reply);
+    if (rc == OCKAM_ECLOSED) return STREAM_EXIT_OK; /* SIGINT or SIGTERM: done */
+    if (rc) {
+      fprintf(stderr, "ockam stream tail: %s\n", ockam_strerror(rc));
+      return o->follow ? TAIL_LOST : STREAM_EXIT_FAIL;
+    }
+    if (done) return st;
+  }
+}
+
+static volatile sig_atomic_t tail_stop;
+static void tail_on_signal(int sig) {
+  (void)sig;
+  tail_stop = 1;
+}
+
+/* Waits ms between two sessions of --follow; false when SIGINT or SIGTERM
+ * came (no node is there to catch them meanwhile). */
+static bool tail_backoff(unsigned ms) {
+  struct sigaction sa, old_int, old_term;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = tail_on_signal;
+  sigemptyset(&sa.sa_mask);
+  tail_stop = 0;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  for (unsigned waited = 0; waited < ms && !tail_stop; waited += 50) {
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  return !tail_stop;
+}
+
+/* --follow: after a lost connection or hub, a new session every 0.5 s at first,
+ * then at most every 5 s, reading on from the next index. */
+#define TAIL_RETRY_MIN_MS 500u
+#define TAIL_RETRY_MAX_MS 5000u
+
 int ockam_stream_cmd_tail(int argc, char **argv) {
   ockam_stream_cli o;
   int nops, st = ockam_stream_cli_parse(&tail_spec, &o, argc, argv, 1, 1, &nops);
   if (st >= 0) return st;
   const char *name = argv[1];
   if (!ockam_stream_cli_name_ok("stream tail", name)) return STREAM_EXIT_USAGE;
-  ockam_stream_session s;
-  if ((st = ockam_stream_session_open(&s, "stream tail", &o))) return st;
-  ockam_route *worker = NULL;
-  st = stream_open(&s, &o, name, &worker);
-  uint64_t next = o.from, id = 0;
-  while (st == STREAM_EXIT_OK) {
-    /* PullRequest{id, index, limit} (+ wait_ms: the long-poll form). */
-    uint8_t body[4 * OCKAM_VARINT_MAX_BYTES];
-    size_t n = ockam_stream_cli_put_uint(body, ++id);
-    n += ockam_stream_cli_put_uint(body + n, next);
-    n += ockam_stream_cli_put_uint(body + n, TAIL_BATCH);
-    if (o.follow) n += ockam_stream_cli_put_uint(body + n, TAIL_WAIT_MS);
-    int rc = ockam_stream_session_request(&s, NULL, worker, PULL_PROTOCOL, body, n);
-    ockam_message *reply = NULL;
-    const uint8_t *proto, *data;
-    size_t proto_len, data_len;
-    bool stale = true;
-    /* Skip answers to earlier pulls (after a timeout) until ours comes. */
-    while (!rc && stale) {
-      ockam_message_free(reply);
-      reply = NULL;
-      rc = ockam_stream_session_reply(&s, o.timeout_ms + (o.follow ? TAIL_WAIT_MS : 0), &reply,
-                                      &proto, &proto_len, &data, &data_len);
-      if (rc) break;
-      if (!ockam_stream_cli_field_is(proto, proto_len, PULL_PROTOCOL)) {
-        ockam_stream_cli_print_refusal(s.cmd, proto, proto_len, data, data_len);
-        st = STREAM_EXIT_FAIL;
-        break;
+  uint64_t next = o.from;
+  unsigned retry_ms = TAIL_RETRY_MIN_MS;
+  for (bool first = true;; first = false) {
+    ockam_stream_session s;
+    ockam_route *worker = NULL;
+    uint64_t printed = 0;
+    st = ockam_stream_session_open(&s, "stream tail", &o);
+    if (!st) {
+      st = stream_open(&s, &o, name, &worker);
+      if (!st) {
+        if (!first)
+          fprintf(stderr, "ockam stream tail: reading again from index %llu\n",
+                  (unsigned long long)next);
+        st = tail_pulls(&s, &o, worker, &next, &printed);
+      } else if (!first) {
+        st = TAIL_LOST;
       }
-      long got = print_pull_response(&o, data, data_len, id, &next, &stale);
-      if (got < 0) {
-        fprintf(stderr, "ockam stream tail: undecodable pull reply\n");
-        st = STREAM_EXIT_FAIL;
-      } else if (!stale && got == 0 && !o.follow) {
-        st = -1; /* caught up */
-      }
-      if (got < 0) break;
+      ockam_route_free(worker);
+      ockam_stream_session_close(&s);
+    } else if (!first && st == STREAM_EXIT_FAIL) {
+      st = TAIL_LOST; /* the hub is not back yet */
     }
-    ockam_message_free(reply);
-    if (rc == OCKAM_ECLOSED) {
-      st = STREAM_EXIT_OK; /* SIGINT or SIGTERM: done */
-      break;
-    }
-    if (rc) {
-      fprintf(stderr, "ockam stream tail: %s\n", ockam_strerror(rc));
-      st = STREAM_EXIT_FAIL;
-    }
+    /* Only --follow starts over, and only after it once read the stream:
+     * a hub that is unreachable or refuses at the start is an error. */
+    if (st != TAIL_LOST) return st;
+    if (printed) retry_ms = TAIL_RETRY_MIN_MS;
+    if (!tail_backoff(retry_ms)) return STREAM_EXIT_OK;
+    retry_ms = retry_ms * 2 > TAIL_RETRY_MAX_MS ? TAIL_RETRY_MAX_MS : retry_ms * 2;
   }
-  if (st < 0) st = STREAM_EXIT_OK;
-  ockam_route_free(worker);
-  ockam_stream_session_close(&s);
-  return st;
 }
 
 /* ---- delete ------------------------------------------------------------------- */
