@@ -124,6 +124,7 @@ struct ockami_store {
   store_state state;
   size_t inflight; /* submitted, callback not yet run */
   int cb_depth;    /* > 0 while store callbacks run */
+  sreq *batch;     /* completions taken from `done`, not yet run (in order) */
   /* The append whose callback runs now, when no other completion was queued
    * behind it (see ockami_store_completing); NULL otherwise. */
   const sreq *completing;
@@ -437,16 +438,34 @@ static void complete(sreq *r) {
   free(r);
 }
 
+/* The next completion to run, and whether it is the last one known now.
+ * Loop thread only; a callback that closes the store runs the rest of the
+ * batch (nested run_completions), in order. */
+static sreq *next_completion(ockami_store *s, bool *last) {
+  if (!s->batch) {
+    /* Everything completed so far, in one turn of the lock. */
+    pthread_mutex_lock(&s->lock);
+    s->batch = s->done.head;
+    s->done.head = s->done.tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+  }
+  sreq *r = s->batch;
+  if (r) {
+    s->batch = r->next;
+    r->next = NULL;
+  }
+  *last = !s->batch;
+  return r;
+}
+
 /* Runs callbacks one at a time until `done` is empty. A callback may close
  * the store: close then runs the rest itself, and the store is freed here
  * once the outermost callback has returned. */
 static void run_completions(ockami_store *s) {
   s->cb_depth++;
   while (s->state != STORE_CLOSED) {
-    pthread_mutex_lock(&s->lock);
-    sreq *r = queue_pop(&s->done);
-    bool last = s->done.head == NULL;
-    pthread_mutex_unlock(&s->lock);
+    bool last;
+    sreq *r = next_completion(s, &last);
     if (!r) break;
     s->inflight--;
     const sreq *outer = s->completing;
