@@ -230,7 +230,12 @@ static int batch_flush(chan *c) {
 static void batch_prepare_cb(uv_prepare_t *h) {
   chan *c = h->data;
   uv_prepare_stop(h);
-  if (c && c->state == CHAN_READY) (void)batch_flush(c);
+  if (c && c->state == CHAN_READY) {
+    (void)batch_flush(c);
+    /* The transport's flush handle may have had its turn in this prepare
+     * phase already: the poll must not sleep on the sealed record. */
+    ockami_node_wake(ockam_worker_node(c->worker));
+  }
 }
 
 /* Queue a message (onward route popped) for the end of the loop iteration. */

@@ -71,7 +71,8 @@ void ockami_node_hook_remove(ockam_node *node, ockami_node_hook *h);
  * stopped: for what workers may still use until then (a vault whose keys
  * the channels hold). It cannot be removed; fn may free h. */
 void ockami_node_hook_add_late(ockam_node *node, ockami_node_hook *h);
-/* Direct output: the secure channel's fast path. A transport that frames
+/* Direct output: the fast path of the secure channel and of
+ * ockami_send_direct (codec/direct_send.h). A transport that frames
  * messages itself (TCP) registers one per node; a sender whose route starts
  * with one of its connections then appends a frame straight into that
  * connection's output buffer, without a message and a dispatch. The frame is

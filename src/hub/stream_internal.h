@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "direct_send.h"
 #include "hub_internal.h"
 #include "map.h"
 #include "node.h"
@@ -156,6 +157,9 @@ struct ockami_stream_service {
    * a pull parked on a stream is answered in the loop turn that read the
    * push, and the answer leaves in that turn's write (ockami_node_defer). */
   ockami_deferred store_kick;
+  /* Every reply of the stream services goes through it (direct_send.h):
+   * straight into the client's TCP output, in order with the queued ones. */
+  ockami_direct_cache direct;
   ockami_store *registry; /* NULL for the memory store */
   uint64_t registry_next; /* next registry index to read */
   bool registry_reading;

@@ -69,7 +69,8 @@ bool ockami_stream_reply_ok(const ockami_stream_service *svc, const ockam_route 
 }
 
 void ockami_stream_send(ockami_stream_service *svc, const char *from, const ockam_route *to) {
-  int rc = ockam_send(svc->node, from, to, svc->scratch.data, svc->scratch.len);
+  int rc =
+      ockami_send_direct(svc->node, &svc->direct, from, to, svc->scratch.data, svc->scratch.len);
   if (rc) LOG_DEBUG(MOD, "%s: cannot send reply: %s", from, ockam_strerror(rc));
 }
 
@@ -752,6 +753,7 @@ void ockami_stream_service_stop(ockami_stream_service *svc) {
   ockami_map_free(&svc->streams);
   ockami_map_free(&svc->by_addr);
   ockami_buf_free(&svc->scratch);
+  ockami_direct_cache_free(&svc->direct);
   free(svc->msgs);
   free(svc);
 }

@@ -30,7 +30,7 @@ int ockami_side_send_to_service(side *sd, const char *service) {
   ockam_route r = OCKAMI_ROUTE_INIT;
   int rc = ockami_route_assign(&r, &s->hubs[sd->hub]);
   if (!rc) rc = ockam_route_append(&r, OCKAM_ADDRESS_LOCAL, service, strlen(service));
-  if (!rc) rc = ockam_send(s->node, sd->ctl, &r, s->scratch.data, s->scratch.len);
+  if (!rc) rc = ockami_send_direct(s->node, &sd->dc, sd->ctl, &r, s->scratch.data, s->scratch.len);
   ockami_route_release(&r);
   return rc;
 }
@@ -330,6 +330,8 @@ static void stream_free(ockam_stream *s) {
   free(s->hubs);
   ockami_route_release(&s->prod.sd.worker);
   ockami_route_release(&s->cons.sd.worker);
+  ockami_direct_cache_free(&s->prod.sd.dc);
+  ockami_direct_cache_free(&s->cons.sd.dc);
   free(s->stream_service);
   free(s->index_service);
   free(s->client_id);

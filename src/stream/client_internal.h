@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "direct_send.h"
 #include "message.h"
 #include "node.h"
 #include "ockam/identity_channel.h"
@@ -63,6 +64,9 @@ typedef struct side {
   bool down;
   uint64_t down_since;
   uint64_t failover_at; /* NEVER unless down with a fallback hub */
+  /* Requests go straight into the TCP output when the hub is a TCP hop away
+   * (direct_send.h). */
+  ockami_direct_cache dc;
 } side;
 
 typedef enum prod_state { PROD_CREATING, PROD_READY, PROD_BACKOFF, PROD_STOPPED } prod_state;

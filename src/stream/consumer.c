@@ -56,7 +56,9 @@ static void cons_send_pull(consumer *c, uint64_t now, bool repeat) {
   int rc = long_poll ? ockami_sp_encode_pull_wait(&s->scratch, id, c->next_index, c->limit,
                                                   s->long_poll_ms)
                      : ockami_sp_encode_pull(&s->scratch, id, c->next_index, c->limit);
-  if (!rc) rc = ockam_send(s->node, c->sd.ctl, &c->sd.worker, s->scratch.data, s->scratch.len);
+  if (!rc)
+    rc = ockami_send_direct(s->node, &c->sd.dc, c->sd.ctl, &c->sd.worker, s->scratch.data,
+                            s->scratch.len);
   if (rc) LOG_WARN(MOD, "stream %s: cannot send pull: %s", c->sd.name, ockam_strerror(rc));
   s->stats.polls++;
   c->phase = PULL_SENT;

@@ -37,7 +37,8 @@ static int prod_send(producer *p, push_entry *e) {
                : ockami_sp_encode_push_idem(&s->scratch, e->id, e->payload, e->len, s->client_id,
                                             strlen(s->client_id), p->session, e->seq);
   if (rc) return rc;
-  return ockam_send(s->node, p->sd.ctl, &p->sd.worker, s->scratch.data, s->scratch.len);
+  return ockami_send_direct(s->node, &p->sd.dc, p->sd.ctl, &p->sd.worker, s->scratch.data,
+                            s->scratch.len);
 }
 
 /* A fresh session: the hub does not know ours (the stream was deleted, or

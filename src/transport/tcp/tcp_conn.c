@@ -308,9 +308,10 @@ void ockami_tcp_direct_commit(conn *c, size_t len) {
   tcp->stats.frames_out++;
   conn_mark_dirty(c);
   /* A sender running in the loop's prepare phase (a channel flushing its
-   * batch) comes after the flush handle's turn in this iteration: the poll
-   * must not block before the next one writes the frame. */
-  ockami_node_wake(tcp->node);
+   * batch) may come after the flush handle's turn in this iteration: that
+   * sender wakes the node (ockami_node_wake) so the poll does not block
+   * before the next turn writes the frame. From any other phase the flush
+   * handle runs before the next poll. */
 }
 
 /* ---- reading -------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "direct_send.h"
 #include "ockam/limits.h"
 #include "ockam/log.h"
 #include "ockam/node.h"
@@ -34,6 +35,7 @@
 typedef struct recorder {
   char texts[MAX_RECORDED][16];
   size_t n;
+  ockam_route *last_return; /* of the last message recorded */
 } recorder;
 
 static int recorder_handle(ockam_worker *w, ockam_message *m) {
@@ -44,6 +46,9 @@ static int recorder_handle(ockam_worker *w, ockam_message *m) {
     memcpy(r->texts[r->n], s, len);
     r->texts[r->n][len] = '\0';
     r->n++;
+    ockam_route_free(r->last_return);
+    r->last_return = NULL;
+    assert_int_equal(ockam_route_copy(ockam_message_return(m), &r->last_return), OCKAM_OK);
   }
   return OCKAM_OK;
 }
@@ -68,6 +73,7 @@ static fixture *setup(void) {
 }
 
 static void teardown(fixture *f) {
+  ockam_route_free(f->rec.last_return);
   ockam_tcp_close(f->tcp);
   ockam_node_destroy(f->node);
   free(f);
@@ -287,6 +293,83 @@ static void test_partial_frames_bounded(void **state) {
   teardown(f);
 }
 
+/* Reads one whole frame the node sends on fd (running its loop meanwhile);
+ * its length with the u16 header. */
+static size_t recv_frame(fixture *f, int fd, uint8_t *out, size_t cap) {
+  size_t have = 0;
+  for (int i = 0; i < ARRIVE_MS / 2; i++) {
+    size_t whole = have >= 2 ? 2 + (((size_t)out[0] << 8) | out[1]) : 2;
+    if (have >= 2 && have == whole) return have;
+    assert_true(whole <= cap);
+    ssize_t k = recv(fd, out + have, whole - have, MSG_DONTWAIT);
+    if (k > 0) {
+      have += (size_t)k;
+      continue;
+    }
+    assert_true(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    assert_int_equal(ockam_node_run_until(f->node, 2, NULL, NULL), OCKAM_OK);
+  }
+  fail_msg("no whole frame from the node");
+  return 0;
+}
+
+/* ockami_send_direct (codec/direct_send.h): a frame written straight into
+ * the connection's output is byte for byte the frame of the same message
+ * sent through the node, and it never overtakes the sender's messages still
+ * queued in the node. */
+static void test_direct_send(void **state) {
+  (void)state;
+  fixture *f = setup();
+  int fd = dial(f);
+  uint8_t b[256];
+  send_all(f, fd, b, frame(b, sizeof b, "hello"));
+  run_until_recorded(f, 1);
+  ockam_route *to_client; /* [0#<the connection>, 0#app] */
+  assert_int_equal(ockam_route_copy(f->rec.last_return, &to_client), OCKAM_OK);
+  assert_int_equal(ockam_route_len(to_client), 2);
+  ockam_route *to_rec;
+  assert_int_equal(ockam_route_parse("rec", &to_rec), OCKAM_OK);
+
+  ockami_direct_cache dc = {0};
+  const uint8_t text[] = {5, 'f', 'i', 'r', 's', 't'}; /* the BARE string "first" */
+  /* To a local worker: no direct output, queued. */
+  assert_int_equal(ockami_send_direct(f->node, &dc, "src", to_rec, (const uint8_t *)"\x02x0", 3),
+                   OCKAM_OK);
+  /* To the client while that one still waits in the node: queued too. */
+  assert_int_equal(ockami_send_direct(f->node, &dc, "src", to_client, text, sizeof text), OCKAM_OK);
+  assert_int_equal(dc.queued, 2);
+  assert_int_equal(dc.direct, 0);
+  run_until_recorded(f, 2);
+  assert_string_equal(f->rec.texts[1], "x0");
+  /* Nothing of ours is queued any more: straight into the output. */
+  assert_int_equal(ockami_send_direct(f->node, &dc, "src", to_client, text, sizeof text), OCKAM_OK);
+  assert_int_equal(dc.direct, 1);
+
+  uint8_t queued[256], direct[256];
+  size_t nq = recv_frame(f, fd, queued, sizeof queued);
+  size_t nd = recv_frame(f, fd, direct, sizeof direct);
+  assert_int_equal(nq, nd);
+  assert_memory_equal(queued, direct, nq);
+  ockam_message *m;
+  assert_int_equal(ockam_message_decode(direct + 2, nd - 2, &m), OCKAM_OK);
+  char r[64];
+  ockam_route_format(ockam_message_onward(m), r, sizeof r);
+  assert_string_equal(r, "[0#app]");
+  ockam_route_format(ockam_message_return(m), r, sizeof r);
+  assert_string_equal(r, "[0#src]");
+  size_t len;
+  const uint8_t *p = ockam_message_payload(m, &len);
+  assert_int_equal(len, sizeof text);
+  assert_memory_equal(p, text, len);
+  ockam_message_free(m);
+
+  ockami_direct_cache_free(&dc);
+  ockam_route_free(to_rec);
+  ockam_route_free(to_client);
+  close(fd);
+  teardown(f);
+}
+
 int main(void) {
   if (!getenv("OCKAM_LOG")) ockam_log_set_level(OCKAM_LOG_ERROR);
   const struct CMUnitTest tests[] = {
@@ -294,6 +377,7 @@ int main(void) {
       cmocka_unit_test(test_many_frames_in_one_read),
       cmocka_unit_test(test_bad_frame_closes_only_its_connection),
       cmocka_unit_test(test_partial_frames_bounded),
+      cmocka_unit_test(test_direct_send),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
