@@ -9,8 +9,8 @@
 #include "wire.h"
 
 /* The frame head for (route, from), or false when the route has no direct
- * output now. Cached until the route, from or the node's direct epoch
- * changes. */
+ * output now. A head found is cached until the route, from or the node's
+ * direct epoch changes. */
 static bool direct_out(ockam_node *node, ockami_direct_cache *dc, const ockami_direct_output *d,
                        const char *from, const ockam_route *route) {
   uint64_t epoch = ockami_node_direct_epoch(node);
@@ -25,10 +25,10 @@ static bool direct_out(ockam_node *node, ockami_direct_cache *dc, const ockami_d
   if (ockami_buf_append(&dc->key, route->buf, route->len) ||
       ockami_buf_append(&dc->key, (const uint8_t *)from, from_len))
     return false;
-  dc->valid = true;
-  dc->epoch = epoch;
   uint32_t skip = 0;
   void *out = d->find(d->ctx, route, &skip);
+  /* Not cached when there is none: the connection may come up later
+   * without the epoch changing. */
   if (!out || skip >= route->count) return false;
   ockam_route rest = OCKAMI_ROUTE_INIT;
   int rc = ockami_route_assign(&rest, route);
@@ -41,6 +41,8 @@ static bool direct_out(ockam_node *node, ockami_direct_cache *dc, const ockami_d
   if (!rc) rc = ockami_write_string(h, from, from_len);
   ockami_route_release(&rest);
   if (rc) return false;
+  dc->valid = true;
+  dc->epoch = epoch;
   dc->out = out;
   return true;
 }
