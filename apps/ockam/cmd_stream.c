@@ -393,10 +393,10 @@ static long print_pull_response(const ockam_stream_cli *o, const uint8_t *p, siz
 
 /* Pulls from the stream worker until caught up (without --follow), a signal,
  * or a failure. TAIL_LOST: no answer, or the connection is gone (--follow then
- * starts over with a new session); *printed counts the messages printed. */
+ * starts over with a new session). */
 #define TAIL_LOST (-2)
 static int tail_pulls(ockam_stream_session *s, const ockam_stream_cli *o, const ockam_route *worker,
-                      uint64_t *next, uint64_t *printed) {
+                      uint64_t *next) {
   uint64_t id = 0;
   for (;;) {
     /* PullRequest{id, index, limit} (+ wait_ms: the long-poll form). */
@@ -432,7 +432,6 @@ static int tail_pulls(ockam_stream_session *s, const ockam_stream_cli *o, const 
         done = true;
         break;
       }
-      if (!stale) *printed += (uint64_t)got;
       if (!stale && got == 0 && !o->follow) done = true; /* caught up */
     }
     ockam_message_free(reply);
@@ -486,7 +485,6 @@ int ockam_stream_cmd_tail(int argc, char **argv) {
   for (bool first = true;; first = false) {
     ockam_stream_session s;
     ockam_route *worker = NULL;
-    uint64_t printed = 0;
     st = ockam_stream_session_open(&s, "stream tail", &o);
     if (!st) {
       st = stream_open(&s, &o, name, &worker);
@@ -494,7 +492,8 @@ int ockam_stream_cmd_tail(int argc, char **argv) {
         if (!first)
           fprintf(stderr, "ockam stream tail: reading again from index %llu\n",
                   (unsigned long long)next);
-        st = tail_pulls(&s, &o, worker, &next, &printed);
+        retry_ms = TAIL_RETRY_MIN_MS; /* the hub is back */
+        st = tail_pulls(&s, &o, worker, &next);
       } else if (!first) {
         st = TAIL_LOST;
       }
@@ -506,7 +505,6 @@ int ockam_stream_cmd_tail(int argc, char **argv) {
     /* Only --follow starts over, and only after it once read the stream:
      * a hub that is unreachable or refuses at the start is an error. */
     if (st != TAIL_LOST) return st;
-    if (printed) retry_ms = TAIL_RETRY_MIN_MS;
     if (!tail_backoff(retry_ms)) return STREAM_EXIT_OK;
     retry_ms = retry_ms * 2 > TAIL_RETRY_MAX_MS ? TAIL_RETRY_MAX_MS : retry_ms * 2;
   }

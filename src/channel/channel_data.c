@@ -9,6 +9,7 @@
 #include "bare.h"
 #include "batch.h"
 #include "chan.h"
+#include "direct_send.h"
 #include "log.h"
 #include "message.h"
 #include "node.h"
@@ -43,18 +44,9 @@ static void *chan_direct_out(chan *c, ockam_node *node, const ockami_direct_outp
   uint32_t skip = 0;
   c->direct_out = d->find(d->ctx, &c->remote_route, &skip);
   if (!c->direct_out) return NULL;
-  ockam_route rest = OCKAMI_ROUTE_INIT;
-  ockami_buf *h = &c->direct_head;
-  h->len = 0;
-  int rc = ockami_route_assign(&rest, &c->remote_route);
-  for (uint32_t i = 0; !rc && i < skip; i++) ockam_route_pop(&rest);
-  if (!rc) rc = ockami_write_u8(h, 1);
-  if (!rc) rc = ockami_route_encode(&rest, h);
-  if (!rc) rc = ockami_write_uint(h, 1);
-  if (!rc) rc = ockami_write_u8(h, OCKAM_ADDRESS_LOCAL);
-  if (!rc) rc = ockami_write_string(h, c->remote, strlen(c->remote));
-  ockami_route_release(&rest);
-  if (rc) c->direct_out = NULL;
+  c->direct_head.len = 0;
+  if (ockami_direct_head(&c->direct_head, &c->remote_route, skip, c->remote, strlen(c->remote)))
+    c->direct_out = NULL;
   return c->direct_out;
 }
 

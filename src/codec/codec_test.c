@@ -363,12 +363,38 @@ static void test_routes(void **state) {
   ockam_route_free(r);
 }
 
+/* ockami_route_encode_from: the encoding of the route without its first
+ * hops, the same bytes as popping them and encoding what is left. */
+static void test_route_encode_from(void **state) {
+  (void)state;
+  ockam_route *r;
+  assert_int_equal(ockam_route_parse("1#127.0.0.1:4000; 0#a; b", &r), 0);
+  for (uint32_t skip = 0; skip <= 3; skip++) {
+    ockami_buf got = {0}, want = {0};
+    assert_int_equal(ockami_route_encode_from(r, skip, &got), OCKAM_OK);
+    ockam_route *rest;
+    assert_int_equal(ockam_route_copy(r, &rest), OCKAM_OK);
+    for (uint32_t i = 0; i < skip; i++) ockam_route_pop(rest);
+    assert_int_equal(ockami_route_encode(rest, &want), OCKAM_OK);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, got.len);
+    ockam_route_free(rest);
+    ockami_buf_free(&got);
+    ockami_buf_free(&want);
+  }
+  ockami_buf b = {0};
+  assert_int_equal(ockami_route_encode_from(r, 4, &b), OCKAM_EINVAL);
+  assert_int_equal(b.len, 0);
+  ockami_buf_free(&b);
+  ockam_route_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_varints),    cmocka_unit_test(test_strings_and_caps),
       cmocka_unit_test(test_tm_vectors), cmocka_unit_test(test_elixir_vectors),
       cmocka_unit_test(test_frame_e1b),  cmocka_unit_test(test_malformed),
-      cmocka_unit_test(test_routes),
+      cmocka_unit_test(test_routes),     cmocka_unit_test(test_route_encode_from),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

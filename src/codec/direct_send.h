@@ -31,6 +31,12 @@ typedef struct ockami_direct_cache {
   uint64_t direct, queued; /* messages sent each way */
 } ockami_direct_cache;
 
+/* Appends to h the bytes every frame from `from` along route starts with when
+ * the transport takes the route's first skip hops: version 1, the rest of
+ * the route, and the return route [0#from]. */
+OCKAM_MUST_CHECK int ockami_direct_head(ockami_buf *h, const ockam_route *route, uint32_t skip,
+                                        const char *from, size_t from_len);
+
 OCKAM_MUST_CHECK int ockami_send_direct(ockam_node *node, ockami_direct_cache *dc, const char *from,
                                         const ockam_route *route, const uint8_t *payload,
                                         size_t len);

@@ -24,15 +24,21 @@ size_t ockami_tm_size(const ockam_message *m) {
          m->payload.len;
 }
 
-int ockami_route_encode(const ockam_route *route, ockami_buf *b) {
-  int rc = ockami_write_uint(b, route->count);
-  uint32_t pos = 0;
+int ockami_route_encode_from(const ockam_route *route, uint32_t skip, ockami_buf *b) {
+  if (skip > route->count) return OCKAM_EINVAL;
+  int rc = ockami_write_uint(b, route->count - skip);
+  uint32_t pos = 0, i = 0;
   ockam_address a;
   while (!rc && ockami_route_next(route, &pos, &a)) {
+    if (i++ < skip) continue;
     rc = ockami_write_u8(b, a.type);
     if (!rc) rc = ockami_write_data(b, a.value, a.len);
   }
   return rc;
+}
+
+int ockami_route_encode(const ockam_route *route, ockami_buf *b) {
+  return ockami_route_encode_from(route, 0, b);
 }
 
 int ockami_tm_encode(const ockam_message *m, ockami_buf *b) {

@@ -31,5 +31,8 @@ OCKAM_MUST_CHECK int ockami_tm_decode(const uint8_t *p, size_t len, bool strict,
 /* Decode a route from a reader (BARE []Address). */
 OCKAM_MUST_CHECK int ockami_route_decode(ockami_reader *r, ockam_route *out);
 OCKAM_MUST_CHECK int ockami_route_encode(const ockam_route *route, ockami_buf *b);
+/* The same for the route without its first skip hops (no copy of it). */
+OCKAM_MUST_CHECK int ockami_route_encode_from(const ockam_route *route, uint32_t skip,
+                                              ockami_buf *b);
 
 #endif
